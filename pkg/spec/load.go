@@ -1,0 +1,358 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Source is a spec file as written: its bytes and where each key sits, so that errors
+// found later (validation, sweep substitution) can point at a line.
+type Source struct {
+	Path string
+	Data []byte
+	pos  map[string][2]int // dotted key -> line, column
+}
+
+// Load reads, strictly decodes, defaults and validates the spec at path.
+func Load(path string) (*Spec, *Source, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, Errors{{File: path, Msg: fmt.Sprintf("cannot read spec: %v", err)}}
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for bytes already in memory; path is used in messages.
+func Parse(path string, data []byte) (*Spec, *Source, error) {
+	src := &Source{Path: path, Data: data, pos: map[string][2]int{}}
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, nil, src.yamlError(err)
+	}
+	if len(file.Docs) != 1 || file.Docs[0].Body == nil {
+		return nil, nil, Errors{{File: path, Msg: "expected exactly one YAML document with the keys name, dataset, model, loss, optimizer, train"}}
+	}
+	var errs Errors
+	src.walk(file.Docs[0].Body, reflect.TypeOf(Spec{}), "", &errs)
+	if len(errs) > 0 {
+		return nil, nil, errs
+	}
+	s, err := src.decode(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, src, nil
+}
+
+// decode strictly decodes YAML bytes into a Spec, applies defaults and validates.
+func (src *Source) decode(data []byte) (*Spec, error) {
+	var s Spec
+	if err := yaml.UnmarshalWithOptions(data, &s, yaml.Strict()); err != nil {
+		return nil, src.yamlError(err)
+	}
+	ApplyDefaults(&s)
+	if errs := src.validate(&s); len(errs) > 0 {
+		return nil, errs
+	}
+	return &s, nil
+}
+
+// yamlError turns a go-yaml error (syntax or type) into an Error at its position.
+func (src *Source) yamlError(err error) error {
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		e := &Error{File: src.Path, Msg: ye.GetMessage()}
+		if tok := ye.GetToken(); tok != nil && tok.Position != nil {
+			e.Line, e.Column = tok.Position.Line, tok.Position.Column
+			e.Key = src.keyAt(e.Line, e.Column)
+		}
+		e.Msg = humanTypeError(e.Msg)
+		return Errors{e}
+	}
+	return Errors{{File: src.Path, Msg: err.Error()}}
+}
+
+// humanTypeError rewrites go-yaml's Go-flavoured type messages for spec authors.
+func humanTypeError(msg string) string {
+	if !strings.HasPrefix(msg, "cannot unmarshal ") {
+		return msg
+	}
+	got, want, ok := strings.Cut(strings.TrimPrefix(msg, "cannot unmarshal "), " into ")
+	if !ok {
+		return msg
+	}
+	kind := want[strings.LastIndex(want, " ")+1:]
+	names := map[string]string{"int": "an integer", "int64": "an integer", "float64": "a number",
+		"string": "a string", "bool": "true or false"}
+	if n, ok := names[kind]; ok {
+		return fmt.Sprintf("expected %s, got %s", n, got)
+	}
+	if strings.HasPrefix(kind, "[]") {
+		return fmt.Sprintf("expected a list, got %s", got)
+	}
+	return fmt.Sprintf("expected a mapping (key: value), got %s", got)
+}
+
+// keyAt finds the key whose value starts closest before (line, col).
+func (src *Source) keyAt(line, col int) string {
+	best, bestLine, bestCol := "", -1, -1
+	for k, p := range src.pos {
+		if p[0] < line || (p[0] == line && p[1] <= col) {
+			if p[0] > bestLine || (p[0] == bestLine && p[1] > bestCol) {
+				best, bestLine, bestCol = k, p[0], p[1]
+			}
+		}
+	}
+	return best
+}
+
+// errAt builds an Error located at key (or its closest known parent).
+func (src *Source) errAt(key, allowed, format string, args ...any) *Error {
+	e := &Error{File: src.Path, Key: key, Msg: fmt.Sprintf(format, args...), Allowed: allowed}
+	for k := key; ; {
+		if p, ok := src.pos[k]; ok {
+			e.Line, e.Column = p[0], p[1]
+			break
+		}
+		i := strings.LastIndex(k, ".")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return e
+}
+
+// walk checks every mapping key of node against the yaml tags of type t, recording
+// key positions and reporting unknown keys with the allowed ones.
+func (src *Source) walk(node ast.Node, t reflect.Type, path string, errs *Errors) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch n := node.(type) {
+	case *ast.TagNode:
+		src.walk(n.Value, t, path, errs)
+		return
+	case *ast.AnchorNode:
+		src.walk(n.Value, t, path, errs)
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		fields := yamlFields(t)
+		for _, mv := range mappingValues(node) {
+			key := mv.Key.String()
+			child := join(path, key)
+			pos := mv.Key.GetToken().Position
+			src.pos[child] = [2]int{pos.Line, pos.Column}
+			ft, ok := fields[key]
+			if !ok {
+				e := src.errAt(child, oneOf(sortedKeys(fields)), "unknown key %q", key)
+				*errs = append(*errs, e)
+				continue
+			}
+			src.walk(mv.Value, ft, child, errs)
+		}
+	case reflect.Map:
+		for _, mv := range mappingValues(node) {
+			child := join(path, mv.Key.String())
+			pos := mv.Key.GetToken().Position
+			src.pos[child] = [2]int{pos.Line, pos.Column}
+			src.walk(mv.Value, t.Elem(), child, errs)
+		}
+	case reflect.Slice:
+		if seq, ok := node.(*ast.SequenceNode); ok {
+			for i, v := range seq.Values {
+				child := join(path, strconv.Itoa(i))
+				pos := v.GetToken().Position
+				src.pos[child] = [2]int{pos.Line, pos.Column}
+				src.walk(v, t.Elem(), child, errs)
+			}
+		}
+	}
+}
+
+func mappingValues(node ast.Node) []*ast.MappingValueNode {
+	switch n := node.(type) {
+	case *ast.MappingNode:
+		return n.Values
+	case *ast.MappingValueNode:
+		return []*ast.MappingValueNode{n}
+	}
+	return nil
+}
+
+// yamlFields maps each yaml key of struct type t to its field type.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		m[name] = f.Type
+	}
+	return m
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// Resolve returns the spec with each dotted path in overrides replaced by its value and
+// the sweep section removed: the configuration of one run. Errors point at the sweep
+// parameter that set the bad value.
+func (src *Source) Resolve(overrides map[string]any) (*Spec, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(src.Data, &doc); err != nil {
+		return nil, src.yamlError(err)
+	}
+	delete(doc, "sweep")
+	keys := sortedKeys(overrides)
+	for _, k := range keys {
+		if err := setPath(doc, reflect.TypeOf(Spec{}), strings.Split(k, "."), overrides[k]); err != nil {
+			return nil, Errors{src.errAt("sweep.parameters."+k, "", "%v", err)}
+		}
+	}
+	data, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	s, err := src.decode(data)
+	if err != nil {
+		// Re-locate errors at the sweep parameters: the resolved bytes have no lines
+		// the user wrote.
+		var es Errors
+		if errors.As(err, &es) {
+			desc := make([]string, len(keys))
+			for i, k := range keys {
+				desc[i] = fmt.Sprintf("%s=%v", k, overrides[k])
+			}
+			for _, e := range es {
+				at := "sweep.parameters"
+				for _, k := range keys {
+					if e.Key == k || strings.HasPrefix(e.Key, k+".") {
+						at = "sweep.parameters." + k
+					}
+				}
+				loc := src.errAt(at, e.Allowed, "with %s: %s", strings.Join(desc, ", "), e.Msg)
+				loc.Key = at + " -> " + e.Key
+				*e = *loc
+			}
+			return nil, es
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// setPath sets doc[path] = value, checking every step against the schema type t so
+// that a path naming no key of the spec is an error even where the file omits it.
+func setPath(doc any, t reflect.Type, path []string, value any) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	head := path[0]
+	last := len(path) == 1
+	switch t.Kind() {
+	case reflect.Struct:
+		fields := yamlFields(t)
+		ft, ok := fields[head]
+		if !ok || head == "sweep" {
+			delete(fields, "sweep")
+			return fmt.Errorf("%q names no key of the spec; allowed here: %s", head, oneOf(sortedKeys(fields)))
+		}
+		m, ok := doc.(map[string]any)
+		if !ok {
+			return fmt.Errorf("cannot set %q inside a non-mapping value", head)
+		}
+		if last {
+			m[head] = value
+			return nil
+		}
+		next, ok := m[head]
+		if !ok || next == nil {
+			if ft.Kind() == reflect.Slice {
+				return fmt.Errorf("%q is not set in the spec, so %q cannot index it", head, path[1])
+			}
+			next = map[string]any{}
+			m[head] = next
+		}
+		return setPath(next, ft, path[1:], value)
+	case reflect.Slice:
+		list, ok := doc.([]any)
+		if !ok {
+			return fmt.Errorf("expected a list at %q", head)
+		}
+		i, err := strconv.Atoi(head)
+		if err != nil || i < 0 || i >= len(list) {
+			return fmt.Errorf("index %q out of range: the list has %d entries (0..%d)", head, len(list), len(list)-1)
+		}
+		if last {
+			list[i] = value
+			return nil
+		}
+		return setPath(list[i], t.Elem(), path[1:], value)
+	case reflect.Map:
+		m, ok := doc.(map[string]any)
+		if !ok {
+			return fmt.Errorf("expected a mapping at %q", head)
+		}
+		if last {
+			m[head] = value
+			return nil
+		}
+		return setPath(m[head], t.Elem(), path[1:], value)
+	}
+	return fmt.Errorf("%q is a single value; it has no key %q", strings.Join(path[:1], "."), head)
+}
+
+// ValidPath reports whether path names a key of the schema (used for sweep paths).
+func ValidPath(path string) bool {
+	t := reflect.TypeOf(Spec{})
+	for _, p := range strings.Split(path, ".") {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			ft, ok := yamlFields(t)[p]
+			if !ok || p == "sweep" {
+				return false
+			}
+			t = ft
+		case reflect.Slice:
+			if _, err := strconv.Atoi(p); err != nil {
+				return false
+			}
+			t = t.Elem()
+		case reflect.Map:
+			t = t.Elem()
+		default:
+			return false
+		}
+	}
+	return true
+}

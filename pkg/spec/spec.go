@@ -1,0 +1,157 @@
+// Package spec is the schema of an experiment: the YAML file a researcher writes.
+//
+// A Spec names a dataset, a model, a loss, an optimizer, regularizers, what to record
+// and how to sweep hyperparameters. Load decodes it strictly (unknown keys, wrong types
+// and out-of-range values are errors that name the file, line, key and allowed values),
+// fills in documented defaults and validates it. Everything downstream (sweep expansion,
+// training, recording) reads only the resolved Spec, so the file is the single source of
+// truth for what ran; experiments/README.md documents every key.
+package spec
+
+// Spec is one experiment, and (with Sweep) a family of runs.
+type Spec struct {
+	Name         string        `yaml:"name" json:"name"`
+	Description  string        `yaml:"description,omitempty" json:"description,omitempty"`
+	Dataset      Dataset       `yaml:"dataset" json:"dataset"`
+	Model        Model         `yaml:"model" json:"model"`
+	Loss         string        `yaml:"loss" json:"loss"`
+	Optimizer    Optimizer     `yaml:"optimizer" json:"optimizer"`
+	Train        Train         `yaml:"train" json:"train"`
+	Regularizers []Regularizer `yaml:"regularizers,omitempty" json:"regularizers"`
+	Record       Record        `yaml:"record,omitempty" json:"record"`
+	// Sweep is not part of a run's resolved configuration: each run has its values
+	// substituted in and Sweep cleared.
+	Sweep *Sweep `yaml:"sweep,omitempty" json:"-"`
+}
+
+// Dataset selects the data and the train/validation split.
+type Dataset struct {
+	// Name is one of DatasetNames.
+	Name string `yaml:"name" json:"name"`
+	// Validation is "split" (hold out ValidationFraction of the training set) or
+	// "test" (use the dataset's test set; not available for digits).
+	Validation string `yaml:"validation,omitempty" json:"validation"`
+	// ValidationFraction in [0.01, 0.9] when Validation is "split". Default 0.2.
+	ValidationFraction float64 `yaml:"validation_fraction,omitempty" json:"validation_fraction"`
+	// SplitSeed fixes the train/validation split; it is independent of train.seed so that
+	// every run of a sweep is validated on the same examples. Default 0.
+	SplitSeed int64 `yaml:"split_seed,omitempty" json:"split_seed"`
+	// MaxTrainSamples and MaxValidationSamples cap the set sizes (0: all). For quick
+	// checks and CI.
+	MaxTrainSamples      int `yaml:"max_train_samples,omitempty" json:"max_train_samples"`
+	MaxValidationSamples int `yaml:"max_validation_samples,omitempty" json:"max_validation_samples"`
+}
+
+// Model is a dense encoder/decoder stack. Layers are named encoder.0, encoder.1, …,
+// decoder.0, …; regularizers and recorders refer to those names.
+type Model struct {
+	// Kind is "autoencoder" (default).
+	Kind    string  `yaml:"kind,omitempty" json:"kind"`
+	Encoder []Layer `yaml:"encoder" json:"encoder"`
+	Decoder []Layer `yaml:"decoder" json:"decoder"`
+}
+
+// Layer is one dense layer. Units 0 on the last decoder layer means "the input size".
+type Layer struct {
+	Units      int    `yaml:"units,omitempty" json:"units"`
+	Activation string `yaml:"activation" json:"activation"`
+}
+
+// Optimizer configures the gradient step.
+type Optimizer struct {
+	// Name is "sgd" or "adam".
+	Name         string  `yaml:"name" json:"name"`
+	LearningRate float64 `yaml:"learning_rate,omitempty" json:"learning_rate"`
+	// Momentum for sgd (classical momentum, 0 = plain SGD). Default 0.
+	Momentum float64 `yaml:"momentum,omitempty" json:"momentum"`
+	// Beta1, Beta2, Epsilon for adam. Defaults 0.9, 0.999, 1e-7 (Keras' values).
+	Beta1   float64 `yaml:"beta1,omitempty" json:"beta1"`
+	Beta2   float64 `yaml:"beta2,omitempty" json:"beta2"`
+	Epsilon float64 `yaml:"epsilon,omitempty" json:"epsilon"`
+}
+
+// Train sets the loop.
+type Train struct {
+	Epochs    int   `yaml:"epochs" json:"epochs"`
+	BatchSize int   `yaml:"batch_size" json:"batch_size"`
+	Seed      int64 `yaml:"seed,omitempty" json:"seed"`
+	// InputNoise is the standard deviation of Gaussian noise added to the inputs during
+	// training only (denoising autoencoder); the target stays clean. Default 0.
+	InputNoise float64 `yaml:"input_noise,omitempty" json:"input_noise"`
+}
+
+// Regularizer adds a penalty to the loss. See RegularizerKinds for the formulas.
+type Regularizer struct {
+	Kind string `yaml:"kind" json:"kind"`
+	// Layer is the regularized layer (l1_activity, kl_sparsity).
+	Layer string `yaml:"layer,omitempty" json:"layer,omitempty"`
+	// Layers lists the kernels for weight_decay (default: every layer).
+	Layers []string `yaml:"layers,omitempty" json:"layers,omitempty"`
+	// Weight is λ (l1_activity, weight_decay) or β (kl_sparsity).
+	Weight float64 `yaml:"weight" json:"weight"`
+	// Target is ρ for kl_sparsity, in (0, 1).
+	Target float64 `yaml:"target,omitempty" json:"target,omitempty"`
+}
+
+// Record says what is written besides the per-epoch metrics.
+type Record struct {
+	Activations ActivationsRecord `yaml:"activations,omitempty" json:"activations"`
+	Units       UnitsRecord       `yaml:"units,omitempty" json:"units"`
+	// ActiveThreshold: a unit counts as active on a sample when its activation is above
+	// this value (|h| for tanh and linear). Default: 0 for relu and satlin, 0.1 otherwise.
+	ActiveThreshold *float64 `yaml:"active_threshold,omitempty" json:"active_threshold,omitempty"`
+}
+
+// ActivationsRecord writes each probe sample's activation vector.
+type ActivationsRecord struct {
+	// Layers to record; default: the regularized layers, else the last encoder layer.
+	Layers []string `yaml:"layers,omitempty" json:"layers"`
+	// Samples is the size of the fixed probe set (first validation examples). Default 256;
+	// 0 with Every 0 disables.
+	Samples int `yaml:"samples,omitempty" json:"samples"`
+	// Every N epochs (and always the last). Default 1.
+	Every int `yaml:"every,omitempty" json:"every"`
+}
+
+// UnitsRecord writes per-unit statistics over the validation set.
+type UnitsRecord struct {
+	// Layers to record; default: same as activations.
+	Layers []string `yaml:"layers,omitempty" json:"layers"`
+	// Every N epochs (and always the last). Default 1.
+	Every int `yaml:"every,omitempty" json:"every"`
+}
+
+// Sweep turns one spec into many runs.
+type Sweep struct {
+	// Method is "grid" (every combination of values) or "random" (Count draws).
+	Method string `yaml:"method" json:"method"`
+	Count  int    `yaml:"count,omitempty" json:"count,omitempty"`
+	// Seed drives random draws; default 0.
+	Seed int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
+	// Parameters maps a dotted path into the spec (regularizers.0.weight) to its values.
+	Parameters map[string]Parameter `yaml:"parameters,omitempty" json:"parameters,omitempty"`
+	// Seeds repeats every point with each train.seed listed.
+	Seeds []int64 `yaml:"seeds,omitempty" json:"seeds,omitempty"`
+}
+
+// Parameter is one swept key: a list of Values, or a range Min..Max drawn with
+// Distribution (random method only).
+type Parameter struct {
+	Values       []any    `yaml:"values,omitempty" json:"values,omitempty"`
+	Min          *float64 `yaml:"min,omitempty" json:"min,omitempty"`
+	Max          *float64 `yaml:"max,omitempty" json:"max,omitempty"`
+	Distribution string   `yaml:"distribution,omitempty" json:"distribution,omitempty"`
+}
+
+// Allowed values of the enumerated keys.
+var (
+	DatasetNames      = []string{"digits", "mnist", "fashion-mnist"}
+	ValidationSources = []string{"split", "test"}
+	ModelKinds        = []string{"autoencoder"}
+	Activations       = []string{"relu", "sigmoid", "tanh", "linear", "satlin"}
+	Losses            = []string{"mse", "bce"}
+	Optimizers        = []string{"sgd", "adam"}
+	RegularizerKinds  = []string{"l1_activity", "kl_sparsity", "weight_decay"}
+	SweepMethods      = []string{"grid", "random"}
+	Distributions     = []string{"uniform", "log_uniform"}
+)

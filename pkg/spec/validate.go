@@ -1,0 +1,349 @@
+package spec
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Defaults for keys a spec may omit.
+const (
+	DefaultValidationFraction = 0.2
+	DefaultAdamLearningRate   = 0.001
+	DefaultSGDLearningRate    = 0.01
+	DefaultActivationSamples  = 256
+)
+
+// ApplyDefaults fills every omitted key with its documented default.
+func ApplyDefaults(s *Spec) {
+	if s.Dataset.Validation == "" {
+		s.Dataset.Validation = "split"
+	}
+	if s.Dataset.Validation == "split" && s.Dataset.ValidationFraction == 0 {
+		s.Dataset.ValidationFraction = DefaultValidationFraction
+	}
+	if s.Model.Kind == "" {
+		s.Model.Kind = "autoencoder"
+	}
+	o := &s.Optimizer
+	if o.LearningRate == 0 {
+		o.LearningRate = map[string]float64{"adam": DefaultAdamLearningRate, "sgd": DefaultSGDLearningRate}[o.Name]
+	}
+	if o.Name == "adam" {
+		o.Beta1 = orDefault(o.Beta1, 0.9)
+		o.Beta2 = orDefault(o.Beta2, 0.999)
+		o.Epsilon = orDefault(o.Epsilon, 1e-7)
+	}
+	r := &s.Record
+	if len(r.Activations.Layers) == 0 {
+		r.Activations.Layers = s.defaultRecordedLayers()
+	}
+	if r.Activations.Samples == 0 && r.Activations.Every == 0 {
+		r.Activations.Samples = DefaultActivationSamples
+	}
+	if r.Activations.Every == 0 {
+		r.Activations.Every = 1
+	}
+	if len(r.Units.Layers) == 0 {
+		r.Units.Layers = r.Activations.Layers
+	}
+	if r.Units.Every == 0 {
+		r.Units.Every = 1
+	}
+}
+
+func orDefault(v, d float64) float64 {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// defaultRecordedLayers: the layers with activity regularizers, else the code layer.
+func (s *Spec) defaultRecordedLayers() []string {
+	var layers []string
+	for _, r := range s.Regularizers {
+		if r.Layer != "" && !slices.Contains(layers, r.Layer) {
+			layers = append(layers, r.Layer)
+		}
+	}
+	if len(layers) == 0 && len(s.Model.Encoder) > 0 {
+		layers = []string{fmt.Sprintf("encoder.%d", len(s.Model.Encoder)-1)}
+	}
+	return layers
+}
+
+// LayerNames lists the model's layer names in order: encoder.0, …, decoder.N.
+func (m *Model) LayerNames() []string {
+	var names []string
+	for i := range m.Encoder {
+		names = append(names, fmt.Sprintf("encoder.%d", i))
+	}
+	for i := range m.Decoder {
+		names = append(names, fmt.Sprintf("decoder.%d", i))
+	}
+	return names
+}
+
+// Layer returns the layer called name ("encoder.0"), or false.
+func (m *Model) Layer(name string) (Layer, bool) {
+	var i int
+	if _, err := fmt.Sscanf(name, "encoder.%d", &i); err == nil && i >= 0 && i < len(m.Encoder) && name == fmt.Sprintf("encoder.%d", i) {
+		return m.Encoder[i], true
+	}
+	if _, err := fmt.Sscanf(name, "decoder.%d", &i); err == nil && i >= 0 && i < len(m.Decoder) && name == fmt.Sprintf("decoder.%d", i) {
+		return m.Decoder[i], true
+	}
+	return Layer{}, false
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// validate checks ranges and cross-references of a defaulted spec.
+func (src *Source) validate(s *Spec) Errors {
+	var errs Errors
+	bad := func(key, allowed, format string, args ...any) {
+		errs = append(errs, src.errAt(key, allowed, format, args...))
+	}
+	enum := func(key, value string, allowed []string) {
+		if !slices.Contains(allowed, value) {
+			if value == "" {
+				bad(key, oneOf(allowed), "missing")
+			} else {
+				bad(key, oneOf(allowed), "unknown value %q", value)
+			}
+		}
+	}
+	finite := func(key string, v float64) bool {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			bad(key, "a finite number", "got %v", v)
+			return false
+		}
+		return true
+	}
+
+	if !nameRE.MatchString(s.Name) {
+		bad("name", "letters, digits, '.', '_', '-'; up to 100 characters, starting with a letter or digit", "invalid name %q", s.Name)
+	}
+
+	d := s.Dataset
+	enum("dataset.name", d.Name, DatasetNames)
+	enum("dataset.validation", d.Validation, ValidationSources)
+	if d.Validation == "split" && finite("dataset.validation_fraction", d.ValidationFraction) &&
+		(d.ValidationFraction < 0.01 || d.ValidationFraction > 0.9) {
+		bad("dataset.validation_fraction", "0.01 to 0.9", "out of range: %v", d.ValidationFraction)
+	}
+	if d.Validation == "test" && d.Name == "digits" {
+		bad("dataset.validation", "split (digits has no test set)", "digits has no separate test set")
+	}
+	if d.MaxTrainSamples < 0 {
+		bad("dataset.max_train_samples", "0 (all) or a positive count", "negative: %d", d.MaxTrainSamples)
+	}
+	if d.MaxValidationSamples < 0 {
+		bad("dataset.max_validation_samples", "0 (all) or a positive count", "negative: %d", d.MaxValidationSamples)
+	}
+
+	m := s.Model
+	enum("model.kind", m.Kind, ModelKinds)
+	if len(m.Encoder) == 0 {
+		bad("model.encoder", "a list of {units, activation}", "at least one encoder layer is needed")
+	}
+	if len(m.Decoder) == 0 {
+		bad("model.decoder", "a list of {units, activation}", "at least one decoder layer is needed")
+	}
+	for _, part := range []struct {
+		name   string
+		layers []Layer
+	}{{"encoder", m.Encoder}, {"decoder", m.Decoder}} {
+		for i, l := range part.layers {
+			key := fmt.Sprintf("model.%s.%d", part.name, i)
+			lastDecoder := part.name == "decoder" && i == len(part.layers)-1
+			if l.Units < 0 || l.Units > 1<<16 || (l.Units == 0 && !lastDecoder) {
+				allowed := "1 to 65536"
+				if lastDecoder {
+					allowed += ", or omitted for the input size"
+				}
+				bad(key+".units", allowed, "invalid unit count %d", l.Units)
+			}
+			enum(key+".activation", l.Activation, Activations)
+		}
+	}
+
+	enum("loss", s.Loss, Losses)
+
+	o := s.Optimizer
+	enum("optimizer.name", o.Name, Optimizers)
+	if finite("optimizer.learning_rate", o.LearningRate) && (o.LearningRate <= 0 || o.LearningRate > 10) {
+		bad("optimizer.learning_rate", "0 < learning_rate <= 10", "out of range: %v", o.LearningRate)
+	}
+	if o.Name == "sgd" {
+		if finite("optimizer.momentum", o.Momentum) && (o.Momentum < 0 || o.Momentum >= 1) {
+			bad("optimizer.momentum", "0 <= momentum < 1", "out of range: %v", o.Momentum)
+		}
+		for key, v := range map[string]float64{"beta1": o.Beta1, "beta2": o.Beta2, "epsilon": o.Epsilon} {
+			if v != 0 {
+				bad("optimizer."+key, "only with name: adam", "not used by sgd")
+			}
+		}
+	}
+	if o.Name == "adam" {
+		if o.Momentum != 0 {
+			bad("optimizer.momentum", "only with name: sgd (adam uses beta1)", "not used by adam")
+		}
+		for key, v := range map[string]float64{"beta1": o.Beta1, "beta2": o.Beta2} {
+			if finite("optimizer."+key, v) && (v <= 0 || v >= 1) {
+				bad("optimizer."+key, "0 < value < 1", "out of range: %v", v)
+			}
+		}
+		if finite("optimizer.epsilon", o.Epsilon) && (o.Epsilon <= 0 || o.Epsilon > 1) {
+			bad("optimizer.epsilon", "0 < epsilon <= 1", "out of range: %v", o.Epsilon)
+		}
+	}
+
+	t := s.Train
+	if t.Epochs < 1 || t.Epochs > 100000 {
+		bad("train.epochs", "1 to 100000", "invalid: %d", t.Epochs)
+	}
+	if t.BatchSize < 1 || t.BatchSize > 1<<20 {
+		bad("train.batch_size", "1 to 1048576", "invalid: %d", t.BatchSize)
+	}
+	if finite("train.input_noise", t.InputNoise) && t.InputNoise < 0 {
+		bad("train.input_noise", "a standard deviation >= 0", "negative: %v", t.InputNoise)
+	}
+
+	layers := m.LayerNames()
+	for i, r := range s.Regularizers {
+		key := fmt.Sprintf("regularizers.%d", i)
+		enum(key+".kind", r.Kind, RegularizerKinds)
+		if finite(key+".weight", r.Weight) && r.Weight < 0 {
+			bad(key+".weight", "weight >= 0", "negative: %v", r.Weight)
+		}
+		switch r.Kind {
+		case "l1_activity", "kl_sparsity":
+			if !slices.Contains(layers, r.Layer) {
+				bad(key+".layer", oneOf(layers), "unknown layer %q", r.Layer)
+			}
+			if len(r.Layers) > 0 {
+				bad(key+".layers", "only with kind: weight_decay (use layer)", "not used by %s", r.Kind)
+			}
+		case "weight_decay":
+			if r.Layer != "" {
+				bad(key+".layer", "only with l1_activity and kl_sparsity (use layers)", "not used by weight_decay")
+			}
+			for j, l := range r.Layers {
+				if !slices.Contains(layers, l) {
+					bad(fmt.Sprintf("%s.layers.%d", key, j), oneOf(layers), "unknown layer %q", l)
+				}
+			}
+		}
+		if r.Kind == "kl_sparsity" {
+			if finite(key+".target", r.Target) && (r.Target <= 0 || r.Target >= 1) {
+				bad(key+".target", "0 < target < 1", "out of range: %v", r.Target)
+			}
+			if l, ok := m.Layer(r.Layer); ok && l.Activation != "sigmoid" && l.Activation != "satlin" {
+				bad(key+".layer", "a sigmoid or satlin layer (KL needs activations in [0,1])",
+					"layer %s has activation %s", r.Layer, l.Activation)
+			}
+		} else if r.Target != 0 {
+			bad(key+".target", "only with kind: kl_sparsity", "not used by %s", r.Kind)
+		}
+	}
+
+	rec := s.Record
+	for _, part := range []struct {
+		key    string
+		layers []string
+		every  int
+	}{{"record.activations", rec.Activations.Layers, rec.Activations.Every}, {"record.units", rec.Units.Layers, rec.Units.Every}} {
+		for j, l := range part.layers {
+			if !slices.Contains(layers, l) {
+				bad(fmt.Sprintf("%s.layers.%d", part.key, j), oneOf(layers), "unknown layer %q", l)
+			}
+		}
+		if part.every < 1 {
+			bad(part.key+".every", "a positive number of epochs", "invalid: %d", part.every)
+		}
+	}
+	if rec.Activations.Samples < 0 || rec.Activations.Samples > 100000 {
+		bad("record.activations.samples", "0 to 100000", "invalid: %d", rec.Activations.Samples)
+	}
+	if th := rec.ActiveThreshold; th != nil && finite("record.active_threshold", *th) && *th < 0 {
+		bad("record.active_threshold", ">= 0", "negative: %v", *th)
+	}
+
+	if s.Sweep != nil {
+		errs = append(errs, src.validateSweep(s.Sweep)...)
+	}
+	return errs
+}
+
+func (src *Source) validateSweep(sw *Sweep) Errors {
+	var errs Errors
+	bad := func(key, allowed, format string, args ...any) {
+		errs = append(errs, src.errAt(key, allowed, format, args...))
+	}
+	if !slices.Contains(SweepMethods, sw.Method) {
+		bad("sweep.method", oneOf(SweepMethods), "unknown value %q", sw.Method)
+	}
+	if sw.Method == "random" && (sw.Count < 1 || sw.Count > 100000) {
+		bad("sweep.count", "1 to 100000 (random draws)", "invalid: %d", sw.Count)
+	}
+	if sw.Method == "grid" && sw.Count != 0 {
+		bad("sweep.count", "only with method: random", "grid runs every combination")
+	}
+	if len(sw.Parameters) == 0 && len(sw.Seeds) == 0 {
+		bad("sweep", "parameters and/or seeds", "empty sweep: nothing to vary")
+	}
+	seen := map[int64]bool{}
+	for i, s := range sw.Seeds {
+		if seen[s] {
+			bad(fmt.Sprintf("sweep.seeds.%d", i), "distinct seeds", "duplicate seed %d", s)
+		}
+		seen[s] = true
+	}
+	for _, path := range sortedKeys(sw.Parameters) {
+		p := sw.Parameters[path]
+		key := "sweep.parameters." + path
+		if !ValidPath(path) {
+			bad(key, "a dotted path to a key of the spec, e.g. regularizers.0.weight", "%q names no key of the spec", path)
+			continue
+		}
+		if path == "name" || strings.HasPrefix(path, "record") || path == "train.seed" {
+			bad(key, "model, loss, optimizer, train (seeds: use sweep.seeds), dataset and regularizer keys", "cannot sweep %q", path)
+		}
+		hasRange := p.Min != nil || p.Max != nil
+		switch {
+		case len(p.Values) > 0 && hasRange:
+			bad(key, "either values or min/max", "both values and min/max given")
+		case len(p.Values) == 0 && !hasRange:
+			bad(key, "values: [...] or min/max with distribution", "no values")
+		case hasRange:
+			if sw.Method != "random" {
+				bad(key, "values: [...] (grid needs a list)", "min/max needs method: random")
+			}
+			if p.Min == nil || p.Max == nil {
+				bad(key, "both min and max", "a range needs both ends")
+				break
+			}
+			if !(*p.Min < *p.Max) {
+				bad(key+".min", "min < max", "empty range [%v, %v]", *p.Min, *p.Max)
+			}
+			dist := p.Distribution
+			if dist == "" {
+				dist = "uniform"
+			}
+			if !slices.Contains(Distributions, dist) {
+				bad(key+".distribution", oneOf(Distributions), "unknown value %q", p.Distribution)
+			}
+			if dist == "log_uniform" && *p.Min <= 0 {
+				bad(key+".min", "min > 0 for log_uniform", "got %v", *p.Min)
+			}
+		}
+		if len(p.Values) > 0 && p.Distribution != "" {
+			bad(key+".distribution", "only with min/max", "not used with values")
+		}
+	}
+	return errs
+}

@@ -1,0 +1,142 @@
+// Package sweep expands a spec's sweep section into the list of runs it stands for.
+//
+// Each run is the base spec with its swept values substituted (grid: every combination;
+// random: Count draws from a seeded generator), repeated for every seed. A run's ID is a
+// hash of its resolved configuration, so it is the same on every machine and every
+// invocation: that is what makes --resume and --shard safe.
+package sweep
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/sparselab/saerun/pkg/spec"
+)
+
+// Run is one training run of a sweep.
+type Run struct {
+	Index  int    // position in the expanded sweep, from 0
+	ID     string // hash of Config
+	Params []Param
+	Seed   int64
+	Spec   *spec.Spec // resolved: swept values substituted, no sweep section
+	Config []byte     // canonical JSON of Spec
+}
+
+// Param is one swept value of a run.
+type Param struct {
+	Path  string
+	Value any
+}
+
+// Expand returns the runs of s (one run if it has no sweep).
+func Expand(s *spec.Spec, src *spec.Source) ([]Run, error) {
+	points, err := points(s.Sweep)
+	if err != nil {
+		return nil, err
+	}
+	seeds := []int64{s.Train.Seed}
+	if s.Sweep != nil && len(s.Sweep.Seeds) > 0 {
+		seeds = s.Sweep.Seeds
+	}
+	var runs []Run
+	byID := map[string]int{}
+	for _, point := range points {
+		for _, seed := range seeds {
+			overrides := map[string]any{"train.seed": seed}
+			for _, p := range point {
+				overrides[p.Path] = p.Value
+			}
+			resolved, err := src.Resolve(overrides)
+			if err != nil {
+				return nil, err
+			}
+			config, err := json.Marshal(resolved)
+			if err != nil {
+				return nil, err
+			}
+			sum := sha256.Sum256(config)
+			r := Run{Index: len(runs), ID: hex.EncodeToString(sum[:6]), Params: point,
+				Seed: seed, Spec: resolved, Config: config}
+			if j, dup := byID[r.ID]; dup {
+				return nil, spec.Errors{{File: src.Path, Key: "sweep",
+					Msg: fmt.Sprintf("runs %d and %d have the same configuration (%s): remove repeated values", j, r.Index, describe(point, seed))}}
+			}
+			byID[r.ID] = r.Index
+			runs = append(runs, r)
+		}
+	}
+	return runs, nil
+}
+
+func describe(point []Param, seed int64) string {
+	s := ""
+	for _, p := range point {
+		s += fmt.Sprintf("%s=%v ", p.Path, p.Value)
+	}
+	return s + fmt.Sprintf("seed=%d", seed)
+}
+
+// points lists the swept value combinations, each sorted by path.
+func points(sw *spec.Sweep) ([][]Param, error) {
+	if sw == nil || len(sw.Parameters) == 0 {
+		return [][]Param{nil}, nil
+	}
+	paths := make([]string, 0, len(sw.Parameters))
+	for p := range sw.Parameters {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	switch sw.Method {
+	case "grid":
+		out := [][]Param{nil}
+		for _, path := range paths {
+			var next [][]Param
+			for _, prefix := range out {
+				for _, v := range sw.Parameters[path].Values {
+					combo := append(append([]Param(nil), prefix...), Param{path, v})
+					next = append(next, combo)
+				}
+			}
+			out = next
+		}
+		return out, nil
+	case "random":
+		rng := rand.New(rand.NewPCG(uint64(sw.Seed), 0x5eed5eed))
+		out := make([][]Param, sw.Count)
+		for i := range out {
+			for _, path := range paths {
+				out[i] = append(out[i], Param{path, draw(rng, sw.Parameters[path])})
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown sweep method %q", sw.Method)
+}
+
+func draw(rng *rand.Rand, p spec.Parameter) any {
+	if len(p.Values) > 0 {
+		return p.Values[rng.IntN(len(p.Values))]
+	}
+	lo, hi := *p.Min, *p.Max
+	if p.Distribution == "log_uniform" {
+		return math.Exp(math.Log(lo) + rng.Float64()*(math.Log(hi)-math.Log(lo)))
+	}
+	return lo + rng.Float64()*(hi-lo)
+}
+
+// Shard returns the runs that process i of n takes: those whose Index mod n is i.
+func Shard(runs []Run, i, n int) []Run {
+	var out []Run
+	for _, r := range runs {
+		if r.Index%n == i {
+			out = append(out, r)
+		}
+	}
+	return out
+}
