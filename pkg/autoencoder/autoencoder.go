@@ -1,0 +1,150 @@
+// Package autoencoder builds the dense encoder/decoder stacks of a spec as GoMLX graphs.
+//
+// Every tensor carries a leading model axis K: parameters are [K, in, out], inputs
+// [K, batch, features]. K independent models (the points of a sweep that share an
+// architecture) are thus trained by one compiled program; K = 1 is a single run. Each
+// model's parameters are initialised on the host from its own seed, so a model gets the
+// same start whether it trains alone or in a group, on any backend.
+package autoencoder
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+
+	"github.com/sparselab/saerun/pkg/spec"
+)
+
+// Layer is one dense layer, resolved against the input size.
+type Layer struct {
+	Name       string // encoder.0, …, decoder.N
+	In, Out    int
+	Activation string
+}
+
+// Arch is the whole stack: encoder layers then decoder layers.
+type Arch struct {
+	Input  int
+	Layers []Layer
+}
+
+// NewArch resolves m for inputs of size input (a last decoder layer with 0 units gets
+// the input size).
+func NewArch(m spec.Model, input int) Arch {
+	a := Arch{Input: input}
+	in := input
+	names := m.LayerNames()
+	all := append(append([]spec.Layer(nil), m.Encoder...), m.Decoder...)
+	for i, l := range all {
+		out := l.Units
+		if out == 0 && i == len(all)-1 {
+			out = input
+		}
+		a.Layers = append(a.Layers, Layer{Name: names[i], In: in, Out: out, Activation: l.Activation})
+		in = out
+	}
+	return a
+}
+
+// Index returns the position of the named layer, or -1.
+func (a Arch) Index(name string) int {
+	for i, l := range a.Layers {
+		if l.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Output is the size of the reconstruction.
+func (a Arch) Output() int { return a.Layers[len(a.Layers)-1].Out }
+
+// Params are the variables of K stacked models.
+type Params struct {
+	K       int
+	Kernels []*gmodel.Variable // per layer, [K, in, out]
+	Biases  []*gmodel.Variable // per layer, [K, out]
+}
+
+// NewParams creates the variables in store, model k initialised from seeds[k]:
+// Glorot-uniform kernels (Keras' default), zero biases.
+func NewParams(store *gmodel.Store, a Arch, seeds []int64) *Params {
+	p := &Params{K: len(seeds)}
+	scope := store.RootScope()
+	for li, l := range a.Layers {
+		kernel := make([]float32, 0, len(seeds)*l.In*l.Out)
+		for _, seed := range seeds {
+			kernel = append(kernel, GlorotUniform(seed, li, l.In, l.Out)...)
+		}
+		ls := scope.In("%s", layerScope(l.Name))
+		p.Kernels = append(p.Kernels, ls.VariableWithValue("kernel",
+			tensors.FromFlatDataAndDimensions(kernel, len(seeds), l.In, l.Out)))
+		p.Biases = append(p.Biases, ls.VariableWithValue("bias",
+			tensors.FromFlatDataAndDimensions(make([]float32, len(seeds)*l.Out), len(seeds), l.Out)))
+	}
+	return p
+}
+
+func layerScope(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if c == '.' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// GlorotUniform returns an in×out kernel drawn from U(±sqrt(6/(in+out))) with a
+// generator seeded by (seed, layer): the same numbers on every machine.
+func GlorotUniform(seed int64, layer, in, out int) []float32 {
+	rng := rand.New(rand.NewPCG(uint64(seed), uint64(layer)+0x9e3779b97f4a7c15))
+	limit := math.Sqrt(6 / float64(in+out))
+	w := make([]float32, in*out)
+	for i := range w {
+		w[i] = float32((2*rng.Float64() - 1) * limit)
+	}
+	return w
+}
+
+// All returns every variable (kernels then biases), in a fixed order.
+func (p *Params) All() []*gmodel.Variable {
+	return append(append([]*gmodel.Variable(nil), p.Kernels...), p.Biases...)
+}
+
+// Forward runs x [K, B, in] through the stack and returns the reconstruction
+// [K, B, out] and every layer's activations (after its activation function).
+func Forward(p *Params, a Arch, x *Node) (recon *Node, acts []*Node) {
+	g := x.Graph()
+	h := x
+	for i, l := range a.Layers {
+		w := p.Kernels[i].NodeValue(g)
+		b := p.Biases[i].NodeValue(g)
+		h = Add(Einsum("kbi,kio->kbo", h, w), ExpandAxes(b, 1))
+		h = Activate(l.Activation, h)
+		acts = append(acts, h)
+	}
+	return h, acts
+}
+
+// Activate applies a named activation: relu, sigmoid, tanh, linear, or satlin
+// (clamp to [0, 1], MATLAB's saturating linear).
+func Activate(name string, x *Node) *Node {
+	switch name {
+	case "relu":
+		return Max(x, ZerosLike(x))
+	case "sigmoid":
+		return Sigmoid(x)
+	case "tanh":
+		return Tanh(x)
+	case "linear":
+		return x
+	case "satlin":
+		return ClipScalar(x, 0, 1)
+	}
+	panic(fmt.Sprintf("unknown activation %q (allowed: %v)", name, spec.Activations))
+}

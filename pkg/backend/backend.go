@@ -1,0 +1,152 @@
+// Package backend opens the GoMLX compute backend a run asks for: "xla" (XLA through a
+// PJRT plugin, CPU or GPU), "go" (GoMLX's pure-Go backend, always available) or "auto"
+// (XLA when a plugin is installed, else go).
+//
+// GoMLX's XLA backend would download a plugin from the internet when none is found;
+// this package never lets it (auto-install is switched off) and instead looks for a
+// plugin installed from PyPI by scripts/setup.sh. The name and plugin of the backend
+// used are recorded with every run.
+package backend
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/go-xla/compute/xla"
+)
+
+// Names are the accepted values of --backend.
+var Names = []string{"auto", "go", "xla"}
+
+// PluginEnv names an explicit PJRT plugin file (absolute path).
+const PluginEnv = "SAERUN_XLA_PLUGIN"
+
+// Info says which backend is in use.
+type Info struct {
+	Name   string // "go" or "xla"
+	Detail string // for xla, the plugin file and its package version
+}
+
+func (i Info) String() string {
+	if i.Detail == "" {
+		return i.Name
+	}
+	return i.Name + " (" + i.Detail + ")"
+}
+
+func init() { xla.EnableAutoInstall(false) }
+
+// Open returns the backend called name: auto, go, xla, or xla:<plugin path>. An empty
+// name means $GOMLX_BACKEND, else auto.
+func Open(name string) (compute.Backend, Info, error) {
+	if name == "" {
+		name = os.Getenv(compute.ConfigEnvVar)
+	}
+	if name == "" {
+		name = "auto"
+	}
+	kind, arg, _ := strings.Cut(name, ":")
+	switch kind {
+	case "go":
+		b, err := compute.NewWithConfig("go")
+		return b, Info{Name: "go"}, err
+	case "xla":
+		plugin := arg
+		if plugin == "" || plugin == "cpu" {
+			found, ok := FindPlugin()
+			if !ok {
+				return nil, Info{}, fmt.Errorf("backend xla: no PJRT plugin found; run scripts/setup.sh (it installs one from PyPI), " +
+					"or set " + PluginEnv + " to a plugin .so, or use --backend go")
+			}
+			plugin = found
+		}
+		return openXLA(plugin)
+	case "auto":
+		if plugin, ok := FindPlugin(); ok {
+			b, info, err := openXLA(plugin)
+			if err == nil {
+				return b, info, nil
+			}
+			fmt.Fprintf(os.Stderr, "backend auto: XLA plugin %s failed to load (%v); using the go backend\n", plugin, err)
+		}
+		b, err := compute.NewWithConfig("go")
+		return b, Info{Name: "go"}, err
+	}
+	return nil, Info{}, fmt.Errorf("unknown backend %q (allowed: %s, or xla:/path/to/plugin.so)", name, strings.Join(Names, ", "))
+}
+
+func openXLA(plugin string) (b compute.Backend, info Info, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	abs, err := filepath.Abs(plugin)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, Info{}, fmt.Errorf("backend xla: plugin %s: %w", abs, err)
+	}
+	b, err = compute.NewWithConfig("xla:" + abs)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("backend xla: loading plugin %s: %w", abs, err)
+	}
+	return b, Info{Name: "xla", Detail: describePlugin(abs)}, nil
+}
+
+// describePlugin names the plugin file and, when it came from a Python package, that
+// package's version (from its .dist-info folder beside it).
+func describePlugin(path string) string {
+	pkgDir := filepath.Dir(path)
+	site := filepath.Dir(pkgDir)
+	matches, _ := filepath.Glob(filepath.Join(site, filepath.Base(pkgDir)+"-*.dist-info"))
+	if len(matches) == 1 {
+		pkg := strings.TrimSuffix(filepath.Base(matches[0]), ".dist-info")
+		return fmt.Sprintf("%s from %s", filepath.Base(path), pkg)
+	}
+	return path
+}
+
+// FindPlugin looks for an installed PJRT CPU plugin: $SAERUN_XLA_PLUGIN, then the
+// directories of $PJRT_PLUGIN_LIBRARY_PATH, then the project's virtual environment
+// (.venv, found from the working directory upwards, as scripts/setup.sh makes it).
+func FindPlugin() (string, bool) {
+	if p := os.Getenv(PluginEnv); p != "" {
+		return p, fileExists(p)
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PJRT_PLUGIN_LIBRARY_PATH")) {
+		for _, name := range []string{"pjrt_c_api_cpu_plugin.so", "libpjrt_cpu.so"} {
+			if p := filepath.Join(dir, name); fileExists(p) {
+				return p, true
+			}
+		}
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		matches, _ := filepath.Glob(filepath.Join(dir, ".venv", "lib", "python3*", "site-packages",
+			"lammps_jax_pjrt_cpu", "pjrt_c_api_cpu_plugin.so"))
+		if len(matches) > 0 {
+			slices.Sort(matches)
+			return matches[len(matches)-1], true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}

@@ -1,0 +1,151 @@
+package data
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Dataset is what a named dataset provides.
+type Dataset struct {
+	Name  string
+	Train *Set
+	Test  *Set // nil for digits, which has no separate test set
+}
+
+// Names lists the known dataset names.
+func Names() []string { return []string{"digits", "mnist", "fashion-mnist"} }
+
+// Load returns the named dataset. digits is embedded in the binary; mnist
+// and fashion-mnist are read from dir/<name>/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
+// (or the uncompressed files of the same name without .gz), and the MD5 of
+// each uncompressed payload is checked. If dir is "", DefaultDir() is used.
+func Load(name, dir string) (*Dataset, error) {
+	if name == "digits" {
+		return loadDigits()
+	}
+	sums, ok := canonicalMD5[name]
+	if !ok {
+		return nil, unknownDatasetError(name)
+	}
+	if dir == "" {
+		dir = DefaultDir()
+	}
+	return loadIDXDataset(name, dir, sums)
+}
+
+// DefaultDir returns $SAERUN_DATA_DIR if set, else "../shared/datasets" if
+// that directory exists relative to the working directory, else
+// <user cache dir>/saerun/datasets.
+func DefaultDir() string {
+	if d := os.Getenv("SAERUN_DATA_DIR"); d != "" {
+		return d
+	}
+	const shared = "../shared/datasets"
+	if fi, err := os.Stat(shared); err == nil && fi.IsDir() {
+		return shared
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	return filepath.Join(cache, "saerun", "datasets")
+}
+
+// loadIDXDataset reads the four IDX files of name from dir/<name>/,
+// checking each against sums. The files are decoded concurrently.
+func loadIDXDataset(name, dir string, sums fileSums) (*Dataset, error) {
+	paths := make([]string, len(idxFiles))
+	for i, f := range idxFiles {
+		p, err := locate(dir, name, f)
+		if err != nil {
+			return nil, err
+		}
+		paths[i] = p
+	}
+	var (
+		trainX, testX *images
+		trainY, testY []uint8
+		errs          = make([]error, len(idxFiles))
+		wg            sync.WaitGroup
+	)
+	wg.Go(func() { trainX, errs[0] = readFile(paths[0], sums[trainImagesFile], readImages) })
+	wg.Go(func() { trainY, errs[1] = readFile(paths[1], sums[trainLabelsFile], readLabels) })
+	wg.Go(func() { testX, errs[2] = readFile(paths[2], sums[testImagesFile], readImages) })
+	wg.Go(func() { testY, errs[3] = readFile(paths[3], sums[testLabelsFile], readLabels) })
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	train, err := newSet(trainX, trainY, paths[0], paths[1])
+	if err != nil {
+		return nil, err
+	}
+	test, err := newSet(testX, testY, paths[2], paths[3])
+	if err != nil {
+		return nil, err
+	}
+	return &Dataset{Name: name, Train: train, Test: test}, nil
+}
+
+// locate finds file (gzipped or not) in dir/name/.
+func locate(dir, name, file string) (string, error) {
+	gz := filepath.Join(dir, name, file+".gz")
+	plain := filepath.Join(dir, name, file)
+	for _, p := range []string{gz, plain} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("data: %w", err)
+		}
+	}
+	return "", fmt.Errorf("data: %s: %w: looked for %s (or uncompressed, without .gz); %s",
+		name, ErrNotFound, absPath(gz), dirHint)
+}
+
+// readFile opens path, decodes its payload with decode, and verifies its MD5.
+// Errors name the file and say what to do.
+func readFile[T any](path, wantMD5 string, decode func(io.Reader) (T, error)) (T, error) {
+	var zero T
+	p, err := openPayload(path, isGzip(path))
+	if err != nil {
+		return zero, fileError(path, err)
+	}
+	defer p.Close()
+	v, err := decode(p)
+	if err == nil {
+		err = p.checkMD5(wantMD5)
+	}
+	if err != nil {
+		return zero, fileError(path, err)
+	}
+	return v, nil
+}
+
+// fileError prefixes err with the file's path and, for a bad file, the fix.
+func fileError(path string, err error) error {
+	if errors.Is(err, ErrTruncated) || errors.Is(err, ErrBadFormat) || errors.Is(err, ErrChecksum) {
+		return fmt.Errorf("data: %s: %w; %s", absPath(path), err, refetchHint)
+	}
+	return fmt.Errorf("data: %s: %w", absPath(path), err)
+}
+
+// newSet pairs decoded images with their labels.
+func newSet(im *images, labels []uint8, imPath, labelPath string) (*Set, error) {
+	if len(labels) != im.n {
+		return nil, fmt.Errorf("data: %w: %s holds %d images but %s holds %d labels",
+			ErrBadFormat, absPath(imPath), im.n, absPath(labelPath), len(labels))
+	}
+	return &Set{X: im.x, Labels: labels, N: im.n, Dim: im.h * im.w, Height: im.h, Width: im.w}, nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

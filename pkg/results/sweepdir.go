@@ -1,0 +1,193 @@
+package results
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/sparselab/saerun/pkg/sweep"
+	"github.com/sparselab/saerun/pkg/train"
+)
+
+// ToolVersion is recorded in every file; set from the build when it carries a version.
+var ToolVersion = func() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "0.1.0-dev"
+}()
+
+// Sweep is one sweep's results folder.
+type Sweep struct {
+	Dir      string
+	Name     string
+	SpecHash string
+}
+
+// ErrSpecChanged is returned by OpenSweep when the folder holds a different spec.
+var ErrSpecChanged = errors.New("results folder holds a different spec")
+
+// OpenSweep creates (or reopens) out/name and writes spec.yaml, the spec exactly as it
+// ran. A folder that already holds a different spec is refused: its results would no
+// longer match their spec.
+func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
+	dir := filepath.Join(out, name)
+	sum := sha256.Sum256(specData)
+	s := &Sweep{Dir: dir, Name: name, SpecHash: hex.EncodeToString(sum[:])}
+	path := filepath.Join(dir, "spec.yaml")
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && !bytes.Equal(old, specData):
+		return nil, fmt.Errorf("%w: %s differs from the spec given; use another name or --out, or remove the folder", ErrSpecChanged, path)
+	case err == nil:
+		return s, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return s, WriteFileAtomic(path, specData)
+}
+
+func (s *Sweep) path(table, runID string) string {
+	return filepath.Join(s.Dir, table, runID+".parquet")
+}
+
+// Statuses returns the status of every run that has a runs/ row.
+func (s *Sweep) Statuses() (map[string]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.Dir, RunsTable))
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".parquet") {
+			continue
+		}
+		st, err := readRunStatus(filepath.Join(s.Dir, RunsTable, name))
+		if err != nil {
+			return nil, err
+		}
+		out[st.RunID] = st.Status
+	}
+	return out, nil
+}
+
+// Done reports whether a run with this status needs no re-run on --resume: completed
+// and diverged runs are final (a diverged run diverges again); failed and interrupted
+// runs are run again.
+func Done(status string) bool {
+	return status == train.StatusCompleted || status == train.StatusDiverged
+}
+
+// RunWriter streams one run's rows into its table files.
+type RunWriter struct {
+	sweep   *Sweep
+	run     sweep.Run
+	meta    map[string]string
+	start   time.Time
+	metrics *table[MetricRow]
+	units   *table[UnitRow]
+	acts    *table[ActivationRow]
+}
+
+// StartRun opens the run's table files (under temporary names).
+func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
+	meta := map[string]string{"run_id": r.ID, "sweep": s.Name, "spec_sha256": s.SpecHash, "tool_version": ToolVersion}
+	w := &RunWriter{sweep: s, run: r, meta: meta, start: time.Now()}
+	var err error
+	if w.metrics, err = newTable[MetricRow](s.path(MetricsTable, r.ID), meta); err != nil {
+		return nil, err
+	}
+	if w.units, err = newTable[UnitRow](s.path(UnitsTable, r.ID), meta); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	if w.acts, err = newTable[ActivationRow](s.path(ActivationsTable, r.ID), meta); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Epoch writes one epoch's rows (a row group in each table).
+func (w *RunWriter) Epoch(e *train.Epoch) error {
+	id, ep := w.run.ID, int32(e.Epoch)
+	metrics := make([]MetricRow, len(e.Metrics))
+	for i, m := range e.Metrics {
+		metrics[i] = MetricRow{id, ep, m.Split, m.Name, m.Value, e.Elapsed}
+	}
+	if err := w.metrics.write(metrics); err != nil {
+		return err
+	}
+	units := make([]UnitRow, len(e.Units))
+	for i, u := range e.Units {
+		units[i] = UnitRow{id, ep, u.Layer, int32(u.Unit), u.MeanActivation, u.ActiveFraction, u.MaxActivation}
+	}
+	if err := w.units.write(units); err != nil {
+		return err
+	}
+	var acts []ActivationRow
+	for _, a := range e.Activations {
+		for i, v := range a.Vectors {
+			acts = append(acts, ActivationRow{id, ep, a.Layer, int32(i), int32(a.Index[i]), int32(a.Labels[i]), v})
+		}
+	}
+	return w.acts.write(acts)
+}
+
+// Finish commits the table files and then writes the runs/ row, which marks the run
+// as recorded. backend names the backend that ran it.
+func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, groupSize int) error {
+	for _, t := range []interface{ commit() error }{w.metrics, w.units, w.acts} {
+		if err := t.commit(); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	end := time.Now()
+	final := map[string]float64{}
+	for _, m := range o.Final {
+		final[m.Split+"/"+m.Name] = m.Value
+	}
+	finalJSON, _ := json.Marshal(final)
+	info := RunInfo{
+		RunID: w.run.ID, Sweep: w.sweep.Name, RunIndex: int32(w.run.Index), Seed: w.run.Seed,
+		Status: o.Status, Message: o.Message, Backend: backend, BackendDetail: backendDetail,
+		GroupSize: int32(groupSize), EpochsCompleted: int32(o.Epochs), DivergedEpoch: int32(o.DivergedAt),
+		StartTime: w.start.UTC(), EndTime: end.UTC(), WallSeconds: end.Sub(w.start).Seconds(),
+		CompileSeconds: o.CompileSecs, FinalTrainLoss: final["train/loss"],
+		FinalValidationLoss:           final["validation/loss"],
+		FinalValidationReconstruction: final["validation/reconstruction"],
+		FinalMetrics:                  string(finalJSON), Config: string(w.run.Config),
+		SpecHash: w.sweep.SpecHash, ToolVersion: ToolVersion,
+	}
+	return writeRunRow(w.sweep.path(RunsTable, w.run.ID), info, w.run.Params, w.meta)
+}
+
+// Abort removes the run's temporary files; files of earlier, complete runs are untouched.
+func (w *RunWriter) Abort() {
+	if w.metrics != nil {
+		w.metrics.abort()
+	}
+	if w.units != nil {
+		w.units.abort()
+	}
+	if w.acts != nil {
+		w.acts.abort()
+	}
+}

@@ -1,0 +1,84 @@
+// Package results writes a sweep's outputs as Parquet, one file per run in each table
+// folder, so that pandas reads a whole table with pd.read_parquet("results/<name>/metrics")
+// and run_id is an ordinary column:
+//
+//	results/<name>/spec.yaml        the spec file exactly as it ran
+//	results/<name>/runs/            one row per run: parameters, status, timings, config
+//	results/<name>/metrics/         tidy per-epoch metrics (run_id, epoch, split, metric, value)
+//	results/<name>/units/           per-epoch, per-unit activation statistics
+//	results/<name>/activations/     probe samples' activation vectors (list<float32>)
+//
+// Files are written under a hidden temporary name (pyarrow skips names starting with
+// '.') and renamed when complete, so a reader never sees half a file. Rows are flushed
+// as a row group per epoch: memory stays flat however long a run is. A run's runs/ row
+// is written last; its presence is what marks the run as done.
+package results
+
+import "time"
+
+// Table folder names.
+const (
+	RunsTable        = "runs"
+	MetricsTable     = "metrics"
+	UnitsTable       = "units"
+	ActivationsTable = "activations"
+)
+
+// MetricRow is one metric of one epoch (tidy long format).
+type MetricRow struct {
+	RunID          string  `parquet:"run_id,dict"`
+	Epoch          int32   `parquet:"epoch"`
+	Split          string  `parquet:"split,dict"`
+	Metric         string  `parquet:"metric,dict"`
+	Value          float64 `parquet:"value"`
+	ElapsedSeconds float64 `parquet:"elapsed_seconds"`
+}
+
+// UnitRow is one hidden unit's statistics over the validation set at one epoch.
+type UnitRow struct {
+	RunID          string  `parquet:"run_id,dict"`
+	Epoch          int32   `parquet:"epoch"`
+	Layer          string  `parquet:"layer,dict"`
+	Unit           int32   `parquet:"unit"`
+	MeanActivation float64 `parquet:"mean_activation"`
+	ActiveFraction float64 `parquet:"active_fraction"`
+	MaxActivation  float64 `parquet:"max_activation"`
+}
+
+// ActivationRow is one probe sample's activation vector at one epoch.
+type ActivationRow struct {
+	RunID           string    `parquet:"run_id,dict"`
+	Epoch           int32     `parquet:"epoch"`
+	Layer           string    `parquet:"layer,dict"`
+	Sample          int32     `parquet:"sample"`
+	ValidationIndex int32     `parquet:"validation_index"`
+	Label           int32     `parquet:"label"`
+	Activation      []float32 `parquet:"activation,list"`
+}
+
+// RunInfo is the runs/ row of one run, less its swept parameters (which become
+// columns of their own, named by their dotted path).
+type RunInfo struct {
+	RunID                         string    `parquet:"run_id"`
+	Sweep                         string    `parquet:"sweep"`
+	RunIndex                      int32     `parquet:"run_index"`
+	Seed                          int64     `parquet:"seed"`
+	Status                        string    `parquet:"status"`
+	Message                       string    `parquet:"message"`
+	Backend                       string    `parquet:"backend"`
+	BackendDetail                 string    `parquet:"backend_detail"`
+	GroupSize                     int32     `parquet:"group_size"`
+	EpochsCompleted               int32     `parquet:"epochs_completed"`
+	DivergedEpoch                 int32     `parquet:"diverged_epoch"`
+	StartTime                     time.Time `parquet:"start_time,timestamp(microsecond)"`
+	EndTime                       time.Time `parquet:"end_time,timestamp(microsecond)"`
+	WallSeconds                   float64   `parquet:"wall_seconds"`
+	CompileSeconds                float64   `parquet:"compile_seconds"`
+	FinalTrainLoss                float64   `parquet:"final_train_loss"`
+	FinalValidationLoss           float64   `parquet:"final_validation_loss"`
+	FinalValidationReconstruction float64   `parquet:"final_validation_reconstruction"`
+	FinalMetrics                  string    `parquet:"final_metrics"` // JSON {"validation/l0/encoder.0": …}
+	Config                        string    `parquet:"config"`        // resolved spec as JSON
+	SpecHash                      string    `parquet:"spec_hash"`
+	ToolVersion                   string    `parquet:"tool_version"`
+}

@@ -1,0 +1,335 @@
+// Package runner executes a spec: it expands the sweep, skips runs already done (with
+// --resume), keeps this process's shard, groups compatible runs, trains each group and
+// streams every run's results to Parquet. The command line (experiments/) and the
+// notebooks both call Run, so a notebook sweep is the same code path as a batch one.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gomlx/compute"
+
+	"github.com/sparselab/saerun/pkg/backend"
+	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/results"
+	"github.com/sparselab/saerun/pkg/spec"
+	"github.com/sparselab/saerun/pkg/sweep"
+	"github.com/sparselab/saerun/pkg/train"
+)
+
+// Options are the command-line settings that are not part of the spec (they do not
+// change what a run computes, only where and how it is run).
+type Options struct {
+	Out        string // results root; default "results"
+	DataDir    string // mnist / fashion-mnist folder; default data.DefaultDir()
+	Backend    string // auto, go, xla, xla:<plugin>; default $GOMLX_BACKEND or auto
+	Resume     bool   // skip runs already done
+	Shard      int    // this process's shard, 0 <= Shard < Shards
+	Shards     int    // number of processes sharing the sweep; 0 or 1: all runs
+	GroupSize  int    // max runs trained together; 0: automatic
+	DryRun     bool   // print the runs and stop
+	Log        io.Writer
+	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
+	BackendObj compute.Backend
+}
+
+// Summary counts what happened to the runs of this invocation.
+type Summary struct {
+	Dir                                    string
+	Runs, Skipped                          int
+	Completed, Diverged, Failed, Interrupt int
+	Backend                                backend.Info
+	Wall                                   time.Duration
+}
+
+// Finished reports whether every run of this invocation completed.
+func (s Summary) Finished() bool { return s.Diverged+s.Failed+s.Interrupt == 0 }
+
+// UsageError marks errors in the spec or the options (exit code 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// RunFile loads the spec at path and runs it.
+func RunFile(ctx context.Context, path string, opts Options) (Summary, error) {
+	s, src, err := spec.Load(path)
+	if err != nil {
+		return Summary{}, &UsageError{err}
+	}
+	return Run(ctx, s, src, opts)
+}
+
+// Run runs a loaded spec.
+func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Summary, error) {
+	start := time.Now()
+	if opts.Log == nil {
+		opts.Log = os.Stderr
+	}
+	if opts.Out == "" {
+		opts.Out = "results"
+	}
+	if opts.Shards < 1 {
+		opts.Shards = 1
+	}
+	if opts.Shard < 0 || opts.Shard >= opts.Shards {
+		return Summary{}, &UsageError{fmt.Errorf("--shard %d/%d: the index must be in 0..%d", opts.Shard, opts.Shards, opts.Shards-1)}
+	}
+	runs, err := sweep.Expand(s, src)
+	if err != nil {
+		return Summary{}, &UsageError{err}
+	}
+	mine := sweep.Shard(runs, opts.Shard, opts.Shards)
+	if opts.DryRun {
+		printRuns(opts.Log, s.Name, runs, mine, opts)
+		return Summary{Runs: len(mine)}, nil
+	}
+
+	// Everything that can be checked before writing is checked: backend and data.
+	be, info := opts.BackendObj, backend.Info{Name: "custom"}
+	if be == nil {
+		be, info, err = backend.Open(opts.Backend)
+		if err != nil {
+			return Summary{}, &UsageError{err}
+		}
+	} else {
+		info.Name = be.Name()
+	}
+	sets := newDataCache(opts.DataDir)
+	for _, r := range mine {
+		if _, err := sets.get(r.Spec.Dataset); err != nil {
+			return Summary{}, err
+		}
+	}
+
+	sw, err := results.OpenSweep(opts.Out, s.Name, src.Data)
+	if err != nil {
+		if errors.Is(err, results.ErrSpecChanged) {
+			return Summary{}, &UsageError{err}
+		}
+		return Summary{}, err
+	}
+	sum := Summary{Dir: sw.Dir, Runs: len(mine), Backend: info}
+	statuses, err := sw.Statuses()
+	if err != nil {
+		return sum, err
+	}
+	var pending []sweep.Run
+	for _, r := range mine {
+		st, seen := statuses[r.ID]
+		switch {
+		case seen && !opts.Resume:
+			return sum, &UsageError{fmt.Errorf("%s already holds results for run %s (status %s): add --resume to continue this sweep, or use another name or --out",
+				sw.Dir, r.ID, st)}
+		case seen && results.Done(st):
+			sum.Skipped++
+		default:
+			pending = append(pending, r)
+		}
+	}
+	fmt.Fprintf(opts.Log, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
+		s.Name, len(runs), len(mine), sum.Skipped, info, sw.Dir)
+
+	groups := Groups(pending, opts.GroupSize)
+	prog := opts.Progress
+	if prog == nil {
+		prog = NewProgress(opts.Log)
+	}
+	done := 0
+	for gi, g := range groups {
+		if ctx.Err() != nil {
+			break
+		}
+		d, _ := sets.get(g[0].Spec.Dataset)
+		prog.StartGroup(gi, len(groups), g, done, len(pending))
+		outcomes, err := trainGroup(ctx, be, info, sw, g, d, prog)
+		prog.EndGroup(outcomes)
+		if err != nil {
+			return sum, err
+		}
+		for _, o := range outcomes {
+			switch o.Status {
+			case train.StatusCompleted:
+				sum.Completed++
+			case train.StatusDiverged:
+				sum.Diverged++
+			case train.StatusInterrupted:
+				sum.Interrupt++
+			default:
+				sum.Failed++
+			}
+		}
+		done += len(g)
+	}
+	sum.Wall = time.Since(start)
+	return sum, nil
+}
+
+// trainGroup trains one group and records each member's results. A failure to build
+// or train the group marks its runs failed (recorded, with the message) and the
+// sweep goes on; a failure to write results stops the sweep.
+func trainGroup(ctx context.Context, be compute.Backend, info backend.Info, sw *results.Sweep, g []sweep.Run, d train.Data, prog Progress) ([]train.Outcome, error) {
+	writers := make([]*results.RunWriter, len(g))
+	members := make([]train.Member, len(g))
+	for k, r := range g {
+		w, err := sw.StartRun(r)
+		if err != nil {
+			for _, w := range writers[:k] {
+				w.Abort()
+			}
+			return nil, err
+		}
+		writers[k] = w
+		members[k] = train.Member{RunID: r.ID, Spec: r.Spec}
+	}
+	obs := &observer{writers: writers, prog: prog}
+	outcomes, err := train.Train(ctx, be, members, d, obs)
+	if obs.writeErr != nil {
+		for _, w := range writers {
+			w.Abort()
+		}
+		return nil, obs.writeErr
+	}
+	if err != nil {
+		outcomes = make([]train.Outcome, len(g))
+		for k := range outcomes {
+			outcomes[k] = train.Outcome{Status: train.StatusFailed, Message: err.Error()}
+		}
+	}
+	for k, w := range writers {
+		if err := w.Finish(outcomes[k], info.Name, info.Detail, len(g)); err != nil {
+			for _, w := range writers[k+1:] {
+				w.Abort()
+			}
+			return nil, err
+		}
+	}
+	return outcomes, nil
+}
+
+// observer fans a group's epochs out to each member's writer and to the progress display.
+type observer struct {
+	writers  []*results.RunWriter
+	prog     Progress
+	writeErr error
+}
+
+func (o *observer) Progress(epoch, batch, batches int) { o.prog.Batch(epoch, batch, batches) }
+
+func (o *observer) Epoch(k int, e *train.Epoch) error {
+	if err := o.writers[k].Epoch(e); err != nil {
+		o.writeErr = err
+		return err
+	}
+	o.prog.Epoch(k, e)
+	return nil
+}
+
+// Groups splits runs into groups that train together: same structure (train.GroupKey),
+// same dataset, at most size runs (0: automatic), in sweep order.
+func Groups(runs []sweep.Run, size int) [][]sweep.Run {
+	if size <= 0 {
+		size = 1
+	}
+	var order []string
+	byKey := map[string][]sweep.Run{}
+	for _, r := range runs {
+		k := train.GroupKey(r.Spec)
+		if _, ok := byKey[k]; !ok {
+			order = append(order, k)
+		}
+		byKey[k] = append(byKey[k], r)
+	}
+	var groups [][]sweep.Run
+	for _, k := range order {
+		rs := byKey[k]
+		for len(rs) > 0 {
+			n := min(size, len(rs))
+			groups = append(groups, rs[:n])
+			rs = rs[n:]
+		}
+	}
+	return groups
+}
+
+func printRuns(w io.Writer, name string, all, mine []sweep.Run, opts Options) {
+	fmt.Fprintf(w, "sweep %s: %d runs", name, len(all))
+	if opts.Shards > 1 {
+		fmt.Fprintf(w, ", shard %d/%d has %d", opts.Shard, opts.Shards, len(mine))
+	}
+	fmt.Fprintln(w)
+	for _, r := range mine {
+		params, _ := json.Marshal(paramMap(r))
+		fmt.Fprintf(w, "%4d  %s  seed=%d  %s\n", r.Index, r.ID, r.Seed, params)
+	}
+}
+
+func paramMap(r sweep.Run) map[string]any {
+	m := map[string]any{}
+	for _, p := range r.Params {
+		m[p.Path] = p.Value
+	}
+	return m
+}
+
+// dataCache loads each dataset configuration once per invocation.
+type dataCache struct {
+	dir  string
+	full map[string]*data.Dataset
+	sets map[string]train.Data
+}
+
+func newDataCache(dir string) *dataCache {
+	return &dataCache{dir: dir, full: map[string]*data.Dataset{}, sets: map[string]train.Data{}}
+}
+
+func (c *dataCache) get(ds spec.Dataset) (train.Data, error) {
+	key, _ := json.Marshal(ds)
+	if d, ok := c.sets[string(key)]; ok {
+		return d, nil
+	}
+	full, ok := c.full[ds.Name]
+	if !ok {
+		var err error
+		if full, err = data.Load(ds.Name, c.dir); err != nil {
+			return train.Data{}, err
+		}
+		c.full[ds.Name] = full
+	}
+	d, err := Prepare(full, ds)
+	if err != nil {
+		return train.Data{}, err
+	}
+	c.sets[string(key)] = d
+	return d, nil
+}
+
+// Prepare applies a spec's split and caps to a loaded dataset.
+func Prepare(full *data.Dataset, ds spec.Dataset) (train.Data, error) {
+	var d train.Data
+	switch ds.Validation {
+	case "test":
+		if full.Test == nil {
+			return d, fmt.Errorf("dataset %s has no test set: use validation: split", ds.Name)
+		}
+		d.Train, d.Validation = full.Train, full.Test
+	default:
+		var err error
+		if d.Train, d.Validation, err = data.Split(full.Train, ds.ValidationFraction, ds.SplitSeed); err != nil {
+			return d, err
+		}
+	}
+	if ds.MaxTrainSamples > 0 {
+		d.Train = d.Train.Head(ds.MaxTrainSamples)
+	}
+	if ds.MaxValidationSamples > 0 {
+		d.Validation = d.Validation.Head(ds.MaxValidationSamples)
+	}
+	return d, nil
+}

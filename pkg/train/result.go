@@ -1,0 +1,52 @@
+package train
+
+// Metric is one named value of an epoch, for one split.
+type Metric struct {
+	Split string // "train" or "validation"
+	Name  string // loss, reconstruction, penalty/kl_sparsity/encoder.0, l0/encoder.0, …
+	Value float64
+}
+
+// UnitStats are one unit's statistics over the validation set.
+type UnitStats struct {
+	Layer          string
+	Unit           int
+	MeanActivation float64
+	ActiveFraction float64 // fraction of samples on which the unit is active
+	MaxActivation  float64
+}
+
+// Activations are the probe samples' activation vectors of one layer.
+type Activations struct {
+	Layer   string
+	Index   []int // each probe sample's index in the validation set
+	Labels  []int
+	Vectors [][]float32
+}
+
+// Epoch is what one model produced in one epoch.
+type Epoch struct {
+	Epoch       int     // from 1
+	Elapsed     float64 // seconds since this group started training
+	Metrics     []Metric
+	Units       []UnitStats   // empty on epochs not recorded
+	Activations []Activations // empty on epochs not recorded
+}
+
+// Status of a finished model.
+const (
+	StatusCompleted   = "completed"
+	StatusDiverged    = "diverged"
+	StatusInterrupted = "interrupted"
+	StatusFailed      = "failed"
+)
+
+// Outcome is how one model's training ended.
+type Outcome struct {
+	Status      string
+	Epochs      int      // epochs completed
+	DivergedAt  int      // epoch in which the loss became NaN/Inf (0 if it did not)
+	Final       []Metric // last finite epoch's metrics
+	Message     string
+	CompileSecs float64
+}

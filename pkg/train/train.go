@@ -1,0 +1,287 @@
+// Package train is the training loop: it trains a group of K models that share an
+// architecture (one run, or several points of a sweep) in one compiled GoMLX program,
+// evaluates them on the validation set after every epoch and hands each model's
+// metrics, per-unit statistics and probe activations to an Observer.
+//
+// What may differ between the models of a group is carried as tensors, not constants
+// (learning rate, input noise, regularizer weights and targets, seed), so one
+// compilation serves them all. Each model keeps its own initialisation, data order,
+// noise stream and optimizer state: it trains as it would alone. A model whose loss
+// becomes NaN or Inf is frozen and reported diverged; the others go on.
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+
+	"github.com/sparselab/saerun/pkg/autoencoder"
+	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/optim"
+	"github.com/sparselab/saerun/pkg/sparsity"
+	"github.com/sparselab/saerun/pkg/spec"
+)
+
+// Member is one model of a group.
+type Member struct {
+	RunID string
+	Spec  *spec.Spec
+}
+
+// Data is what the models train and validate on.
+type Data struct {
+	Train, Validation *data.Set
+}
+
+// Observer receives the results as training goes.
+type Observer interface {
+	// Progress is called after every training batch.
+	Progress(epoch, batch, batches int)
+	// Epoch is called once per live model per epoch, in model order. An error stops
+	// training (the models are reported failed with that error).
+	Epoch(k int, e *Epoch) error
+}
+
+// GroupKey is equal for two resolved specs exactly when they can train in one group:
+// everything but the values carried as tensors must match.
+func GroupKey(s *spec.Spec) string {
+	c := *s
+	c.Name, c.Description = "", ""
+	c.Optimizer.LearningRate = 0
+	c.Train.Seed = 0
+	c.Train.InputNoise = 0
+	c.Regularizers = slices.Clone(s.Regularizers)
+	for i := range c.Regularizers {
+		c.Regularizers[i].Weight, c.Regularizers[i].Target = 0, 0
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// hyperparameter columns of the per-model tensor hp [K, P].
+const (
+	hpLearningRate = iota
+	hpNoise
+	hpRegularizers // then weight, target for each regularizer
+)
+
+func hyperparameters(members []Member) []float32 {
+	P := hpRegularizers + 2*len(members[0].Spec.Regularizers)
+	hp := make([]float32, 0, len(members)*P)
+	for _, m := range members {
+		s := m.Spec
+		hp = append(hp, float32(s.Optimizer.LearningRate), float32(s.Train.InputNoise))
+		for _, r := range s.Regularizers {
+			hp = append(hp, float32(r.Weight), float32(r.Target))
+		}
+	}
+	return hp
+}
+
+// group is the compiled state of K models.
+type group struct {
+	members  []Member
+	spec     *spec.Spec // members[0]'s: the shared structure
+	arch     autoencoder.Arch
+	params   *autoencoder.Params
+	opt      optim.Optimizer
+	rng      *gmodel.Variable // [K, RNG state] for input noise; nil without noise
+	observed []int            // layer indices whose activations eval returns
+	wdLayers [][]int          // per regularizer: kernels it decays (weight_decay only)
+	step     *gmodel.Exec
+	eval     *gmodel.Exec
+}
+
+func column(hp *Node, c int) *Node {
+	K := hp.Shape().Dimensions[0]
+	return Reshape(Slice(hp, AxisRange(), AxisElem(c)), K)
+}
+
+func newGroup(backend compute.Backend, members []Member, inputDim int) (*group, error) {
+	s := members[0].Spec
+	key := GroupKey(s)
+	for _, m := range members[1:] {
+		if GroupKey(m.Spec) != key {
+			return nil, fmt.Errorf("run %s cannot share a group with run %s: their structure differs", m.RunID, members[0].RunID)
+		}
+	}
+	gr := &group{members: members, spec: s, arch: autoencoder.NewArch(s.Model, inputDim)}
+	store := gmodel.NewStore()
+	seeds := make([]int64, len(members))
+	for k, m := range members {
+		seeds[k] = m.Spec.Train.Seed
+	}
+	gr.params = autoencoder.NewParams(store, gr.arch, seeds)
+	var err error
+	if gr.opt, err = optim.New(store, s.Optimizer, gr.params.All()); err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		if m.Spec.Train.InputNoise > 0 {
+			gr.rng = store.RootScope().In("noise").VariableWithValue("rng", rngStates(seeds)).SetTrainable(false)
+			break
+		}
+	}
+	// Layers eval must return: recorded ones and activity-regularized ones.
+	want := map[string]bool{}
+	for _, l := range append(slices.Clone(s.Record.Units.Layers), s.Record.Activations.Layers...) {
+		want[l] = true
+	}
+	for _, r := range s.Regularizers {
+		if r.Layer != "" {
+			want[r.Layer] = true
+		}
+		var layers []int
+		if r.Kind == "weight_decay" {
+			for i, l := range gr.arch.Layers {
+				if len(r.Layers) == 0 || slices.Contains(r.Layers, l.Name) {
+					layers = append(layers, i)
+				}
+			}
+		}
+		gr.wdLayers = append(gr.wdLayers, layers)
+	}
+	for i, l := range gr.arch.Layers {
+		if want[l.Name] {
+			gr.observed = append(gr.observed, i)
+		}
+	}
+	if gr.step, err = gmodel.NewExec(backend, store, gr.stepGraph); err != nil {
+		return nil, err
+	}
+	if gr.eval, err = gmodel.NewExec(backend, store, gr.evalGraph); err != nil {
+		return nil, err
+	}
+	return gr, nil
+}
+
+// rngStates seeds each model's noise generator from its seed.
+func rngStates(seeds []int64) *tensors.Tensor {
+	var flat []uint64
+	for _, seed := range seeds {
+		t, err := RNGStateFromSeed(seed ^ 0x6e6f697365) // "noise"
+		if err != nil {
+			panic(err)
+		}
+		flat = append(flat, tensors.MustCopyFlatData[uint64](t)...)
+	}
+	return tensors.FromFlatDataAndDimensions(flat, len(seeds), RNGStateShape.Size())
+}
+
+// penalties returns each regularizer's penalty [K] for activations acts.
+func (gr *group) penalties(g *Graph, acts []*Node, hp *Node) []*Node {
+	var out []*Node
+	for i, r := range gr.spec.Regularizers {
+		weight := column(hp, hpRegularizers+2*i)
+		switch r.Kind {
+		case "l1_activity":
+			out = append(out, sparsity.L1Activity(acts[gr.arch.Index(r.Layer)], weight))
+		case "kl_sparsity":
+			out = append(out, sparsity.KLSparsity(acts[gr.arch.Index(r.Layer)], column(hp, hpRegularizers+2*i+1), weight))
+		case "weight_decay":
+			out = append(out, gr.weightDecay(g, i, weight))
+		}
+	}
+	return out
+}
+
+func (gr *group) weightDecay(g *Graph, i int, lambda *Node) *Node {
+	var kernels []*Node
+	for _, li := range gr.wdLayers[i] {
+		kernels = append(kernels, gr.params.Kernels[li].NodeValue(g))
+	}
+	return sparsity.WeightDecay(kernels, lambda)
+}
+
+// stepGraph: one optimisation step of every model. x [N, D] is the training set,
+// idx [K, B] each model's batch, hp [K, P], active [K]. Returns [K, 2+R]: total loss,
+// reconstruction, each penalty (before the update).
+func (gr *group) stepGraph(_ *gmodel.Scope, x, idx, hp, active *Node) []*Node {
+	g := x.Graph()
+	batch := Gather(x, ExpandAxes(idx, -1)) // [K, B, D]
+	input := batch
+	if gr.rng != nil {
+		input = Add(batch, gr.noise(g, batch.Shape(), column(hp, hpNoise)))
+	}
+	recon, acts := autoencoder.Forward(gr.params, gr.arch, input)
+	rec := ReduceMean(sparsity.Reconstruction(gr.spec.Loss, recon, batch), -1) // [K]
+	outs := []*Node{nil, rec}
+	total := rec
+	for _, p := range gr.penalties(g, acts, hp) {
+		total = Add(total, p)
+		outs = append(outs, p)
+	}
+	outs[0] = total
+	vars := gr.params.All()
+	nodes := make([]*Node, len(vars))
+	for i, v := range vars {
+		nodes[i] = v.NodeValue(g)
+	}
+	grads := Gradient(ReduceAllSum(total), nodes...)
+	gr.opt.Step(g, grads, column(hp, hpLearningRate), active)
+	return []*Node{Stack(outs, 1)}
+}
+
+// noise draws N(0, σ_k²) for each model from its own generator state.
+func (gr *group) noise(g *Graph, shape shapes.Shape, sigma *Node) *Node {
+	K := shape.Dimensions[0]
+	states := gr.rng.NodeValue(g)
+	one := shapes.Make(dtypes.Float32, shape.Dimensions[1:]...)
+	var draws, next []*Node
+	for k := 0; k < K; k++ {
+		st := Reshape(Slice(states, AxisElem(k), AxisRange()), RNGStateShape.Dimensions...)
+		newSt, v := RandomNormal(st, one)
+		draws = append(draws, v)
+		next = append(next, ExpandAxes(newSt, 0))
+	}
+	gr.rng.SetNodeValue(Concatenate(next, 0))
+	return Mul(Stack(draws, 0), Reshape(sigma, K, 1, 1))
+}
+
+// evalGraph evaluates every model on the validation rows idx [B] of x. Returns the
+// per-sample reconstruction loss [K, B], each weight_decay penalty [K], then the
+// observed layers' activations [K, B, U].
+func (gr *group) evalGraph(_ *gmodel.Scope, x, idx, hp *Node) []*Node {
+	g := x.Graph()
+	K := len(gr.members)
+	batch := Gather(x, ExpandAxes(idx, -1)) // [B, D]
+	dims := append([]int{K}, batch.Shape().Dimensions...)
+	batchK := BroadcastToDims(ExpandAxes(batch, 0), dims...)
+	recon, acts := autoencoder.Forward(gr.params, gr.arch, batchK)
+	outs := []*Node{sparsity.Reconstruction(gr.spec.Loss, recon, batchK)}
+	for i, r := range gr.spec.Regularizers {
+		if r.Kind == "weight_decay" {
+			outs = append(outs, gr.weightDecay(g, i, column(hp, hpRegularizers+2*i)))
+		}
+	}
+	for _, li := range gr.observed {
+		outs = append(outs, acts[li])
+	}
+	return outs
+}
+
+// Train trains members together and reports to obs. It returns one Outcome per member.
+// Cancelling ctx stops at the end of the current epoch (outcome "interrupted").
+func Train(ctx context.Context, backend compute.Backend, members []Member, d Data, obs Observer) (outcomes []Outcome, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("building or running the model failed: %v", r)
+		}
+	}()
+	if len(members) == 0 {
+		return nil, nil
+	}
+	gr, err := newGroup(backend, members, d.Train.Dim)
+	if err != nil {
+		return nil, err
+	}
+	return gr.run(ctx, d, obs)
+}
