@@ -45,7 +45,7 @@ func L1Activity(h, lambda *Node) *Node {
 // and ρ, β [K]; it returns [K].
 func KLSparsity(h, rho, beta *Node) *Node {
 	rhoHat := ClipScalar(ReduceMean(h, 1), Epsilon, 1-Epsilon) // [K, U]
-	r := ExpandAxes(rho, -1)                                    // [K, 1]
+	r := ExpandAxes(rho, -1)                                   // [K, 1]
 	kl := Add(
 		Mul(r, Log(Div(r, rhoHat))),
 		Mul(OneMinus(r), Log(Div(OneMinus(r), OneMinus(rhoHat)))))

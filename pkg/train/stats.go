@@ -3,7 +3,6 @@ package train
 import (
 	"fmt"
 	"math"
-
 )
 
 // layerStats accumulates one model's activations of one layer over the validation set.
@@ -117,5 +116,3 @@ func penaltyNames(kinds, layers []string) []string {
 	}
 	return names
 }
-
-
