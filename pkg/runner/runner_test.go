@@ -1,0 +1,254 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/sparselab/saerun/pkg/results"
+	"github.com/sparselab/saerun/pkg/spec"
+	"github.com/sparselab/saerun/pkg/sweep"
+	"github.com/sparselab/saerun/pkg/train"
+)
+
+const sweepSpec = `name: small
+dataset: {name: digits, max_train_samples: 200, max_validation_samples: 60}
+model:
+  encoder: [{units: 12, activation: relu}]
+  decoder: [{activation: sigmoid}]
+loss: bce
+optimizer: {name: sgd, learning_rate: 0.1, momentum: 0.9}
+train: {epochs: 2, batch_size: 50}
+regularizers:
+  - {kind: l1_activity, layer: encoder.0, weight: 0.001}
+record: {activations: {samples: 5}}
+sweep:
+  method: grid
+  parameters:
+    regularizers.0.weight: {values: [0, 0.01]}
+  seeds: [1, 2]
+`
+
+func writeSpec(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "spec.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func opts(out string) Options {
+	return Options{Out: out, Backend: "go", Log: &bytes.Buffer{}, GroupSize: 1}
+}
+
+func countFiles(t *testing.T, dir string) int {
+	n := 0
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func TestDryRunListsRunsAndWritesNothing(t *testing.T) {
+	out := t.TempDir()
+	o := opts(out)
+	o.DryRun = true
+	var log bytes.Buffer
+	o.Log = &log
+	sum, err := RunFile(context.Background(), writeSpec(t, sweepSpec), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Runs != 4 || strings.Count(log.String(), "seed=") != 4 || !strings.Contains(log.String(), `"regularizers.0.weight":0.01`) {
+		t.Errorf("dry run printed:\n%s", log.String())
+	}
+	if n := countFiles(t, out); n != 0 {
+		t.Errorf("dry run wrote %d files", n)
+	}
+}
+
+func TestBadSpecIsAUsageErrorAndWritesNothing(t *testing.T) {
+	out := t.TempDir()
+	bad := strings.Replace(sweepSpec, "weight: 0.001", "weight: -1", 1)
+	_, err := RunFile(context.Background(), writeSpec(t, bad), opts(out))
+	var usage *UsageError
+	var specErr spec.Errors
+	if !errors.As(err, &usage) || !errors.As(err, &specErr) {
+		t.Fatalf("want a usage error from the spec, got %v", err)
+	}
+	if n := countFiles(t, out); n != 0 {
+		t.Errorf("bad spec wrote %d files", n)
+	}
+}
+
+type metricRow struct {
+	RunID  string  `parquet:"run_id"`
+	Epoch  int32   `parquet:"epoch"`
+	Split  string  `parquet:"split"`
+	Metric string  `parquet:"metric"`
+	Value  float64 `parquet:"value"`
+}
+
+func readTable[T any](t *testing.T, dir string) []T {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.parquet"))
+	var rows []T
+	for _, f := range files {
+		r, err := parquet.ReadFile[T](f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r...)
+	}
+	return rows
+}
+
+func TestSweepWritesEveryTableAndResumeSkipsDoneRuns(t *testing.T) {
+	out := t.TempDir()
+	path := writeSpec(t, sweepSpec)
+	sum, err := RunFile(context.Background(), path, opts(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Completed != 4 {
+		t.Fatalf("summary %+v", sum)
+	}
+	dir := filepath.Join(out, "small")
+	spec, _ := os.ReadFile(filepath.Join(dir, "spec.yaml"))
+	if string(spec) != sweepSpec {
+		t.Error("spec.yaml is not the spec as given")
+	}
+	for table, want := range map[string]int{"runs": 4, "metrics": 4, "units": 4, "activations": 4} {
+		files, _ := filepath.Glob(filepath.Join(dir, table, "*.parquet"))
+		if len(files) != want {
+			t.Errorf("%s: %d files, want %d", table, len(files), want)
+		}
+		hidden, _ := filepath.Glob(filepath.Join(dir, table, ".*"))
+		if len(hidden) != 0 {
+			t.Errorf("%s: temporary files left: %v", table, hidden)
+		}
+	}
+	metrics := readTable[metricRow](t, filepath.Join(dir, "metrics"))
+	// per run and epoch: train loss, reconstruction, 1 penalty (3) + validation the same
+	// 3 + mean_activation, l0, dead_fraction (6) = 9.
+	if len(metrics) != 4*2*9 {
+		t.Errorf("metrics rows = %d, want %d", len(metrics), 4*2*9)
+	}
+	statuses, err := (&results.Sweep{Dir: dir}).Statuses()
+	if err != nil || len(statuses) != 4 {
+		t.Fatalf("statuses %v %v", statuses, err)
+	}
+
+	// Running again without --resume refuses; with --resume skips all four.
+	if _, err := RunFile(context.Background(), path, opts(out)); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Errorf("rerun without --resume: %v", err)
+	}
+	o := opts(out)
+	o.Resume = true
+	sum, err = RunFile(context.Background(), path, o)
+	if err != nil || sum.Skipped != 4 || sum.Completed != 0 {
+		t.Errorf("resume: %+v %v", sum, err)
+	}
+}
+
+func TestChangedSpecInTheSameFolderIsRefused(t *testing.T) {
+	out := t.TempDir()
+	o := opts(out)
+	o.Shard, o.Shards = 0, 4 // one run is enough
+	if _, err := RunFile(context.Background(), writeSpec(t, sweepSpec), o); err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(sweepSpec, "epochs: 2", "epochs: 3", 1)
+	_, err := RunFile(context.Background(), writeSpec(t, changed), o)
+	if !errors.Is(err, results.ErrSpecChanged) {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestShardsPartitionTheSweep(t *testing.T) {
+	out := t.TempDir()
+	path := writeSpec(t, sweepSpec)
+	total := 0
+	for i := 0; i < 3; i++ {
+		o := opts(out)
+		o.Shard, o.Shards = i, 3
+		sum, err := RunFile(context.Background(), path, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += sum.Completed
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "small", "runs", "*.parquet"))
+	if total != 4 || len(files) != 4 {
+		t.Errorf("3 shards completed %d runs, %d files; want 4", total, len(files))
+	}
+}
+
+// cancelAfterFirstEpoch plays a first Ctrl-C arriving during epoch 1.
+type cancelAfterFirstEpoch struct {
+	lineProgress
+	cancel func()
+}
+
+func (p *cancelAfterFirstEpoch) Epoch(k int, e *train.Epoch) { p.cancel() }
+
+func TestInterruptFinishesTheEpochRecordsItAndResumeRerunsIt(t *testing.T) {
+	out := t.TempDir()
+	path := writeSpec(t, sweepSpec)
+	ctx, cancel := context.WithCancel(context.Background())
+	o := opts(out)
+	o.GroupSize = 2
+	o.Progress = &cancelAfterFirstEpoch{lineProgress{w: &bytes.Buffer{}}, cancel}
+	sum, err := RunFile(ctx, path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Interrupt != 2 || sum.Completed != 0 || sum.Finished() {
+		t.Errorf("first group should be interrupted after epoch 1, second not started: %+v", sum)
+	}
+	dir := filepath.Join(out, "small")
+	statuses, _ := (&results.Sweep{Dir: dir}).Statuses()
+	if len(statuses) != 2 {
+		t.Errorf("interrupted runs are recorded with their status: %v", statuses)
+	}
+	if rows := readTable[metricRow](t, filepath.Join(dir, "metrics")); len(rows) != 2*9 {
+		t.Errorf("the finished epoch of both interrupted runs is kept: %d rows", len(rows))
+	}
+	o.Resume = true
+	o.Progress = nil
+	sum, err = RunFile(context.Background(), path, o)
+	if err != nil || sum.Completed != 4 || sum.Skipped != 0 {
+		t.Errorf("resume re-runs the interrupted runs and runs the rest: %+v %v", sum, err)
+	}
+	statuses, _ = (&results.Sweep{Dir: dir}).Statuses()
+	for id, st := range statuses {
+		if st != train.StatusCompleted {
+			t.Errorf("run %s: %s after resume", id, st)
+		}
+	}
+}
+
+func TestGroupsKeepSweepOrderAndRespectTheSize(t *testing.T) {
+	s, src, err := spec.Parse("s.yaml", []byte(sweepSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := sweep.Expand(s, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := Groups(runs, 3)
+	if len(groups) != 2 || len(groups[0]) != 3 || groups[0][0].Index != 0 || groups[1][0].Index != 3 {
+		t.Errorf("groups %v", groups)
+	}
+}

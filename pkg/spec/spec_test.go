@@ -1,0 +1,138 @@
+package spec
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const valid = `name: t
+dataset: {name: digits}
+model:
+  encoder: [{units: 16, activation: sigmoid}]
+  decoder: [{activation: sigmoid}]
+loss: mse
+optimizer: {name: adam}
+train: {epochs: 2, batch_size: 32}
+regularizers:
+  - {kind: kl_sparsity, layer: encoder.0, target: 0.05, weight: 3}
+sweep:
+  method: grid
+  parameters:
+    regularizers.0.weight: {values: [0.1, 1]}
+`
+
+func TestParseValidSpecAppliesDefaults(t *testing.T) {
+	s, _, err := Parse("t.yaml", []byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Dataset.ValidationFraction != DefaultValidationFraction || s.Dataset.Validation != "split" {
+		t.Errorf("dataset defaults not applied: %+v", s.Dataset)
+	}
+	if s.Optimizer.LearningRate != DefaultAdamLearningRate || s.Optimizer.Beta2 != 0.999 {
+		t.Errorf("optimizer defaults not applied: %+v", s.Optimizer)
+	}
+	if got := s.Record.Activations.Layers; len(got) != 1 || got[0] != "encoder.0" {
+		t.Errorf("recorded layers default to the regularized layer, got %v", got)
+	}
+}
+
+// Each broken spec must give an error naming the line and key, and say what is allowed.
+func TestBadSpecsNameLineKeyAndAllowedValues(t *testing.T) {
+	cases := []struct {
+		name, from, to string
+		line           int
+		want           []string
+	}{
+		{"unknown key", "loss: mse", "loss: mse\nlosss: bce", 7, []string{`unknown key "losss"`, "allowed:", "loss"}},
+		{"unknown nested key", "{units: 16, activation: sigmoid}", "{units: 16, activaton: sigmoid}", 4, []string{"model.encoder.0.activaton", "allowed: activation, units"}},
+		{"wrong type", "epochs: 2", "epochs: two", 8, []string{"train.epochs", "expected an integer"}},
+		{"syntax error", "dataset: {name: digits}", "dataset: {name: digits", 3, []string{"must be specified"}},
+		{"negative weight", "weight: 3}", "weight: -3}", 10, []string{"regularizers.0.weight", "weight >= 0"}},
+		{"rho out of range", "target: 0.05", "target: 1.5", 10, []string{"regularizers.0.target", "0 < target < 1"}},
+		{"unknown layer", "layer: encoder.0", "layer: encoder.7", 10, []string{"unknown layer", "encoder.0, decoder.0"}},
+		{"unknown activation", "{units: 16, activation: sigmoid}", "{units: 16, activation: swish}", 4, []string{"relu, sigmoid, tanh, linear, satlin"}},
+		{"unknown loss", "loss: mse", "loss: l2", 6, []string{"allowed: mse, bce"}},
+		{"unknown dataset", "{name: digits}", "{name: cifar}", 2, []string{"digits, mnist, fashion-mnist"}},
+		{"sweep path names no key", "regularizers.0.weight:", "regularizers.0.wieght:", 14, []string{"names no key"}},
+		{"sweep index out of range", "regularizers.0.weight:", "regularizers.3.weight:", 14, nil},
+		{"empty sweep", "    regularizers.0.weight: {values: [0.1, 1]}\n", "", 11, []string{"empty sweep"}},
+		{"swept value out of range", "values: [0.1, 1]", "values: [0.1, -1]", 14, []string{"weight >= 0", "regularizers.0.weight=-1"}},
+		{"duplicate key", "loss: mse", "loss: mse\nloss: bce", 7, []string{"already defined"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := strings.Replace(valid, c.from, c.to, 1)
+			if src == valid {
+				t.Fatalf("case does not change the spec")
+			}
+			_, err := loadAndExpand(t, src)
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("want spec.Errors, got %v", err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "bad.yaml:") {
+				t.Errorf("error does not name the file: %s", msg)
+			}
+			if es[0].Line != c.line {
+				t.Errorf("line = %d, want %d: %s", es[0].Line, c.line, msg)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+// loadAndExpand parses and resolves every sweep point, as the runner does.
+func loadAndExpand(t *testing.T, src string) (*Spec, error) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(path, []byte(src), 0o644)
+	s, source, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if s.Sweep != nil {
+		for p, param := range s.Sweep.Parameters {
+			for _, v := range param.Values {
+				if _, err := source.Resolve(map[string]any{p: v}); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return s, nil
+}
+
+func TestResolveSubstitutesAndDropsSweep(t *testing.T) {
+	_, src, err := Parse("t.yaml", []byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := src.Resolve(map[string]any{"regularizers.0.weight": 0.5, "train.seed": int64(7), "train.input_noise": 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Regularizers[0].Weight != 0.5 || s.Train.Seed != 7 || s.Train.InputNoise != 0.1 || s.Sweep != nil {
+		t.Errorf("resolved spec wrong: %+v %+v sweep=%v", s.Regularizers[0], s.Train, s.Sweep)
+	}
+}
+
+func TestMissingFileIsAnErrorNamingIt(t *testing.T) {
+	_, _, err := Load("/nonexistent/spec.yaml")
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/spec.yaml") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestQuickstartSpecIsValid(t *testing.T) {
+	if _, _, err := Load("../../experiments/quickstart.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,124 @@
+package sweep
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sparselab/saerun/pkg/spec"
+)
+
+const base = `name: s
+dataset: {name: digits}
+model:
+  encoder: [{units: 8, activation: sigmoid}]
+  decoder: [{activation: sigmoid}]
+loss: mse
+optimizer: {name: adam}
+train: {epochs: 1, batch_size: 32, seed: 9}
+regularizers:
+  - {kind: kl_sparsity, layer: encoder.0, target: 0.05, weight: 3}
+`
+
+func expand(t *testing.T, sweep string) ([]Run, error) {
+	t.Helper()
+	s, src, err := spec.Parse("s.yaml", []byte(base+sweep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Expand(s, src)
+}
+
+func TestNoSweepIsOneRunWithTheSpecSeed(t *testing.T) {
+	runs, err := expand(t, "")
+	if err != nil || len(runs) != 1 || runs[0].Seed != 9 || runs[0].Spec.Train.Seed != 9 {
+		t.Fatalf("%v %+v", err, runs)
+	}
+}
+
+func TestGridIsEveryCombinationTimesSeeds(t *testing.T) {
+	runs, err := expand(t, `sweep:
+  method: grid
+  parameters:
+    regularizers.0.weight: {values: [0.1, 1, 10]}
+    regularizers.0.target: {values: [0.01, 0.1]}
+  seeds: [1, 2]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 12 {
+		t.Fatalf("%d runs, want 3×2×2", len(runs))
+	}
+	seen := map[string]bool{}
+	for i, r := range runs {
+		if r.Index != i || seen[r.ID] || len(r.ID) != 12 {
+			t.Errorf("run %d: index %d id %q", i, r.Index, r.ID)
+		}
+		seen[r.ID] = true
+	}
+	last := runs[11].Spec
+	if last.Regularizers[0].Weight != 10 || last.Regularizers[0].Target != 0.1 || last.Train.Seed != 2 {
+		t.Errorf("last run resolved to %+v seed %d", last.Regularizers[0], last.Train.Seed)
+	}
+}
+
+func TestRunIDsAreStableAcrossExpansions(t *testing.T) {
+	sw := "sweep: {method: grid, seeds: [1, 2]}\n"
+	a, _ := expand(t, sw)
+	b, _ := expand(t, sw)
+	for i := range a {
+		if a[i].ID != b[i].ID {
+			t.Fatalf("run %d: %s vs %s", i, a[i].ID, b[i].ID)
+		}
+	}
+}
+
+func TestRandomSearchIsSeededAndInRange(t *testing.T) {
+	sw := `sweep:
+  method: random
+  count: 20
+  seed: 3
+  parameters:
+    regularizers.0.weight: {min: 0.001, max: 10, distribution: log_uniform}
+    optimizer.learning_rate: {values: [0.001, 0.01]}
+`
+	a, err := expand(t, sw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := expand(t, sw)
+	if len(a) != 20 {
+		t.Fatalf("%d runs", len(a))
+	}
+	for i := range a {
+		w := a[i].Spec.Regularizers[0].Weight
+		if w < 0.001 || w > 10 || a[i].ID != b[i].ID {
+			t.Errorf("draw %d: weight %v, ids %s %s", i, w, a[i].ID, b[i].ID)
+		}
+	}
+}
+
+func TestRepeatedValuesAreAnError(t *testing.T) {
+	_, err := expand(t, "sweep: {method: grid, parameters: {regularizers.0.weight: {values: [1, 1]}}}\n")
+	if err == nil || !strings.Contains(err.Error(), "same configuration") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestShardsArePartitions(t *testing.T) {
+	runs, _ := expand(t, "sweep: {method: grid, seeds: [1, 2, 3, 4, 5]}\n")
+	seen := map[string]int{}
+	for i := 0; i < 3; i++ {
+		for _, r := range Shard(runs, i, 3) {
+			seen[r.ID]++
+		}
+	}
+	if len(seen) != 5 {
+		t.Errorf("shards cover %d of 5 runs", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("run %s in %d shards", id, n)
+		}
+	}
+}

@@ -1,0 +1,188 @@
+package train
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend"
+
+	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/spec"
+)
+
+const base = `name: t
+dataset: {name: digits, max_train_samples: 300, max_validation_samples: 100}
+model:
+  encoder: [{units: 24, activation: sigmoid}]
+  decoder: [{activation: sigmoid}]
+loss: mse
+optimizer: {name: adam, learning_rate: 0.01}
+train: {epochs: 3, batch_size: 32, seed: 1}
+regularizers:
+  - {kind: kl_sparsity, layer: encoder.0, target: 0.05, weight: 1}
+  - {kind: weight_decay, weight: 0.001}
+record: {activations: {samples: 10}}
+`
+
+func member(t *testing.T, id string, overrides map[string]any) Member {
+	t.Helper()
+	_, src, err := spec.Parse("t.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := src.Resolve(overrides)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Member{RunID: id, Spec: s}
+}
+
+func digits(t *testing.T) Data {
+	t.Helper()
+	ds, err := data.Load("digits", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, val, err := data.Split(ds.Train, 0.2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Data{Train: tr.Head(300), Validation: val.Head(100)}
+}
+
+// recorder keeps every epoch of every model.
+type recorder struct{ epochs map[int][]*Epoch }
+
+func (r *recorder) Progress(int, int, int) {}
+func (r *recorder) Epoch(k int, e *Epoch) error {
+	if r.epochs == nil {
+		r.epochs = map[int][]*Epoch{}
+	}
+	r.epochs[k] = append(r.epochs[k], e)
+	return nil
+}
+
+func train(t *testing.T, members ...Member) ([]Outcome, *recorder) {
+	t.Helper()
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	out, err := Train(context.Background(), b, members, digits(t), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, rec
+}
+
+func value(e *Epoch, split, name string) float64 {
+	for _, m := range e.Metrics {
+		if m.Split == split && m.Name == name {
+			return m.Value
+		}
+	}
+	return math.NaN()
+}
+
+func TestTrainingLowersTheLossAndRecordsEverything(t *testing.T) {
+	out, rec := train(t, member(t, "a", nil))
+	if out[0].Status != StatusCompleted || out[0].Epochs != 3 {
+		t.Fatalf("outcome %+v", out[0])
+	}
+	eps := rec.epochs[0]
+	first, last := value(eps[0], "validation", "loss"), value(eps[2], "validation", "loss")
+	if !(last < first) {
+		t.Errorf("validation loss did not decrease: %v -> %v", first, last)
+	}
+	for _, name := range []string{"loss", "reconstruction", "penalty/kl_sparsity/encoder.0", "penalty/weight_decay"} {
+		for _, split := range []string{"train", "validation"} {
+			if v := value(eps[2], split, name); math.IsNaN(v) {
+				t.Errorf("missing metric %s/%s", split, name)
+			}
+		}
+	}
+	for _, name := range []string{"mean_activation/encoder.0", "l0/encoder.0", "dead_fraction/encoder.0"} {
+		if v := value(eps[2], "validation", name); math.IsNaN(v) {
+			t.Errorf("missing metric %s", name)
+		}
+	}
+	if len(eps[2].Units) != 24 || len(eps[2].Activations) != 1 || len(eps[2].Activations[0].Vectors) != 10 {
+		t.Errorf("units %d, activations %+v", len(eps[2].Units), len(eps[2].Activations))
+	}
+	// Validation loss is reconstruction plus the penalties.
+	e := eps[2]
+	sum := value(e, "validation", "reconstruction") + value(e, "validation", "penalty/kl_sparsity/encoder.0") + value(e, "validation", "penalty/weight_decay")
+	if math.Abs(sum-value(e, "validation", "loss")) > 1e-9 {
+		t.Errorf("loss %v != sum of parts %v", value(e, "validation", "loss"), sum)
+	}
+}
+
+func TestSameSpecAndSeedGiveBitIdenticalMetrics(t *testing.T) {
+	_, a := train(t, member(t, "a", map[string]any{"train.input_noise": 0.1}))
+	_, b := train(t, member(t, "a", map[string]any{"train.input_noise": 0.1}))
+	for i := range a.epochs[0] {
+		for j, m := range a.epochs[0][i].Metrics {
+			if m.Value != b.epochs[0][i].Metrics[j].Value {
+				t.Fatalf("epoch %d %s: %v != %v", i+1, m.Name, m.Value, b.epochs[0][i].Metrics[j].Value)
+			}
+		}
+	}
+}
+
+// A model trained in a group gets what it would get alone: its own init, data order,
+// noise, optimizer state and hyperparameters.
+func TestGroupedModelsMatchTheSameModelsTrainedAlone(t *testing.T) {
+	overrides := []map[string]any{
+		{"regularizers.0.weight": 0.3, "train.seed": 1},
+		{"regularizers.0.weight": 3, "regularizers.0.target": 0.1, "train.seed": 2, "train.input_noise": 0.2},
+		{"optimizer.learning_rate": 0.003, "regularizers.1.weight": 0.01, "train.seed": 3},
+	}
+	var members []Member
+	for i, o := range overrides {
+		members = append(members, member(t, string(rune('a'+i)), o))
+	}
+	_, grouped := train(t, members...)
+	for k, m := range members {
+		_, alone := train(t, m)
+		for i, e := range alone.epochs[0] {
+			for j, metric := range e.Metrics {
+				got := grouped.epochs[k][i].Metrics[j].Value
+				if math.Abs(got-metric.Value) > 1e-5*math.Max(1, math.Abs(metric.Value)) {
+					t.Errorf("model %d epoch %d %s/%s: grouped %v, alone %v", k, i+1, metric.Split, metric.Name, got, metric.Value)
+				}
+			}
+		}
+	}
+}
+
+func TestDivergedModelIsFrozenAndTheOthersGoOn(t *testing.T) {
+	ok := member(t, "ok", nil)
+	// λ/2·‖W‖² overflows float32: the loss is Inf from the first step.
+	bad := member(t, "bad", map[string]any{"regularizers.1.weight": 1e38})
+	out, rec := train(t, ok, bad)
+	if out[1].Status != StatusDiverged || out[1].DivergedAt == 0 {
+		t.Errorf("bad model: %+v", out[1])
+	}
+	if out[0].Status != StatusCompleted || len(rec.epochs[0]) != 3 {
+		t.Errorf("good model: %+v, %d epochs", out[0], len(rec.epochs[0]))
+	}
+	_, alone := train(t, ok)
+	if a, g := value(alone.epochs[0][2], "validation", "loss"), value(rec.epochs[0][2], "validation", "loss"); math.Abs(a-g) > 1e-5 {
+		t.Errorf("good model affected by the diverged one: %v vs %v alone", g, a)
+	}
+}
+
+func TestGroupKeyIgnoresTensorHyperparametersOnly(t *testing.T) {
+	a := member(t, "a", map[string]any{"regularizers.0.weight": 0.1, "train.seed": 5, "optimizer.learning_rate": 0.1})
+	b := member(t, "b", map[string]any{"regularizers.0.target": 0.2, "train.input_noise": 0.3})
+	c := member(t, "c", map[string]any{"train.batch_size": 16})
+	if GroupKey(a.Spec) != GroupKey(b.Spec) {
+		t.Error("runs differing only in tensor hyperparameters must share a group")
+	}
+	if GroupKey(a.Spec) == GroupKey(c.Spec) {
+		t.Error("runs with different batch sizes must not share a group")
+	}
+}
