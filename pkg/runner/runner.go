@@ -32,7 +32,7 @@ type Options struct {
 	Resume     bool   // skip runs already done
 	Shard      int    // this process's shard, 0 <= Shard < Shards
 	Shards     int    // number of processes sharing the sweep; 0 or 1: all runs
-	GroupSize  int    // max runs trained together; 0: automatic
+	GroupSize  int    // max runs trained together; 0: automatic (train.MaxGroupSize)
 	DryRun     bool   // print the runs and stop
 	Log        io.Writer
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
@@ -136,7 +136,13 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	fmt.Fprintf(opts.Log, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
 		s.Name, len(runs), len(mine), sum.Skipped, info, sw.Dir)
 
-	groups := Groups(pending, opts.GroupSize)
+	groups := Groups(pending, func(r sweep.Run) int {
+		if opts.GroupSize > 0 {
+			return opts.GroupSize
+		}
+		d, _ := sets.get(r.Spec.Dataset)
+		return train.MaxGroupSize(r.Spec, d.Train.Dim)
+	})
 	prog := opts.Progress
 	if prog == nil {
 		prog = NewProgress(opts.Log)
@@ -231,12 +237,10 @@ func (o *observer) Epoch(k int, e *train.Epoch) error {
 	return nil
 }
 
-// Groups splits runs into groups that train together: same structure (train.GroupKey),
-// same dataset, at most size runs (0: automatic), in sweep order.
-func Groups(runs []sweep.Run, size int) [][]sweep.Run {
-	if size <= 0 {
-		size = 1
-	}
+// Groups splits runs into groups that train together: same structure (train.GroupKey,
+// which includes the dataset), in sweep order, each of at most maxSize(run) runs, the
+// runs of one structure spread evenly over as few groups as that allows.
+func Groups(runs []sweep.Run, maxSize func(sweep.Run) int) [][]sweep.Run {
 	var order []string
 	byKey := map[string][]sweep.Run{}
 	for _, r := range runs {
@@ -249,10 +253,13 @@ func Groups(runs []sweep.Run, size int) [][]sweep.Run {
 	var groups [][]sweep.Run
 	for _, k := range order {
 		rs := byKey[k]
+		size := max(1, maxSize(rs[0]))
+		n := (len(rs) + size - 1) / size // groups needed
+		size = (len(rs) + n - 1) / n     // balanced
 		for len(rs) > 0 {
-			n := min(size, len(rs))
-			groups = append(groups, rs[:n])
-			rs = rs[n:]
+			m := min(size, len(rs))
+			groups = append(groups, rs[:m])
+			rs = rs[m:]
 		}
 	}
 	return groups

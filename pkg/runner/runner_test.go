@@ -247,8 +247,9 @@ func TestGroupsKeepSweepOrderAndRespectTheSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups := Groups(runs, 3)
-	if len(groups) != 2 || len(groups[0]) != 3 || groups[0][0].Index != 0 || groups[1][0].Index != 3 {
+	groups := Groups(runs, func(sweep.Run) int { return 3 })
+	// 4 runs, at most 3 a group: two balanced groups of 2, in sweep order.
+	if len(groups) != 2 || len(groups[0]) != 2 || groups[0][0].Index != 0 || groups[1][0].Index != 2 {
 		t.Errorf("groups %v", groups)
 	}
 }

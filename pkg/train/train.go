@@ -66,6 +66,26 @@ func GroupKey(s *spec.Spec) string {
 	return string(b)
 }
 
+// MaxGroupSize is how many models of spec s fit in one group: as many as keep the
+// parameters, their gradients and optimizer state and one batch's activations within
+// a 2 GiB budget, at most 16 (beyond that a CPU gains little from wider batches).
+func MaxGroupSize(s *spec.Spec, inputDim int) int {
+	const budget, most = 2 << 30, 16
+	params, units := 0, 0
+	in := inputDim
+	for _, l := range append(slices.Clone(s.Model.Encoder), s.Model.Decoder...) {
+		out := l.Units
+		if out == 0 {
+			out = inputDim
+		}
+		params += in*out + out
+		units += out
+		in = out
+	}
+	perModel := 4 * (4*params + 4*s.Train.BatchSize*(units+inputDim))
+	return max(1, min(most, budget/perModel))
+}
+
 // hyperparameter columns of the per-model tensor hp [K, P].
 const (
 	hpLearningRate = iota
