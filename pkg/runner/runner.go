@@ -44,6 +44,7 @@ type Summary struct {
 	Dir                                    string
 	Runs, Skipped                          int
 	Completed, Diverged, Failed, Interrupt int
+	Busy                                   int // held by another runner on the same folder
 	Backend                                backend.Info
 	Wall                                   time.Duration
 }
@@ -152,10 +153,20 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 		if ctx.Err() != nil {
 			break
 		}
+		g, claims, err := claim(sw, g, &sum)
+		if err != nil {
+			return sum, err
+		}
+		if len(g) == 0 {
+			continue
+		}
 		d, _ := sets.get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
 		outcomes, err := trainGroup(ctx, be, info, sw, g, d, prog)
 		prog.EndGroup(outcomes)
+		for _, c := range claims {
+			c.Release()
+		}
 		if err != nil {
 			return sum, err
 		}
@@ -175,6 +186,34 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	}
 	sum.Wall = time.Since(start)
 	return sum, nil
+}
+
+// claim takes the runs of g that no other runner holds or has finished since the
+// sweep was listed; the returned claims must be released after training.
+func claim(sw *results.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*results.Claim, error) {
+	var mine []sweep.Run
+	var claims []*results.Claim
+	for _, r := range g {
+		c, err := sw.Claim(r.ID)
+		if errors.Is(err, results.ErrClaimed) {
+			sum.Busy++
+			continue
+		}
+		if err != nil {
+			for _, c := range claims {
+				c.Release()
+			}
+			return nil, nil, err
+		}
+		if st, err := sw.Status(r.ID); err != nil || results.Done(st) {
+			// Finished by another runner after we listed the sweep.
+			c.Release()
+			sum.Busy++
+			continue
+		}
+		mine, claims = append(mine, r), append(claims, c)
+	}
+	return mine, claims, nil
 }
 
 // trainGroup trains one group and records each member's results. A failure to build

@@ -253,3 +253,7 @@ func TestGroupsKeepSweepOrderAndRespectTheSize(t *testing.T) {
 		t.Errorf("groups %v", groups)
 	}
 }
+
+func statusesOf(dir string) (map[string]string, error) {
+	return (&results.Sweep{Dir: dir}).Statuses()
+}
