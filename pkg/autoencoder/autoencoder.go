@@ -26,19 +26,26 @@ type Layer struct {
 	Activation string
 }
 
-// Arch is the whole stack: encoder layers then decoder layers.
+// Arch is the whole stack: encoder layers, (a VAE's latent layer,) decoder layers.
 type Arch struct {
 	Input  int
 	Layers []Layer
+	// Latent is the index of a VAE's latent layer (its μ head), -1 for an autoencoder.
+	Latent int
 }
 
 // NewArch resolves m for inputs of size input (a last decoder layer with 0 units gets
 // the input size).
 func NewArch(m spec.Model, input int) Arch {
-	a := Arch{Input: input}
+	a := Arch{Input: input, Latent: -1}
 	in := input
 	names := m.LayerNames()
-	all := append(append([]spec.Layer(nil), m.Encoder...), m.Decoder...)
+	all := append([]spec.Layer(nil), m.Encoder...)
+	if m.Kind == "vae" {
+		a.Latent = len(all)
+		all = append(all, spec.Layer{Units: m.Latent, Activation: "linear"})
+	}
+	all = append(all, m.Decoder...)
 	for i, l := range all {
 		out := l.Units
 		if out == 0 && i == len(all)-1 {
@@ -68,6 +75,8 @@ type Params struct {
 	K       int
 	Kernels []*gmodel.Variable // per layer, [K, in, out]
 	Biases  []*gmodel.Variable // per layer, [K, out]
+	// LogVarKernel and LogVarBias are a VAE's log σ² head (nil for an autoencoder).
+	LogVarKernel, LogVarBias *gmodel.Variable
 }
 
 // NewParams creates the variables in store, model k initialised from seeds[k]:
@@ -85,6 +94,16 @@ func NewParams(store *gmodel.Store, a Arch, seeds []int64) *Params {
 			tensors.FromFlatDataAndDimensions(kernel, len(seeds), l.In, l.Out)))
 		p.Biases = append(p.Biases, ls.VariableWithValue("bias",
 			tensors.FromFlatDataAndDimensions(make([]float32, len(seeds)*l.Out), len(seeds), l.Out)))
+		if li == a.Latent {
+			kernel = kernel[:0]
+			for _, seed := range seeds {
+				kernel = append(kernel, GlorotUniform(seed, 1000+li, l.In, l.Out)...)
+			}
+			vs := scope.In("latent_logvar")
+			p.LogVarKernel = vs.VariableWithValue("kernel", tensors.FromFlatDataAndDimensions(kernel, len(seeds), l.In, l.Out))
+			p.LogVarBias = vs.VariableWithValue("bias",
+				tensors.FromFlatDataAndDimensions(make([]float32, len(seeds)*l.Out), len(seeds), l.Out))
+		}
 	}
 	return p
 }
@@ -111,24 +130,69 @@ func GlorotUniform(seed int64, layer, in, out int) []float32 {
 	return w
 }
 
-// All returns every variable (kernels then biases), in a fixed order.
+// All returns every variable (kernels, biases, a VAE's log σ² head), in a fixed order.
 func (p *Params) All() []*gmodel.Variable {
-	return append(append([]*gmodel.Variable(nil), p.Kernels...), p.Biases...)
+	all := append(append([]*gmodel.Variable(nil), p.Kernels...), p.Biases...)
+	if p.LogVarKernel != nil {
+		all = append(all, p.LogVarKernel, p.LogVarBias)
+	}
+	return all
 }
 
-// Forward runs x [K, B, in] through the stack and returns the reconstruction
-// [K, B, out] and every layer's activations (after its activation function).
-func Forward(p *Params, a Arch, x *Node) (recon *Node, acts []*Node) {
-	g := x.Graph()
+// Output is what a forward pass computes.
+type Output struct {
+	Recon *Node   // [K, B, out]
+	Acts  []*Node // each layer's activations [K, B, units] (a VAE's latent layer: μ)
+	// LogVar is a VAE's log σ² [K, B, latent]; nil for an autoencoder.
+	LogVar *Node
+}
+
+func dense(h *Node, w, b *gmodel.Variable) *Node {
+	g := h.Graph()
+	return Add(Einsum("kbi,kio->kbo", h, w.NodeValue(g)), ExpandAxes(b.NodeValue(g), 1))
+}
+
+// Forward runs x [K, B, in] through the stack. For a VAE, the decoder reads
+// z = μ + exp(½ log σ²)·eps, with eps [K, B, latent] standard normal draws; eps nil
+// means z = μ (evaluation).
+func Forward(p *Params, a Arch, x, eps *Node) Output {
+	var out Output
 	h := x
 	for i, l := range a.Layers {
-		w := p.Kernels[i].NodeValue(g)
-		b := p.Biases[i].NodeValue(g)
-		h = Add(Einsum("kbi,kio->kbo", h, w), ExpandAxes(b, 1))
-		h = Activate(l.Activation, h)
-		acts = append(acts, h)
+		h = Activate(l.Activation, dense(h, p.Kernels[i], p.Biases[i]))
+		out.Acts = append(out.Acts, h)
+		if i == a.Latent {
+			out.LogVar = dense(prev(out.Acts, x, i), p.LogVarKernel, p.LogVarBias)
+			if eps != nil {
+				h = Reparameterize(h, out.LogVar, eps)
+			}
+		}
 	}
-	return h, acts
+	out.Recon = h
+	return out
+}
+
+// Reparameterize returns z = μ + exp(½ log σ²) · eps: a draw from N(μ, σ²) through
+// which gradients reach μ and log σ².
+func Reparameterize(mu, logVar, eps *Node) *Node {
+	return Add(mu, Mul(Exp(MulScalar(logVar, 0.5)), eps))
+}
+
+// prev is the input of layer i.
+func prev(acts []*Node, x *Node, i int) *Node {
+	if i == 0 {
+		return x
+	}
+	return acts[i-1]
+}
+
+// Decode runs z [K, B, latent] through the decoder of a VAE (the layers after the latent one).
+func Decode(p *Params, a Arch, z *Node) *Node {
+	h := z
+	for i := a.Latent + 1; i < len(a.Layers); i++ {
+		h = Activate(a.Layers[i].Activation, dense(h, p.Kernels[i], p.Biases[i]))
+	}
+	return h
 }
 
 // Activate applies a named activation: relu, sigmoid, tanh, linear, or satlin

@@ -5,6 +5,11 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+
 	"github.com/sparselab/saerun/pkg/spec"
 )
 
@@ -36,5 +41,31 @@ func TestGlorotUniformIsSeededAndBounded(t *testing.T) {
 		if math.Abs(float64(w)) > limit {
 			t.Fatalf("weight %v outside ±%v", w, limit)
 		}
+	}
+}
+
+func TestReparameterizeIsMuPlusSigmaTimesEps(t *testing.T) {
+	backend, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// μ = (1, 0), log σ² = (0, ln 4) so σ = (1, 2); eps = (0.5, −1): z = (1.5, −2).
+	out, err := ExecOnce(backend, Reparameterize, []float32{1, 0}, []float32{0, float32(math.Log(4))}, []float32{0.5, -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := tensors.MustCopyFlatData[float32](out)
+	if math.Abs(float64(z[0])-1.5) > 1e-6 || math.Abs(float64(z[1])+2) > 1e-6 {
+		t.Errorf("z = %v, want [1.5 -2]", z)
+	}
+}
+
+func TestVAEArchHasALatentLayerBetweenEncoderAndDecoder(t *testing.T) {
+	m := spec.Model{Kind: "vae", Latent: 32,
+		Encoder: []spec.Layer{{Units: 128, Activation: "relu"}},
+		Decoder: []spec.Layer{{Units: 128, Activation: "relu"}, {Activation: "sigmoid"}}}
+	a := NewArch(m, 784)
+	if a.Latent != 1 || a.Layers[1].Name != "latent" || a.Layers[1].Out != 32 || a.Layers[2].In != 32 || a.Output() != 784 {
+		t.Errorf("arch %+v", a)
 	}
 }

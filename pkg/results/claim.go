@@ -42,7 +42,7 @@ func (s *Sweep) Claim(runID string) (*Claim, error) {
 	host, _ := os.Hostname()
 	f.Truncate(0)
 	fmt.Fprintf(f, "host=%s pid=%d\n", host, os.Getpid())
-	for _, table := range []string{RunsTable, MetricsTable, UnitsTable, ActivationsTable} {
+	for _, table := range []string{RunsTable, MetricsTable, UnitsTable, ActivationsTable, ImagesTable} {
 		stale, _ := filepath.Glob(filepath.Join(s.Dir, table, "."+runID+".parquet.*.tmp"))
 		for _, p := range stale {
 			os.Remove(p)

@@ -103,6 +103,7 @@ type RunWriter struct {
 	metrics *table[MetricRow]
 	units   *table[UnitRow]
 	acts    *table[ActivationRow]
+	images  *table[ImageRow]
 }
 
 // StartRun opens the run's table files (under temporary names).
@@ -118,6 +119,10 @@ func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
 		return nil, err
 	}
 	if w.acts, err = newTable[ActivationRow](s.path(ActivationsTable, r.ID), meta); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	if w.images, err = newTable[ImageRow](s.path(ImagesTable, r.ID), meta); err != nil {
 		w.Abort()
 		return nil, err
 	}
@@ -147,13 +152,20 @@ func (w *RunWriter) Epoch(e *train.Epoch) error {
 			acts = append(acts, ActivationRow{id, ep, a.Layer, int32(i), int32(a.Index[i]), int32(a.Labels[i]), v})
 		}
 	}
-	return w.acts.write(acts)
+	if err := w.acts.write(acts); err != nil {
+		return err
+	}
+	images := make([]ImageRow, len(e.Images))
+	for i, im := range e.Images {
+		images[i] = ImageRow{id, ep, im.Kind, int32(im.Sample), int32(im.Index), int32(im.Label), im.Input, im.Output}
+	}
+	return w.images.write(images)
 }
 
 // Finish commits the table files and then writes the runs/ row, which marks the run
 // as recorded. backend names the backend that ran it.
 func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, groupSize int) error {
-	for _, t := range []interface{ commit() error }{w.metrics, w.units, w.acts} {
+	for _, t := range []interface{ commit() error }{w.metrics, w.units, w.acts, w.images} {
 		if err := t.commit(); err != nil {
 			w.Abort()
 			return err
@@ -189,5 +201,8 @@ func (w *RunWriter) Abort() {
 	}
 	if w.acts != nil {
 		w.acts.abort()
+	}
+	if w.images != nil {
+		w.images.abort()
 	}
 }

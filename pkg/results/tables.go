@@ -7,6 +7,7 @@
 //	results/<name>/metrics/         tidy per-epoch metrics (run_id, epoch, split, metric, value)
 //	results/<name>/units/           per-epoch, per-unit activation statistics
 //	results/<name>/activations/     probe samples' activation vectors (list<float32>)
+//	results/<name>/reconstructions/ fixed inputs and their reconstructions; a VAE's generated images
 //
 // Files are written under a hidden temporary name (pyarrow skips names starting with
 // '.') and renamed when complete, so a reader never sees half a file. Rows are flushed
@@ -22,6 +23,7 @@ const (
 	MetricsTable     = "metrics"
 	UnitsTable       = "units"
 	ActivationsTable = "activations"
+	ImagesTable      = "reconstructions"
 )
 
 // MetricRow is one metric of one epoch (tidy long format).
@@ -54,6 +56,19 @@ type ActivationRow struct {
 	ValidationIndex int32     `parquet:"validation_index"`
 	Label           int32     `parquet:"label"`
 	Activation      []float32 `parquet:"activation,list"`
+}
+
+// ImageRow is an input and its reconstruction (kind "reconstruction"), or a VAE's
+// decoding of a fixed prior draw (kind "generated": no input, index and label -1).
+type ImageRow struct {
+	RunID           string    `parquet:"run_id,dict"`
+	Epoch           int32     `parquet:"epoch"`
+	Kind            string    `parquet:"kind,dict"`
+	Sample          int32     `parquet:"sample"`
+	ValidationIndex int32     `parquet:"validation_index"`
+	Label           int32     `parquet:"label"`
+	Input           []float32 `parquet:"input,list"`
+	Output          []float32 `parquet:"output,list"`
 }
 
 // RunInfo is the runs/ row of one run, less its swept parameters (which become

@@ -10,10 +10,14 @@
 //	weight decay  λ/2 · Σ_layers ‖W‖²                     (kernels only, not biases)
 //	MSE           mean over batch and features of (x̂ - x)²
 //	BCE           mean over batch and features of -(x log x̂ + (1-x) log(1-x̂)), x̂ clipped to [ε, 1-ε]
+//	mse_sum, bce_sum  the same summed over features (mean over the batch): the VAE convention
+//	VAE KL        KL(N(μ, σ²) ‖ N(0, I)) = −½ Σ_j (1 + log σ²_j − μ_j² − σ²_j) per sample
+//	MAPE          100 · Σ |x̂ − x| / |x| over the pixels with x ≠ 0, divided by their count
 package sparsity
 
 import (
 	"math"
+	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -22,17 +26,39 @@ import (
 const Epsilon = 1e-7
 
 // Reconstruction returns the per-sample reconstruction loss [K, B] of recon against
-// target (both [K, B, D]) for kind "mse" or "bce".
+// target (both [K, B, D]) for kind "mse", "bce" (mean over features), "mse_sum" or
+// "bce_sum" (sum over features).
 func Reconstruction(kind string, recon, target *Node) *Node {
-	switch kind {
+	var perPixel *Node
+	switch strings.TrimSuffix(kind, "_sum") {
 	case "mse":
-		return ReduceMean(Square(Sub(recon, target)), -1)
+		perPixel = Square(Sub(recon, target))
 	case "bce":
 		p := ClipScalar(recon, Epsilon, 1-Epsilon)
-		ll := Add(Mul(target, Log(p)), Mul(OneMinus(target), Log(OneMinus(p))))
-		return Neg(ReduceMean(ll, -1))
+		perPixel = Neg(Add(Mul(target, Log(p)), Mul(OneMinus(target), Log(OneMinus(p)))))
+	default:
+		panic("unknown loss " + kind)
 	}
-	panic("unknown loss " + kind)
+	if strings.HasSuffix(kind, "_sum") {
+		return ReduceSum(perPixel, -1)
+	}
+	return ReduceMean(perPixel, -1)
+}
+
+// GaussianKL is KL(N(μ, σ²) ‖ N(0, I)) per sample [K, B], for μ and log σ² [K, B, L].
+func GaussianKL(mu, logVar *Node) *Node {
+	terms := Sub(Sub(AddScalar(logVar, 1), Square(mu)), Exp(logVar))
+	return MulScalar(ReduceSum(terms, -1), -0.5)
+}
+
+// APE returns, per sample [K, B], the sum of |x̂ − x| / |x| over the pixels with
+// x ≠ 0 and the count of those pixels: MAPE = 100 · Σ sums / Σ counts. Zero pixels
+// are left out because the percentage error is undefined there.
+func APE(recon, target *Node) (sum, count *Node) {
+	nonzero := NotEqual(target, ZerosLike(target))
+	safe := Where(nonzero, Abs(target), OnesLike(target))
+	ape := Where(nonzero, Div(Abs(Sub(recon, target)), safe), ZerosLike(target))
+	return ReduceSum(ape, -1), ReduceSum(ConvertDType(nonzero, target.DType()), -1)
 }
 
 // L1Activity is λ · mean over the batch of Σ_j |h_bj|, for h [K, B, U] and λ [K]; it
@@ -86,13 +112,16 @@ func ReconstructionOne(kind string, recon, target []float32) float64 {
 	s := 0.0
 	for i := range recon {
 		x, t := float64(recon[i]), float64(target[i])
-		switch kind {
+		switch strings.TrimSuffix(kind, "_sum") {
 		case "mse":
 			s += (x - t) * (x - t)
 		case "bce":
 			p := math.Min(math.Max(x, Epsilon), 1-Epsilon)
 			s -= t*math.Log(p) + (1-t)*math.Log(1-p)
 		}
+	}
+	if strings.HasSuffix(kind, "_sum") {
+		return s
 	}
 	return s / float64(len(recon))
 }

@@ -85,3 +85,31 @@ func TestReconstructionLosses(t *testing.T) {
 		t.Errorf("bce with x̂=1, x=1 must be finite (clipped), got %v", bce[0])
 	}
 }
+
+func TestGaussianKLMatchesHandComputedValue(t *testing.T) {
+	// μ = (1, 0), log σ² = (0, ln 2): −½[(1+0−1−1) + (1+ln2−0−2)] = ½(2 − ln 2).
+	mu := [][][]float32{{{1, 0}}}
+	logVar := [][][]float32{{{0, float32(math.Ln2)}}}
+	got := eval(t, GaussianKL, mu, logVar)
+	near(t, "KL", float64(got[0]), 0.5*(2-math.Ln2))
+	zero := eval(t, GaussianKL, [][][]float32{{{0, 0}}}, [][][]float32{{{0, 0}}})
+	near(t, "KL(N(0,1) ‖ N(0,1))", float64(zero[0]), 0)
+}
+
+func TestMAPELeavesOutZeroPixels(t *testing.T) {
+	recon := [][][]float32{{{0.5, 1.0, 0.2}}}
+	target := [][][]float32{{{0, 0.8, 0.25}}}
+	sum := eval(t, func(r, x *Node) *Node { s, _ := APE(r, x); return s }, recon, target)
+	count := eval(t, func(r, x *Node) *Node { _, c := APE(r, x); return c }, recon, target)
+	// |1−0.8|/0.8 + |0.2−0.25|/0.25 = 0.25 + 0.2 over 2 pixels: MAPE 22.5 %.
+	near(t, "APE sum", float64(sum[0]), 0.45)
+	near(t, "count", float64(count[0]), 2)
+}
+
+func TestSummedLossesSumOverFeatures(t *testing.T) {
+	recon := [][][]float32{{{0.5, 0.9}}}
+	target := [][][]float32{{{1, 0}}}
+	got := eval(t, func(r, x *Node) *Node { return Reconstruction("bce_sum", r, x) }, recon, target)
+	near(t, "bce_sum", float64(got[0]), 2*1.4978661367769956)
+	near(t, "host bce_sum", ReconstructionOne("bce_sum", recon[0][0], target[0][0]), 2*1.4978661367769956)
+}

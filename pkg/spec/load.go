@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"sort"
@@ -32,7 +33,8 @@ func Load(path string) (*Spec, *Source, error) {
 }
 
 // Parse is Load for bytes already in memory; path is used in messages.
-func Parse(path string, data []byte) (*Spec, *Source, error) {
+func Parse(path string, data []byte) (s *Spec, _ *Source, err error) {
+	defer recoverYAML(path, &err)
 	src := &Source{Path: path, Data: data, pos: map[string][2]int{}}
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
@@ -46,11 +48,19 @@ func Parse(path string, data []byte) (*Spec, *Source, error) {
 	if len(errs) > 0 {
 		return nil, nil, errs
 	}
-	s, err := src.decode(data)
+	s, err = src.decode(data)
 	if err != nil {
 		return nil, nil, err
 	}
 	return s, src, nil
+}
+
+// recoverYAML turns a panic of the YAML library (it has some on odd input, e.g. a
+// bare "!" tag on a list) into an error instead of a crash.
+func recoverYAML(path string, err *error) {
+	if p := recover(); p != nil {
+		*err = Errors{{File: path, Msg: fmt.Sprintf("cannot decode the spec (YAML library failure: %v); check tags (!...) and anchors", p)}}
+	}
 }
 
 // decode strictly decodes YAML bytes into a Spec, applies defaults and validates.
@@ -74,8 +84,15 @@ func (src *Source) yamlError(err error) error {
 		if tok := ye.GetToken(); tok != nil && tok.Position != nil {
 			e.Line, e.Column = tok.Position.Line, tok.Position.Column
 			e.Key = src.keyAt(e.Line, e.Column)
+			if v := strings.TrimSpace(tok.Value); e.Key == "" && v != "" && len(v) <= 40 && !strings.ContainsAny(v, "\n") && !strings.Contains(e.Msg, v) {
+				// A syntax error: no key is known yet, so say where the parser stopped.
+				e.Msg += fmt.Sprintf(" (at %q)", tok.Value)
+			}
 		}
 		e.Msg = humanTypeError(e.Msg)
+		if strings.Contains(e.Msg, "'\t'") {
+			e.Msg += " (a tab: YAML indents with spaces only)"
+		}
 		return Errors{e}
 	}
 	return Errors{{File: src.Path, Msg: err.Error()}}
@@ -83,6 +100,17 @@ func (src *Source) yamlError(err error) error {
 
 // humanTypeError rewrites go-yaml's Go-flavoured type messages for spec authors.
 func humanTypeError(msg string) string {
+	if got, want, ok := strings.Cut(msg, " was used where "); ok && strings.HasSuffix(want, " is expected") {
+		names := map[string]string{"sequence": "a list", "mapping": "a mapping (key: value)"}
+		want = strings.TrimSuffix(want, " is expected")
+		if n, ok := names[want]; ok {
+			want = n
+		}
+		if n, ok := names[got]; ok {
+			got = n
+		}
+		return fmt.Sprintf("expected %s, got %s", want, got)
+	}
 	if !strings.HasPrefix(msg, "cannot unmarshal ") {
 		return msg
 	}
@@ -91,6 +119,11 @@ func humanTypeError(msg string) string {
 		return msg
 	}
 	kind := want[strings.LastIndex(want, " ")+1:]
+	if strings.HasPrefix(got, "[]") {
+		got = "a list"
+	} else if strings.HasPrefix(got, "map[") {
+		got = "a mapping"
+	}
 	names := map[string]string{"int": "an integer", "int64": "an integer", "float64": "a number",
 		"string": "a string", "bool": "true or false"}
 	if n, ok := names[kind]; ok {
@@ -113,6 +146,12 @@ func (src *Source) keyAt(line, col int) string {
 		}
 	}
 	return best
+}
+
+// ErrorAt builds an Error located at key (or its closest known parent key), for
+// errors found after loading (sweep expansion).
+func (src *Source) ErrorAt(key, allowed, format string, args ...any) *Error {
+	return src.errAt(key, allowed, format, args...)
 }
 
 // errAt builds an Error located at key (or its closest known parent).
@@ -147,6 +186,11 @@ func (src *Source) walk(node ast.Node, t reflect.Type, path string, errs *Errors
 		return
 	}
 	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		// go-yaml truncates 32.5 to 32 silently; a fraction is a mistake.
+		if f, ok := node.(*ast.FloatNode); ok && f.Value != math.Trunc(f.Value) {
+			*errs = append(*errs, src.errAt(path, "an integer", "expected an integer, got %s", f.GetToken().Value))
+		}
 	case reflect.Struct:
 		fields := yamlFields(t)
 		for _, mv := range mappingValues(node) {
@@ -170,6 +214,13 @@ func (src *Source) walk(node ast.Node, t reflect.Type, path string, errs *Errors
 			src.walk(mv.Value, t.Elem(), child, errs)
 		}
 	case reflect.Slice:
+		switch node.(type) {
+		case *ast.SequenceNode, *ast.NullNode, *ast.AliasNode, nil:
+		default:
+			// go-yaml panics on some non-lists here (a bare "!" tag); say it first.
+			*errs = append(*errs, src.errAt(path, "", "expected a list, got %s", strings.ToLower(node.Type().String())))
+			return
+		}
 		if seq, ok := node.(*ast.SequenceNode); ok {
 			for i, v := range seq.Values {
 				child := join(path, strconv.Itoa(i))
@@ -224,7 +275,8 @@ func join(path, key string) string {
 // Resolve returns the spec with each dotted path in overrides replaced by its value and
 // the sweep section removed: the configuration of one run. Errors point at the sweep
 // parameter that set the bad value.
-func (src *Source) Resolve(overrides map[string]any) (*Spec, error) {
+func (src *Source) Resolve(overrides map[string]any) (_ *Spec, err error) {
+	defer recoverYAML(src.Path, &err)
 	var doc map[string]any
 	if err := yaml.Unmarshal(src.Data, &doc); err != nil {
 		return nil, src.yamlError(err)
@@ -240,7 +292,20 @@ func (src *Source) Resolve(overrides map[string]any) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := src.decode(data)
+	// The resolved bytes get their own key positions, so that a type error in them is
+	// attributed to the right key (and then re-located at the sweep parameter).
+	rsrc := &Source{Path: src.Path, Data: data, pos: map[string][2]int{}}
+	var s *Spec
+	if file, perr := parser.ParseBytes(data, 0); perr == nil && len(file.Docs) == 1 && file.Docs[0].Body != nil {
+		var werrs Errors
+		rsrc.walk(file.Docs[0].Body, reflect.TypeOf(Spec{}), "", &werrs)
+		if len(werrs) > 0 {
+			err = werrs
+		}
+	}
+	if err == nil {
+		s, err = rsrc.decode(data)
+	}
 	if err != nil {
 		// Re-locate errors at the sweep parameters: the resolved bytes have no lines
 		// the user wrote.

@@ -19,6 +19,8 @@ type Spec struct {
 	Train        Train         `yaml:"train" json:"train"`
 	Regularizers []Regularizer `yaml:"regularizers,omitempty" json:"regularizers"`
 	Record       Record        `yaml:"record,omitempty" json:"record"`
+	// Metrics lists extra validation metrics (see ExtraMetrics).
+	Metrics []string `yaml:"metrics,omitempty" json:"metrics,omitempty"`
 	// Sweep is not part of a run's resolved configuration: each run has its values
 	// substituted in and Sweep cleared.
 	Sweep *Sweep `yaml:"sweep,omitempty" json:"-"`
@@ -45,10 +47,16 @@ type Dataset struct {
 // Model is a dense encoder/decoder stack. Layers are named encoder.0, encoder.1, …,
 // decoder.0, …; regularizers and recorders refer to those names.
 type Model struct {
-	// Kind is "autoencoder" (default).
+	// Kind is "autoencoder" (default) or "vae" (variational: the encoder's last layer
+	// feeds two linear heads, the mean μ and log-variance log σ² of a Gaussian code of
+	// Latent units; the decoder reads z = μ + σ·ε; the loss adds KLWeight · KL(N(μ, σ²) ‖ N(0, I))).
 	Kind    string  `yaml:"kind,omitempty" json:"kind"`
 	Encoder []Layer `yaml:"encoder" json:"encoder"`
 	Decoder []Layer `yaml:"decoder" json:"decoder"`
+	// Latent is the VAE's code size; its μ head is the layer named "latent".
+	Latent int `yaml:"latent,omitempty" json:"latent,omitempty"`
+	// KLWeight multiplies the VAE's KL term. Default 1.
+	KLWeight float64 `yaml:"kl_weight,omitempty" json:"kl_weight,omitempty"`
 }
 
 // Layer is one dense layer. Units 0 on the last decoder layer means "the input size".
@@ -97,6 +105,10 @@ type Regularizer struct {
 type Record struct {
 	Activations ActivationsRecord `yaml:"activations,omitempty" json:"activations"`
 	Units       UnitsRecord       `yaml:"units,omitempty" json:"units"`
+	// Reconstructions writes fixed validation samples' inputs and reconstructions.
+	Reconstructions SamplesRecord `yaml:"reconstructions,omitempty" json:"reconstructions"`
+	// Generated writes decodings of fixed draws z ~ N(0, I) (kind: vae only).
+	Generated SamplesRecord `yaml:"generated,omitempty" json:"generated"`
 	// ActiveThreshold: a unit counts as active on a sample when its activation is above
 	// this value (|h| for tanh and linear). Default: 0 for relu and satlin, 0.1 otherwise.
 	ActiveThreshold *float64 `yaml:"active_threshold,omitempty" json:"active_threshold,omitempty"`
@@ -119,6 +131,13 @@ type UnitsRecord struct {
 	Layers []string `yaml:"layers,omitempty" json:"layers"`
 	// Every N epochs (and always the last). Default 1.
 	Every int `yaml:"every,omitempty" json:"every"`
+}
+
+// SamplesRecord writes Samples images every Every epochs (and at the last). Samples 0
+// (the default) turns it off.
+type SamplesRecord struct {
+	Samples int `yaml:"samples,omitempty" json:"samples"`
+	Every   int `yaml:"every,omitempty" json:"every"`
 }
 
 // Sweep turns one spec into many runs.
@@ -147,9 +166,10 @@ type Parameter struct {
 var (
 	DatasetNames      = []string{"digits", "mnist", "fashion-mnist"}
 	ValidationSources = []string{"split", "test"}
-	ModelKinds        = []string{"autoencoder"}
+	ModelKinds        = []string{"autoencoder", "vae"}
 	Activations       = []string{"relu", "sigmoid", "tanh", "linear", "satlin"}
-	Losses            = []string{"mse", "bce"}
+	Losses            = []string{"mse", "bce", "mse_sum", "bce_sum"}
+	ExtraMetrics      = []string{"mape"}
 	Optimizers        = []string{"sgd", "adam"}
 	RegularizerKinds  = []string{"l1_activity", "kl_sparsity", "weight_decay"}
 	SweepMethods      = []string{"grid", "random"}

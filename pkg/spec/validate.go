@@ -52,6 +52,14 @@ func ApplyDefaults(s *Spec) {
 	if r.Units.Every == 0 {
 		r.Units.Every = 1
 	}
+	for _, sr := range []*SamplesRecord{&r.Reconstructions, &r.Generated} {
+		if sr.Every == 0 {
+			sr.Every = 1
+		}
+	}
+	if s.Model.Kind == "vae" && s.Model.KLWeight == 0 {
+		s.Model.KLWeight = 1
+	}
 }
 
 func orDefault(v, d float64) float64 {
@@ -75,11 +83,17 @@ func (s *Spec) defaultRecordedLayers() []string {
 	return layers
 }
 
-// LayerNames lists the model's layer names in order: encoder.0, …, decoder.N.
+// LatentLayer is the name of a VAE's code layer (its mean μ).
+const LatentLayer = "latent"
+
+// LayerNames lists the model's layer names in order: encoder.0, …, (latent,) decoder.N.
 func (m *Model) LayerNames() []string {
 	var names []string
 	for i := range m.Encoder {
 		names = append(names, fmt.Sprintf("encoder.%d", i))
+	}
+	if m.Kind == "vae" {
+		names = append(names, LatentLayer)
 	}
 	for i := range m.Decoder {
 		names = append(names, fmt.Sprintf("decoder.%d", i))
@@ -89,6 +103,9 @@ func (m *Model) LayerNames() []string {
 
 // Layer returns the layer called name ("encoder.0"), or false.
 func (m *Model) Layer(name string) (Layer, bool) {
+	if name == LatentLayer && m.Kind == "vae" {
+		return Layer{Units: m.Latent, Activation: "linear"}, true
+	}
 	var i int
 	if _, err := fmt.Sscanf(name, "encoder.%d", &i); err == nil && i >= 0 && i < len(m.Encoder) && name == fmt.Sprintf("encoder.%d", i) {
 		return m.Encoder[i], true
@@ -124,8 +141,10 @@ func (src *Source) validate(s *Spec) Errors {
 		return true
 	}
 
-	if !nameRE.MatchString(s.Name) {
-		bad("name", "letters, digits, '.', '_', '-'; up to 100 characters, starting with a letter or digit", "invalid name %q", s.Name)
+	if nameRules := "letters, digits, '.', '_', '-'; up to 100 characters, starting with a letter or digit"; s.Name == "" {
+		bad("name", nameRules, "missing (it names the results folder)")
+	} else if !nameRE.MatchString(s.Name) {
+		bad("name", nameRules, "invalid name %q", s.Name)
 	}
 
 	d := s.Dataset
@@ -171,7 +190,34 @@ func (src *Source) validate(s *Spec) Errors {
 		}
 	}
 
+	if m.Kind == "vae" {
+		if m.Latent < 1 || m.Latent > 1<<16 {
+			bad("model.latent", "1 to 65536 (the VAE's code size)", "invalid: %d", m.Latent)
+		}
+		if finite("model.kl_weight", m.KLWeight) && m.KLWeight < 0 {
+			bad("model.kl_weight", ">= 0", "negative: %v", m.KLWeight)
+		}
+	} else {
+		if m.Latent != 0 {
+			bad("model.latent", "only with kind: vae", "not used by %s", m.Kind)
+		}
+		if m.KLWeight != 0 {
+			bad("model.kl_weight", "only with kind: vae", "not used by %s", m.Kind)
+		}
+	}
+
 	enum("loss", s.Loss, Losses)
+	if len(m.Decoder) > 0 && (s.Loss == "bce" || s.Loss == "bce_sum") {
+		if out := m.Decoder[len(m.Decoder)-1].Activation; out != "sigmoid" && out != "satlin" {
+			bad(fmt.Sprintf("model.decoder.%d.activation", len(m.Decoder)-1), "sigmoid or satlin with a bce loss (outputs must lie in [0, 1])",
+				"%s outputs can leave [0, 1]", out)
+		}
+	}
+	for i, name := range s.Metrics {
+		if !slices.Contains(ExtraMetrics, name) {
+			bad(fmt.Sprintf("metrics.%d", i), oneOf(ExtraMetrics), "unknown metric %q", name)
+		}
+	}
 
 	o := s.Optimizer
 	enum("optimizer.name", o.Name, Optimizers)
@@ -265,6 +311,17 @@ func (src *Source) validate(s *Spec) Errors {
 		if part.every < 1 {
 			bad(part.key+".every", "a positive number of epochs", "invalid: %d", part.every)
 		}
+	}
+	for key, sr := range map[string]SamplesRecord{"record.reconstructions": rec.Reconstructions, "record.generated": rec.Generated} {
+		if sr.Samples < 0 || sr.Samples > 10000 {
+			bad(key+".samples", "0 to 10000", "invalid: %d", sr.Samples)
+		}
+		if sr.Every < 1 {
+			bad(key+".every", "a positive number of epochs", "invalid: %d", sr.Every)
+		}
+	}
+	if rec.Generated.Samples > 0 && m.Kind != "vae" {
+		bad("record.generated", "only with model.kind: vae", "an autoencoder has no prior to sample from")
 	}
 	if rec.Activations.Samples < 0 || rec.Activations.Samples > 100000 {
 		bad("record.activations.samples", "0 to 100000", "invalid: %d", rec.Activations.Samples)

@@ -64,14 +64,30 @@ func Expand(s *spec.Spec, src *spec.Source) ([]Run, error) {
 			r := Run{Index: len(runs), ID: hex.EncodeToString(sum[:6]), Params: point,
 				Seed: seed, Spec: resolved, Config: config}
 			if j, dup := byID[r.ID]; dup {
-				return nil, spec.Errors{{File: src.Path, Key: "sweep",
-					Msg: fmt.Sprintf("runs %d and %d have the same configuration (%s): remove repeated values", j, r.Index, describe(point, seed))}}
+				e := src.ErrorAt(dupKey(runs[j].Params, point), "distinct values (0 or an omitted key means the default)",
+					"runs %d and %d have the same configuration (%s): remove repeated values", j, r.Index, describe(point, seed))
+				return nil, spec.Errors{e}
 			}
 			byID[r.ID] = r.Index
 			runs = append(runs, r)
 		}
 	}
 	return runs, nil
+}
+
+// dupKey is the sweep key to blame for two points that resolve to the same run: the
+// first parameter whose values differ (one of them equals the default or the other
+// after decoding), else the first parameter (a value listed twice).
+func dupKey(a, b []Param) string {
+	for i := range min(len(a), len(b)) {
+		if fmt.Sprint(a[i].Value) != fmt.Sprint(b[i].Value) {
+			return "sweep.parameters." + b[i].Path
+		}
+	}
+	if len(b) > 0 {
+		return "sweep.parameters." + b[0].Path
+	}
+	return "sweep"
 }
 
 func describe(point []Param, seed int64) string {

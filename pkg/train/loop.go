@@ -44,7 +44,7 @@ func (gr *group) run(ctx context.Context, d Data, obs Observer) ([]Outcome, erro
 	}
 	batches := (N + bs - 1) / bs
 	start := time.Now()
-	nMetrics := 2 + len(s.Regularizers)
+	nMetrics := len(gr.metricNames())
 
 	for epoch := 1; epoch <= s.Train.Epochs; epoch++ {
 		perms := make([][]int, K)
@@ -145,7 +145,11 @@ func (gr *group) metricNames() []string {
 	for i, r := range gr.spec.Regularizers {
 		kinds[i], layers[i] = r.Kind, r.Layer
 	}
-	return append([]string{"loss", "reconstruction"}, penaltyNames(kinds, layers)...)
+	names := []string{"loss", "reconstruction"}
+	if gr.vae {
+		names = append(names, "penalty/gaussian_kl/latent")
+	}
+	return append(names, penaltyNames(kinds, layers)...)
 }
 
 // evaluate runs every model over the whole validation set and computes its metrics,
@@ -174,7 +178,8 @@ func (gr *group) evaluate(xVal, hp *tensors.Tensor, val *data.Set, epoch int) ([
 			probes[k] = append(probes[k], Activations{Layer: gr.arch.Layers[li].Name})
 		}
 	}
-	recSum := make([]float64, K)
+	recSum, klSum := make([]float64, K), make([]float64, K)
+	apeSum, apeCount := make([]float64, K), make([]float64, K)
 	var wd [][]float32 // per weight_decay regularizer, [K]
 	bs := min(evalBatch, val.N)
 	for lo := 0; lo < val.N; lo += bs {
@@ -189,23 +194,35 @@ func (gr *group) evaluate(xVal, hp *tensors.Tensor, val *data.Set, epoch int) ([
 		if err != nil {
 			return nil, fmt.Errorf("validation (epoch %d): %w", epoch, err)
 		}
-		losses := tensors.MustCopyFlatData[float32](out[0])
-		for k := 0; k < K; k++ {
-			for i := 0; i < n; i++ {
-				recSum[k] += float64(losses[k*bs+i])
+		next := func() []float32 {
+			v := tensors.MustCopyFlatData[float32](out[0])
+			out = out[1:]
+			return v
+		}
+		addRows := func(sums []float64, v []float32) {
+			for k := 0; k < K; k++ {
+				for i := 0; i < n; i++ {
+					sums[k] += float64(v[k*bs+i])
+				}
 			}
 		}
-		pos := 1
+		addRows(recSum, next())
+		if gr.vae {
+			addRows(klSum, next())
+		}
+		if gr.mape() {
+			addRows(apeSum, next())
+			addRows(apeCount, next())
+		}
 		wd = wd[:0]
 		for _, r := range s.Regularizers {
 			if r.Kind == "weight_decay" {
-				wd = append(wd, tensors.MustCopyFlatData[float32](out[pos]))
-				pos++
+				wd = append(wd, next())
 			}
 		}
 		for o, li := range gr.observed {
 			U := gr.arch.Layers[li].Out
-			acts := tensors.MustCopyFlatData[float32](out[pos+o])
+			acts := next()
 			for k := 0; k < K; k++ {
 				for i := 0; i < n; i++ {
 					h := acts[(k*bs+i)*U : (k*bs+i+1)*U]
@@ -220,6 +237,9 @@ func (gr *group) evaluate(xVal, hp *tensors.Tensor, val *data.Set, epoch int) ([
 			}
 		}
 	}
+	if err := gr.images(results, val, epoch); err != nil {
+		return nil, err
+	}
 
 	names := gr.metricNames()
 	for k, m := range gr.members {
@@ -227,6 +247,11 @@ func (gr *group) evaluate(xVal, hp *tensors.Tensor, val *data.Set, epoch int) ([
 		recLoss := recSum[k] / float64(val.N)
 		total := recLoss
 		var pens []float64
+		if gr.vae {
+			kl := m.Spec.Model.KLWeight * klSum[k] / float64(val.N)
+			pens = append(pens, kl)
+			total += kl
+		}
 		w := 0
 		for _, r := range m.Spec.Regularizers {
 			var p float64
@@ -246,6 +271,9 @@ func (gr *group) evaluate(xVal, hp *tensors.Tensor, val *data.Set, epoch int) ([
 		for i, p := range pens {
 			e.Metrics = append(e.Metrics, Metric{"validation", names[2+i], p})
 		}
+		if gr.mape() {
+			e.Metrics = append(e.Metrics, Metric{"validation", "mape", 100 * apeSum[k] / math.Max(apeCount[k], 1)})
+		}
 		for o, li := range gr.observed {
 			name := gr.arch.Layers[li].Name
 			e.Metrics = append(e.Metrics, stats[k][o].metrics(name)...)
@@ -258,6 +286,50 @@ func (gr *group) evaluate(xVal, hp *tensors.Tensor, val *data.Set, epoch int) ([
 		}
 	}
 	return results, nil
+}
+
+// images adds, on recorded epochs, the reconstructions of the first validation rows
+// and a VAE's decodings of fixed prior draws (the same draws every epoch).
+func (gr *group) images(results []*Epoch, val *data.Set, epoch int) error {
+	rec := gr.spec.Record
+	last := epoch == gr.spec.Train.Epochs
+	K, D := len(gr.members), val.Dim
+	if n := min(rec.Reconstructions.Samples, val.N); n > 0 && (last || epoch%rec.Reconstructions.Every == 0) {
+		x := tensors.FromFlatDataAndDimensions(val.X[:n*D], n, D)
+		out, err := gr.reconstruct.Exec(x)
+		if err != nil {
+			return fmt.Errorf("reconstructions (epoch %d): %w", epoch, err)
+		}
+		flat := tensors.MustCopyFlatData[float32](out[0])
+		for k := 0; k < K; k++ {
+			for i := 0; i < n; i++ {
+				results[k].Images = append(results[k].Images, Image{Kind: "reconstruction", Sample: i, Index: i,
+					Label: int(val.Labels[i]), Input: val.Row(i), Output: flat[(k*n+i)*D : (k*n+i+1)*D]})
+			}
+		}
+	}
+	if n := rec.Generated.Samples; gr.vae && n > 0 && (last || epoch%rec.Generated.Every == 0) {
+		L := gr.spec.Model.Latent
+		z := make([]float32, 0, K*n*L)
+		for _, m := range gr.members {
+			rng := rand.New(rand.NewPCG(uint64(m.Spec.Train.Seed), 0x9e4e7a7e))
+			for i := 0; i < n*L; i++ {
+				z = append(z, float32(rng.NormFloat64()))
+			}
+		}
+		out, err := gr.decode.Exec(tensors.FromFlatDataAndDimensions(z, K, n, L))
+		if err != nil {
+			return fmt.Errorf("generated samples (epoch %d): %w", epoch, err)
+		}
+		flat := tensors.MustCopyFlatData[float32](out[0])
+		for k := 0; k < K; k++ {
+			for i := 0; i < n; i++ {
+				results[k].Images = append(results[k].Images, Image{Kind: "generated", Sample: i, Index: -1, Label: -1,
+					Output: flat[(k*n+i)*D : (k*n+i+1)*D]})
+			}
+		}
+	}
+	return nil
 }
 
 func (gr *group) observedIndex(layer string) int {

@@ -24,6 +24,16 @@ type Activations struct {
 	Vectors [][]float32
 }
 
+// Image is an input and its reconstruction, or a VAE's decoding of a prior draw.
+type Image struct {
+	Kind   string // "reconstruction" or "generated"
+	Sample int    // position in the fixed set
+	Index  int    // validation row (-1 for generated)
+	Label  int    // (-1 for generated)
+	Input  []float32
+	Output []float32
+}
+
 // Epoch is what one model produced in one epoch.
 type Epoch struct {
 	Epoch       int     // from 1
@@ -31,6 +41,7 @@ type Epoch struct {
 	Metrics     []Metric
 	Units       []UnitStats   // empty on epochs not recorded
 	Activations []Activations // empty on epochs not recorded
+	Images      []Image       // empty on epochs not recorded
 }
 
 // Status of a finished model.

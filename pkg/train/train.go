@@ -113,11 +113,14 @@ type group struct {
 	arch     autoencoder.Arch
 	params   *autoencoder.Params
 	opt      optim.Optimizer
-	rng      *gmodel.Variable // [K, RNG state] for input noise; nil without noise
+	rng      *gmodel.Variable // [K, RNG state] for input noise and VAE sampling; nil without either
+	vae      bool
 	observed []int            // layer indices whose activations eval returns
 	wdLayers [][]int          // per regularizer: kernels it decays (weight_decay only)
 	step     *gmodel.Exec
 	eval     *gmodel.Exec
+	// reconstruct maps validation rows to reconstructions; decode maps a VAE's codes to images.
+	reconstruct, decode *gmodel.Exec
 }
 
 func column(hp *Node, c int) *Node {
@@ -133,7 +136,7 @@ func newGroup(backend compute.Backend, members []Member, inputDim int) (*group, 
 			return nil, fmt.Errorf("run %s cannot share a group with run %s: their structure differs", m.RunID, members[0].RunID)
 		}
 	}
-	gr := &group{members: members, spec: s, arch: autoencoder.NewArch(s.Model, inputDim)}
+	gr := &group{members: members, spec: s, arch: autoencoder.NewArch(s.Model, inputDim), vae: s.Model.Kind == "vae"}
 	store := gmodel.NewStore()
 	seeds := make([]int64, len(members))
 	for k, m := range members {
@@ -144,11 +147,12 @@ func newGroup(backend compute.Backend, members []Member, inputDim int) (*group, 
 	if gr.opt, err = optim.New(store, s.Optimizer, gr.params.All()); err != nil {
 		return nil, err
 	}
+	random := gr.vae
 	for _, m := range members {
-		if m.Spec.Train.InputNoise > 0 {
-			gr.rng = store.RootScope().In("noise").VariableWithValue("rng", rngStates(seeds)).SetTrainable(false)
-			break
-		}
+		random = random || m.Spec.Train.InputNoise > 0
+	}
+	if random {
+		gr.rng = store.RootScope().In("noise").VariableWithValue("rng", rngStates(seeds)).SetTrainable(false)
 	}
 	// Layers eval must return: recorded ones and activity-regularized ones.
 	want := map[string]bool{}
@@ -179,6 +183,14 @@ func newGroup(backend compute.Backend, members []Member, inputDim int) (*group, 
 	}
 	if gr.eval, err = gmodel.NewExec(backend, store, gr.evalGraph); err != nil {
 		return nil, err
+	}
+	if gr.reconstruct, err = gmodel.NewExec(backend, store, gr.reconstructGraph); err != nil {
+		return nil, err
+	}
+	if gr.vae {
+		if gr.decode, err = gmodel.NewExec(backend, store, gr.decodeGraph); err != nil {
+			return nil, err
+		}
 	}
 	return gr, nil
 }
@@ -222,20 +234,30 @@ func (gr *group) weightDecay(g *Graph, i int, lambda *Node) *Node {
 }
 
 // stepGraph: one optimisation step of every model. x [N, D] is the training set,
-// idx [K, B] each model's batch, hp [K, P], active [K]. Returns [K, 2+R]: total loss,
-// reconstruction, each penalty (before the update).
+// idx [K, B] each model's batch, hp [K, P], active [K]. Returns [K, M]: total loss,
+// reconstruction, (a VAE's KL term,) each penalty, all before the update.
 func (gr *group) stepGraph(_ *gmodel.Scope, x, idx, hp, active *Node) []*Node {
 	g := x.Graph()
 	batch := Gather(x, ExpandAxes(idx, -1)) // [K, B, D]
 	input := batch
-	if gr.rng != nil {
-		input = Add(batch, gr.noise(g, batch.Shape(), column(hp, hpNoise)))
+	if gr.hasNoise() {
+		input = Add(batch, Mul(gr.normal(g, batch.Shape()), Reshape(column(hp, hpNoise), -1, 1, 1)))
 	}
-	recon, acts := autoencoder.Forward(gr.params, gr.arch, input)
-	rec := ReduceMean(sparsity.Reconstruction(gr.spec.Loss, recon, batch), -1) // [K]
+	var eps *Node
+	if gr.vae {
+		dims := batch.Shape().Dimensions
+		eps = gr.normal(g, shapes.Make(dtypes.Float32, dims[0], dims[1], gr.spec.Model.Latent))
+	}
+	out := autoencoder.Forward(gr.params, gr.arch, input, eps)
+	rec := ReduceMean(sparsity.Reconstruction(gr.spec.Loss, out.Recon, batch), -1) // [K]
 	outs := []*Node{nil, rec}
 	total := rec
-	for _, p := range gr.penalties(g, acts, hp) {
+	if gr.vae {
+		kl := MulScalar(ReduceMean(sparsity.GaussianKL(out.Acts[gr.arch.Latent], out.LogVar), -1), gr.spec.Model.KLWeight)
+		total = Add(total, kl)
+		outs = append(outs, kl)
+	}
+	for _, p := range gr.penalties(g, out.Acts, hp) {
 		total = Add(total, p)
 		outs = append(outs, p)
 	}
@@ -250,8 +272,18 @@ func (gr *group) stepGraph(_ *gmodel.Scope, x, idx, hp, active *Node) []*Node {
 	return []*Node{Stack(outs, 1)}
 }
 
-// noise draws N(0, σ_k²) for each model from its own generator state.
-func (gr *group) noise(g *Graph, shape shapes.Shape, sigma *Node) *Node {
+func (gr *group) hasNoise() bool {
+	for _, m := range gr.members {
+		if m.Spec.Train.InputNoise > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// normal draws standard normal values of shape [K, ...] for each model from its own
+// generator state, and advances the states.
+func (gr *group) normal(g *Graph, shape shapes.Shape) *Node {
 	K := shape.Dimensions[0]
 	states := gr.rng.NodeValue(g)
 	one := shapes.Make(dtypes.Float32, shape.Dimensions[1:]...)
@@ -263,29 +295,52 @@ func (gr *group) noise(g *Graph, shape shapes.Shape, sigma *Node) *Node {
 		next = append(next, ExpandAxes(newSt, 0))
 	}
 	gr.rng.SetNodeValue(Concatenate(next, 0))
-	return Mul(Stack(draws, 0), Reshape(sigma, K, 1, 1))
+	return Stack(draws, 0)
 }
 
-// evalGraph evaluates every model on the validation rows idx [B] of x. Returns the
-// per-sample reconstruction loss [K, B], each weight_decay penalty [K], then the
-// observed layers' activations [K, B, U].
+// evalGraph evaluates every model on the validation rows idx [B] of x (a VAE decodes
+// its mean code). Returns, in this order: the per-sample reconstruction loss [K, B];
+// a VAE's per-sample KL [K, B]; with the mape metric, per-sample APE sums and counts
+// [K, B]; each weight_decay penalty [K]; the observed layers' activations [K, B, U].
 func (gr *group) evalGraph(_ *gmodel.Scope, x, idx, hp *Node) []*Node {
 	g := x.Graph()
-	K := len(gr.members)
-	batch := Gather(x, ExpandAxes(idx, -1)) // [B, D]
-	dims := append([]int{K}, batch.Shape().Dimensions...)
-	batchK := BroadcastToDims(ExpandAxes(batch, 0), dims...)
-	recon, acts := autoencoder.Forward(gr.params, gr.arch, batchK)
-	outs := []*Node{sparsity.Reconstruction(gr.spec.Loss, recon, batchK)}
+	batchK := gr.broadcast(Gather(x, ExpandAxes(idx, -1)))
+	out := autoencoder.Forward(gr.params, gr.arch, batchK, nil)
+	outs := []*Node{sparsity.Reconstruction(gr.spec.Loss, out.Recon, batchK)}
+	if gr.vae {
+		outs = append(outs, sparsity.GaussianKL(out.Acts[gr.arch.Latent], out.LogVar))
+	}
+	if gr.mape() {
+		sum, count := sparsity.APE(out.Recon, batchK)
+		outs = append(outs, sum, count)
+	}
 	for i, r := range gr.spec.Regularizers {
 		if r.Kind == "weight_decay" {
 			outs = append(outs, gr.weightDecay(g, i, column(hp, hpRegularizers+2*i)))
 		}
 	}
 	for _, li := range gr.observed {
-		outs = append(outs, acts[li])
+		outs = append(outs, out.Acts[li])
 	}
 	return outs
+}
+
+// broadcast gives every model the same batch: [B, D] -> [K, B, D].
+func (gr *group) broadcast(batch *Node) *Node {
+	dims := append([]int{len(gr.members)}, batch.Shape().Dimensions...)
+	return BroadcastToDims(ExpandAxes(batch, 0), dims...)
+}
+
+func (gr *group) mape() bool { return slices.Contains(gr.spec.Metrics, "mape") }
+
+// reconstructGraph reconstructs the rows x [n, D] with every model: [K, n, D].
+func (gr *group) reconstructGraph(_ *gmodel.Scope, x *Node) *Node {
+	return autoencoder.Forward(gr.params, gr.arch, gr.broadcast(x), nil).Recon
+}
+
+// decodeGraph decodes a VAE's codes z [K, n, latent]: [K, n, D].
+func (gr *group) decodeGraph(_ *gmodel.Scope, z *Node) *Node {
+	return autoencoder.Decode(gr.params, gr.arch, z)
 }
 
 // Train trains members together and reports to obs. It returns one Outcome per member.

@@ -186,3 +186,78 @@ func TestGroupKeyIgnoresTensorHyperparametersOnly(t *testing.T) {
 		t.Error("runs with different batch sizes must not share a group")
 	}
 }
+
+const vaeSpec = `name: v
+dataset: {name: digits}
+model:
+  kind: vae
+  latent: 4
+  encoder: [{units: 32, activation: relu}]
+  decoder: [{units: 32, activation: relu}, {activation: sigmoid}]
+loss: bce_sum
+optimizer: {name: adam, learning_rate: 0.003}
+train: {epochs: 4, batch_size: 32, seed: 3}
+metrics: [mape]
+record:
+  reconstructions: {samples: 5}
+  generated: {samples: 6, every: 2}
+`
+
+func TestVAETrainsRecordsKLAndGeneratesImages(t *testing.T) {
+	_, src, err := spec.Parse("v.yaml", []byte(vaeSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := src.Resolve(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, rec := train(t, Member{RunID: "v", Spec: s}, Member{RunID: "w", Spec: s})
+	if out[0].Status != StatusCompleted {
+		t.Fatalf("%+v", out[0])
+	}
+	eps := rec.epochs[0]
+	last := eps[len(eps)-1]
+	kl := value(last, "validation", "penalty/gaussian_kl/latent")
+	if !(kl > 0) {
+		t.Errorf("VAE KL term = %v, want > 0", kl)
+	}
+	if v := value(last, "validation", "mape"); !(v > 0 && v < 1000) {
+		t.Errorf("mape = %v", v)
+	}
+	if first, l := value(eps[0], "validation", "loss"), value(last, "validation", "loss"); !(l < first) {
+		t.Errorf("VAE loss did not decrease: %v -> %v", first, l)
+	}
+	kinds := map[string]int{}
+	for _, im := range last.Images {
+		kinds[im.Kind]++
+		if len(im.Output) != 64 {
+			t.Errorf("image of %d pixels", len(im.Output))
+		}
+	}
+	if kinds["reconstruction"] != 5 || kinds["generated"] != 6 {
+		t.Errorf("images at the last epoch: %v", kinds)
+	}
+	if n := len(eps[0].Images); n != 5 {
+		t.Errorf("epoch 1 (generated every 2): %d images, want 5 reconstructions", n)
+	}
+	// The two members share seed and spec: same numbers in a group.
+	if a, b := value(last, "validation", "loss"), value(rec.epochs[1][len(eps)-1], "validation", "loss"); math.Abs(a-b) > 1e-6 {
+		t.Errorf("identical members differ: %v vs %v", a, b)
+	}
+}
+
+func TestInputNoiseIsForTrainingOnly(t *testing.T) {
+	// Validation of a denoising model is on clean inputs: with the weights fixed
+	// (learning rate ~0), noise changes the training loss but not the validation loss.
+	clean := member(t, "c", map[string]any{"optimizer.learning_rate": 1e-12})
+	noisy := member(t, "n", map[string]any{"optimizer.learning_rate": 1e-12, "train.input_noise": 0.5})
+	_, rec := train(t, clean, noisy)
+	c, n := rec.epochs[0][0], rec.epochs[1][0]
+	if math.Abs(value(c, "validation", "reconstruction")-value(n, "validation", "reconstruction")) > 1e-6 {
+		t.Errorf("noise leaked into validation")
+	}
+	if value(n, "train", "reconstruction") <= value(c, "train", "reconstruction") {
+		t.Errorf("noise should raise the training reconstruction loss")
+	}
+}

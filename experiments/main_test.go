@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The command is built once per test binary; every test below runs it.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "experiments-test-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "experiments")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		panic("building the command: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runCmd runs the command from the repository root and returns its exit code and output.
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = ".."
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("running %v: %v", args, err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+func assertEmpty(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) > 0 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("%s was written to: %v", dir, names)
+	}
+}
+
+// Every broken spec of the corpus exits 2, names the file and writes nothing.
+func TestBadSpecsExit2AndWriteNothing(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "pkg", "spec", "testdata", "bad", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 35 {
+		t.Fatalf("only %d corpus files", len(files))
+	}
+	for _, file := range files {
+		rel, err := filepath.Rel("..", file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
+			t.Parallel()
+			out := t.TempDir()
+			code, stdout, stderr := runCmd(t, "--out", out, rel)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+			if !strings.Contains(stderr, rel) {
+				t.Errorf("stderr does not name %s: %s", rel, stderr)
+			}
+			assertEmpty(t, out)
+		})
+	}
+	t.Logf("ran the command on %d broken specs", len(files))
+}
+
+var runLine = regexp.MustCompile(`(?m)^\s*\d+\s+[0-9a-f]{12}\s+seed=\d+\s`)
+
+func TestDryRunQuickstartPrintsItsRuns(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCmd(t, "--dry-run", "--out", out, "experiments/quickstart.yaml")
+	if code != 0 {
+		t.Fatalf("exit code %d\n%s%s", code, stdout, stderr)
+	}
+	// 3 weights x 3 targets x 2 seeds.
+	if n := len(runLine.FindAllString(stdout+stderr, -1)); n != 18 {
+		t.Errorf("%d run lines, want 18:\n%s%s", n, stdout, stderr)
+	}
+	assertEmpty(t, out)
+}
+
+func TestBadCommandLinesExit2(t *testing.T) {
+	for name, args := range map[string][]string{
+		"unknown flag":     {"--no-such-flag", "experiments/quickstart.yaml"},
+		"missing argument": {},
+		"two arguments":    {"experiments/quickstart.yaml", "experiments/quickstart.yaml"},
+		"bad shard":        {"--shard", "3/2", "experiments/quickstart.yaml"},
+		"missing file":     {"experiments/no-such-spec.yaml"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			out := t.TempDir()
+			code, stdout, stderr := runCmd(t, append([]string{"--out", out}, args...)...)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+			if stderr == "" {
+				t.Errorf("nothing on stderr")
+			}
+			assertEmpty(t, out)
+		})
+	}
+}
