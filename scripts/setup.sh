@@ -52,7 +52,9 @@ fi
 
 # ------------------------------------------------------- Go tools + GoNB kernel
 if [[ "${SETUP_SKIP_GONB:-0}" != "1" ]]; then
-  command -v go >/dev/null || { [[ -x /usr/local/go/bin/go ]] && PATH="/usr/local/go/bin:$PATH"; }
+  if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+    PATH="/usr/local/go/bin:$PATH"
+  fi
   command -v go >/dev/null || die "go not found on PATH"
   GO_BIN_DIR="$(dirname "$(command -v go)")"
   mkdir -p "$TOOLS_BIN"

@@ -26,14 +26,15 @@ import (
 // Options are the command-line settings that are not part of the spec (they do not
 // change what a run computes, only where and how it is run).
 type Options struct {
-	Out        string // results root; default "results"
-	DataDir    string // mnist / fashion-mnist folder; default data.DefaultDir()
-	Backend    string // auto, go, xla, xla:<plugin>; default $GOMLX_BACKEND or auto
-	Resume     bool   // skip runs already done
-	Shard      int    // this process's shard, 0 <= Shard < Shards
-	Shards     int    // number of processes sharing the sweep; 0 or 1: all runs
-	GroupSize  int    // max runs trained together; 0: automatic (train.MaxGroupSize)
-	DryRun     bool   // print the runs and stop
+	Out        string   // results root; default "results"
+	DataDir    string   // mnist / fashion-mnist folder; default data.DefaultDir()
+	Backend    string   // auto, go, xla, xla:<plugin>; default $GOMLX_BACKEND or auto
+	Resume     bool     // skip runs already done
+	Shard      int      // this process's shard, 0 <= Shard < Shards
+	Shards     int      // number of processes sharing the sweep; 0 or 1: all runs
+	GroupSize  int      // max runs trained together; 0: automatic (train.MaxGroupSize)
+	DryRun     bool     // print the runs and stop
+	Set        []string // key=value overrides of the spec (--set)
 	Log        io.Writer
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
 	BackendObj compute.Backend
@@ -60,7 +61,14 @@ func (e *UsageError) Unwrap() error { return e.Err }
 
 // RunFile loads the spec at path and runs it.
 func RunFile(ctx context.Context, path string, opts Options) (Summary, error) {
-	s, src, err := spec.Load(path)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Summary{}, &UsageError{fmt.Errorf("%s: cannot read spec: %w", path, err)}
+	}
+	if raw, err = spec.Override(path, raw, opts.Set); err != nil {
+		return Summary{}, &UsageError{err}
+	}
+	s, src, err := spec.Parse(path, raw)
 	if err != nil {
 		return Summary{}, &UsageError{err}
 	}

@@ -64,6 +64,10 @@ func Expand(s *spec.Spec, src *spec.Source) ([]Run, error) {
 			r := Run{Index: len(runs), ID: hex.EncodeToString(sum[:6]), Params: point,
 				Seed: seed, Spec: resolved, Config: config}
 			if j, dup := byID[r.ID]; dup {
+				if s.Sweep != nil && s.Sweep.Method == "random" {
+					return nil, spec.Errors{src.ErrorAt("sweep.count", "a count the values can fill without repeats, or min/max ranges",
+						"runs %d and %d drew the same point (%s): lower count or give more values", j, r.Index, describe(point, seed))}
+				}
 				e := src.ErrorAt(dupKey(runs[j].Params, point), "distinct values (0 or an omitted key means the default)",
 					"runs %d and %d have the same configuration (%s): remove repeated values", j, r.Index, describe(point, seed))
 				return nil, spec.Errors{e}

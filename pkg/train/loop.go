@@ -135,7 +135,37 @@ func (gr *group) run(ctx context.Context, d Data, obs Observer) ([]Outcome, erro
 			break
 		}
 	}
+	weights, err := gr.weights()
+	if err != nil {
+		return nil, err
+	}
+	for k := range outcomes {
+		outcomes[k].Weights = weights[k]
+	}
 	return outcomes, nil
+}
+
+// weights copies every model's trained parameters to the host.
+func (gr *group) weights() ([][]LayerWeights, error) {
+	K := len(gr.members)
+	out := make([][]LayerWeights, K)
+	for li, l := range gr.arch.Layers {
+		kt, err := gr.params.Kernels[li].Value()
+		if err != nil {
+			return nil, err
+		}
+		bt, err := gr.params.Biases[li].Value()
+		if err != nil {
+			return nil, err
+		}
+		kernel, bias := tensors.MustCopyFlatData[float32](kt), tensors.MustCopyFlatData[float32](bt)
+		n := l.In * l.Out
+		for k := 0; k < K; k++ {
+			out[k] = append(out[k], LayerWeights{Name: l.Name, In: l.In, Out: l.Out,
+				Kernel: kernel[k*n : (k+1)*n], Bias: bias[k*l.Out : (k+1)*l.Out]})
+		}
+	}
+	return out, nil
 }
 
 // metricNames names the columns of the step's output after "loss" and "reconstruction".

@@ -60,4 +60,43 @@ type Outcome struct {
 	Final       []Metric // last finite epoch's metrics
 	Message     string
 	CompileSecs float64
+	Weights     []LayerWeights // the trained parameters, layer by layer
+}
+
+// LayerWeights are one dense layer's trained parameters.
+type LayerWeights struct {
+	Name    string
+	In, Out int
+	Kernel  []float32 // In×Out, row-major: Kernel[i*Out+j] connects input i to unit j
+	Bias    []float32
+}
+
+// History is an Observer that keeps every epoch in memory: for notebooks and tests.
+type History struct {
+	Epochs [][]*Epoch // per model
+}
+
+// Progress implements Observer.
+func (h *History) Progress(int, int, int) {}
+
+// Epoch implements Observer.
+func (h *History) Epoch(k int, e *Epoch) error {
+	for len(h.Epochs) <= k {
+		h.Epochs = append(h.Epochs, nil)
+	}
+	h.Epochs[k] = append(h.Epochs[k], e)
+	return nil
+}
+
+// Series returns one metric over the epochs of model k.
+func (h *History) Series(k int, split, name string) []float64 {
+	var out []float64
+	for _, e := range h.Epochs[k] {
+		for _, m := range e.Metrics {
+			if m.Split == split && m.Name == name {
+				out = append(out, m.Value)
+			}
+		}
+	}
+	return out
 }

@@ -115,8 +115,8 @@ type group struct {
 	opt      optim.Optimizer
 	rng      *gmodel.Variable // [K, RNG state] for input noise and VAE sampling; nil without either
 	vae      bool
-	observed []int            // layer indices whose activations eval returns
-	wdLayers [][]int          // per regularizer: kernels it decays (weight_decay only)
+	observed []int   // layer indices whose activations eval returns
+	wdLayers [][]int // per regularizer: kernels it decays (weight_decay only)
 	step     *gmodel.Exec
 	eval     *gmodel.Exec
 	// reconstruct maps validation rows to reconstructions; decode maps a VAE's codes to images.

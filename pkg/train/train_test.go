@@ -52,25 +52,13 @@ func digits(t *testing.T) Data {
 	return Data{Train: tr.Head(300), Validation: val.Head(100)}
 }
 
-// recorder keeps every epoch of every model.
-type recorder struct{ epochs map[int][]*Epoch }
-
-func (r *recorder) Progress(int, int, int) {}
-func (r *recorder) Epoch(k int, e *Epoch) error {
-	if r.epochs == nil {
-		r.epochs = map[int][]*Epoch{}
-	}
-	r.epochs[k] = append(r.epochs[k], e)
-	return nil
-}
-
-func train(t *testing.T, members ...Member) ([]Outcome, *recorder) {
+func train(t *testing.T, members ...Member) ([]Outcome, *History) {
 	t.Helper()
 	b, err := compute.NewWithConfig("go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
+	rec := &History{}
 	out, err := Train(context.Background(), b, members, digits(t), rec)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +80,7 @@ func TestTrainingLowersTheLossAndRecordsEverything(t *testing.T) {
 	if out[0].Status != StatusCompleted || out[0].Epochs != 3 {
 		t.Fatalf("outcome %+v", out[0])
 	}
-	eps := rec.epochs[0]
+	eps := rec.Epochs[0]
 	first, last := value(eps[0], "validation", "loss"), value(eps[2], "validation", "loss")
 	if !(last < first) {
 		t.Errorf("validation loss did not decrease: %v -> %v", first, last)
@@ -109,6 +97,12 @@ func TestTrainingLowersTheLossAndRecordsEverything(t *testing.T) {
 			t.Errorf("missing metric %s", name)
 		}
 	}
+	if w := out[0].Weights; len(w) != 2 || w[0].Name != "encoder.0" || len(w[0].Kernel) != 64*24 || len(w[1].Bias) != 64 {
+		t.Errorf("trained weights: %d layers", len(w))
+	}
+	if s := rec.Series(0, "validation", "loss"); len(s) != 3 || s[2] != value(eps[2], "validation", "loss") {
+		t.Errorf("history series %v", s)
+	}
 	if len(eps[2].Units) != 24 || len(eps[2].Activations) != 1 || len(eps[2].Activations[0].Vectors) != 10 {
 		t.Errorf("units %d, activations %+v", len(eps[2].Units), len(eps[2].Activations))
 	}
@@ -123,10 +117,10 @@ func TestTrainingLowersTheLossAndRecordsEverything(t *testing.T) {
 func TestSameSpecAndSeedGiveBitIdenticalMetrics(t *testing.T) {
 	_, a := train(t, member(t, "a", map[string]any{"train.input_noise": 0.1}))
 	_, b := train(t, member(t, "a", map[string]any{"train.input_noise": 0.1}))
-	for i := range a.epochs[0] {
-		for j, m := range a.epochs[0][i].Metrics {
-			if m.Value != b.epochs[0][i].Metrics[j].Value {
-				t.Fatalf("epoch %d %s: %v != %v", i+1, m.Name, m.Value, b.epochs[0][i].Metrics[j].Value)
+	for i := range a.Epochs[0] {
+		for j, m := range a.Epochs[0][i].Metrics {
+			if m.Value != b.Epochs[0][i].Metrics[j].Value {
+				t.Fatalf("epoch %d %s: %v != %v", i+1, m.Name, m.Value, b.Epochs[0][i].Metrics[j].Value)
 			}
 		}
 	}
@@ -147,9 +141,9 @@ func TestGroupedModelsMatchTheSameModelsTrainedAlone(t *testing.T) {
 	_, grouped := train(t, members...)
 	for k, m := range members {
 		_, alone := train(t, m)
-		for i, e := range alone.epochs[0] {
+		for i, e := range alone.Epochs[0] {
 			for j, metric := range e.Metrics {
-				got := grouped.epochs[k][i].Metrics[j].Value
+				got := grouped.Epochs[k][i].Metrics[j].Value
 				if math.Abs(got-metric.Value) > 1e-5*math.Max(1, math.Abs(metric.Value)) {
 					t.Errorf("model %d epoch %d %s/%s: grouped %v, alone %v", k, i+1, metric.Split, metric.Name, got, metric.Value)
 				}
@@ -166,11 +160,11 @@ func TestDivergedModelIsFrozenAndTheOthersGoOn(t *testing.T) {
 	if out[1].Status != StatusDiverged || out[1].DivergedAt == 0 {
 		t.Errorf("bad model: %+v", out[1])
 	}
-	if out[0].Status != StatusCompleted || len(rec.epochs[0]) != 3 {
-		t.Errorf("good model: %+v, %d epochs", out[0], len(rec.epochs[0]))
+	if out[0].Status != StatusCompleted || len(rec.Epochs[0]) != 3 {
+		t.Errorf("good model: %+v, %d epochs", out[0], len(rec.Epochs[0]))
 	}
 	_, alone := train(t, ok)
-	if a, g := value(alone.epochs[0][2], "validation", "loss"), value(rec.epochs[0][2], "validation", "loss"); math.Abs(a-g) > 1e-5 {
+	if a, g := value(alone.Epochs[0][2], "validation", "loss"), value(rec.Epochs[0][2], "validation", "loss"); math.Abs(a-g) > 1e-5 {
 		t.Errorf("good model affected by the diverged one: %v vs %v alone", g, a)
 	}
 }
@@ -216,7 +210,7 @@ func TestVAETrainsRecordsKLAndGeneratesImages(t *testing.T) {
 	if out[0].Status != StatusCompleted {
 		t.Fatalf("%+v", out[0])
 	}
-	eps := rec.epochs[0]
+	eps := rec.Epochs[0]
 	last := eps[len(eps)-1]
 	kl := value(last, "validation", "penalty/gaussian_kl/latent")
 	if !(kl > 0) {
@@ -242,7 +236,7 @@ func TestVAETrainsRecordsKLAndGeneratesImages(t *testing.T) {
 		t.Errorf("epoch 1 (generated every 2): %d images, want 5 reconstructions", n)
 	}
 	// The two members share seed and spec: same numbers in a group.
-	if a, b := value(last, "validation", "loss"), value(rec.epochs[1][len(eps)-1], "validation", "loss"); math.Abs(a-b) > 1e-6 {
+	if a, b := value(last, "validation", "loss"), value(rec.Epochs[1][len(eps)-1], "validation", "loss"); math.Abs(a-b) > 1e-6 {
 		t.Errorf("identical members differ: %v vs %v", a, b)
 	}
 }
@@ -253,7 +247,7 @@ func TestInputNoiseIsForTrainingOnly(t *testing.T) {
 	clean := member(t, "c", map[string]any{"optimizer.learning_rate": 1e-12})
 	noisy := member(t, "n", map[string]any{"optimizer.learning_rate": 1e-12, "train.input_noise": 0.5})
 	_, rec := train(t, clean, noisy)
-	c, n := rec.epochs[0][0], rec.epochs[1][0]
+	c, n := rec.Epochs[0][0], rec.Epochs[1][0]
 	if math.Abs(value(c, "validation", "reconstruction")-value(n, "validation", "reconstruction")) > 1e-6 {
 		t.Errorf("noise leaked into validation")
 	}
