@@ -191,6 +191,19 @@ func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, group
 	return writeRunRow(w.sweep.path(RunsTable, w.run.ID), info, w.run.Params, w.meta)
 }
 
+// RecordFailed writes a runs/ row with status failed and the reason, for a run whose
+// results could not be written (a full disk, a read-only folder). Best effort: when
+// even this row cannot be written, the run simply has no row and --resume re-runs it.
+func (s *Sweep) RecordFailed(r sweep.Run, reason, backend, backendDetail string) error {
+	now := time.Now().UTC()
+	info := RunInfo{RunID: r.ID, Sweep: s.Name, RunIndex: int32(r.Index), Seed: r.Seed,
+		Status: train.StatusFailed, Message: reason, Backend: backend, BackendDetail: backendDetail,
+		StartTime: now, EndTime: now, FinalMetrics: "{}", Config: string(r.Config),
+		SpecHash: s.SpecHash, ToolVersion: ToolVersion}
+	meta := map[string]string{"run_id": r.ID, "sweep": s.Name, "spec_sha256": s.SpecHash, "tool_version": ToolVersion}
+	return writeRunRow(s.path(RunsTable, r.ID), info, r.Params, meta)
+}
+
 // Abort removes the run's temporary files; files of earlier, complete runs are untouched.
 func (w *RunWriter) Abort() {
 	if w.metrics != nil {

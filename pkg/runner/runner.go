@@ -227,7 +227,17 @@ func claim(sw *results.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*resu
 // trainGroup trains one group and records each member's results. A failure to build
 // or train the group marks its runs failed (recorded, with the message) and the
 // sweep goes on; a failure to write results stops the sweep.
-func trainGroup(ctx context.Context, be compute.Backend, info backend.Info, sw *results.Sweep, g []sweep.Run, d train.Data, prog Progress) ([]train.Outcome, error) {
+func trainGroup(ctx context.Context, be compute.Backend, info backend.Info, sw *results.Sweep, g []sweep.Run, d train.Data, prog Progress) (outcomes []train.Outcome, err error) {
+	// A failure to write results marks the group's runs failed (when even that can be
+	// written) and stops the sweep: the disk or folder needs attention.
+	defer func() {
+		if err != nil {
+			for _, r := range g {
+				sw.RecordFailed(r, "writing results failed: "+err.Error(), info.Name, info.Detail)
+			}
+			outcomes = nil
+		}
+	}()
 	writers := make([]*results.RunWriter, len(g))
 	members := make([]train.Member, len(g))
 	for k, r := range g {
@@ -242,7 +252,7 @@ func trainGroup(ctx context.Context, be compute.Backend, info backend.Info, sw *
 		members[k] = train.Member{RunID: r.ID, Spec: r.Spec}
 	}
 	obs := &observer{writers: writers, prog: prog}
-	outcomes, err := train.Train(ctx, be, members, d, obs)
+	outcomes, err = train.Train(ctx, be, members, d, obs)
 	if obs.writeErr != nil {
 		for _, w := range writers {
 			w.Abort()

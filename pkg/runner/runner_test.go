@@ -257,3 +257,36 @@ func TestGroupsKeepSweepOrderAndRespectTheSize(t *testing.T) {
 func statusesOf(dir string) (map[string]string, error) {
 	return (&results.Sweep{Dir: dir}).Statuses()
 }
+
+func TestFailingWriteMarksTheRunFailedAndSaysWhy(t *testing.T) {
+	out := t.TempDir()
+	path := writeSpec(t, sweepSpec)
+	dir := filepath.Join(out, "small")
+	os.MkdirAll(dir, 0o755)
+	// A file where the metrics folder should be: every metrics write fails, as on a
+	// full disk or a read-only folder.
+	if err := os.WriteFile(filepath.Join(dir, "metrics"), []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := RunFile(context.Background(), path, opts(out))
+	if err == nil || !strings.Contains(err.Error(), "metrics") {
+		t.Fatalf("want an error naming the metrics folder, got %v", err)
+	}
+	statuses, _ := statusesOf(dir)
+	if len(statuses) == 0 {
+		t.Fatal("the failed runs are not recorded")
+	}
+	for id, st := range statuses {
+		if st != "failed" {
+			t.Errorf("run %s: %s, want failed", id, st)
+		}
+	}
+	// Once the folder is fixed, --resume runs everything.
+	os.Remove(filepath.Join(dir, "metrics"))
+	o := opts(out)
+	o.Resume = true
+	sum, err := RunFile(context.Background(), path, o)
+	if err != nil || sum.Completed != 4 {
+		t.Errorf("resume after fixing the folder: %+v %v", sum, err)
+	}
+}
