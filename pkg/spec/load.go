@@ -80,7 +80,7 @@ func (src *Source) decode(data []byte) (*Spec, error) {
 func (src *Source) yamlError(err error) error {
 	var ye yaml.Error
 	if errors.As(err, &ye) {
-		e := &Error{File: src.Path, Msg: ye.GetMessage()}
+		e := &Error{File: src.Path, Msg: humanTypeError(ye.GetMessage())}
 		if tok := ye.GetToken(); tok != nil && tok.Position != nil {
 			e.Line, e.Column = tok.Position.Line, tok.Position.Column
 			e.Key = src.keyAt(e.Line, e.Column)
@@ -89,7 +89,6 @@ func (src *Source) yamlError(err error) error {
 				e.Msg += fmt.Sprintf(" (at %q)", tok.Value)
 			}
 		}
-		e.Msg = humanTypeError(e.Msg)
 		if strings.Contains(e.Msg, "'\t'") {
 			e.Msg += " (a tab: YAML indents with spaces only)"
 		}
