@@ -96,4 +96,13 @@ func TestOpenSweepRefusesADifferentSpec(t *testing.T) {
 	if _, err := OpenSweep(dir, "s", []byte("b")); err == nil {
 		t.Error("different spec accepted")
 	}
+	if _, err := OpenSweep(dir, "t", []byte("name: t\ntrain: {epochs: 2}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenSweep(dir, "t", []byte("# a comment\nname: t\ntrain:\n  epochs: 2\n")); err != nil {
+		t.Errorf("a spec differing only in comments and layout refused: %v", err)
+	}
+	if _, err := OpenSweep(dir, "t", []byte("name: t\ntrain: {epochs: 3}\n")); err == nil {
+		t.Error("a changed value accepted")
+	}
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goccy/go-yaml"
+
 	"github.com/sparselab/saerun/pkg/sweep"
 	"github.com/sparselab/saerun/pkg/train"
 )
@@ -38,7 +40,8 @@ var ErrSpecChanged = errors.New("results folder holds a different spec")
 
 // OpenSweep creates (or reopens) out/name and writes spec.yaml, the spec exactly as it
 // ran. A folder that already holds a different spec is refused: its results would no
-// longer match their spec.
+// longer match their spec. (A spec that differs only in comments or layout is the same
+// spec; the first one written is kept.)
 func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
 	dir := filepath.Join(out, name)
 	sum := sha256.Sum256(specData)
@@ -46,7 +49,7 @@ func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
 	path := filepath.Join(dir, "spec.yaml")
 	old, err := os.ReadFile(path)
 	switch {
-	case err == nil && !bytes.Equal(old, specData):
+	case err == nil && !sameSpec(old, specData):
 		return nil, fmt.Errorf("%w: %s differs from the spec given; use another name or --out, or remove the folder", ErrSpecChanged, path)
 	case err == nil:
 		return s, nil
@@ -57,6 +60,21 @@ func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
 		return nil, err
 	}
 	return s, WriteFileAtomic(path, specData)
+}
+
+// sameSpec reports whether two spec files say the same thing: equal bytes, or equal
+// once parsed (they differ only in comments, layout or key order).
+func sameSpec(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var da, db any
+	if yaml.Unmarshal(a, &da) != nil || yaml.Unmarshal(b, &db) != nil {
+		return false
+	}
+	ja, errA := json.Marshal(da)
+	jb, errB := json.Marshal(db)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
 func (s *Sweep) path(table, runID string) string {

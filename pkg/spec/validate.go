@@ -57,6 +57,9 @@ func ApplyDefaults(s *Spec) {
 			sr.Every = 1
 		}
 	}
+	if s.Sweep != nil && s.Sweep.Method == "" {
+		s.Sweep.Method = "grid"
+	}
 	if s.Model.Kind == "vae" && s.Model.KLWeight == 0 {
 		s.Model.KLWeight = 1
 	}
