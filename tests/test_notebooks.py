@@ -1,0 +1,94 @@
+"""Executes the notebooks headless (scripts/notebooks.sh) and checks what they produced.
+
+The notebooks are run once per module, into a temporary folder, which takes about two
+minutes with a warm Go build cache (more when cold: the GoNB cells compile GoMLX).
+Set SAERUN_NOTEBOOKS_EXECUTED to a folder of already executed copies (e.g.
+results/notebooks after `bash scripts/notebooks.sh`) to check those instead, or
+SAERUN_SKIP_NOTEBOOKS=1 to skip the execution tests.
+When SAERUN_QUICKSTART_RESULTS is set (scripts/test.sh), 03-pandas-analysis reads that
+sweep instead of running it again.
+"""
+import base64
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+# Figures (image/png outputs) each notebook must produce, at least.
+EXPECTED_FIGURES = {
+    "01-quickstart": 6,  # loss curves (2), reconstructions, unit bars, histogram, filters
+    "02-sweep-analysis": 2,  # trade-off, learning curves
+    "03-pandas-analysis": 3,  # trade-off, learning curves, activations (histogram + per class)
+}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def load(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def code_cells(nb: dict) -> list:
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory) -> Path:
+    given = os.environ.get("SAERUN_NOTEBOOKS_EXECUTED")
+    if given:
+        return Path(given)
+    if os.environ.get("SAERUN_SKIP_NOTEBOOKS") == "1":
+        pytest.skip("SAERUN_SKIP_NOTEBOOKS=1")
+    out = tmp_path_factory.mktemp("notebooks")
+    env = dict(os.environ, SAERUN_NOTEBOOKS_OUT=str(out))
+    if "SAERUN_RESULTS" not in env and env.get("SAERUN_QUICKSTART_RESULTS"):
+        env["SAERUN_RESULTS"] = env["SAERUN_QUICKSTART_RESULTS"]
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "notebooks.sh")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        pytest.fail(f"scripts/notebooks.sh exited {done.returncode}:\n{done.stderr[-6000:]}")
+    return out
+
+
+def test_every_notebook_has_expectations():
+    names = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    assert names == sorted(EXPECTED_FIGURES), "add the new notebook to EXPECTED_FIGURES"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
+def test_committed_notebook_has_no_outputs(name):
+    nb = load(NOTEBOOKS / f"{name}.ipynb")
+    for i, cell in enumerate(code_cells(nb)):
+        assert cell.get("outputs") == [], f"code cell {i} has outputs: clear them before saving"
+        assert cell.get("execution_count") is None, f"code cell {i} has an execution count"
+    assert nb["metadata"]["kernelspec"]["name"] in ("gonb", "python3")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
+def test_executed_notebook_has_no_errors_and_its_figures(executed, name):
+    path = executed / f"{name}.ipynb"
+    assert path.is_file(), f"no executed copy {path}"
+    nb = load(path)
+    cells = code_cells(nb)
+    assert len(cells) == len(code_cells(load(NOTEBOOKS / f"{name}.ipynb")))
+    pngs = []
+    for i, cell in enumerate(cells):
+        assert cell.get("execution_count") is not None, f"code cell {i} did not run"
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", f"code cell {i}: {out.get('ename')}: {out.get('evalue')}"
+            text = "".join(out.get("text", [])) if out["output_type"] == "stream" else ""
+            assert "panic:" not in text, f"code cell {i} panicked:\n{text[-2000:]}"
+            if "image/png" in out.get("data", {}):
+                pngs.append(base64.b64decode(out["data"]["image/png"]))
+    assert len(pngs) >= EXPECTED_FIGURES[name], f"{len(pngs)} figures, want at least {EXPECTED_FIGURES[name]}"
+    for k, png in enumerate(pngs):
+        assert png.startswith(PNG_MAGIC), f"figure {k} is not a PNG"
+        assert len(png) > 2000, f"figure {k} is only {len(png)} bytes"
+    html = executed / f"{name}.html"
+    if html.exists():  # scripts/notebooks.sh writes it; a folder given by hand may not have it
+        assert "cdnjs.cloudflare.com" not in html.read_text(encoding="utf-8")
