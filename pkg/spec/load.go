@@ -384,11 +384,30 @@ func setPath(doc any, t reflect.Type, path []string, value any) error {
 		if !ok {
 			return fmt.Errorf("expected a mapping at %q", head)
 		}
-		if last {
-			m[head] = value
+		// Map keys may hold dots themselves (sweep.parameters.regularizers.0.weight.values):
+		// the key is the longest prefix after which a field of the element follows.
+		key, rest := strings.Join(path, "."), []string(nil)
+		if elem := t.Elem(); elem.Kind() == reflect.Struct {
+			fields := yamlFields(elem)
+			for i := len(path) - 1; i >= 1; i-- {
+				if _, ok := fields[path[i]]; ok {
+					key, rest = strings.Join(path[:i], "."), path[i:]
+					break
+				}
+			}
+		} else if !last {
+			key, rest = head, path[1:]
+		}
+		if rest == nil {
+			m[key] = value
 			return nil
 		}
-		return setPath(m[head], t.Elem(), path[1:], value)
+		next, ok := m[key]
+		if !ok || next == nil {
+			next = map[string]any{}
+			m[key] = next
+		}
+		return setPath(next, t.Elem(), rest, value)
 	}
 	return fmt.Errorf("%q is a single value; it has no key %q", strings.Join(path[:1], "."), head)
 }

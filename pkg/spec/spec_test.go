@@ -136,3 +136,22 @@ func TestQuickstartSpecIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOverrideReachesSweepParametersWithDottedNames(t *testing.T) {
+	out, err := Override("t.yaml", []byte(valid), []string{
+		"sweep.parameters.regularizers.0.weight.values=[0.5, 2]", "train.epochs=7", "sweep.seeds=[3]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := Parse("t.yaml", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := s.Sweep.Parameters["regularizers.0.weight"].Values
+	if len(vals) != 2 || s.Train.Epochs != 7 || len(s.Sweep.Seeds) != 1 {
+		t.Errorf("override not applied: %v epochs %d seeds %v", vals, s.Train.Epochs, s.Sweep.Seeds)
+	}
+	if _, err := Override("t.yaml", []byte(valid), []string{"train.epoch=7"}); err == nil || !strings.Contains(err.Error(), "epochs") {
+		t.Errorf("a key the spec lacks: %v", err)
+	}
+}
