@@ -1,0 +1,63 @@
+// Command profile runs a spec exactly like ./experiments but under the Go CPU profiler, to see
+// where saerun spends its time (bench/README.md, "Where the time goes"):
+//
+//	go run ./bench/profile --backend go --cpuprofile /tmp/go.prof bench/specs/fmnist_l1.yaml
+//	go tool pprof -top -nodecount=40 /tmp/go.prof
+//
+// --backend-config passes a GoMLX backend configuration the CLI does not expose, e.g.
+// go:ops_parallel or go:parallelism=4. Build with GOEXPERIMENT=simd for the AVX kernels.
+//
+// Run it from the repository root (the XLA plugin is found from there).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend"
+
+	"github.com/sparselab/saerun/pkg/runner"
+)
+
+func main() {
+	var opts runner.Options
+	cpu := flag.String("cpuprofile", "cpu.prof", "CPU profile output file")
+	flag.StringVar(&opts.Out, "out", os.TempDir()+"/saerun-profile", "results root folder")
+	flag.StringVar(&opts.Backend, "backend", "go", "go or xla")
+	config := flag.String("backend-config", "", "GoMLX backend configuration passed as is to compute.NewWithConfig, e.g. go:ops_parallel (overrides --backend)")
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: profile [--backend go|xla] [--cpuprofile FILE] [--out DIR] SPEC.yaml")
+		os.Exit(2)
+	}
+	os.RemoveAll(opts.Out)
+	if *config != "" {
+		b, err := compute.NewWithConfig(*config)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		opts.BackendObj = b
+	}
+	f, err := os.Create(*cpu)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sum, err := runner.RunFile(context.Background(), flag.Arg(0), opts)
+	pprof.StopCPUProfile()
+	f.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "done in %.1fs; profile in %s\n", sum.Wall.Seconds(), *cpu)
+}
