@@ -27,6 +27,11 @@ func (gr *group) run(ctx context.Context, d Data, obs Observer) ([]Outcome, erro
 	xTrain := tensors.FromFlatDataAndDimensions(d.Train.X, N, D)
 	xVal := tensors.FromFlatDataAndDimensions(d.Validation.X, d.Validation.N, D)
 	hp := tensors.FromFlatDataAndDimensions(hyperparameters(gr.members), K, len(hyperparameters(gr.members))/K)
+	defer func() {
+		for _, t := range []*tensors.Tensor{xTrain, xVal, hp} {
+			t.FinalizeAll()
+		}
+	}()
 
 	orders := make([]*rand.Rand, K)
 	for k, m := range gr.members {
@@ -65,7 +70,9 @@ func (gr *group) run(ctx context.Context, d Data, obs Observer) ([]Outcome, erro
 				}
 			}
 			t0 := time.Now()
-			out, err := gr.step.Exec(xTrain, tensors.FromFlatDataAndDimensions(idx, K, hi-lo), hp, activeT)
+			idxT := tensors.FromFlatDataAndDimensions(idx, K, hi-lo)
+			out, err := gr.step.Exec(xTrain, idxT, hp, activeT)
+			idxT.FinalizeAll()
 			if err != nil {
 				return nil, fmt.Errorf("training step (epoch %d, batch %d): %w", epoch, b, err)
 			}
@@ -74,7 +81,7 @@ func (gr *group) run(ctx context.Context, d Data, obs Observer) ([]Outcome, erro
 					outcomes[k].CompileSecs = time.Since(t0).Seconds()
 				}
 			}
-			vals := tensors.MustCopyFlatData[float32](out[0])
+			vals := copyAndFree(out[0])
 			changed := false
 			for k := range sums {
 				if !active[k] {
@@ -92,10 +99,12 @@ func (gr *group) run(ctx context.Context, d Data, obs Observer) ([]Outcome, erro
 				}
 			}
 			if changed {
+				activeT.FinalizeAll()
 				activeT = tensors.FromValue(active)
 			}
 			obs.Progress(epoch, b+1, batches)
 		}
+		activeT.FinalizeAll()
 		if !anyTrue(active) {
 			break
 		}
@@ -220,12 +229,14 @@ func (gr *group) evaluate(xVal, hp *tensors.Tensor, val *data.Set, epoch int) ([
 				idx[i] = int32(lo + i)
 			}
 		}
-		out, err := gr.eval.Exec(xVal, tensors.FromFlatDataAndDimensions(idx, bs), hp)
+		idxT := tensors.FromFlatDataAndDimensions(idx, bs)
+		out, err := gr.eval.Exec(xVal, idxT, hp)
+		idxT.FinalizeAll()
 		if err != nil {
 			return nil, fmt.Errorf("validation (epoch %d): %w", epoch, err)
 		}
 		next := func() []float32 {
-			v := tensors.MustCopyFlatData[float32](out[0])
+			v := copyAndFree(out[0])
 			out = out[1:]
 			return v
 		}
@@ -327,10 +338,11 @@ func (gr *group) images(results []*Epoch, val *data.Set, epoch int) error {
 	if n := min(rec.Reconstructions.Samples, val.N); n > 0 && (last || epoch%rec.Reconstructions.Every == 0) {
 		x := tensors.FromFlatDataAndDimensions(val.X[:n*D], n, D)
 		out, err := gr.reconstruct.Exec(x)
+		x.FinalizeAll()
 		if err != nil {
 			return fmt.Errorf("reconstructions (epoch %d): %w", epoch, err)
 		}
-		flat := tensors.MustCopyFlatData[float32](out[0])
+		flat := copyAndFree(out[0])
 		for k := 0; k < K; k++ {
 			for i := 0; i < n; i++ {
 				results[k].Images = append(results[k].Images, Image{Kind: "reconstruction", Sample: i, Index: i,
@@ -347,11 +359,13 @@ func (gr *group) images(results []*Epoch, val *data.Set, epoch int) error {
 				z = append(z, float32(rng.NormFloat64()))
 			}
 		}
-		out, err := gr.decode.Exec(tensors.FromFlatDataAndDimensions(z, K, n, L))
+		zT := tensors.FromFlatDataAndDimensions(z, K, n, L)
+		out, err := gr.decode.Exec(zT)
+		zT.FinalizeAll()
 		if err != nil {
 			return fmt.Errorf("generated samples (epoch %d): %w", epoch, err)
 		}
-		flat := tensors.MustCopyFlatData[float32](out[0])
+		flat := copyAndFree(out[0])
 		for k := 0; k < K; k++ {
 			for i := 0; i < n; i++ {
 				results[k].Images = append(results[k].Images, Image{Kind: "generated", Sample: i, Index: -1, Label: -1,
@@ -369,6 +383,15 @@ func (gr *group) observedIndex(layer string) int {
 		}
 	}
 	panic("layer not observed: " + layer)
+}
+
+// copyAndFree copies a result to Go memory and frees its backend buffer at once: XLA's
+// buffers live outside the Go heap, so waiting for the garbage collector to free them
+// lets memory grow with every step.
+func copyAndFree(t *tensors.Tensor) []float32 {
+	v := tensors.MustCopyFlatData[float32](t)
+	t.FinalizeAll()
+	return v
 }
 
 func contains(list []string, s string) bool {

@@ -117,6 +117,7 @@ type group struct {
 	vae      bool
 	observed []int   // layer indices whose activations eval returns
 	wdLayers [][]int // per regularizer: kernels it decays (weight_decay only)
+	store    *gmodel.Store
 	step     *gmodel.Exec
 	eval     *gmodel.Exec
 	// reconstruct maps validation rows to reconstructions; decode maps a VAE's codes to images.
@@ -138,6 +139,7 @@ func newGroup(backend compute.Backend, members []Member, inputDim int) (*group, 
 	}
 	gr := &group{members: members, spec: s, arch: autoencoder.NewArch(s.Model, inputDim), vae: s.Model.Kind == "vae"}
 	store := gmodel.NewStore()
+	gr.store = store
 	seeds := make([]int64, len(members))
 	for k, m := range members {
 		seeds[k] = m.Spec.Train.Seed
@@ -193,6 +195,17 @@ func newGroup(backend compute.Backend, members []Member, inputDim int) (*group, 
 		}
 	}
 	return gr, nil
+}
+
+// free releases the compiled programs and the variables' backend buffers now rather
+// than at some later garbage collection (they live outside the Go heap).
+func (gr *group) free() {
+	for _, e := range []*gmodel.Exec{gr.step, gr.eval, gr.reconstruct, gr.decode} {
+		if e != nil {
+			e.Finalize()
+		}
+	}
+	gr.store.Finalize()
 }
 
 // rngStates seeds each model's noise generator from its seed.
@@ -358,5 +371,6 @@ func Train(ctx context.Context, backend compute.Backend, members []Member, d Dat
 	if err != nil {
 		return nil, err
 	}
+	defer gr.free()
 	return gr.run(ctx, d, obs)
 }
