@@ -31,13 +31,13 @@ func TestMain(m *testing.M) {
 }
 
 const crashSpec = `name: crash
-dataset: {name: digits, max_train_samples: 400, max_validation_samples: 100}
+dataset: {name: digits, max_train_samples: 1000, max_validation_samples: 100}
 model:
   encoder: [{units: 16, activation: sigmoid}]
   decoder: [{activation: sigmoid}]
 loss: mse
 optimizer: {name: adam, learning_rate: 0.01}
-train: {epochs: 4, batch_size: 20}
+train: {epochs: 6, batch_size: 20}
 regularizers:
   - {kind: kl_sparsity, layer: encoder.0, target: 0.05, weight: 1}
 record: {activations: {samples: 8}}
@@ -81,21 +81,29 @@ func TestSweepSurvivesRepeatedSIGKILLAndResumes(t *testing.T) {
 		t.Fatalf("reference sweep: %+v %v", sum, err)
 	}
 
+	want := finalMetrics(t, filepath.Join(reference, "crash"))
 	out := t.TempDir()
 	rng := rand.New(rand.NewPCG(7, 7))
-	kills := 0
-	for attempt := 0; kills < 20 && attempt < 200; attempt++ {
+	kills, sweeps := 0, 0
+	for attempt := 0; kills < 20 && attempt < 300; attempt++ {
 		cmd := child(spec, out)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err == nil {
-			if err := cmd.Wait(); err != nil && strings.Contains(err.Error(), "killed") {
-				kills++
-			}
-		} else {
-			cmd.Wait()
+		cmd.Process.Signal(syscall.SIGKILL)
+		err := cmd.Wait()
+		switch {
+		case err != nil && strings.Contains(err.Error(), "killed"):
+			kills++
+		case err == nil:
+			// The sweep finished between kills: check it and start a fresh one, so that
+			// every kill lands on unfinished work.
+			checkSweep(t, filepath.Join(out, "crash"), want)
+			sweeps++
+			out = t.TempDir()
+		default:
+			t.Fatalf("runner failed: %v", err)
 		}
 	}
 	if kills < 20 {
@@ -107,9 +115,14 @@ func TestSweepSurvivesRepeatedSIGKILLAndResumes(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("final resume: %v\n%s", err, log.String())
 	}
-	t.Logf("%d SIGKILLs survived", kills)
+	checkSweep(t, filepath.Join(out, "crash"), want)
+	t.Logf("%d SIGKILLs survived over %d sweeps", kills, sweeps+1)
+}
 
-	dir := filepath.Join(out, "crash")
+// checkSweep asserts that every run of the sweep in dir is complete exactly once, no
+// temporary file is left, and the metrics equal the uninterrupted reference.
+func checkSweep(t *testing.T, dir string, want map[string]map[string]float64) {
+	t.Helper()
 	statuses, err := statusesOf(dir)
 	if err != nil || len(statuses) != 12 {
 		t.Fatalf("statuses: %v %v", statuses, err)
@@ -121,11 +134,11 @@ func TestSweepSurvivesRepeatedSIGKILLAndResumes(t *testing.T) {
 	}
 	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 		if err == nil && strings.HasPrefix(info.Name(), ".") && strings.HasSuffix(info.Name(), ".tmp") {
-			t.Errorf("temporary file left visible to a directory listing: %s", p)
+			t.Errorf("temporary file left: %s", p)
 		}
 		return nil
 	})
-	got, want := finalMetrics(t, dir), finalMetrics(t, filepath.Join(reference, "crash"))
+	got := finalMetrics(t, dir)
 	if len(got) != 12 {
 		t.Fatalf("%d runs in metrics, want 12", len(got))
 	}
