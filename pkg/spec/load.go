@@ -69,7 +69,7 @@ func (src *Source) decode(data []byte) (*Spec, error) {
 	if err := yaml.UnmarshalWithOptions(data, &s, yaml.Strict()); err != nil {
 		return nil, src.yamlError(err)
 	}
-	ApplyDefaults(&s)
+	ApplyDefaults(&s, func(key string) bool { _, ok := src.pos[key]; return ok })
 	if errs := src.validate(&s); len(errs) > 0 {
 		return nil, errs
 	}

@@ -118,8 +118,8 @@ type Record struct {
 type ActivationsRecord struct {
 	// Layers to record; default: the regularized layers, else the last encoder layer.
 	Layers []string `yaml:"layers,omitempty" json:"layers"`
-	// Samples is the size of the fixed probe set (first validation examples). Default 256;
-	// 0 with Every 0 disables.
+	// Samples is the size of the fixed probe set (first validation examples). Default
+	// 256; 0 turns activation recording off.
 	Samples int `yaml:"samples,omitempty" json:"samples"`
 	// Every N epochs (and always the last). Default 1.
 	Every int `yaml:"every,omitempty" json:"every"`
@@ -127,7 +127,8 @@ type ActivationsRecord struct {
 
 // UnitsRecord writes per-unit statistics over the validation set.
 type UnitsRecord struct {
-	// Layers to record; default: same as activations.
+	// Layers to record; default: the regularized layers, else the last encoder layer;
+	// [] turns unit statistics off.
 	Layers []string `yaml:"layers,omitempty" json:"layers"`
 	// Every N epochs (and always the last). Default 1.
 	Every int `yaml:"every,omitempty" json:"every"`

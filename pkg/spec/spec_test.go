@@ -155,3 +155,17 @@ func TestOverrideReachesSweepParametersWithDottedNames(t *testing.T) {
 		t.Errorf("a key the spec lacks: %v", err)
 	}
 }
+
+func TestExplicitZeroSamplesAndEmptyUnitLayersTurnRecordingOff(t *testing.T) {
+	s, _, err := Parse("t.yaml", []byte(valid+"record: {activations: {samples: 0}, units: {layers: []}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Record.Activations.Samples != 0 || len(s.Record.Units.Layers) != 0 {
+		t.Errorf("record = %+v", s.Record)
+	}
+	s, _, _ = Parse("t.yaml", []byte(valid))
+	if s.Record.Activations.Samples != DefaultActivationSamples || len(s.Record.Units.Layers) != 1 {
+		t.Errorf("defaults not applied when omitted: %+v", s.Record)
+	}
+}

@@ -16,8 +16,11 @@ const (
 	DefaultActivationSamples  = 256
 )
 
-// ApplyDefaults fills every omitted key with its documented default.
-func ApplyDefaults(s *Spec) {
+// ApplyDefaults fills every omitted key with its documented default. present reports
+// whether the file gave a key (dotted path), so that an explicit 0 or [] can mean "off"
+// where a default would otherwise apply; nil treats every zero value as omitted.
+func ApplyDefaults(s *Spec, present func(key string) bool) {
+	given := func(key string) bool { return present != nil && present(key) }
 	if s.Dataset.Validation == "" {
 		s.Dataset.Validation = "split"
 	}
@@ -37,24 +40,18 @@ func ApplyDefaults(s *Spec) {
 		o.Epsilon = orDefault(o.Epsilon, 1e-7)
 	}
 	r := &s.Record
-	if len(r.Activations.Layers) == 0 {
+	if len(r.Activations.Layers) == 0 && !given("record.activations.layers") {
 		r.Activations.Layers = s.defaultRecordedLayers()
 	}
-	if r.Activations.Samples == 0 && r.Activations.Every == 0 {
+	if r.Activations.Samples == 0 && !given("record.activations.samples") {
 		r.Activations.Samples = DefaultActivationSamples
 	}
-	if r.Activations.Every == 0 {
-		r.Activations.Every = 1
+	if len(r.Units.Layers) == 0 && !given("record.units.layers") {
+		r.Units.Layers = s.defaultRecordedLayers()
 	}
-	if len(r.Units.Layers) == 0 {
-		r.Units.Layers = r.Activations.Layers
-	}
-	if r.Units.Every == 0 {
-		r.Units.Every = 1
-	}
-	for _, sr := range []*SamplesRecord{&r.Reconstructions, &r.Generated} {
-		if sr.Every == 0 {
-			sr.Every = 1
+	for _, every := range []*int{&r.Activations.Every, &r.Units.Every, &r.Reconstructions.Every, &r.Generated.Every} {
+		if *every == 0 {
+			*every = 1
 		}
 	}
 	if s.Sweep != nil && s.Sweep.Method == "" {
