@@ -30,7 +30,10 @@ TIMEOUT="${NOTEBOOK_TIMEOUT:-900}"
 
 die() { printf '[notebooks] ERROR: %s\n' "$*" >&2; exit 2; }
 [[ -x "$JUPYTER" ]] || die "$JUPYTER not found: run scripts/setup.sh"
-"$JUPYTER" kernelspec list 2>/dev/null | grep -q '^ *gonb ' || die "no GoNB kernel in .venv: run scripts/setup.sh"
+# (Captured first: with pipefail, `jupyter ... | grep -q` fails when grep's early exit
+# makes jupyter die of SIGPIPE.)
+kernels="$("$JUPYTER" kernelspec list 2>/dev/null || true)"
+grep -q '^ *gonb ' <<<"$kernels" || die "no GoNB kernel in .venv: run scripts/setup.sh"
 # The pandas notebook runs `go run ./experiments` when its results are missing.
 if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
   PATH="/usr/local/go/bin:$PATH"
