@@ -72,35 +72,40 @@ func (a Arch) Output() int { return a.Layers[len(a.Layers)-1].Out }
 
 // Params are the variables of K stacked models.
 type Params struct {
-	K       int
-	Kernels []*gmodel.Variable // per layer, [K, in, out]
+	K int
+	// Kernels are stored transposed, [K, out, in] per layer: the gradient of
+	// Einsum("kbi,koi->kbo") with respect to such a kernel comes out of GoMLX's autodiff in
+	// its own layout, where a [K, in, out] kernel gets a [K, out, in] gradient followed by a
+	// transpose that XLA fuses into every optimizer update (~10% of a training step).
+	Kernels []*gmodel.Variable
 	Biases  []*gmodel.Variable // per layer, [K, out]
 	// LogVarKernel and LogVarBias are a VAE's log σ² head (nil for an autoencoder).
 	LogVarKernel, LogVarBias *gmodel.Variable
 }
 
 // NewParams creates the variables in store, model k initialised from seeds[k]:
-// Glorot-uniform kernels (Keras' default), zero biases.
+// Glorot-uniform kernels (Keras' default; GlorotUniform's in×out values, stored
+// transposed), zero biases.
 func NewParams(store *gmodel.Store, a Arch, seeds []int64) *Params {
 	p := &Params{K: len(seeds)}
 	scope := store.RootScope()
 	for li, l := range a.Layers {
 		kernel := make([]float32, 0, len(seeds)*l.In*l.Out)
 		for _, seed := range seeds {
-			kernel = append(kernel, GlorotUniform(seed, li, l.In, l.Out)...)
+			kernel = append(kernel, TransposeHost(GlorotUniform(seed, li, l.In, l.Out), l.In, l.Out)...)
 		}
 		ls := scope.In("%s", layerScope(l.Name))
 		p.Kernels = append(p.Kernels, ls.VariableWithValue("kernel",
-			tensors.FromFlatDataAndDimensions(kernel, len(seeds), l.In, l.Out)))
+			tensors.FromFlatDataAndDimensions(kernel, len(seeds), l.Out, l.In)))
 		p.Biases = append(p.Biases, ls.VariableWithValue("bias",
 			tensors.FromFlatDataAndDimensions(make([]float32, len(seeds)*l.Out), len(seeds), l.Out)))
 		if li == a.Latent {
 			kernel = kernel[:0]
 			for _, seed := range seeds {
-				kernel = append(kernel, GlorotUniform(seed, 1000+li, l.In, l.Out)...)
+				kernel = append(kernel, TransposeHost(GlorotUniform(seed, 1000+li, l.In, l.Out), l.In, l.Out)...)
 			}
 			vs := scope.In("latent_logvar")
-			p.LogVarKernel = vs.VariableWithValue("kernel", tensors.FromFlatDataAndDimensions(kernel, len(seeds), l.In, l.Out))
+			p.LogVarKernel = vs.VariableWithValue("kernel", tensors.FromFlatDataAndDimensions(kernel, len(seeds), l.Out, l.In))
 			p.LogVarBias = vs.VariableWithValue("bias",
 				tensors.FromFlatDataAndDimensions(make([]float32, len(seeds)*l.Out), len(seeds), l.Out))
 		}
@@ -130,6 +135,17 @@ func GlorotUniform(seed int64, layer, in, out int) []float32 {
 	return w
 }
 
+// TransposeHost returns the rows×cols row-major matrix m as cols×rows.
+func TransposeHost(m []float32, rows, cols int) []float32 {
+	t := make([]float32, len(m))
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			t[c*rows+r] = m[r*cols+c]
+		}
+	}
+	return t
+}
+
 // All returns every variable (kernels, biases, a VAE's log σ² head), in a fixed order.
 func (p *Params) All() []*gmodel.Variable {
 	all := append(append([]*gmodel.Variable(nil), p.Kernels...), p.Biases...)
@@ -149,7 +165,7 @@ type Output struct {
 
 func dense(h *Node, w, b *gmodel.Variable) *Node {
 	g := h.Graph()
-	return Add(Einsum("kbi,kio->kbo", h, w.NodeValue(g)), ExpandAxes(b.NodeValue(g), 1))
+	return Add(Einsum("kbi,koi->kbo", h, w.NodeValue(g)), ExpandAxes(b.NodeValue(g), 1)) // w [K, out, in]
 }
 
 // Forward runs x [K, B, in] through the stack. For a VAE, the decoder reads

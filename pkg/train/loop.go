@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sparselab/saerun/pkg/autoencoder"
 	"github.com/sparselab/saerun/pkg/data"
 	"github.com/sparselab/saerun/pkg/sparsity"
 )
@@ -169,9 +170,9 @@ func (gr *group) weights() ([][]LayerWeights, error) {
 		}
 		kernel, bias := tensors.MustCopyFlatData[float32](kt), tensors.MustCopyFlatData[float32](bt)
 		n := l.In * l.Out
-		for k := 0; k < K; k++ {
+		for k := 0; k < K; k++ { // stored [K, out, in]; LayerWeights is in×out
 			out[k] = append(out[k], LayerWeights{Name: l.Name, In: l.In, Out: l.Out,
-				Kernel: kernel[k*n : (k+1)*n], Bias: bias[k*l.Out : (k+1)*l.Out]})
+				Kernel: autoencoder.TransposeHost(kernel[k*n:(k+1)*n], l.Out, l.In), Bias: bias[k*l.Out : (k+1)*l.Out]})
 		}
 	}
 	return out, nil

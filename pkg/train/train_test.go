@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend"
 
+	"github.com/sparselab/saerun/pkg/autoencoder"
 	"github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/data"
 	"github.com/sparselab/saerun/pkg/spec"
@@ -273,5 +274,18 @@ func TestInputNoiseIsForTrainingOnly(t *testing.T) {
 	}
 	if value(n, "train", "reconstruction") <= value(c, "train", "reconstruction") {
 		t.Errorf("noise should raise the training reconstruction loss")
+	}
+}
+
+// Kernels are stored [K, out, in] on the device; the exported weights are in×out, as
+// GlorotUniform draws them. With a negligible learning rate they are the initial values.
+func TestExportedWeightsAreInByOutLikeTheInitialisation(t *testing.T) {
+	out, _ := train(t, member(t, "w", map[string]any{"optimizer.learning_rate": 1e-12, "train.epochs": 1}))
+	w := out[0].Weights[0]
+	want := autoencoder.GlorotUniform(1, 0, 64, 24)
+	for i := range want {
+		if math.Abs(float64(w.Kernel[i]-want[i])) > 1e-6 {
+			t.Fatalf("kernel[%d] = %v, want %v (layout)", i, w.Kernel[i], want[i])
+		}
 	}
 }
