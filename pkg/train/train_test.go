@@ -138,38 +138,49 @@ func TestSameSpecAndSeedGiveBitIdenticalMetrics(t *testing.T) {
 // where a plugin is installed; the tolerance (1e-5 relative) allows float32 sums
 // taken in another order by a batched matrix product.
 func TestGroupedModelsMatchTheSameModelsTrainedAlone(t *testing.T) {
-	overrides := []map[string]any{
-		{"regularizers.0.weight": 0.3, "train.seed": 1},
-		{"regularizers.0.weight": 3, "regularizers.0.target": 0.1, "train.seed": 2, "train.input_noise": 0.2},
-		{"optimizer.learning_rate": 0.003, "regularizers.1.weight": 0.01, "train.seed": 3},
-	}
-	var members []Member
-	for i, o := range overrides {
-		members = append(members, member(t, string(rune('a'+i)), o))
+	sets := map[string][]map[string]any{
+		// Own seeds, one with input noise: each model gathers its own batches.
+		"own data order": {
+			{"regularizers.0.weight": 0.3, "train.seed": 1},
+			{"regularizers.0.weight": 3, "regularizers.0.target": 0.1, "train.seed": 2, "train.input_noise": 0.2},
+			{"optimizer.learning_rate": 0.003, "regularizers.1.weight": 0.01, "train.seed": 3},
+		},
+		// One seed for all: the models read the same batches.
+		"shared data order": {
+			{"regularizers.0.weight": 0.3},
+			{"regularizers.0.weight": 3, "regularizers.0.target": 0.1},
+			{"optimizer.learning_rate": 0.003, "regularizers.1.weight": 0.01},
+		},
 	}
 	backends := []string{"go"}
 	if _, ok := backend.FindPlugin(); ok {
 		backends = append(backends, "xla")
 	}
-	for _, name := range backends {
-		t.Run(name, func(t *testing.T) {
-			b, _, err := backend.Open(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, grouped := trainOn(t, b, members...)
-			for k, m := range members {
-				_, alone := trainOn(t, b, m)
-				for i, e := range alone.Epochs[0] {
-					for j, metric := range e.Metrics {
-						got := grouped.Epochs[k][i].Metrics[j].Value
-						if math.Abs(got-metric.Value) > 1e-5*math.Max(1, math.Abs(metric.Value)) {
-							t.Errorf("model %d epoch %d %s/%s: grouped %v, alone %v", k, i+1, metric.Split, metric.Name, got, metric.Value)
+	for setName, overrides := range sets {
+		var members []Member
+		for i, o := range overrides {
+			members = append(members, member(t, string(rune('a'+i)), o))
+		}
+		for _, name := range backends {
+			t.Run(setName+"/"+name, func(t *testing.T) {
+				b, _, err := backend.Open(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, grouped := trainOn(t, b, members...)
+				for k, m := range members {
+					_, alone := trainOn(t, b, m)
+					for i, e := range alone.Epochs[0] {
+						for j, metric := range e.Metrics {
+							got := grouped.Epochs[k][i].Metrics[j].Value
+							if math.Abs(got-metric.Value) > 1e-5*math.Max(1, math.Abs(metric.Value)) {
+								t.Errorf("model %d epoch %d %s/%s: grouped %v, alone %v", k, i+1, metric.Split, metric.Name, got, metric.Value)
+							}
 						}
 					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
