@@ -3,12 +3,10 @@ package main
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,37 +25,12 @@ regularizers:
 sweep: {method: grid, seeds: [1, 2, 3]}
 `
 
-var (
-	signalBinOnce sync.Once
-	signalBin     string
-	signalBinErr  error
-)
-
-// signalTestBinary builds the command once for the signal tests.
-func signalTestBinary(t *testing.T) string {
-	signalBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "saerun-signal-test")
-		if err != nil {
-			signalBinErr = err
-			return
-		}
-		signalBin = filepath.Join(dir, "experiments")
-		if out, err := exec.Command("go", "build", "-o", signalBin, ".").CombinedOutput(); err != nil {
-			signalBinErr = fmt.Errorf("build: %v\n%s", err, out)
-		}
-	})
-	if signalBinErr != nil {
-		t.Fatal(signalBinErr)
-	}
-	return signalBin
-}
-
-// startSlowSweep builds the command, starts it on a sweep of three one-at-a-time runs
+// startSlowSweep starts the command on a sweep of three one-at-a-time runs
 // and returns once the first epoch has been reported.
 func startSlowSweep(t *testing.T) (*exec.Cmd, string, *strings.Builder) {
 	t.Helper()
 	dir := t.TempDir()
-	bin := signalTestBinary(t)
+	bin := binary // built once by TestMain
 	spec := filepath.Join(dir, "slow.yaml")
 	os.WriteFile(spec, []byte(slowSpec), 0o644)
 	out := filepath.Join(dir, "results")

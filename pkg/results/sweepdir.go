@@ -77,6 +77,11 @@ func sameSpec(a, b []byte) bool {
 	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
+// meta is the Parquet key-value metadata of every file of a run.
+func (s *Sweep) meta(runID string) map[string]string {
+	return map[string]string{"run_id": runID, "sweep": s.Name, "spec_sha256": s.SpecHash, "tool_version": ToolVersion}
+}
+
 func (s *Sweep) path(table, runID string) string {
 	return filepath.Join(s.Dir, table, runID+".parquet")
 }
@@ -116,7 +121,6 @@ func Done(status string) bool {
 type RunWriter struct {
 	sweep   *Sweep
 	run     sweep.Run
-	meta    map[string]string
 	start   time.Time
 	metrics *table[MetricRow]
 	units   *table[UnitRow]
@@ -126,8 +130,8 @@ type RunWriter struct {
 
 // StartRun opens the run's table files (under temporary names).
 func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
-	meta := map[string]string{"run_id": r.ID, "sweep": s.Name, "spec_sha256": s.SpecHash, "tool_version": ToolVersion}
-	w := &RunWriter{sweep: s, run: r, meta: meta, start: time.Now()}
+	meta := s.meta(r.ID)
+	w := &RunWriter{sweep: s, run: r, start: time.Now()}
 	var err error
 	if w.metrics, err = newTable[MetricRow](s.path(MetricsTable, r.ID), meta); err != nil {
 		return nil, err
@@ -206,7 +210,7 @@ func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, group
 		FinalMetrics:                  string(finalJSON), Config: string(w.run.Config),
 		SpecHash: w.sweep.SpecHash, ToolVersion: ToolVersion,
 	}
-	return writeRunRow(w.sweep.path(RunsTable, w.run.ID), info, w.run.Params, w.meta)
+	return writeRunRow(w.sweep.path(RunsTable, w.run.ID), info, w.run.Params, w.sweep.meta(w.run.ID))
 }
 
 // RecordFailed writes a runs/ row with status failed and the reason, for a run whose
@@ -218,8 +222,7 @@ func (s *Sweep) RecordFailed(r sweep.Run, reason, backend, backendDetail string)
 		Status: train.StatusFailed, Message: reason, Backend: backend, BackendDetail: backendDetail,
 		StartTime: now, EndTime: now, FinalMetrics: "{}", Config: string(r.Config),
 		SpecHash: s.SpecHash, ToolVersion: ToolVersion}
-	meta := map[string]string{"run_id": r.ID, "sweep": s.Name, "spec_sha256": s.SpecHash, "tool_version": ToolVersion}
-	return writeRunRow(s.path(RunsTable, r.ID), info, r.Params, meta)
+	return writeRunRow(s.path(RunsTable, r.ID), info, r.Params, s.meta(r.ID))
 }
 
 // Abort removes the run's temporary files; files of earlier, complete runs are untouched.

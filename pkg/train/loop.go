@@ -27,7 +27,8 @@ func (gr *group) run(ctx context.Context, d Data, obs Observer) ([]Outcome, erro
 	}
 	xTrain := tensors.FromFlatDataAndDimensions(d.Train.X, N, D)
 	xVal := tensors.FromFlatDataAndDimensions(d.Validation.X, d.Validation.N, D)
-	hp := tensors.FromFlatDataAndDimensions(hyperparameters(gr.members), K, len(hyperparameters(gr.members))/K)
+	hpFlat := hyperparameters(gr.members)
+	hp := tensors.FromFlatDataAndDimensions(hpFlat, K, len(hpFlat)/K)
 	defer func() {
 		for _, t := range []*tensors.Tensor{xTrain, xVal, hp} {
 			t.FinalizeAll()
@@ -50,7 +51,8 @@ func (gr *group) run(ctx context.Context, d Data, obs Observer) ([]Outcome, erro
 	}
 	batches := (N + bs - 1) / bs
 	start := time.Now()
-	nMetrics := len(gr.metricNames())
+	trainMetrics := gr.metricNames()
+	nMetrics := len(trainMetrics)
 
 	for epoch := 1; epoch <= s.Train.Epochs; epoch++ {
 		perms := make([][]int, K)
@@ -120,7 +122,6 @@ func (gr *group) run(ctx context.Context, d Data, obs Observer) ([]Outcome, erro
 			}
 			e := results[k]
 			e.Epoch, e.Elapsed = epoch, elapsed
-			trainMetrics := gr.metricNames()
 			for m, name := range trainMetrics {
 				e.Metrics = append(e.Metrics, Metric{"train", name, sums[k][m] / float64(N)})
 			}

@@ -149,11 +149,7 @@ func newGroup(backend compute.Backend, members []Member, inputDim int) (*group, 
 	if gr.opt, err = optim.New(store, s.Optimizer, gr.params.All()); err != nil {
 		return nil, err
 	}
-	random := gr.vae
-	for _, m := range members {
-		random = random || m.Spec.Train.InputNoise > 0
-	}
-	if random {
+	if gr.vae || gr.hasNoise() {
 		gr.rng = store.RootScope().In("noise").VariableWithValue("rng", rngStates(seeds)).SetTrainable(false)
 	}
 	// Layers eval must return: recorded ones and activity-regularized ones.
