@@ -7,6 +7,8 @@
 // --backend-config passes a GoMLX backend configuration the CLI does not expose, e.g.
 // go:ops_parallel or go:parallelism=4. Build with GOEXPERIMENT=simd for the AVX kernels.
 //
+// -v=1 logs each XLA compilation and its time; -v=2 also prints the StableHLO programs.
+//
 // Run it from the repository root (the XLA plugin is found from there).
 package main
 
@@ -19,6 +21,7 @@ import (
 
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend"
+	"k8s.io/klog/v2"
 
 	"github.com/sparselab/saerun/pkg/runner"
 )
@@ -29,6 +32,7 @@ func main() {
 	flag.StringVar(&opts.Out, "out", os.TempDir()+"/saerun-profile", "results root folder")
 	flag.StringVar(&opts.Backend, "backend", "go", "go or xla")
 	config := flag.String("backend-config", "", "GoMLX backend configuration passed as is to compute.NewWithConfig, e.g. go:ops_parallel (overrides --backend)")
+	klog.InitFlags(nil) // -v=1 logs XLA compile times, -v=2 dumps the StableHLO programs
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: profile [--backend go|xla] [--cpuprofile FILE] [--out DIR] SPEC.yaml")

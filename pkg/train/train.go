@@ -24,6 +24,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/sparselab/saerun/pkg/autoencoder"
+	"github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/data"
 	"github.com/sparselab/saerun/pkg/optim"
 	"github.com/sparselab/saerun/pkg/sparsity"
@@ -71,6 +72,13 @@ func GroupKey(s *spec.Spec) string {
 // a 2 GiB budget, at most 16 (beyond that a CPU gains little from wider batches).
 func MaxGroupSize(s *spec.Spec, inputDim int) int {
 	const budget, most = 2 << 30, 16
+	return max(1, min(most, budget/modelBytes(s, inputDim)))
+}
+
+// modelBytes estimates one model's share of a training step's memory: its parameters,
+// their gradients and two optimizer moments, and one batch's activations and their
+// gradients (float32).
+func modelBytes(s *spec.Spec, inputDim int) int {
 	params, units := 0, 0
 	in := inputDim
 	for _, l := range append(slices.Clone(s.Model.Encoder), s.Model.Decoder...) {
@@ -82,9 +90,16 @@ func MaxGroupSize(s *spec.Spec, inputDim int) int {
 		units += out
 		in = out
 	}
-	perModel := 4 * (4*params + 4*s.Train.BatchSize*(units+inputDim))
-	return max(1, min(most, budget/perModel))
+	return 4 * (4*params + 4*s.Train.BatchSize*(units+inputDim))
 }
+
+// donateBelow is the step size (K · modelBytes) up to which a group's step lets XLA
+// update the variables in place (backend.MarkDonors). Measured on the seed-004 model
+// (bench/README.md): in place is 7-10% faster for one model (11 MiB) and even for two;
+// from four models up (45 MiB) it gains nothing, and at eight it doubles the step
+// time, because XLA then copies the variables into a per-step scratch area too large
+// for the C allocator to reuse (page faults on every step).
+const donateBelow = 24 << 20
 
 // hyperparameter columns of the per-model tensor hp [K, P].
 const (
@@ -278,6 +293,9 @@ func (gr *group) stepGraph(_ *gmodel.Scope, x, idx, hp, active *Node) []*Node {
 	}
 	grads := Gradient(ReduceAllSum(total), nodes...)
 	gr.opt.Step(g, grads, column(hp, hpLearningRate), active)
+	if len(gr.members)*modelBytes(gr.spec, gr.arch.Input) <= donateBelow {
+		backend.MarkDonors(g, gr.store)
+	}
 	return []*Node{Stack(outs, 1)}
 }
 
