@@ -6,6 +6,11 @@
 // this package never lets it (auto-install is switched off) and instead looks for a
 // plugin installed from PyPI by scripts/setup.sh. The name and plugin of the backend
 // used are recorded with every run.
+//
+// Two things make XLA's training steps cheaper than go-xla alone would: MarkDonors lets
+// a step write the new variable values over the old ones, and opening the XLA backend
+// tells the C allocator (glibc) to keep large freed blocks for reuse, since XLA's CPU
+// runtime allocates a step's scratch memory afresh on every step.
 package backend
 
 import (
@@ -94,6 +99,10 @@ func openXLA(plugin string) (b compute.Backend, info Info, err error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, Info{}, fmt.Errorf("backend xla: plugin %s: %w", abs, err)
 	}
+	// XLA's CPU runtime allocates each step's scratch area and new variable values with
+	// the C allocator; large blocks would otherwise be fresh mmaps, page-faulted on
+	// every step (up to 40% of a grouped step's time, measured in bench/README.md).
+	tuneMalloc()
 	// One CPU device, as JAX's CPU client has by default: the PJRT CPU plugin's default
 	// of several devices costs ~10% of a training step on a 2-core machine.
 	b, err = xla.NewWithOptions(abs, pjrt.NamedValuesMap{"cpu_device_count": int64(1)})

@@ -21,6 +21,11 @@ import (
 // on the StableHLO parameters before g is compiled. It must be called while g is
 // being built, after the variables' updates.
 //
+// In-place updates only pay when XLA needs no copy of the old values: the optimizers
+// (pkg/optim) materialize the gradients and their new state first for that reason.
+// Measured on the seed-004 model: 7-10% faster steps for one model, and 12% for a
+// group of eight (with tuneMalloc; without it, the group was 2x slower).
+//
 // It reaches two unexported fields (graph.Node.outputOps, xla.Node.value) by
 // reflection. If either is not there as expected (another GoMLX or go-xla version)
 // or the backend is not XLA, it marks nothing and reports 0: the program is then

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"runtime"
 	"slices"
 	"testing"
 
@@ -78,5 +79,14 @@ func TestMarkDonorsIsANoOpOnTheGoBackend(t *testing.T) {
 	}
 	if !slices.Equal(v, []float32{4, 5, 6}) || !slices.Equal(outs, []float32{332, 443, 654}) {
 		t.Errorf("v %v outputs %v", v, outs)
+	}
+}
+
+func TestMallocTuningIsAcceptedOnLinux(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("glibc's mallopt only")
+	}
+	if !tuneMalloc() {
+		t.Error("mallopt refused the settings (not glibc, or built without cgo?)")
 	}
 }

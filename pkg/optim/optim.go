@@ -67,6 +67,20 @@ func perModel(x *Node, r int) *Node {
 // keep returns next where the model is active, else old.
 func keep(active, next, old *Node) *Node { return Where(active, next, old) }
 
+// materialize returns xs, computed in full before anything reads them. Without it XLA
+// recomputes cheap elementwise values inside each consumer, so a variable's old value
+// (an Adam moment, say) stays in use after its new value is written; and a kernel's
+// update could run before the backward pass has read the old kernel. XLA must then
+// copy every variable before updating it in place (backend.MarkDonors), which costs
+// more than it saves. With the gradients and the new optimizer state materialized,
+// each old value is dead before its new value is written: no copies.
+func materialize(xs []*Node) []*Node {
+	if len(xs) < 2 {
+		return xs // a single-operand barrier is a no-op in go-xla
+	}
+	return OptimizationBarriers(xs...)
+}
+
 type sgd struct {
 	params   []*gmodel.Variable
 	velocity []*gmodel.Variable
@@ -75,17 +89,24 @@ type sgd struct {
 
 // Step: v ← μ·v − lr·g; p ← p + v (plain p ← p − lr·g when μ = 0).
 func (o *sgd) Step(g *Graph, grads []*Node, lr, active *Node) {
+	grads = materialize(grads)
+	deltas := make([]*Node, len(o.params))
+	for i, p := range o.params {
+		deltas[i] = Neg(Mul(perModel(lr, p.Shape().Rank()), grads[i]))
+	}
+	if o.momentum > 0 {
+		for i := range deltas {
+			vOld := o.velocity[i].NodeValue(g)
+			deltas[i] = keep(active, Add(MulScalar(vOld, o.momentum), deltas[i]), vOld)
+		}
+		deltas = materialize(deltas)
+		for i, v := range deltas {
+			o.velocity[i].SetNodeValue(v)
+		}
+	}
 	for i, p := range o.params {
 		old := p.NodeValue(g)
-		rate := perModel(lr, old.Rank())
-		delta := Neg(Mul(rate, grads[i]))
-		if o.momentum > 0 {
-			vOld := o.velocity[i].NodeValue(g)
-			v := Add(MulScalar(vOld, o.momentum), delta)
-			o.velocity[i].SetNodeValue(keep(active, v, vOld))
-			delta = v
-		}
-		p.SetNodeValue(keep(active, Add(old, delta), old))
+		p.SetNodeValue(keep(active, Add(old, deltas[i]), old))
 	}
 }
 
@@ -99,20 +120,27 @@ type adam struct {
 // Step: m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
 // p ← p − lr · m/(1−β1^t) / (√(v/(1−β2^t)) + ε).
 func (o *adam) Step(g *Graph, grads []*Node, lr, active *Node) {
+	grads = materialize(grads)
 	t := AddScalar(o.step.NodeValue(g), 1)
 	o.step.SetNodeValue(t)
 	b1 := Scalar(g, dtypes.Float32, o.beta1)
 	b2 := Scalar(g, dtypes.Float32, o.beta2)
 	debias1 := Reciprocal(OneMinus(Pow(b1, t)))
 	debias2 := Reciprocal(OneMinus(Pow(b2, t)))
-	for i, p := range o.params {
-		old := p.NodeValue(g)
-		grad := grads[i]
+	n := len(o.params)
+	moments := make([]*Node, 0, 2*n) // m_0, v_0, m_1, v_1, ...
+	for i, grad := range grads {
 		mOld, vOld := o.m[i].NodeValue(g), o.v[i].NodeValue(g)
-		m := Add(MulScalar(mOld, o.beta1), MulScalar(grad, 1-o.beta1))
-		v := Add(MulScalar(vOld, o.beta2), MulScalar(Square(grad), 1-o.beta2))
-		o.m[i].SetNodeValue(keep(active, m, mOld))
-		o.v[i].SetNodeValue(keep(active, v, vOld))
+		moments = append(moments,
+			keep(active, Add(MulScalar(mOld, o.beta1), MulScalar(grad, 1-o.beta1)), mOld),
+			keep(active, Add(MulScalar(vOld, o.beta2), MulScalar(Square(grad), 1-o.beta2)), vOld))
+	}
+	moments = materialize(moments)
+	for i, p := range o.params {
+		m, v := moments[2*i], moments[2*i+1]
+		o.m[i].SetNodeValue(m)
+		o.v[i].SetNodeValue(v)
+		old := p.NodeValue(g)
 		update := Div(Mul(m, debias1), AddScalar(Sqrt(Mul(v, debias2)), o.eps))
 		next := Sub(old, Mul(perModel(lr, old.Rank()), update))
 		p.SetNodeValue(keep(active, next, old))

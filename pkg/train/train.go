@@ -93,14 +93,6 @@ func modelBytes(s *spec.Spec, inputDim int) int {
 	return 4 * (4*params + 4*s.Train.BatchSize*(units+inputDim))
 }
 
-// donateBelow is the step size (K · modelBytes) up to which a group's step lets XLA
-// update the variables in place (backend.MarkDonors). Measured on the seed-004 model
-// (bench/README.md): in place is 7-10% faster for one model (11 MiB) and even for two;
-// from four models up (45 MiB) it gains nothing, and at eight it doubles the step
-// time, because XLA then copies the variables into a per-step scratch area too large
-// for the C allocator to reuse (page faults on every step).
-const donateBelow = 24 << 20
-
 // hyperparameter columns of the per-model tensor hp [K, P].
 const (
 	hpLearningRate = iota
@@ -293,9 +285,7 @@ func (gr *group) stepGraph(_ *gmodel.Scope, x, idx, hp, active *Node) []*Node {
 	}
 	grads := Gradient(ReduceAllSum(total), nodes...)
 	gr.opt.Step(g, grads, column(hp, hpLearningRate), active)
-	if len(gr.members)*modelBytes(gr.spec, gr.arch.Input) <= donateBelow {
-		backend.MarkDonors(g, gr.store)
-	}
+	backend.MarkDonors(g, gr.store) // XLA may update the variables in place
 	return []*Node{Stack(outs, 1)}
 }
 
