@@ -23,7 +23,7 @@ import (
 //
 // In-place updates only pay when XLA needs no copy of the old values: the optimizers
 // (pkg/optim) materialize the gradients and their new state first for that reason.
-// Measured on the seed-004 model: 7-10% faster steps for one model, and 12% for a
+// Measured on the seed-004 model: 7-10% faster steps for one model, and ~10% for a
 // group of eight (with tuneMalloc; without it, the group was 2x slower).
 //
 // It reaches two unexported fields (graph.Node.outputOps, xla.Node.value) by

@@ -127,8 +127,7 @@ func (o *adam) Step(g *Graph, grads []*Node, lr, active *Node) {
 	b2 := Scalar(g, dtypes.Float32, o.beta2)
 	debias1 := Reciprocal(OneMinus(Pow(b1, t)))
 	debias2 := Reciprocal(OneMinus(Pow(b2, t)))
-	n := len(o.params)
-	moments := make([]*Node, 0, 2*n) // m_0, v_0, m_1, v_1, ...
+	moments := make([]*Node, 0, 2*len(o.params)) // m_0, v_0, m_1, v_1, ...
 	for i, grad := range grads {
 		mOld, vOld := o.m[i].NodeValue(g), o.v[i].NodeValue(g)
 		moments = append(moments,

@@ -72,13 +72,6 @@ func GroupKey(s *spec.Spec) string {
 // a 2 GiB budget, at most 16 (beyond that a CPU gains little from wider batches).
 func MaxGroupSize(s *spec.Spec, inputDim int) int {
 	const budget, most = 2 << 30, 16
-	return max(1, min(most, budget/modelBytes(s, inputDim)))
-}
-
-// modelBytes estimates one model's share of a training step's memory: its parameters,
-// their gradients and two optimizer moments, and one batch's activations and their
-// gradients (float32).
-func modelBytes(s *spec.Spec, inputDim int) int {
 	params, units := 0, 0
 	in := inputDim
 	for _, l := range append(slices.Clone(s.Model.Encoder), s.Model.Decoder...) {
@@ -90,7 +83,8 @@ func modelBytes(s *spec.Spec, inputDim int) int {
 		units += out
 		in = out
 	}
-	return 4 * (4*params + 4*s.Train.BatchSize*(units+inputDim))
+	perModel := 4 * (4*params + 4*s.Train.BatchSize*(units+inputDim))
+	return max(1, min(most, budget/perModel))
 }
 
 // hyperparameter columns of the per-model tensor hp [K, P].
