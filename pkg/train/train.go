@@ -69,9 +69,15 @@ func GroupKey(s *spec.Spec) string {
 
 // MaxGroupSize is how many models of spec s fit in one group: as many as keep the
 // parameters, their gradients and optimizer state and one batch's activations within
-// a 2 GiB budget, at most 16 (beyond that a CPU gains little from wider batches).
+// a 128 MiB budget, at most 16 (beyond that a CPU gains little from wider batches).
+//
+// The budget is small on purpose. XLA's CPU runtime allocates a step's scratch area
+// (about half this estimate) afresh on every step; glibc reuses blocks up to 64 MiB
+// for the threads that run steps, and maps anything larger anew each time, page
+// faults included. Measured on the seed-004 model (bench/README.md): 16 models in one
+// group took 12.6-13.9 s for an epoch each, against 8.9 s as two groups of 8.
 func MaxGroupSize(s *spec.Spec, inputDim int) int {
-	const budget, most = 2 << 30, 16
+	const budget, most = 128 << 20, 16
 	params, units := 0, 0
 	in := inputDim
 	for _, l := range append(slices.Clone(s.Model.Encoder), s.Model.Decoder...) {
