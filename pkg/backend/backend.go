@@ -103,13 +103,23 @@ func openXLA(plugin string) (b compute.Backend, info Info, err error) {
 	// the C allocator; large blocks would otherwise be fresh mmaps, page-faulted on
 	// every step (up to 40% of a grouped step's time, measured in bench/README.md).
 	tuneMalloc()
-	// One CPU device, as JAX's CPU client has by default: the PJRT CPU plugin's default
-	// of several devices costs ~10% of a training step on a 2-core machine.
-	b, err = xla.NewWithOptions(abs, pjrt.NamedValuesMap{"cpu_device_count": int64(1)})
+	b, err = xla.NewWithOptions(abs, clientOptions(abs))
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("backend xla: loading plugin %s: %w", abs, err)
 	}
 	return b, Info{Name: "xla", Detail: describePlugin(abs)}, nil
+}
+
+// clientOptions are the PJRT client options for the plugin at path. A CPU plugin gets
+// one device, as JAX's CPU client has by default: the PJRT CPU plugin's default of
+// several devices costs ~10% of a training step on a 2-core machine. Other plugins
+// (CUDA) get none: they reject options they do not know. Like go-xla, it tells a CPU
+// plugin by "cpu" in its file name.
+func clientOptions(path string) pjrt.NamedValuesMap {
+	if strings.Contains(strings.ToLower(filepath.Base(path)), "cpu") {
+		return pjrt.NamedValuesMap{"cpu_device_count": int64(1)}
+	}
+	return nil
 }
 
 // describePlugin names the plugin file and, when it came from a Python package, that

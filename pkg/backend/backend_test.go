@@ -37,3 +37,15 @@ func TestAutoFallsBackToGoWithoutAPlugin(t *testing.T) {
 		t.Errorf("%v %+v", err, info)
 	}
 }
+
+// A CUDA plugin refuses PJRT_Client_Create options it does not know ("Unexpected option
+// name passed to PJRT_Client_Create: cpu_device_count", seen with jax-cuda13-pjrt 0.11.2).
+func TestOnlyCPUPluginsGetTheCPUDeviceCountOption(t *testing.T) {
+	cpu := clientOptions("/x/lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so")
+	if cpu["cpu_device_count"] != int64(1) {
+		t.Errorf("CPU plugin options %v; want cpu_device_count 1", cpu)
+	}
+	if o := clientOptions("/x/jax_plugins/xla_cuda13/xla_cuda_plugin.so"); len(o) != 0 {
+		t.Errorf("CUDA plugin options %v; want none", o)
+	}
+}
