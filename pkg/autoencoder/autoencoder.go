@@ -155,6 +155,46 @@ func (p *Params) All() []*gmodel.Variable {
 	return all
 }
 
+// Weights are the parameters' values in one graph, in the layout of Params: the
+// variables' values in a single step, or the loop-carried values inside a compiled
+// training loop.
+type Weights struct {
+	Kernels, Biases          []*Node
+	LogVarKernel, LogVarBias *Node // nil for an autoencoder
+}
+
+// Values returns the variables' current values in g.
+func (p *Params) Values(g *Graph) Weights {
+	return p.WeightsFrom(values(g, p.All()))
+}
+
+func values(g *Graph, vars []*gmodel.Variable) []*Node {
+	out := make([]*Node, len(vars))
+	for i, v := range vars {
+		out[i] = v.NodeValue(g)
+	}
+	return out
+}
+
+// WeightsFrom arranges nodes given in the order of All.
+func (p *Params) WeightsFrom(nodes []*Node) Weights {
+	n := len(p.Kernels)
+	w := Weights{Kernels: nodes[:n:n], Biases: nodes[n : 2*n : 2*n]}
+	if p.LogVarKernel != nil {
+		w.LogVarKernel, w.LogVarBias = nodes[2*n], nodes[2*n+1]
+	}
+	return w
+}
+
+// List returns the nodes in the order of All.
+func (w Weights) List() []*Node {
+	all := append(append([]*Node(nil), w.Kernels...), w.Biases...)
+	if w.LogVarKernel != nil {
+		all = append(all, w.LogVarKernel, w.LogVarBias)
+	}
+	return all
+}
+
 // Output is what a forward pass computes.
 type Output struct {
 	Recon *Node   // [K, B, out]
@@ -163,22 +203,21 @@ type Output struct {
 	LogVar *Node
 }
 
-func dense(h *Node, w, b *gmodel.Variable) *Node {
-	g := h.Graph()
-	return Add(Einsum("kbi,koi->kbo", h, w.NodeValue(g)), ExpandAxes(b.NodeValue(g), 1)) // w [K, out, in]
+func dense(h, w, b *Node) *Node {
+	return Add(Einsum("kbi,koi->kbo", h, w), ExpandAxes(b, 1)) // w [K, out, in]
 }
 
 // Forward runs x [K, B, in] through the stack. For a VAE, the decoder reads
 // z = μ + exp(½ log σ²)·eps, with eps [K, B, latent] standard normal draws; eps nil
 // means z = μ (evaluation).
-func Forward(p *Params, a Arch, x, eps *Node) Output {
+func Forward(w Weights, a Arch, x, eps *Node) Output {
 	var out Output
 	h := x
 	for i, l := range a.Layers {
-		h = Activate(l.Activation, dense(h, p.Kernels[i], p.Biases[i]))
+		h = Activate(l.Activation, dense(h, w.Kernels[i], w.Biases[i]))
 		out.Acts = append(out.Acts, h)
 		if i == a.Latent {
-			out.LogVar = dense(prev(out.Acts, x, i), p.LogVarKernel, p.LogVarBias)
+			out.LogVar = dense(prev(out.Acts, x, i), w.LogVarKernel, w.LogVarBias)
 			if eps != nil {
 				h = Reparameterize(h, out.LogVar, eps)
 			}
@@ -203,10 +242,10 @@ func prev(acts []*Node, x *Node, i int) *Node {
 }
 
 // Decode runs z [K, B, latent] through the decoder of a VAE (the layers after the latent one).
-func Decode(p *Params, a Arch, z *Node) *Node {
+func Decode(w Weights, a Arch, z *Node) *Node {
 	h := z
 	for i := a.Latent + 1; i < len(a.Layers); i++ {
-		h = Activate(a.Layers[i].Activation, dense(h, p.Kernels[i], p.Biases[i]))
+		h = Activate(a.Layers[i].Activation, dense(h, w.Kernels[i], w.Biases[i]))
 	}
 	return h
 }

@@ -36,6 +36,7 @@ const PluginEnv = "SAERUN_XLA_PLUGIN"
 type Info struct {
 	Name   string // "go" or "xla"
 	Detail string // for xla, the plugin file and its package version
+	Device Device
 }
 
 func (i Info) String() string {
@@ -60,7 +61,7 @@ func Open(name string) (compute.Backend, Info, error) {
 	switch kind {
 	case "go":
 		b, err := compute.NewWithConfig("go")
-		return b, Info{Name: "go"}, err
+		return b, Info{Name: "go", Device: cpuDevice()}, err
 	case "xla":
 		plugin := arg
 		if plugin == "" || plugin == "cpu" {
@@ -81,7 +82,7 @@ func Open(name string) (compute.Backend, Info, error) {
 			fmt.Fprintf(os.Stderr, "backend auto: XLA plugin %s failed to load (%v); using the go backend\n", plugin, err)
 		}
 		b, err := compute.NewWithConfig("go")
-		return b, Info{Name: "go"}, err
+		return b, Info{Name: "go", Device: cpuDevice()}, err
 	}
 	return nil, Info{}, fmt.Errorf("unknown backend %q (allowed: %s, or xla:/path/to/plugin.so)", name, strings.Join(Names, ", "))
 }
@@ -103,11 +104,21 @@ func openXLA(plugin string) (b compute.Backend, info Info, err error) {
 	// the C allocator; large blocks would otherwise be fresh mmaps, page-faulted on
 	// every step (up to 40% of a grouped step's time, measured in bench/README.md).
 	tuneMalloc()
+	dev := cpuDevice()
+	if !isCPUPlugin(abs) {
+		// XLA reads XLA_FLAGS once, when the plugin starts: set before loading it.
+		flags, deterministic := deterministicFlags(os.Getenv("XLA_FLAGS"), os.Getenv(DeterminismEnv))
+		if err := os.Setenv("XLA_FLAGS", flags); err != nil {
+			return nil, Info{}, err
+		}
+		dev = gpuDevice(filepath.Base(abs))
+		dev.Deterministic = deterministic
+	}
 	b, err = xla.NewWithOptions(abs, clientOptions(abs))
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("backend xla: loading plugin %s: %w", abs, err)
 	}
-	return b, Info{Name: "xla", Detail: describePlugin(abs)}, nil
+	return b, Info{Name: "xla", Detail: describePlugin(abs), Device: dev}, nil
 }
 
 // clientOptions are the PJRT client options for the plugin at path. A CPU plugin gets
@@ -116,7 +127,7 @@ func openXLA(plugin string) (b compute.Backend, info Info, err error) {
 // (CUDA) get none: they reject options they do not know. Like go-xla, it tells a CPU
 // plugin by "cpu" in its file name.
 func clientOptions(path string) pjrt.NamedValuesMap {
-	if strings.Contains(strings.ToLower(filepath.Base(path)), "cpu") {
+	if isCPUPlugin(path) {
 		return pjrt.NamedValuesMap{"cpu_device_count": int64(1)}
 	}
 	return nil
@@ -171,4 +182,16 @@ func FindPlugin() (string, bool) {
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
+}
+
+// IsAccelerator reports whether b computes on a GPU (or another non-CPU device).
+func IsAccelerator(b compute.Backend) bool {
+	x, ok := b.(*xla.Backend)
+	return ok && !x.IsCPU()
+}
+
+// IsXLA reports whether b is the XLA backend (on any device).
+func IsXLA(b compute.Backend) bool {
+	_, ok := b.(*xla.Backend)
+	return ok
 }

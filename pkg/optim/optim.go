@@ -20,14 +20,40 @@ import (
 	"github.com/sparselab/saerun/pkg/spec"
 )
 
-// Optimizer applies one update step in a graph.
+// Optimizer computes one update step in a graph. It is written as a pure function of
+// node values (parameters and state in, parameters and state out) so that a step can
+// run inside a compiled loop (graph.While), where the values are loop-carried state
+// rather than the store's variables.
 type Optimizer interface {
-	// Step replaces each parameter p by its update from grad, with lr [K] the per-model
-	// learning rate. Models where active [K] is false keep their parameters and state.
-	Step(g *Graph, grads []*Node, lr, active *Node)
+	// State returns the optimizer's state variables (moments, velocities, step count), in
+	// the order Update takes and returns their values.
+	State() []*gmodel.Variable
+	// Update returns the parameters and state after one step from grads, with lr [K] the
+	// per-model learning rate. Models where active [K] is false keep their parameters and
+	// state.
+	Update(params, state, grads []*Node, lr, active *Node) (newParams, newState []*Node)
 }
 
-// New creates the optimizer's state variables (zeros) beside params in store.
+// Step applies one update to the variables params (and the optimizer's own state
+// variables) in g: the single-step form of Update.
+func Step(g *Graph, o Optimizer, params []*gmodel.Variable, grads []*Node, lr, active *Node) {
+	values := func(vs []*gmodel.Variable) []*Node {
+		out := make([]*Node, len(vs))
+		for i, v := range vs {
+			out[i] = v.NodeValue(g)
+		}
+		return out
+	}
+	newParams, newState := o.Update(values(params), values(o.State()), grads, lr, active)
+	for i, v := range params {
+		v.SetNodeValue(newParams[i])
+	}
+	for i, v := range o.State() {
+		v.SetNodeValue(newState[i])
+	}
+}
+
+// New creates the optimizer's state variables (zeros) for params in store.
 func New(store *gmodel.Store, cfg spec.Optimizer, params []*gmodel.Variable) (Optimizer, error) {
 	scope := store.RootScope().In("optimizer")
 	slot := func(name string, i int, v *gmodel.Variable) *gmodel.Variable {
@@ -35,7 +61,7 @@ func New(store *gmodel.Store, cfg spec.Optimizer, params []*gmodel.Variable) (Op
 	}
 	switch cfg.Name {
 	case "sgd":
-		o := &sgd{params: params, momentum: cfg.Momentum}
+		o := &sgd{momentum: cfg.Momentum}
 		if cfg.Momentum > 0 {
 			for i, p := range params {
 				o.velocity = append(o.velocity, slot("velocity", i, p))
@@ -43,12 +69,11 @@ func New(store *gmodel.Store, cfg spec.Optimizer, params []*gmodel.Variable) (Op
 		}
 		return o, nil
 	case "adam":
-		o := &adam{params: params, beta1: cfg.Beta1, beta2: cfg.Beta2, eps: cfg.Epsilon}
+		o := &adam{beta1: cfg.Beta1, beta2: cfg.Beta2, eps: cfg.Epsilon}
 		for i, p := range params {
-			o.m = append(o.m, slot("m", i, p))
-			o.v = append(o.v, slot("v", i, p))
+			o.state = append(o.state, slot("m", i, p), slot("v", i, p))
 		}
-		o.step = scope.VariableWithValue("step", tensors.FromShape(shapes.Make(dtypes.Float32))).SetTrainable(false)
+		o.state = append(o.state, scope.VariableWithValue("step", tensors.FromShape(shapes.Make(dtypes.Float32))).SetTrainable(false))
 		return o, nil
 	}
 	return nil, fmt.Errorf("unknown optimizer %q (allowed: %v)", cfg.Name, spec.Optimizers)
@@ -82,66 +107,69 @@ func materialize(xs []*Node) []*Node {
 }
 
 type sgd struct {
-	params   []*gmodel.Variable
-	velocity []*gmodel.Variable
+	velocity []*gmodel.Variable // one per parameter when momentum > 0
 	momentum float64
 }
 
-// Step: v ← μ·v − lr·g; p ← p + v (plain p ← p − lr·g when μ = 0).
-func (o *sgd) Step(g *Graph, grads []*Node, lr, active *Node) {
+func (o *sgd) State() []*gmodel.Variable { return o.velocity }
+
+// Update: v ← μ·v − lr·g; p ← p + v (plain p ← p − lr·g when μ = 0).
+func (o *sgd) Update(params, state, grads []*Node, lr, active *Node) ([]*Node, []*Node) {
 	grads = materialize(grads)
-	deltas := make([]*Node, len(o.params))
-	for i, p := range o.params {
-		deltas[i] = Neg(Mul(perModel(lr, p.Shape().Rank()), grads[i]))
+	deltas := make([]*Node, len(params))
+	for i, p := range params {
+		deltas[i] = Neg(Mul(perModel(lr, p.Rank()), grads[i]))
 	}
+	var newState []*Node
 	if o.momentum > 0 {
 		for i := range deltas {
-			vOld := o.velocity[i].NodeValue(g)
+			vOld := state[i]
 			deltas[i] = keep(active, Add(MulScalar(vOld, o.momentum), deltas[i]), vOld)
 		}
 		deltas = materialize(deltas)
-		for i, v := range deltas {
-			o.velocity[i].SetNodeValue(v)
-		}
+		newState = deltas
 	}
-	for i, p := range o.params {
-		old := p.NodeValue(g)
-		p.SetNodeValue(keep(active, Add(old, deltas[i]), old))
+	newParams := make([]*Node, len(params))
+	for i, old := range params {
+		newParams[i] = keep(active, Add(old, deltas[i]), old)
 	}
+	return newParams, newState
 }
 
 type adam struct {
-	params            []*gmodel.Variable
-	m, v              []*gmodel.Variable
-	step              *gmodel.Variable
+	state             []*gmodel.Variable // m_0, v_0, m_1, v_1, ..., step
 	beta1, beta2, eps float64
 }
 
-// Step: m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
+func (o *adam) State() []*gmodel.Variable { return o.state }
+
+// Update: m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
 // p ← p − lr · m/(1−β1^t) / (√(v/(1−β2^t)) + ε).
-func (o *adam) Step(g *Graph, grads []*Node, lr, active *Node) {
+func (o *adam) Update(params, state, grads []*Node, lr, active *Node) ([]*Node, []*Node) {
 	grads = materialize(grads)
-	t := AddScalar(o.step.NodeValue(g), 1)
-	o.step.SetNodeValue(t)
+	g := grads[0].Graph()
+	// t counts the steps in which some model trained: steps where none did (all
+	// diverged, or a loop's steps past the end of the epoch) leave it as it was.
+	t0 := state[len(state)-1]
+	t := Where(LogicalAny(active), AddScalar(t0, 1), t0)
 	b1 := Scalar(g, dtypes.Float32, o.beta1)
 	b2 := Scalar(g, dtypes.Float32, o.beta2)
 	debias1 := Reciprocal(OneMinus(Pow(b1, t)))
 	debias2 := Reciprocal(OneMinus(Pow(b2, t)))
-	moments := make([]*Node, 0, 2*len(o.params)) // m_0, v_0, m_1, v_1, ...
+	moments := make([]*Node, 0, 2*len(params)) // m_0, v_0, m_1, v_1, ...
 	for i, grad := range grads {
-		mOld, vOld := o.m[i].NodeValue(g), o.v[i].NodeValue(g)
+		mOld, vOld := state[2*i], state[2*i+1]
 		moments = append(moments,
 			keep(active, Add(MulScalar(mOld, o.beta1), MulScalar(grad, 1-o.beta1)), mOld),
 			keep(active, Add(MulScalar(vOld, o.beta2), MulScalar(Square(grad), 1-o.beta2)), vOld))
 	}
 	moments = materialize(moments)
-	for i, p := range o.params {
+	newParams := make([]*Node, len(params))
+	for i, old := range params {
 		m, v := moments[2*i], moments[2*i+1]
-		o.m[i].SetNodeValue(m)
-		o.v[i].SetNodeValue(v)
-		old := p.NodeValue(g)
 		update := Div(Mul(m, debias1), AddScalar(Sqrt(Mul(v, debias2)), o.eps))
 		next := Sub(old, Mul(perModel(lr, old.Rank()), update))
-		p.SetNodeValue(keep(active, next, old))
+		newParams[i] = keep(active, next, old)
 	}
+	return newParams, append(moments, t)
 }

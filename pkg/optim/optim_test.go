@@ -28,7 +28,7 @@ func run(t *testing.T, cfg spec.Optimizer, p0 []float32, grads [][]float32, lr [
 		t.Fatal(err)
 	}
 	exec, err := gmodel.NewExec(backend, store, func(_ *gmodel.Scope, g, lr, active *Node) *Node {
-		opt.Step(g.Graph(), []*Node{g}, lr, active)
+		Step(g.Graph(), opt, []*gmodel.Variable{p}, []*Node{g}, lr, active)
 		return p.NodeValue(g.Graph())
 	})
 	if err != nil {

@@ -32,7 +32,7 @@ type Options struct {
 	Resume     bool     // skip runs already done
 	Shard      int      // this process's shard, 0 <= Shard < Shards
 	Shards     int      // number of processes sharing the sweep; 0 or 1: all runs
-	GroupSize  int      // max runs trained together; 0: automatic (train.MaxGroupSize)
+	GroupSize  int      // max runs trained together; 0: automatic (MaxGroupSize)
 	DryRun     bool     // print the runs and stop
 	Set        []string // key=value overrides of the spec (--set)
 	Log        io.Writer
@@ -150,7 +150,7 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 			return opts.GroupSize
 		}
 		d, _ := sets.get(r.Spec.Dataset)
-		return train.MaxGroupSize(r.Spec, d.Train.Dim)
+		return MaxGroupSize(r.Spec, d.Train.Dim, info.Device)
 	})
 	prog := opts.Progress
 	if prog == nil {

@@ -61,17 +61,39 @@ func APE(recon, target *Node) (sum, count *Node) {
 	return ReduceSum(ape, -1), ReduceSum(ConvertDType(nonzero, target.DType()), -1)
 }
 
+// Rows says which rows of a batch [K, B, ...] are samples: all of them (the zero
+// value), or, in the padded last batch of an epoch, the first N. Every batch of an
+// epoch then has the same shape, so the training step compiles once; for a full batch
+// the masked mean adds exactly the same numbers as ReduceMean.
+type Rows struct {
+	Mask *Node // [B] float32: 1 for a sample, 0 for padding; nil: every row is a sample
+	N    *Node // scalar float32: the number of samples (unused when Mask is nil)
+}
+
+// Mean averages x [K, B, ...] over its samples (axis 1).
+func (r Rows) Mean(x *Node) *Node {
+	if r.Mask == nil {
+		return ReduceMean(x, 1)
+	}
+	dims := make([]int, x.Rank())
+	for i := range dims {
+		dims[i] = 1
+	}
+	dims[1] = r.Mask.Shape().Dimensions[0]
+	return Div(ReduceSum(Mul(x, Reshape(r.Mask, dims...)), 1), r.N)
+}
+
 // L1Activity is λ · mean over the batch of Σ_j |h_bj|, for h [K, B, U] and λ [K]; it
 // returns [K].
-func L1Activity(h, lambda *Node) *Node {
-	return Mul(lambda, ReduceMean(ReduceSum(Abs(h), -1), -1))
+func L1Activity(h, lambda *Node, rows Rows) *Node {
+	return Mul(lambda, rows.Mean(ReduceSum(Abs(h), -1)))
 }
 
 // KLSparsity is β · Σ_j KL(ρ ‖ ρ̂_j) with ρ̂_j the batch mean of unit j, for h [K, B, U]
 // and ρ, β [K]; it returns [K].
-func KLSparsity(h, rho, beta *Node) *Node {
-	rhoHat := ClipScalar(ReduceMean(h, 1), Epsilon, 1-Epsilon) // [K, U]
-	r := ExpandAxes(rho, -1)                                   // [K, 1]
+func KLSparsity(h, rho, beta *Node, rows Rows) *Node {
+	rhoHat := ClipScalar(rows.Mean(h), Epsilon, 1-Epsilon) // [K, U]
+	r := ExpandAxes(rho, -1)                               // [K, 1]
 	kl := Add(
 		Mul(r, Log(Div(r, rhoHat))),
 		Mul(OneMinus(r), Log(Div(OneMinus(r), OneMinus(rhoHat)))))

@@ -41,14 +41,29 @@ var h = [][][]float32{{{0.1, 0.5}, {0.3, 0.2}}, {{0.1, 0.5}, {0.3, 0.2}}}
 
 func TestL1ActivityIsLambdaTimesBatchMeanOfSumAbs(t *testing.T) {
 	// mean_b Σ_j |h| = (0.6 + 0.5) / 2 = 0.55
-	got := eval(t, L1Activity, h, []float32{2, 1e-4})
+	got := eval(t, func(h, l *Node) *Node { return L1Activity(h, l, Rows{}) }, h, []float32{2, 1e-4})
 	near(t, "model 0", float64(got[0]), 2*0.55)
 	near(t, "model 1", float64(got[1]), 1e-4*0.55)
 }
 
+func klAll(h, rho, beta *Node) *Node { return KLSparsity(h, rho, beta, Rows{}) }
+
+// A batch padded with rows that are not samples (the last batch of an epoch) gives
+// the penalties of the samples alone.
+func TestPaddedRowsAreLeftOutOfBatchMeans(t *testing.T) {
+	padded := [][][]float32{{{0.1, 0.5}, {0.3, 0.2}, {9, 9}}}
+	rows := func(g *Graph) Rows {
+		return Rows{Mask: Const(g, []float32{1, 1, 0}), N: Const(g, float32(2))}
+	}
+	l1 := eval(t, func(h, l *Node) *Node { return L1Activity(h, l, rows(h.Graph())) }, padded, []float32{2})
+	near(t, "L1", float64(l1[0]), 2*0.55)
+	kl := eval(t, func(h, r, b *Node) *Node { return KLSparsity(h, r, b, rows(h.Graph())) }, padded, []float32{0.1}, []float32{3})
+	near(t, "KL", float64(kl[0]), 0.6128816327291369)
+}
+
 func TestKLSparsityMatchesHandComputedValue(t *testing.T) {
 	// ρ̂ = (0.2, 0.35); 3·[KL(0.1‖0.2) + KL(0.1‖0.35)] computed by hand (Python, float64).
-	got := eval(t, KLSparsity, h, []float32{0.1, 0.2}, []float32{3, 1})
+	got := eval(t, klAll, h, []float32{0.1, 0.2}, []float32{3, 1})
 	near(t, "model 0", float64(got[0]), 0.6128816327291369)
 	near(t, "model 1 (ρ = ρ̂₀: first unit's term vanishes)", float64(got[1]), KL(0.2, 0.2)+KL(0.2, 0.35))
 	near(t, "host version", KLFromMeans([]float64{0.2, 0.35}, 0.1, 3), 0.6128816327291369)
@@ -59,7 +74,7 @@ func TestKLSparsityMatchesHandComputedValue(t *testing.T) {
 
 func TestKLSparsityIsFiniteForDeadUnits(t *testing.T) {
 	dead := [][][]float32{{{0, 1}, {0, 1}}}
-	got := eval(t, KLSparsity, dead, []float32{0.05}, []float32{1})
+	got := eval(t, klAll, dead, []float32{0.05}, []float32{1})
 	if math.IsInf(float64(got[0]), 0) || math.IsNaN(float64(got[0])) {
 		t.Errorf("KL with ρ̂ ∈ {0, 1} = %v, want finite (clipped)", got[0])
 	}

@@ -5,56 +5,31 @@ import (
 	"math"
 )
 
-// layerStats accumulates one model's activations of one layer over the validation set.
+// layerStats are one model's statistics of one layer over the validation set, from
+// the per-unit sums the validation program reduced on the device.
 type layerStats struct {
-	threshold float64
-	absolute  bool // compare |h| (tanh, linear)
-	n         int
-	sum       []float64 // per unit Σ h
-	sumAbs    []float64 // per unit Σ |h|
-	active    []int     // per unit count of active samples
-	max       []float64
-	activeSum int // Σ over samples of active units (for L0)
+	n      int       // samples
+	sum    []float64 // per unit Σ h
+	sumAbs []float64 // per unit Σ |h|
+	active []float64 // per unit count of samples where the unit is active
+	max    []float32
 }
 
-func newLayerStats(units int, activation string, threshold *float64) *layerStats {
-	s := &layerStats{sum: make([]float64, units), sumAbs: make([]float64, units),
-		active: make([]int, units), max: make([]float64, units)}
-	for i := range s.max {
-		s.max[i] = math.Inf(-1)
-	}
+// activityRule says when a unit counts as active: h > threshold, or |h| > threshold
+// (absolute) for activations that take both signs. A threshold in the spec
+// (record.active_threshold) replaces the activation's default.
+func activityRule(activation string, threshold *float64) (float64, bool) {
+	thr, absolute := 0.1, false
 	switch activation {
 	case "relu", "satlin":
-		s.threshold = 0
+		thr = 0
 	case "tanh", "linear":
-		s.threshold, s.absolute = 0.1, true
-	default:
-		s.threshold = 0.1
+		absolute = true
 	}
 	if threshold != nil {
-		s.threshold = *threshold
+		thr = *threshold
 	}
-	return s
-}
-
-// add folds in one sample's activation vector.
-func (s *layerStats) add(h []float32) {
-	s.n++
-	for j, v := range h {
-		x := float64(v)
-		s.sum[j] += x
-		s.sumAbs[j] += math.Abs(x)
-		if x > s.max[j] {
-			s.max[j] = x
-		}
-		if s.absolute {
-			x = math.Abs(x)
-		}
-		if x > s.threshold {
-			s.active[j]++
-			s.activeSum++
-		}
-	}
+	return thr, absolute
 }
 
 func (s *layerStats) means() []float64 {
@@ -75,9 +50,10 @@ func (s *layerStats) l1() float64 {
 }
 
 func (s *layerStats) metrics(layer string) []Metric {
-	mean, dead := 0.0, 0
+	mean, active, dead := 0.0, 0.0, 0
 	for j := range s.sum {
 		mean += s.sum[j]
+		active += s.active[j]
 		if s.active[j] == 0 {
 			dead++
 		}
@@ -85,7 +61,7 @@ func (s *layerStats) metrics(layer string) []Metric {
 	mean /= float64(s.n * len(s.sum))
 	return []Metric{
 		{"validation", "mean_activation/" + layer, mean},
-		{"validation", "l0/" + layer, float64(s.activeSum) / float64(s.n)},
+		{"validation", "l0/" + layer, active / float64(s.n)},
 		{"validation", "dead_fraction/" + layer, float64(dead) / float64(len(s.sum))},
 	}
 }
@@ -94,12 +70,12 @@ func (s *layerStats) units(layer string) []UnitStats {
 	out := make([]UnitStats, len(s.sum))
 	for j := range out {
 		out[j] = UnitStats{Layer: layer, Unit: j, MeanActivation: s.sum[j] / float64(s.n),
-			ActiveFraction: float64(s.active[j]) / float64(s.n), MaxActivation: s.max[j]}
+			ActiveFraction: s.active[j] / float64(s.n), MaxActivation: float64(s.max[j])}
 	}
 	return out
 }
 
-// penaltyName is the metric name of regularizer i (unique within a spec).
+// penaltyNames are the metric names of the regularizers (unique within a spec).
 func penaltyNames(kinds, layers []string) []string {
 	names := make([]string, len(kinds))
 	seen := map[string]int{}
@@ -115,4 +91,22 @@ func penaltyNames(kinds, layers []string) []string {
 		names[i] = n
 	}
 	return names
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func allFinite(ms []Metric) bool {
+	for _, m := range ms {
+		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			return false
+		}
+	}
+	return true
 }

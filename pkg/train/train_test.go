@@ -300,22 +300,3 @@ func TestExportedWeightsAreInByOutLikeTheInitialisation(t *testing.T) {
 		}
 	}
 }
-
-func TestDefaultGroupSizeKeepsASeed004StepWithinTheAllocatorsReuse(t *testing.T) {
-	load := func(path string) *spec.Spec {
-		s, _, err := spec.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	// The seed-004 model (784-128-64-128-784, batch 256): a group of 11 models needs a
-	// 57 MB scratch area per XLA step, one of 16 needs 82 MB, past glibc's 64 MiB heaps.
-	if k := MaxGroupSize(load("../../bench/specs/batched-fashion-004.yaml"), 784); k < 8 || k > 11 {
-		t.Errorf("seed-004 model: default group of %d; want 8 to 11", k)
-	}
-	// The small digits model still fills the largest group.
-	if k := MaxGroupSize(load("../../bench/specs/batched-l1-digits.yaml"), 64); k != 16 {
-		t.Errorf("digits model: default group of %d; want 16", k)
-	}
-}

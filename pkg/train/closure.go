@@ -1,0 +1,96 @@
+package train
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+	"unsafe"
+
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// repeat runs body(j, inv, state) for j = start … start+n-1, n a constant: in a
+// compiled loop (whileCount) when n > 1, inline when n is 1 (the go backend, whose
+// loops cannot hold what these bodies compute).
+func repeat(start *Node, n int, inv, state []*Node, body func(j *Node, inv, state []*Node) []*Node) []*Node {
+	if n == 1 {
+		return body(start, inv, state)
+	}
+	inv = append([]*Node{start}, inv...)
+	return whileCount(start.Graph(), n, inv, state, func(j *Node, inv, state []*Node) []*Node {
+		return body(Add(inv[0], j), inv[1:], state)
+	})
+}
+
+// maxOverRows is ReduceMax(x, 1) for x [K, R, ...], built from elementwise maxima of
+// halves: go-xla v0.4.1 cannot build a ReduceMax inside a loop body ("reductionFn is
+// not a StableHLO closure of main").
+func maxOverRows(x *Node) *Node {
+	for x.Shape().Dimensions[1] > 1 {
+		r := x.Shape().Dimensions[1]
+		h := r / 2
+		m := Max(Slice(x, AxisRange(), AxisRange(0, h)), Slice(x, AxisRange(), AxisRange(h, 2*h)))
+		if r%2 == 1 {
+			m = Concatenate([]*Node{m, Slice(x, AxisRange(), AxisRange(2*h, r))}, 1)
+		}
+		x = m
+	}
+	return Squeeze(x, 1)
+}
+
+// whileCount runs body(j, inv, state) for j = 0 … n-1 in a compiled loop (graph.While)
+// and returns the final state. n is a constant, so XLA knows the trip count.
+//
+// The body sees only its own parameters: the loop-invariant values inv are carried
+// through the loop unchanged rather than captured from the enclosing function, because
+// go-xla v0.4.1 refuses a binary operation whose operand belongs to an enclosing
+// function ("the operands are not part of the function"). For the same reason each
+// closure is built with an empty scalar-constant cache (see freshScalars).
+func whileCount(g *Graph, n int, inv, state []*Node, body func(j *Node, inv, state []*Node) []*Node) []*Node {
+	all := append(append([]*Node{Const(g, int32(0))}, inv...), state...)
+	params := func(g *Graph) []*Node {
+		out := make([]*Node, len(all))
+		for i, x := range all {
+			out[i] = Parameter(g, fmt.Sprintf("loop_%d", i), x.Shape())
+		}
+		return out
+	}
+	var cond, loop *Function
+	freshScalars(g, func() {
+		cond = NewClosure(g, func(g *Graph) []*Node {
+			return []*Node{LessThan(params(g)[0], Const(g, int32(n)))}
+		})
+	})
+	freshScalars(g, func() {
+		loop = NewClosure(g, func(g *Graph) []*Node {
+			p := params(g)
+			j, pInv, pState := p[0], p[1:1+len(inv)], p[1+len(inv):]
+			next := body(j, pInv, pState)
+			return append(append([]*Node{Add(j, Const(g, int32(1)))}, pInv...), next...)
+		})
+	})
+	return While(cond, loop, all...)[1+len(inv):]
+}
+
+// freshScalars runs build with the graph's cache of scalar constants emptied, and
+// restores it afterwards. GoMLX caches scalars (Scalar, AddScalar, MulScalar, …) per
+// graph, not per function: a scalar first made in the main function and reused inside
+// a closure (or the reverse) would be an operand from another function.
+func freshScalars(g *Graph, build func()) {
+	f := scalarsField()
+	saved := reflect.New(f.Type).Elem()
+	field := reflect.NewAt(f.Type, unsafe.Add(unsafe.Pointer(g), f.Offset)).Elem()
+	saved.Set(field)
+	field.Set(reflect.MakeMap(f.Type))
+	defer field.Set(saved)
+	build()
+}
+
+var scalarsField = sync.OnceValue(func() reflect.StructField {
+	f, ok := reflect.TypeFor[Graph]().FieldByName("scalars")
+	if !ok || f.Type.Kind() != reflect.Map || f.Type.Key() != reflect.TypeFor[dtypes.DType]() {
+		panic("gomlx graph.Graph has no scalars cache of the expected type: update freshScalars for this GoMLX version")
+	}
+	return f
+})

@@ -1,0 +1,261 @@
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+
+	"github.com/sparselab/saerun/pkg/autoencoder"
+	"github.com/sparselab/saerun/pkg/sparsity"
+)
+
+// evalBatch is how many validation rows one iteration of the validation loop reads;
+// the last iteration's rows past the end of the set are masked out.
+const evalBatch = 512
+
+// The validation program runs every model over the whole validation set (a VAE
+// decodes its mean code), looping over batches of evalBatch rows on the device (in
+// one call on XLA; the go backend runs a call per batch), and returns only sums: per model the reconstruction loss, a VAE's KL, the
+// MAPE terms, each weight-decay penalty, and per observed layer and unit the sum,
+// sum of |h|, count of samples where the unit is active, and maximum.
+
+// evalSums are the validation program's outputs on the host.
+type evalSums struct {
+	recon, kl, ape, apeCount []float64   // [K]
+	weightDecay              [][]float64 // per weight_decay regularizer, [K]
+	layers                   []layerSums // per observed layer
+}
+
+// layerSums are one observed layer's per-unit sums over the validation set, [K×U].
+type layerSums struct {
+	sum, sumAbs, active []float64
+	max                 []float32
+}
+
+// evalLayout lists the validation program's sums by name, with their initial values
+// (zeros, and -∞ for maxima); the program takes and returns them in this order.
+func (gr *group) evalAccumulators() (names []string, init []*tensors.Tensor) {
+	K := len(gr.members)
+	add := func(name string, t *tensors.Tensor) { names, init = append(names, name), append(init, t) }
+	add("recon", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+	if gr.vae {
+		add("kl", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+	}
+	if gr.mape() {
+		add("ape", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+		add("ape_count", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+	}
+	for _, li := range gr.observed {
+		U, name := gr.arch.Layers[li].Out, gr.arch.Layers[li].Name
+		add(name+"/sum", tensors.FromShape(shapes.Make(dtypes.Float64, K, U)))
+		add(name+"/sum_abs", tensors.FromShape(shapes.Make(dtypes.Float64, K, U)))
+		add(name+"/active", tensors.FromShape(shapes.Make(dtypes.Float64, K, U)))
+		lowest := make([]float32, K*U)
+		for i := range lowest {
+			lowest[i] = float32(math.Inf(-1))
+		}
+		add(name+"/max", tensors.FromFlatDataAndDimensions(lowest, K, U))
+	}
+	return names, init
+}
+
+// evalGraph: in = x [N, D], hp [K, P], start (the first batch of this call), then the
+// accumulators of evalAccumulators. It returns the accumulators after batches
+// [start, start+evalPerCall), then each weight_decay penalty [K].
+func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
+	x, h, start, acc := in[0], hyper{in[1]}, in[2], in[3:]
+	g := x.Graph()
+	N := x.Shape().Dimensions[0]
+	E := min(evalBatch, N)
+	w := gr.params.Values(g)
+	names, _ := gr.evalAccumulators()
+
+	body := func(j *Node, inv, state []*Node) []*Node {
+		g := j.Graph()
+		x, w := inv[0], gr.params.WeightsFrom(inv[1:])
+		row := Add(MulScalar(j, E), Iota(g, shapes.Make(dtypes.Int32, E), 0)) // [E]
+		valid := LessThan(row, Const(g, int32(N)))
+		mask := ConvertDType(valid, dtypes.Float32)
+		batch := gr.broadcast(Gather(x, ExpandAxes(MinScalar(row, N-1), -1))) // [K, E, D]
+		out := autoencoder.Forward(w, gr.arch, batch, nil)
+		next := make([]*Node, 0, len(state))
+		// take adds x [K, E, ...] over the valid rows to the next float64 accumulator.
+		take := func(x *Node) {
+			dims := make([]int, x.Rank())
+			for i := range dims {
+				dims[i] = 1
+			}
+			dims[1] = E
+			s := ConvertDType(ReduceSum(Mul(x, Reshape(mask, dims...)), 1), dtypes.Float64)
+			next = append(next, Add(state[len(next)], s))
+		}
+		take(sparsity.Reconstruction(gr.spec.Loss, out.Recon, batch))
+		if gr.vae {
+			take(sparsity.GaussianKL(out.Acts[gr.arch.Latent], out.LogVar))
+		}
+		if gr.mape() {
+			s, c := sparsity.APE(out.Recon, batch)
+			take(s)
+			take(c)
+		}
+		for _, li := range gr.observed {
+			a := out.Acts[li]
+			thr, absolute := activityRule(gr.arch.Layers[li].Activation, gr.spec.Record.ActiveThreshold)
+			take(a)
+			take(Abs(a))
+			level := a
+			if absolute {
+				level = Abs(a)
+			}
+			take(ConvertDType(GreaterThan(level, Scalar(g, dtypes.Float32, thr)), dtypes.Float32))
+			valid3 := BroadcastToDims(Reshape(valid, 1, E, 1), a.Shape().Dimensions...)
+			rowMax := maxOverRows(Where(valid3, a, Infinity(g, dtypes.Float32, -1)))
+			next = append(next, Max(state[len(next)], rowMax))
+		}
+		return next
+	}
+	final := repeat(start, gr.evalPerCall, append([]*Node{x}, w.List()...), acc, body)
+
+	var outs named
+	for i, n := range final {
+		outs.add(names[i], n)
+	}
+	for i, r := range gr.spec.Regularizers {
+		if r.Kind == "weight_decay" {
+			outs.add(fmt.Sprintf("weight_decay/%d", i), ConvertDType(gr.weightDecay(w, i, h.weight(i)), dtypes.Float64))
+		}
+	}
+	gr.evalLayout = outs.names
+	return outs.nodes
+}
+
+// evaluate runs the validation program over the whole validation set (one call on
+// XLA, one per batch on the go backend) and copies its sums to the host.
+func (gr *group) evaluate(epoch int) (*evalSums, error) {
+	_, acc := gr.evalAccumulators()
+	batches := (gr.data.Validation.N + evalBatch - 1) / evalBatch
+	var t map[string]*tensors.Tensor
+	for start := 0; start < batches; start += gr.evalPerCall {
+		args := append([]any{gr.xVal, gr.hp, int32(start)}, anys(acc)...)
+		outs, err := gr.evalExec.Exec(args...)
+		freeAll(acc...)
+		if err != nil {
+			return nil, fmt.Errorf("validation (epoch %d): %w", epoch, err)
+		}
+		acc = outs[:len(acc)]
+		if start+gr.evalPerCall < batches {
+			freeAll(outs[len(acc):]...)
+		} else {
+			t = byName(gr.evalLayout, outs)
+		}
+	}
+	get := func(name string) []float64 { return copyAndFree[float64](t[name]) }
+	e := &evalSums{recon: get("recon")}
+	if gr.vae {
+		e.kl = get("kl")
+	}
+	if gr.mape() {
+		e.ape, e.apeCount = get("ape"), get("ape_count")
+	}
+	for i, r := range gr.spec.Regularizers {
+		if r.Kind == "weight_decay" {
+			e.weightDecay = append(e.weightDecay, get(fmt.Sprintf("weight_decay/%d", i)))
+		}
+	}
+	for _, li := range gr.observed {
+		name := gr.arch.Layers[li].Name
+		e.layers = append(e.layers, layerSums{sum: get(name + "/sum"), sumAbs: get(name + "/sum_abs"),
+			active: get(name + "/active"), max: copyAndFree[float32](t[name+"/max"])})
+	}
+	return e, nil
+}
+
+// validationMetrics turns model k's validation sums into its metrics, per-unit
+// statistics (on recorded epochs) and each observed layer's statistics.
+func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metric, []UnitStats) {
+	m := gr.members[k]
+	N := float64(gr.data.Validation.N)
+	stats := make([]*layerStats, len(gr.observed))
+	for o, li := range gr.observed {
+		U := gr.arch.Layers[li].Out
+		l := e.layers[o]
+		stats[o] = &layerStats{n: gr.data.Validation.N, sum: l.sum[k*U : (k+1)*U], sumAbs: l.sumAbs[k*U : (k+1)*U],
+			active: l.active[k*U : (k+1)*U], max: l.max[k*U : (k+1)*U]}
+	}
+	names := gr.metricNames()
+	recLoss := e.recon[k] / N
+	total := recLoss
+	var pens []float64
+	if gr.vae {
+		kl := m.Spec.Model.KLWeight * e.kl[k] / N
+		pens = append(pens, kl)
+		total += kl
+	}
+	wd := 0
+	for _, r := range m.Spec.Regularizers {
+		var p float64
+		switch r.Kind {
+		case "l1_activity":
+			p = r.Weight * stats[gr.observedIndex(r.Layer)].l1()
+		case "kl_sparsity":
+			p = sparsity.KLFromMeans(stats[gr.observedIndex(r.Layer)].means(), r.Target, r.Weight)
+		case "weight_decay":
+			p = e.weightDecay[wd][k]
+			wd++
+		}
+		pens = append(pens, p)
+		total += p
+	}
+	metrics := []Metric{{"validation", names[0], total}, {"validation", names[1], recLoss}}
+	for i, p := range pens {
+		metrics = append(metrics, Metric{"validation", names[2+i], p})
+	}
+	if gr.mape() {
+		metrics = append(metrics, Metric{"validation", "mape", 100 * e.ape[k] / math.Max(e.apeCount[k], 1)})
+	}
+	var units []UnitStats
+	for o, li := range gr.observed {
+		name := gr.arch.Layers[li].Name
+		metrics = append(metrics, stats[o].metrics(name)...)
+		if recordUnits && contains(gr.spec.Record.Units.Layers, name) {
+			units = append(units, stats[o].units(name)...)
+		}
+	}
+	return metrics, units
+}
+
+func (gr *group) observedIndex(layer string) int {
+	for o, li := range gr.observed {
+		if gr.arch.Layers[li].Name == layer {
+			return o
+		}
+	}
+	panic("layer not observed: " + layer)
+}
+
+// metricNames names the columns of the step's metrics after "loss" and "reconstruction".
+func (gr *group) metricNames() []string {
+	kinds := make([]string, len(gr.spec.Regularizers))
+	layers := make([]string, len(kinds))
+	for i, r := range gr.spec.Regularizers {
+		kinds[i], layers[i] = r.Kind, r.Layer
+	}
+	names := []string{"loss", "reconstruction"}
+	if gr.vae {
+		names = append(names, "penalty/gaussian_kl/latent")
+	}
+	return append(names, penaltyNames(kinds, layers)...)
+}
+
+func anys(ts []*tensors.Tensor) []any {
+	out := make([]any, len(ts))
+	for i, t := range ts {
+		out[i] = t
+	}
+	return out
+}

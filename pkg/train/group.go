@@ -1,0 +1,235 @@
+package train
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+
+	"github.com/sparselab/saerun/pkg/autoencoder"
+	"github.com/sparselab/saerun/pkg/optim"
+	"github.com/sparselab/saerun/pkg/sparsity"
+	"github.com/sparselab/saerun/pkg/spec"
+)
+
+// group is the compiled state of K models and the data they train on.
+type group struct {
+	members  []Member
+	spec     *spec.Spec // members[0]'s: the shared structure
+	data     Data
+	arch     autoencoder.Arch
+	params   *autoencoder.Params
+	opt      optim.Optimizer
+	rng      *gmodel.Variable // [K, RNG state] for input noise and VAE sampling; nil without either
+	vae      bool
+	observed []int   // layer indices whose statistics validation computes
+	wdLayers [][]int // per regularizer: kernels it decays (weight_decay only)
+	store    *gmodel.Store
+
+	// The data on the backend: the sets (uploaded on first use, then kept there for the
+	// whole training) and the hyperparameters hp [K, P].
+	xTrain, xVal, hp *tensors.Tensor
+
+	// The training program: steps optimizer steps per call (1 without compiled loops).
+	trainExec     *gmodel.Exec
+	stepsPerCall  int
+	batches, rows int // optimizer steps per epoch; samples in the last (maybe short) batch
+
+	evalExec    *gmodel.Exec
+	evalPerCall int      // validation batches per call of evalExec
+	evalLayout  []string // names of evalExec's outputs (set when it is built)
+	recordExec  *gmodel.Exec
+	recLayout   []string
+}
+
+func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (*group, error) {
+	s := members[0].Spec
+	key := GroupKey(s)
+	for _, m := range members[1:] {
+		if GroupKey(m.Spec) != key {
+			return nil, fmt.Errorf("run %s cannot share a group with run %s: their structure differs", m.RunID, members[0].RunID)
+		}
+	}
+	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim), vae: s.Model.Kind == "vae"}
+	store := gmodel.NewStore()
+	gr.store = store
+	seeds := make([]int64, len(members))
+	for k, m := range members {
+		seeds[k] = m.Spec.Train.Seed
+	}
+	gr.params = autoencoder.NewParams(store, gr.arch, seeds)
+	var err error
+	if gr.opt, err = optim.New(store, s.Optimizer, gr.params.All()); err != nil {
+		return nil, err
+	}
+	if gr.vae || gr.hasNoise() {
+		gr.rng = store.RootScope().In("noise").VariableWithValue("rng", rngStates(seeds)).SetTrainable(false)
+	}
+	// Layers validation observes: recorded ones and activity-regularized ones.
+	want := map[string]bool{}
+	for _, l := range append(slices.Clone(s.Record.Units.Layers), s.Record.Activations.Layers...) {
+		want[l] = true
+	}
+	for _, r := range s.Regularizers {
+		if r.Layer != "" {
+			want[r.Layer] = true
+		}
+		var layers []int
+		if r.Kind == "weight_decay" {
+			for i, l := range gr.arch.Layers {
+				if len(r.Layers) == 0 || slices.Contains(r.Layers, l.Name) {
+					layers = append(layers, i)
+				}
+			}
+		}
+		gr.wdLayers = append(gr.wdLayers, layers)
+	}
+	for i, l := range gr.arch.Layers {
+		if want[l.Name] {
+			gr.observed = append(gr.observed, i)
+		}
+	}
+
+	N, D := d.Train.N, d.Train.Dim
+	bs := min(s.Train.BatchSize, N)
+	gr.batches = (N + bs - 1) / bs
+	gr.rows = N - (gr.batches-1)*bs
+	gr.stepsPerCall, gr.evalPerCall = 1, 1
+	if loopsHoldGradients(backend) {
+		gr.stepsPerCall = chunkSteps(opts.StepsPerCall, gr.batches, gr.stepFLOPs(bs), backend)
+		gr.evalPerCall = (d.Validation.N + evalBatch - 1) / evalBatch
+	}
+	gr.xTrain = tensors.FromFlatDataAndDimensions(d.Train.X, N, D)
+	gr.xVal = tensors.FromFlatDataAndDimensions(d.Validation.X, d.Validation.N, D)
+	gr.hp = hyperparameters(members)
+
+	if gr.trainExec, err = gmodel.NewExec(backend, store, gr.trainGraph); err != nil {
+		return nil, err
+	}
+	if gr.evalExec, err = gmodel.NewExec(backend, store, gr.evalGraph); err != nil {
+		return nil, err
+	}
+	if gr.recordExec, err = gmodel.NewExec(backend, store, gr.recordGraph); err != nil {
+		return nil, err
+	}
+	return gr, nil
+}
+
+// free releases the compiled programs, the data and the variables' backend buffers now
+// rather than at some later garbage collection (they live outside the Go heap).
+func (gr *group) free() {
+	for _, e := range []*gmodel.Exec{gr.trainExec, gr.evalExec, gr.recordExec} {
+		if e != nil {
+			e.Finalize()
+		}
+	}
+	for _, t := range []*tensors.Tensor{gr.xTrain, gr.xVal, gr.hp} {
+		if t != nil {
+			t.FinalizeAll()
+		}
+	}
+	gr.store.Finalize()
+}
+
+// rngStates seeds each model's noise generator from its seed.
+func rngStates(seeds []int64) *tensors.Tensor {
+	var flat []uint64
+	for _, seed := range seeds {
+		t, err := RNGStateFromSeed(seed ^ 0x6e6f697365) // "noise"
+		if err != nil {
+			panic(err)
+		}
+		flat = append(flat, tensors.MustCopyFlatData[uint64](t)...)
+	}
+	return tensors.FromFlatDataAndDimensions(flat, len(seeds), RNGStateShape.Size())
+}
+
+func (gr *group) hasNoise() bool {
+	for _, m := range gr.members {
+		if m.Spec.Train.InputNoise > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (gr *group) mape() bool { return slices.Contains(gr.spec.Metrics, "mape") }
+
+// broadcast gives every model the same batch: [B, D] -> [K, B, D].
+func (gr *group) broadcast(batch *Node) *Node {
+	dims := append([]int{len(gr.members)}, batch.Shape().Dimensions...)
+	return BroadcastToDims(ExpandAxes(batch, 0), dims...)
+}
+
+func (gr *group) weightDecay(w autoencoder.Weights, i int, lambda *Node) *Node {
+	var kernels []*Node
+	for _, li := range gr.wdLayers[i] {
+		kernels = append(kernels, w.Kernels[li])
+	}
+	return sparsity.WeightDecay(kernels, lambda)
+}
+
+// weights copies every model's trained parameters to the host.
+func (gr *group) weights() ([][]LayerWeights, error) {
+	K := len(gr.members)
+	out := make([][]LayerWeights, K)
+	for li, l := range gr.arch.Layers {
+		kt, err := gr.params.Kernels[li].Value()
+		if err != nil {
+			return nil, err
+		}
+		bt, err := gr.params.Biases[li].Value()
+		if err != nil {
+			return nil, err
+		}
+		kernel, bias := tensors.MustCopyFlatData[float32](kt), tensors.MustCopyFlatData[float32](bt)
+		n := l.In * l.Out
+		for k := 0; k < K; k++ { // stored [K, out, in]; LayerWeights is in×out
+			out[k] = append(out[k], LayerWeights{Name: l.Name, In: l.In, Out: l.Out,
+				Kernel: autoencoder.TransposeHost(kernel[k*n:(k+1)*n], l.Out, l.In), Bias: bias[k*l.Out : (k+1)*l.Out]})
+		}
+	}
+	return out, nil
+}
+
+// named collects a program's outputs under names, so that the graph that computes
+// them and the host code that reads them agree on each output's meaning without
+// counting positions.
+type named struct {
+	names []string
+	nodes []*Node
+}
+
+func (n *named) add(name string, x *Node) {
+	n.names = append(n.names, name)
+	n.nodes = append(n.nodes, x)
+}
+
+// byName pairs a program's outputs with the names its graph gave them.
+func byName(layout []string, outs []*tensors.Tensor) map[string]*tensors.Tensor {
+	m := make(map[string]*tensors.Tensor, len(outs))
+	for i, t := range outs {
+		m[layout[i]] = t
+	}
+	return m
+}
+
+// copyAndFree copies a result to Go memory and frees its backend buffer at once: XLA's
+// buffers live outside the Go heap, so waiting for the garbage collector to free them
+// lets memory grow with every step.
+func copyAndFree[T float32 | float64 | int32 | bool](t *tensors.Tensor) []T {
+	v := tensors.MustCopyFlatData[T](t)
+	t.FinalizeAll()
+	return v
+}
+
+func freeAll(ts ...*tensors.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			t.FinalizeAll()
+		}
+	}
+}

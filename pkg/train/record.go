@@ -1,0 +1,154 @@
+package train
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+
+	"github.com/sparselab/saerun/pkg/autoencoder"
+)
+
+// The recording program runs on the epochs that record something, in one call: the
+// probe samples' activations of the recorded layers (the first record.activations.samples
+// validation rows), the reconstructions of the first record.reconstructions.samples
+// rows, and a VAE's decodings of fixed prior draws (the same draws every epoch).
+
+// due says what epoch records.
+type due struct{ units, activations, reconstructions, generated bool }
+
+func (gr *group) dueAt(epoch int) due {
+	r := gr.spec.Record
+	last := epoch == gr.spec.Train.Epochs
+	every := func(n int) bool { return last || epoch%n == 0 }
+	return due{
+		units:           every(r.Units.Every),
+		activations:     gr.probeRows() > 0 && every(r.Activations.Every),
+		reconstructions: gr.reconRows() > 0 && every(r.Reconstructions.Every),
+		generated:       gr.vae && r.Generated.Samples > 0 && every(r.Generated.Every),
+	}
+}
+
+func (gr *group) probeRows() int {
+	return min(gr.spec.Record.Activations.Samples, gr.data.Validation.N)
+}
+func (gr *group) reconRows() int {
+	return min(gr.spec.Record.Reconstructions.Samples, gr.data.Validation.N)
+}
+
+// probeLayers are the observed layers whose probe activations are recorded.
+func (gr *group) probeLayers() []int {
+	var out []int
+	for _, li := range gr.observed {
+		if contains(gr.spec.Record.Activations.Layers, gr.arch.Layers[li].Name) {
+			out = append(out, li)
+		}
+	}
+	return out
+}
+
+// recordGraph: in[0] is the validation set x [N, D]; for a VAE that generates, in[1]
+// the prior draws z [K, n, latent].
+func (gr *group) recordGraph(_ *gmodel.Scope, in []*Node) []*Node {
+	x := in[0]
+	g := x.Graph()
+	w := gr.params.Values(g)
+	var outs named
+	P, R := gr.probeRows(), gr.reconRows()
+	if rows := max(P, R); rows > 0 {
+		out := autoencoder.Forward(w, gr.arch, gr.broadcast(Slice(x, AxisRange(0, rows))), nil)
+		for _, li := range gr.probeLayers() {
+			if P > 0 {
+				outs.add(gr.arch.Layers[li].Name, Slice(out.Acts[li], AxisRange(), AxisRange(0, P)))
+			}
+		}
+		if R > 0 {
+			outs.add("reconstructions", Slice(out.Recon, AxisRange(), AxisRange(0, R)))
+		}
+	}
+	if len(in) > 1 {
+		outs.add("generated", autoencoder.Decode(w, gr.arch, in[1]))
+	}
+	gr.recLayout = outs.names
+	return outs.nodes
+}
+
+// priorDraws are each model's fixed draws z [K, n, latent] for generated samples, from
+// its seed; nil when the group generates none.
+func (gr *group) priorDraws() *tensors.Tensor {
+	n := gr.spec.Record.Generated.Samples
+	if !gr.vae || n == 0 {
+		return nil
+	}
+	L := gr.spec.Model.Latent
+	z := make([]float32, 0, len(gr.members)*n*L)
+	for _, m := range gr.members {
+		rng := rand.New(rand.NewPCG(uint64(m.Spec.Train.Seed), 0x9e4e7a7e))
+		for i := 0; i < n*L; i++ {
+			z = append(z, float32(rng.NormFloat64()))
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(z, len(gr.members), n, L)
+}
+
+// record runs the recording program and adds what epoch records to results.
+func (gr *group) record(epoch int, d due, z *tensors.Tensor, results []*Epoch) error {
+	if !d.activations && !d.reconstructions && !d.generated {
+		return nil
+	}
+	args := []any{gr.xVal}
+	if z != nil {
+		args = append(args, z)
+	}
+	outs, err := gr.recordExec.Exec(args...)
+	if err != nil {
+		return fmt.Errorf("recording (epoch %d): %w", epoch, err)
+	}
+	t := byName(gr.recLayout, outs)
+	defer func() {
+		for _, x := range t {
+			x.FinalizeAll()
+		}
+	}()
+	K, D := len(gr.members), gr.data.Validation.Dim
+	val := gr.data.Validation
+	if d.activations {
+		P := gr.probeRows()
+		for _, li := range gr.probeLayers() {
+			l := gr.arch.Layers[li]
+			flat := tensors.MustCopyFlatData[float32](t[l.Name])
+			for k := 0; k < K; k++ {
+				a := Activations{Layer: l.Name}
+				for i := 0; i < P; i++ {
+					a.Index = append(a.Index, i)
+					a.Labels = append(a.Labels, int(val.Labels[i]))
+					a.Vectors = append(a.Vectors, flat[(k*P+i)*l.Out:(k*P+i+1)*l.Out])
+				}
+				results[k].Activations = append(results[k].Activations, a)
+			}
+		}
+	}
+	if d.reconstructions {
+		R := gr.reconRows()
+		flat := tensors.MustCopyFlatData[float32](t["reconstructions"])
+		for k := 0; k < K; k++ {
+			for i := 0; i < R; i++ {
+				results[k].Images = append(results[k].Images, Image{Kind: "reconstruction", Sample: i, Index: i,
+					Label: int(val.Labels[i]), Input: val.Row(i), Output: flat[(k*R+i)*D : (k*R+i+1)*D]})
+			}
+		}
+	}
+	if d.generated {
+		n := gr.spec.Record.Generated.Samples
+		flat := tensors.MustCopyFlatData[float32](t["generated"])
+		for k := 0; k < K; k++ {
+			for i := 0; i < n; i++ {
+				results[k].Images = append(results[k].Images, Image{Kind: "generated", Sample: i, Index: -1, Label: -1,
+					Output: flat[(k*n+i)*D : (k*n+i+1)*D]})
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package train
+
+import (
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+
+	"github.com/sparselab/saerun/pkg/autoencoder"
+	"github.com/sparselab/saerun/pkg/backend"
+	"github.com/sparselab/saerun/pkg/sparsity"
+)
+
+// The training program runs optimizer steps [start, start+stepsPerCall) of an epoch.
+// Its inputs are the training set x [N, D] and the epoch's batch indices idx
+// [batches, K, B] (both stay on the device between calls), start, hp [K, P] and the
+// epoch's running tally (see tally); it returns the updated tally, and updates the
+// models' parameters, optimizer state and noise generators in place.
+//
+// On XLA the steps run in a compiled loop (graph.While) with a constant trip count;
+// steps past the end of the epoch (when the last call's chunk runs over) change
+// nothing. The go backend cannot take gradients inside a loop (GoMLX v0.28.2), so
+// there it runs one step per call.
+
+// tally is what the host learns of an epoch's training, kept on the device until the
+// epoch ends: per model the sums of its step metrics weighted by the batch's sample
+// count, whether it is still training, and where its metrics first stopped being finite.
+type tally struct {
+	sums     *Node // [K, M] float64: Σ over steps of metric × samples in the batch
+	active   *Node // [K] bool
+	failStep *Node // [K] int32: the step of the epoch whose metrics were not finite; -1
+	failLoss *Node // [K] float32: that step's loss
+}
+
+func (t tally) list() []*Node { return []*Node{t.sums, t.active, t.failStep, t.failLoss} }
+
+// stepState is everything one step reads and writes.
+type stepState struct {
+	params []*Node // in the order of autoencoder.Params.All
+	opt    []*Node // in the order of Optimizer.State
+	rng    *Node   // nil without input noise or a VAE
+	tally
+}
+
+func (s stepState) list() []*Node {
+	out := append(append(append([]*Node(nil), s.params...), s.opt...), s.tally.list()...)
+	if s.rng != nil {
+		out = append(out, s.rng)
+	}
+	return out
+}
+
+func (gr *group) stateFrom(nodes []*Node) stepState {
+	np, no := len(gr.params.All()), len(gr.opt.State())
+	s := stepState{params: nodes[:np:np], opt: nodes[np : np+no : np+no]}
+	t := nodes[np+no:]
+	s.tally = tally{sums: t[0], active: t[1], failStep: t[2], failLoss: t[3]}
+	if gr.rng != nil {
+		s.rng = t[4]
+	}
+	return s
+}
+
+func (gr *group) trainGraph(_ *gmodel.Scope, in []*Node) []*Node {
+	x, idx, start, hp := in[0], in[1], in[2], hyper{in[3]}
+	g := x.Graph()
+	st := stepState{
+		params: varValues(g, gr.params.All()),
+		opt:    varValues(g, gr.opt.State()),
+		tally:  tally{sums: in[4], active: in[5], failStep: in[6], failLoss: in[7]},
+	}
+	if gr.rng != nil {
+		st.rng = gr.rng.NodeValue(g)
+	}
+	st = gr.stateFrom(repeat(start, gr.stepsPerCall, []*Node{x, idx, hp.hp}, st.list(), func(b *Node, inv, state []*Node) []*Node {
+		return gr.step(inv[0], inv[1], b, hyper{inv[2]}, gr.stateFrom(state)).list()
+	}))
+	for i, v := range gr.params.All() {
+		v.SetNodeValue(st.params[i])
+	}
+	for i, v := range gr.opt.State() {
+		v.SetNodeValue(st.opt[i])
+	}
+	if gr.rng != nil {
+		gr.rng.SetNodeValue(st.rng)
+	}
+	backend.MarkDonors(g, gr.store) // XLA may update the variables in place
+	return st.tally.list()
+}
+
+// step is optimizer step b (int32 scalar) of the epoch for every model.
+func (gr *group) step(x, idx, b *Node, hp hyper, st stepState) stepState {
+	g := x.Graph()
+	K, B := idx.Shape().Dimensions[1], idx.Shape().Dimensions[2]
+	inEpoch := LessThan(b, Const(g, int32(gr.batches))) // false past the end of the epoch
+	b = MinScalar(b, gr.batches-1)
+	batch := Gather(x, ExpandAxes(Reshape(Gather(idx, Reshape(b, 1, 1)), K, B), -1)) // [K, B, D]
+	rows := sparsity.Rows{}
+	samples := Scalar(g, dtypes.Float64, B)
+	if gr.rows < B { // the last batch is short: its padding rows are masked out
+		n := Where(Equal(b, Const(g, int32(gr.batches-1))), Const(g, int32(gr.rows)), Const(g, int32(B)))
+		rows.Mask = ConvertDType(LessThan(Iota(g, shapes.Make(dtypes.Int32, B), 0), n), dtypes.Float32)
+		rows.N = ConvertDType(n, dtypes.Float32)
+		samples = ConvertDType(n, dtypes.Float64)
+	}
+
+	input, rng := batch, st.rng
+	if gr.hasNoise() {
+		var noise *Node
+		noise, rng = gr.normal(rng, batch.Shape())
+		input = Add(batch, Mul(noise, Reshape(hp.noise(), -1, 1, 1)))
+	}
+	var eps *Node
+	if gr.vae {
+		eps, rng = gr.normal(rng, shapes.Make(dtypes.Float32, K, B, gr.spec.Model.Latent))
+	}
+	w := gr.params.WeightsFrom(st.params)
+	out := autoencoder.Forward(w, gr.arch, input, eps)
+	rec := rows.Mean(sparsity.Reconstruction(gr.spec.Loss, out.Recon, batch)) // [K]
+	metrics := []*Node{nil, rec}
+	total := rec
+	if gr.vae {
+		kl := MulScalar(rows.Mean(sparsity.GaussianKL(out.Acts[gr.arch.Latent], out.LogVar)), gr.spec.Model.KLWeight)
+		total = Add(total, kl)
+		metrics = append(metrics, kl)
+	}
+	for _, p := range gr.penalties(w, out.Acts, hp, rows) {
+		total = Add(total, p)
+		metrics = append(metrics, p)
+	}
+	metrics[0] = total
+	m := Stack(metrics, 1) // [K, M]: total loss, reconstruction, (VAE KL,) each penalty
+
+	finite := LogicalAll(IsFinite(m), 1)
+	update := LogicalAnd(LogicalAnd(st.active, finite), inEpoch)
+	grads := Gradient(ReduceAllSum(total), st.params...)
+	params, opt := gr.opt.Update(st.params, st.opt, grads, hp.learningRate(), update)
+	failed := LogicalAnd(LogicalAnd(st.active, LogicalNot(finite)), inEpoch)
+	weighted := Mul(ConvertDType(m, dtypes.Float64), samples)
+	return stepState{params: params, opt: opt, rng: rng, tally: tally{
+		sums:     Where(update, Add(st.sums, weighted), st.sums),
+		active:   LogicalAnd(st.active, LogicalNot(failed)),
+		failStep: Where(failed, BroadcastToDims(b, K), st.failStep),
+		failLoss: Where(failed, Reshape(Slice(m, AxisRange(), AxisElem(0)), K), st.failLoss),
+	}}
+}
+
+// penalties returns each regularizer's penalty [K] for activations acts.
+func (gr *group) penalties(w autoencoder.Weights, acts []*Node, hp hyper, rows sparsity.Rows) []*Node {
+	var out []*Node
+	for i, r := range gr.spec.Regularizers {
+		switch r.Kind {
+		case "l1_activity":
+			out = append(out, sparsity.L1Activity(acts[gr.arch.Index(r.Layer)], hp.weight(i), rows))
+		case "kl_sparsity":
+			out = append(out, sparsity.KLSparsity(acts[gr.arch.Index(r.Layer)], hp.target(i), hp.weight(i), rows))
+		case "weight_decay":
+			out = append(out, gr.weightDecay(w, i, hp.weight(i)))
+		}
+	}
+	return out
+}
+
+// normal draws standard normal values of shape [K, ...] for each model from its own
+// generator state in states [K, RNG state], and returns the advanced states.
+func (gr *group) normal(states *Node, shape shapes.Shape) (draws, next *Node) {
+	K := shape.Dimensions[0]
+	one := shapes.Make(dtypes.Float32, shape.Dimensions[1:]...)
+	var vs, sts []*Node
+	for k := 0; k < K; k++ {
+		st := Reshape(Slice(states, AxisElem(k), AxisRange()), RNGStateShape.Dimensions...)
+		newSt, v := RandomNormal(st, one)
+		vs = append(vs, v)
+		sts = append(sts, ExpandAxes(newSt, 0))
+	}
+	return Stack(vs, 0), Concatenate(sts, 0)
+}
+
+func varValues(g *Graph, vars []*gmodel.Variable) []*Node {
+	out := make([]*Node, len(vars))
+	for i, v := range vars {
+		out[i] = v.NodeValue(g)
+	}
+	return out
+}
+
+// loopsHoldGradients reports whether the backend can run training steps inside a
+// compiled loop: XLA can; GoMLX's go backend fails on a gradient inside While.
+func loopsHoldGradients(b compute.Backend) bool { return backend.IsXLA(b) }
+
+// callBudgetFLOPs is the work one call of the training program may hold on a CPU:
+// about half a second at the ~200 GFLOP/s that two cores reach (bench/README.md), so
+// that the progress display moves and the host is not idle for long. Accelerators
+// run a whole epoch per call.
+const callBudgetFLOPs = 1e11
+
+// chunkSteps is how many steps one call runs: asked, if given; else the whole epoch
+// where it fits the budget, else equal chunks that do.
+func chunkSteps(asked, batches int, stepFLOPs float64, b compute.Backend) int {
+	if asked > 0 {
+		return min(asked, batches)
+	}
+	if backend.IsAccelerator(b) {
+		return batches
+	}
+	calls := max(1, int(float64(batches)*stepFLOPs/callBudgetFLOPs+0.999))
+	return (batches + calls - 1) / calls
+}
+
+// stepFLOPs estimates one optimizer step's work for the group: 2 FLOPs per
+// multiply-add forward, 4 backward, for every model and sample.
+func (gr *group) stepFLOPs(batch int) float64 {
+	macs := 0
+	for _, l := range gr.arch.Layers {
+		macs += l.In * l.Out
+	}
+	return 6 * float64(macs) * float64(batch) * float64(len(gr.members))
+}
