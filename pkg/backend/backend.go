@@ -108,7 +108,7 @@ func openXLA(plugin string) (b compute.Backend, info Info, err error) {
 	if !isCPUPlugin(abs) {
 		// XLA reads XLA_FLAGS once, when the plugin starts: set before loading it.
 		flags, deterministic := deterministicFlags(os.Getenv("XLA_FLAGS"), os.Getenv(DeterminismEnv))
-		if err := os.Setenv("XLA_FLAGS", flags); err != nil {
+		if err := setXLAFlags(flags); err != nil {
 			return nil, Info{}, err
 		}
 		dev = gpuDevice(filepath.Base(abs))

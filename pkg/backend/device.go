@@ -117,3 +117,7 @@ func deterministicFlags(xlaFlags, optOut string) (string, bool) {
 func isCPUPlugin(path string) bool {
 	return strings.Contains(strings.ToLower(filepath.Base(path)), "cpu")
 }
+
+// setXLAFlags sets XLA_FLAGS for the plugin about to be loaded. With cgo, os.Setenv
+// also sets the C environment, where XLA reads it.
+func setXLAFlags(flags string) error { return os.Setenv("XLA_FLAGS", flags) }

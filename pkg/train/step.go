@@ -105,7 +105,7 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState) stepState {
 		samples = ConvertDType(n, dtypes.Float64)
 	}
 
-	input, rng := batch, st.rng
+	input, rng := batch, st.rng // rng advances only within the epoch: steps past its end draw nothing
 	if gr.hasNoise() {
 		var noise *Node
 		noise, rng = gr.normal(rng, batch.Shape())
@@ -138,6 +138,9 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState) stepState {
 	params, opt := gr.opt.Update(st.params, st.opt, grads, hp.learningRate(), update)
 	failed := LogicalAnd(LogicalAnd(st.active, LogicalNot(finite)), inEpoch)
 	weighted := Mul(ConvertDType(m, dtypes.Float64), samples)
+	if rng != nil {
+		rng = Where(inEpoch, rng, st.rng)
+	}
 	return stepState{params: params, opt: opt, rng: rng, tally: tally{
 		sums:     Where(update, Add(st.sums, weighted), st.sums),
 		active:   LogicalAnd(st.active, LogicalNot(failed)),

@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -298,5 +299,88 @@ func TestExportedWeightsAreInByOutLikeTheInitialisation(t *testing.T) {
 		if math.Abs(float64(w.Kernel[i]-want[i])) > 1e-6 {
 			t.Fatalf("kernel[%d] = %v, want %v (layout)", i, w.Kernel[i], want[i])
 		}
+	}
+}
+
+// xlaOrSkip opens the XLA backend, or skips where no plugin is installed.
+func xlaOrSkip(t *testing.T) compute.Backend {
+	t.Helper()
+	if _, ok := backend.FindPlugin(); !ok {
+		t.Skip("no XLA PJRT plugin installed (run scripts/setup.sh)")
+	}
+	b, _, err := backend.Open("xla")
+	if err != nil {
+		t.Fatalf("plugin found but not loadable: %v", err)
+	}
+	return b
+}
+
+// How many steps one call of the compiled loop runs changes nothing: a whole epoch per
+// call, 3 steps per call (the last call of an epoch running past its end) and one step
+// per call give the same numbers to the last bit.
+func TestStepsPerCallDoNotChangeTheResults(t *testing.T) {
+	b := xlaOrSkip(t)
+	members := []Member{
+		member(t, "a", map[string]any{"train.input_noise": 0.1}),
+		member(t, "b", map[string]any{"regularizers.0.weight": 3, "train.seed": 2}),
+	}
+	var runs []*History
+	for _, steps := range []int{0, 3, 1} {
+		h := &History{}
+		if _, err := TrainWith(context.Background(), b, members, digits(t), h, Options{StepsPerCall: steps}); err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, h)
+	}
+	for r, h := range runs[1:] {
+		for k := range members {
+			for e, ep := range runs[0].Epochs[k] {
+				for j, m := range ep.Metrics {
+					if got := h.Epochs[k][e].Metrics[j].Value; got != m.Value {
+						t.Errorf("run %d, model %d epoch %d %s/%s: %v, whole epoch per call: %v", r+1, k, e+1, m.Split, m.Name, got, m.Value)
+					}
+				}
+			}
+		}
+	}
+}
+
+// A model whose loss stops being finite in the middle of an epoch (and of a compiled
+// loop) is stopped at that step: it is reported diverged with the step, keeps its
+// last finite parameters, and its group mates train on as they would alone.
+func TestModelDivergingMidEpochStopsAtThatStep(t *testing.T) {
+	backends := map[string]compute.Backend{}
+	goB, _, _ := backend.Open("go")
+	backends["go"] = goB
+	if _, ok := backend.FindPlugin(); ok {
+		backends["xla"] = xlaOrSkip(t)
+	}
+	for name, b := range backends {
+		t.Run(name, func(t *testing.T) {
+			// Plain SGD on λ/2·‖W‖² with lr·λ = 1000 multiplies every kernel by -999 per
+			// step: the penalty passes float32's range after a few steps, not at the first.
+			ok := member(t, "ok", map[string]any{"optimizer.name": "sgd", "optimizer.learning_rate": 0.5})
+			bad := member(t, "bad", map[string]any{"optimizer.name": "sgd", "optimizer.learning_rate": 10, "regularizers.1.weight": 100})
+			out, err := Train(context.Background(), b, []Member{ok, bad}, digits(t), &History{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out[1].Status != StatusDiverged || out[1].DivergedAt != 1 {
+				t.Fatalf("bad model: %+v", out[1])
+			}
+			if strings.Contains(out[1].Message, "batch 0") || !strings.Contains(out[1].Message, "epoch 1, batch") {
+				t.Errorf("diverged after some steps, at a later batch; message %q", out[1].Message)
+			}
+			for _, l := range out[1].Weights {
+				for _, v := range append(append([]float32(nil), l.Kernel...), l.Bias...) {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						t.Fatalf("layer %s kept a non-finite parameter: updates did not stop", l.Name)
+					}
+				}
+			}
+			if out[0].Status != StatusCompleted {
+				t.Errorf("the other model: %+v", out[0])
+			}
+		})
 	}
 }
