@@ -12,7 +12,7 @@ import (
 func TestGPUPluginsAreDeterministicUnlessTheUserSaysOtherwise(t *testing.T) {
 	cases := []struct {
 		flags, optOut, want string
-		deterministic        bool
+		deterministic       bool
 	}{
 		{"", "", gpuDeterminismFlag, true},
 		{"--xla_dump_to=/tmp/d", "", "--xla_dump_to=/tmp/d " + gpuDeterminismFlag, true},
