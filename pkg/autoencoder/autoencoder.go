@@ -89,28 +89,82 @@ type Params struct {
 func NewParams(store *gmodel.Store, a Arch, seeds []int64) *Params {
 	p := &Params{K: len(seeds)}
 	scope := store.RootScope()
+	w := initialWeights(a, seeds)
 	for li, l := range a.Layers {
-		kernel := make([]float32, 0, len(seeds)*l.In*l.Out)
-		for _, seed := range seeds {
-			kernel = append(kernel, TransposeHost(GlorotUniform(seed, li, l.In, l.Out), l.In, l.Out)...)
-		}
 		ls := scope.In("%s", layerScope(l.Name))
-		p.Kernels = append(p.Kernels, ls.VariableWithValue("kernel",
-			tensors.FromFlatDataAndDimensions(kernel, len(seeds), l.Out, l.In)))
-		p.Biases = append(p.Biases, ls.VariableWithValue("bias",
-			tensors.FromFlatDataAndDimensions(make([]float32, len(seeds)*l.Out), len(seeds), l.Out)))
+		p.Kernels = append(p.Kernels, ls.VariableWithValue("kernel", w.kernels[li]))
+		p.Biases = append(p.Biases, ls.VariableWithValue("bias", w.biases[li]))
 		if li == a.Latent {
-			kernel = kernel[:0]
-			for _, seed := range seeds {
-				kernel = append(kernel, TransposeHost(GlorotUniform(seed, 1000+li, l.In, l.Out), l.In, l.Out)...)
-			}
 			vs := scope.In("latent_logvar")
-			p.LogVarKernel = vs.VariableWithValue("kernel", tensors.FromFlatDataAndDimensions(kernel, len(seeds), l.Out, l.In))
-			p.LogVarBias = vs.VariableWithValue("bias",
-				tensors.FromFlatDataAndDimensions(make([]float32, len(seeds)*l.Out), len(seeds), l.Out))
+			p.LogVarKernel = vs.VariableWithValue("kernel", w.logVarKernel)
+			p.LogVarBias = vs.VariableWithValue("bias", w.logVarBias)
 		}
 	}
 	return p
+}
+
+// Reset gives the variables the initial values of models seeded with seeds (as many
+// as the variables were made for), as NewParams does.
+func (p *Params) Reset(a Arch, seeds []int64) error {
+	if len(seeds) != p.K {
+		return fmt.Errorf("reset %d stacked models with %d seeds", p.K, len(seeds))
+	}
+	w := initialWeights(a, seeds)
+	values := append(append([]*tensors.Tensor(nil), w.kernels...), w.biases...)
+	if w.logVarKernel != nil {
+		values = append(values, w.logVarKernel, w.logVarBias)
+	}
+	for i, v := range p.All() {
+		if err := SetVariable(v, values[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetVariable replaces v's value by t and frees the old value's buffers at once (they
+// live outside the Go heap).
+func SetVariable(v *gmodel.Variable, t *tensors.Tensor) error {
+	old, err := v.Value()
+	if err != nil {
+		return err
+	}
+	if err := v.SetValue(t); err != nil {
+		return err
+	}
+	if old != nil && old != t {
+		old.FinalizeAll()
+	}
+	return nil
+}
+
+type initial struct {
+	kernels, biases          []*tensors.Tensor
+	logVarKernel, logVarBias *tensors.Tensor
+}
+
+// initialWeights draws every layer's kernels for the seeds (Glorot uniform, stored
+// [K, out, in]) and zero biases.
+func initialWeights(a Arch, seeds []int64) initial {
+	var w initial
+	K := len(seeds)
+	glorot := func(layer, li int) *tensors.Tensor {
+		l := a.Layers[li]
+		kernel := make([]float32, 0, K*l.In*l.Out)
+		for _, seed := range seeds {
+			kernel = append(kernel, TransposeHost(GlorotUniform(seed, layer, l.In, l.Out), l.In, l.Out)...)
+		}
+		return tensors.FromFlatDataAndDimensions(kernel, K, l.Out, l.In)
+	}
+	zeros := func(n int) *tensors.Tensor { return tensors.FromFlatDataAndDimensions(make([]float32, K*n), K, n) }
+	for li, l := range a.Layers {
+		w.kernels = append(w.kernels, glorot(li, li))
+		w.biases = append(w.biases, zeros(l.Out))
+		if li == a.Latent {
+			w.logVarKernel, w.logVarBias = glorot(1000+li, li), zeros(l.Out)
+		}
+	}
+	return w
 }
 
 func layerScope(name string) string {

@@ -156,6 +156,8 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	if prog == nil {
 		prog = NewProgress(opts.Log)
 	}
+	trainer := train.NewTrainer(be, train.Options{}) // compiles each kind of group once
+	defer trainer.Close()
 	done := 0
 	for gi, g := range groups {
 		if ctx.Err() != nil {
@@ -170,7 +172,7 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 		}
 		d, _ := sets.get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
-		outcomes, err := trainGroup(ctx, be, info, sw, g, d, prog)
+		outcomes, err := trainGroup(ctx, trainer, info, sw, g, d, prog)
 		prog.EndGroup(outcomes)
 		for _, c := range claims {
 			c.Release()
@@ -227,7 +229,7 @@ func claim(sw *results.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*resu
 // trainGroup trains one group and records each member's results. A failure to build
 // or train the group marks its runs failed (recorded, with the message) and the
 // sweep goes on; a failure to write results stops the sweep.
-func trainGroup(ctx context.Context, be compute.Backend, info backend.Info, sw *results.Sweep, g []sweep.Run, d train.Data, prog Progress) (outcomes []train.Outcome, err error) {
+func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *results.Sweep, g []sweep.Run, d train.Data, prog Progress) (outcomes []train.Outcome, err error) {
 	// A failure to write results marks the group's runs failed (when even that can be
 	// written) and stops the sweep: the disk or folder needs attention.
 	defer func() {
@@ -252,7 +254,7 @@ func trainGroup(ctx context.Context, be compute.Backend, info backend.Info, sw *
 		members[k] = train.Member{RunID: r.ID, Spec: r.Spec}
 	}
 	obs := &observer{writers: writers, prog: prog}
-	outcomes, err = train.Train(ctx, be, members, d, obs)
+	outcomes, err = trainer.Train(ctx, members, d, obs)
 	if obs.writeErr != nil {
 		for _, w := range writers {
 			w.Abort()

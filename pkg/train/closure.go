@@ -23,10 +23,13 @@ func repeat(start *Node, n int, inv, state []*Node, body func(j *Node, inv, stat
 	})
 }
 
-// maxOverRows is ReduceMax(x, 1) for x [K, R, ...], built from elementwise maxima of
-// halves: go-xla v0.4.1 cannot build a ReduceMax inside a loop body ("reductionFn is
-// not a StableHLO closure of main").
+// maxOverRows is ReduceMax(x, 1) for x [K, R, ...]. Inside a loop body it is built
+// from elementwise maxima of halves: go-xla v0.4.1 cannot build a ReduceMax there
+// ("reductionFn is not a StableHLO closure of main").
 func maxOverRows(x *Node) *Node {
+	if x.Graph().CurrentFunc().IsMain() {
+		return ReduceMax(x, 1)
+	}
 	for x.Shape().Dimensions[1] > 1 {
 		r := x.Shape().Dimensions[1]
 		h := r / 2

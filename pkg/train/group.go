@@ -118,6 +118,36 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	return gr, nil
 }
 
+// load makes the group train members, which must share the structure, size and
+// data of the members it was built for (reuseKey): the compiled programs stay, the
+// variables get the new members' initial values.
+func (gr *group) load(members []Member) error {
+	if len(members) != len(gr.members) {
+		return fmt.Errorf("a group of %d cannot train %d runs", len(gr.members), len(members))
+	}
+	gr.members, gr.spec = members, members[0].Spec
+	seeds := make([]int64, len(members))
+	for k, m := range members {
+		seeds[k] = m.Spec.Train.Seed
+	}
+	if err := gr.params.Reset(gr.arch, seeds); err != nil {
+		return err
+	}
+	for _, v := range gr.opt.State() {
+		if err := autoencoder.SetVariable(v, tensors.FromShape(v.Shape())); err != nil {
+			return err
+		}
+	}
+	if gr.rng != nil {
+		if err := autoencoder.SetVariable(gr.rng, rngStates(seeds)); err != nil {
+			return err
+		}
+	}
+	gr.hp.FinalizeAll()
+	gr.hp = hyperparameters(members)
+	return nil
+}
+
 // free releases the compiled programs, the data and the variables' backend buffers now
 // rather than at some later garbage collection (they live outside the Go heap).
 func (gr *group) free() {

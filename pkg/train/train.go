@@ -85,14 +85,35 @@ func GroupKey(s *spec.Spec) string {
 // Train trains members together and reports to obs. It returns one Outcome per member.
 // Cancelling ctx stops at the end of the current epoch (outcome "interrupted").
 func Train(ctx context.Context, backend compute.Backend, members []Member, d Data, obs Observer) ([]Outcome, error) {
-	return TrainWith(ctx, backend, members, d, obs, Options{})
+	t := NewTrainer(backend, Options{})
+	defer t.Close()
+	return t.Train(ctx, members, d, obs)
 }
 
-// TrainWith is Train with options.
-func TrainWith(ctx context.Context, backend compute.Backend, members []Member, d Data, obs Observer, opts Options) (outcomes []Outcome, err error) {
+// Trainer trains groups one after another on one backend and compiles each kind of
+// group once: a group of the same structure, size and data as the previous one reuses
+// its compiled programs, with the variables set to the new members' initial values.
+// (A sweep's groups are mostly alike: compiling is most of a small group's time.)
+type Trainer struct {
+	backend compute.Backend
+	opts    Options
+	last    *group
+	lastKey string
+}
+
+// NewTrainer returns a Trainer; Close releases what it keeps on the backend.
+func NewTrainer(backend compute.Backend, opts Options) *Trainer {
+	return &Trainer{backend: backend, opts: opts}
+}
+
+// Train trains members together, as the package's Train does.
+func (t *Trainer) Train(ctx context.Context, members []Member, d Data, obs Observer) (outcomes []Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = panicError(r)
+		}
+		if err != nil {
+			t.Close() // a failed group's state is not reused
 		}
 	}()
 	if len(members) == 0 {
@@ -101,12 +122,36 @@ func TrainWith(ctx context.Context, backend compute.Backend, members []Member, d
 	if d.Train == nil || d.Train.N == 0 || d.Validation == nil || d.Validation.N == 0 {
 		return nil, fmt.Errorf("empty training or validation set")
 	}
-	gr, err := newGroup(backend, members, d, opts)
+	key := reuseKey(members, d)
+	if t.last != nil && key == t.lastKey {
+		err = t.last.load(members)
+	} else {
+		t.Close()
+		t.last, err = newGroup(t.backend, members, d, t.opts)
+		t.lastKey = key
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer gr.free()
-	return gr.run(ctx, obs)
+	return t.last.run(ctx, obs)
+}
+
+// Close frees the compiled programs and data the Trainer keeps.
+func (t *Trainer) Close() {
+	if t.last != nil {
+		t.last.free()
+		t.last, t.lastKey = nil, ""
+	}
+}
+
+// reuseKey is equal for two groups that compile to the same programs: the same
+// structure (GroupKey), group size, presence of input noise and data sets.
+func reuseKey(members []Member, d Data) string {
+	noise := false
+	for _, m := range members {
+		noise = noise || m.Spec.Train.InputNoise > 0
+	}
+	return fmt.Sprintf("%s|%d|%v|%p|%p", GroupKey(members[0].Spec), len(members), noise, d.Train, d.Validation)
 }
 
 // panicError turns a panic during graph building or execution into an error. GoMLX

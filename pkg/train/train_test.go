@@ -327,7 +327,10 @@ func TestStepsPerCallDoNotChangeTheResults(t *testing.T) {
 	var runs []*History
 	for _, steps := range []int{0, 3, 1} {
 		h := &History{}
-		if _, err := TrainWith(context.Background(), b, members, digits(t), h, Options{StepsPerCall: steps}); err != nil {
+		tr := NewTrainer(b, Options{StepsPerCall: steps})
+		_, err := tr.Train(context.Background(), members, digits(t), h)
+		tr.Close()
+		if err != nil {
 			t.Fatal(err)
 		}
 		runs = append(runs, h)
@@ -380,6 +383,50 @@ func TestModelDivergingMidEpochStopsAtThatStep(t *testing.T) {
 			}
 			if out[0].Status != StatusCompleted {
 				t.Errorf("the other model: %+v", out[0])
+			}
+		})
+	}
+}
+
+// A Trainer compiles a group once and trains the next group of the same structure
+// with the same programs: that group's results equal those of a fresh compilation.
+func TestTrainerReusesAGroupWithTheNextMembersInitialState(t *testing.T) {
+	backends := map[string]compute.Backend{}
+	backends["go"], _, _ = backend.Open("go")
+	if _, ok := backend.FindPlugin(); ok {
+		backends["xla"] = xlaOrSkip(t)
+	}
+	first := []Member{member(t, "a", map[string]any{"train.input_noise": 0.1}), member(t, "b", map[string]any{"train.seed": 2, "train.input_noise": 0.2})}
+	second := []Member{member(t, "c", map[string]any{"train.seed": 3, "regularizers.0.weight": 3, "train.input_noise": 0.1}),
+		member(t, "d", map[string]any{"train.seed": 4, "optimizer.learning_rate": 0.003, "train.input_noise": 0.3})}
+	d := digits(t)
+	for name, b := range backends {
+		t.Run(name, func(t *testing.T) {
+			tr := NewTrainer(b, Options{})
+			defer tr.Close()
+			if _, err := tr.Train(context.Background(), first, d, &History{}); err != nil {
+				t.Fatal(err)
+			}
+			built := tr.last
+			reused := &History{}
+			if _, err := tr.Train(context.Background(), second, d, reused); err != nil {
+				t.Fatal(err)
+			}
+			if tr.last != built {
+				t.Fatal("the second group of the same structure was compiled again")
+			}
+			fresh := &History{}
+			if _, err := Train(context.Background(), b, second, d, fresh); err != nil {
+				t.Fatal(err)
+			}
+			for k := range second {
+				for e, ep := range fresh.Epochs[k] {
+					for j, m := range ep.Metrics {
+						if got := reused.Epochs[k][e].Metrics[j].Value; got != m.Value {
+							t.Errorf("model %d epoch %d %s/%s: reused %v, fresh %v", k, e+1, m.Split, m.Name, got, m.Value)
+						}
+					}
+				}
 			}
 		})
 	}
