@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -429,5 +430,23 @@ func TestTrainerReusesAGroupWithTheNextMembersInitialState(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// GoMLX reports misuse while building a graph by panicking with an error: its message
+// is enough. Any other panic is a bug of ours, and its stack is kept in the message.
+func TestPanicsThatAreBugsKeepTheirStack(t *testing.T) {
+	graphErr := panicError(errors.New("Where() requires the condition shape to be a prefix"))
+	if strings.Contains(graphErr.Error(), "goroutine") || !strings.Contains(graphErr.Error(), "Where()") {
+		t.Errorf("graph-building error: %v", graphErr)
+	}
+	var bug error
+	func() {
+		defer func() { bug = panicError(recover()) }()
+		var s []int
+		_ = s[len(s)+1] // index out of range: a runtime error
+	}()
+	if !strings.Contains(bug.Error(), "index out of range") || !strings.Contains(bug.Error(), "TestPanicsThatAreBugsKeepTheirStack") {
+		t.Errorf("a runtime error must keep the stack that leads to it: %v", bug)
 	}
 }
