@@ -227,36 +227,129 @@ def run_torch(cfg, xtr, xva, epochs, threads, seed):
 
 # ----------------------------------------------------------------------------- peak
 
+# Model (a)'s matrix products per batch of 256: (rows, contraction, columns) of the forward
+# product x·W, the input gradient g·Wᵀ (not for the first layer: nothing needs the gradient
+# of the data) and the kernel gradient xᵀ·g, for each Dense layer (in, out).
+MODEL_A_DENSE = [(784, 128), (128, 64), (64, 128), (128, 784)]
+
+
+def model_a_products(batch=256):
+    """[(name, a_shape, b_shape, dimension numbers, flops)] of model (a)'s products."""
+    out = []
+    for li, (i, o) in enumerate(MODEL_A_DENSE):
+        flops = 2.0 * batch * i * o
+        out.append((f"x·W {batch}x{i}·{i}x{o}", (batch, i), (i, o), (((1,), (0,)), ((), ())), flops))
+        if li > 0:
+            out.append((f"g·Wᵀ {batch}x{o}·({i}x{o})ᵀ", (batch, o), (i, o), (((1,), (1,)), ((), ())), flops))
+        out.append((f"xᵀ·g ({batch}x{i})ᵀ·{batch}x{o}", (batch, i), (batch, o), (((0,), (0,)), ((), ())), flops))
+    return out
+
+
+def timed_rates(fn, flops, reps):
+    """(best, median) GFLOP/s of fn() (which must block until done) over reps calls after 2 warm-ups."""
+    fn()
+    fn()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return flops / min(times) / 1e9, flops / sorted(times)[len(times) // 2] / 1e9
+
+
+def fma_peak(threads):
+    """Theoretical float32 peak of `threads` cores from /proc/cpuinfo: cores x clock x FMA lanes
+    (avx512f: 16 float32 lanes, avx2 + fma: 8, else 4) x 2 FMA units (assumed) x 2 flops per FMA.
+    The clock is the highest of the maximum frequency in sysfs or lscpu and the "cpu MHz" lines."""
+    import subprocess
+    flags, mhz, src = set(), [], []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                key = key.strip()
+                if key == "flags" and not flags:
+                    flags = set(val.split())
+                elif key == "cpu MHz":
+                    mhz.append(float(val))
+    except OSError:
+        return None
+    if mhz:
+        src.append(f"/proc/cpuinfo cpu MHz {max(mhz):.0f}")
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
+            mhz.append(int(f.read()) / 1000.0)
+            src.append(f"cpuinfo_max_freq {mhz[-1]:.0f} MHz")
+    except (OSError, ValueError):
+        pass
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
+            if line.startswith("CPU max MHz:"):
+                mhz.append(float(line.split(":", 1)[1]))
+                src.append(f"lscpu max {mhz[-1]:.0f} MHz")
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    if not mhz:
+        return None
+    if "avx512f" in flags:
+        lanes, isa = 16, "avx512f"
+    elif "avx2" in flags and "fma" in flags:
+        lanes, isa = 8, "avx2+fma"
+    else:
+        lanes, isa = 4, "sse"
+    ghz = max(mhz) / 1000.0
+    units = 2
+    return dict(fma_peak_gflops=threads * ghz * lanes * units * 2,
+                fma_peak_assumptions=(f"{threads} cores x {ghz:.3f} GHz ({'; '.join(src)}) x {lanes} float32 lanes "
+                                      f"({isa}) x {units} FMA units (assumed) x 2 flops per FMA"))
+
+
 def run_peak(threads, size=2048, reps=20):
-    """Single-precision matmul throughput on `threads` threads: numpy (OpenBLAS) and torch."""
+    """Best float32 matmul rates on `threads` threads: numpy (its BLAS), torch.mm and an XLA
+    dot through jax, at size² and (XLA) at model (a)'s own products; plus the FMA peak."""
     import numpy as np
-    res = {}
-    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
-    b = np.random.default_rng(1).standard_normal((size, size), dtype=np.float32)
+    rates = []
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
     flops = 2.0 * size ** 3
+    shape = f"{size}x{size}·{size}x{size}"
+    versions = {"numpy": np.__version__}
 
-    def best(fn):
-        fn()
-        fn()
-        times = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return flops / min(times) / 1e9, flops / sorted(times)[len(times) // 2] / 1e9
+    def add(library, shape, best_median):
+        rates.append(dict(library=library, shape=shape, gflops_best=best_median[0], gflops_median=best_median[1]))
 
-    res["numpy_gflops_best"], res["numpy_gflops_median"] = best(lambda: a @ b)
+    add("numpy", shape, timed_rates(lambda: a @ b, flops, reps))
     try:
         import torch
         torch.set_num_threads(threads)
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        res["torch_gflops_best"], res["torch_gflops_median"] = best(lambda: torch.mm(ta, tb))
-        res["torch"] = torch.__version__
+        add("torch.mm", shape, timed_rates(lambda: torch.mm(ta, tb), flops, reps))
+        versions["torch"] = torch.__version__
     except ImportError:
         pass
-    res["numpy"] = np.__version__
-    res["size"] = size
-    res["peak_gflops"] = max(v for k, v in res.items() if k.endswith("_gflops_best"))
+    try:
+        import jax
+        import jax.numpy as jnp
+        from jax import lax
+        versions["jax"] = jax.__version__
+        ja, jb = jax.device_put(a), jax.device_put(b)
+        dot = jax.jit(jnp.dot)
+        add("jax (XLA dot)", shape, timed_rates(lambda: dot(ja, jb).block_until_ready(), flops, reps))
+        # The model's products: r of them per call (each on its own left operand, so XLA can
+        # neither hoist nor merge them) in one lax.scan, about 1 GFLOP per call.
+        for name, sa, sb, dims, fl in model_a_products():
+            r = max(1, int(1e9 // fl))
+            xs = jax.device_put(rng.standard_normal((r,) + sa, dtype=np.float32))
+            y = jax.device_put(rng.standard_normal(sb, dtype=np.float32))
+            f = jax.jit(lambda xs, y, dims=dims: lax.scan(lambda c, x: (c, lax.dot_general(x, y, dims)), 0, xs)[1])
+            add("jax (XLA dot)", name, timed_rates(lambda f=f, xs=xs, y=y: f(xs, y).block_until_ready(), fl * r, reps))
+    except ImportError:
+        pass
+    best = max(rates, key=lambda r: r["gflops_best"])
+    res = dict(rates=rates, size=size, versions=versions, peak_gflops=best["gflops_best"],
+               peak_source=f"{best['library']} {best['shape']}")
+    res.update(fma_peak(threads) or {})
     return res
 
 
