@@ -1,10 +1,15 @@
-"""Trains the benchmark autoencoders with Keras 3 (TensorFlow or JAX backend) or PyTorch on
-the CPU and writes one JSON record of per-epoch timings and losses.
+"""Trains the benchmark autoencoders with Keras 3 (TensorFlow or JAX backend) or PyTorch
+(on the CPU, or --device cuda) and writes one JSON record of per-epoch timings and losses;
+--framework peak measures the float32 matmul rates (numpy, torch.mm, XLA dots through jax at
+2048² and at model (a)'s own products) and the theoretical FMA peak of the CPU.
 
     KERAS_BACKEND=tensorflow python py_bench.py --framework keras --model a --epochs 4 --out r.json
     KERAS_BACKEND=jax        python py_bench.py --framework keras --model a --epochs 4 --out r.json
                              python py_bench.py --framework torch --model a --epochs 4 --out r.json
+                             python py_bench.py --framework torch --device cuda --threads 0 ... (GPU)
                              python py_bench.py --framework peak --out peak.json
+
+The JAX programs (jax-step, jax-scan, jax-vmap-scan) are in jax_bench.py.
 
 Run one framework per process: the thread limits (--threads, default 2) must be set before
 the framework initialises, and Keras picks its backend from $KERAS_BACKEND at import.
@@ -153,15 +158,17 @@ def keras_versions():
 
 # ----------------------------------------------------------------------------- torch
 
-def run_torch(cfg, xtr, xva, epochs, threads, seed):
+def run_torch(cfg, xtr, xva, epochs, threads, seed, device="cpu"):
     import torch
     from torch import nn
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(threads)
-    except RuntimeError:
-        pass
+    if threads:
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:
+            pass
     torch.manual_seed(seed)
+    dev = torch.device(device)
     acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
     layers, d = [], xtr.shape[1]
     for units, act in cfg["layers"]:
@@ -170,7 +177,7 @@ def run_torch(cfg, xtr, xva, epochs, threads, seed):
         nn.init.zeros_(lin.bias)
         layers.append(nn.Sequential(lin, acts[act]()))
         d = units
-    model = nn.ModuleList(layers)
+    model = nn.ModuleList(layers).to(dev)
     kind, reg_layer, weight, target = cfg["reg"]
     opt = torch.optim.Adam(model.parameters(), lr=LR, eps=EPS)
 
@@ -193,15 +200,17 @@ def run_torch(cfg, xtr, xva, epochs, threads, seed):
             return -(x * torch.log(y) + (1 - x) * torch.log(1 - y)).mean()
         return ((y - x) ** 2).mean()
 
-    xtr_t, xva_t = torch.from_numpy(xtr), torch.from_numpy(xva)
-    n, bs = len(xtr_t), cfg["batch"]
     gen = torch.Generator().manual_seed(seed)
     ends = []
     t0 = time.perf_counter()
+    # Data on the device (a no-op on the CPU); the losses are summed there and read once per
+    # epoch, so that the device never waits for the host within an epoch.
+    xtr_t, xva_t = torch.from_numpy(xtr).to(dev), torch.from_numpy(xva).to(dev)
+    n, bs = len(xtr_t), cfg["batch"]
     for _ in range(epochs):
         model.train()
-        perm = torch.randperm(n, generator=gen)
-        total = 0.0
+        perm = torch.randperm(n, generator=gen).to(dev)
+        total = torch.zeros((), device=dev)
         for lo in range(0, n, bs):
             xb = xtr_t[perm[lo:lo + bs]]
             y, pen = forward(xb)
@@ -209,19 +218,21 @@ def run_torch(cfg, xtr, xva, epochs, threads, seed):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item() * len(xb)
-        train_loss = total / n
+            total += loss.detach() * len(xb)
         model.eval()
-        vtotal = 0.0
+        vtotal = torch.zeros((), device=dev)
         with torch.no_grad():
             for lo in range(0, len(xva_t), 512):
                 xb = xva_t[lo:lo + 512]
                 y, pen = forward(xb)
-                vtotal += (recon_loss(y, xb) + pen).item() * len(xb)
-        val_loss = vtotal / len(xva_t)
+                vtotal += (recon_loss(y, xb) + pen) * len(xb)
+        train_loss = total.item() / n  # waits for the device
+        val_loss = vtotal.item() / len(xva_t)
         ends.append(time.perf_counter() - t0)
+    where = (f"on {torch.cuda.get_device_name(dev)}" if dev.type == "cuda"
+             else f"{torch.get_num_threads()} threads")
     return dict(elapsed_epochs=ends, final_train_loss=train_loss, final_validation_loss=val_loss,
-                detail=f"torch {torch.__version__}, eager, {torch.get_num_threads()} threads",
+                detail=f"torch {torch.__version__}, eager, {where}", device=str(dev),
                 versions={"torch": torch.__version__})
 
 
@@ -358,11 +369,19 @@ def main():
     p.add_argument("--framework", required=True, choices=["keras", "torch", "peak"])
     p.add_argument("--model", choices=sorted(MODELS), default="a")
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="0: leave threads and CPU affinity alone")
+    p.add_argument("--device", default="cpu", help="torch: the device to train on (cpu, cuda)")
+    p.add_argument("--max-train", type=int, default=0, help="use only the first N training samples (quick checks)")
+    p.add_argument("--max-validation", type=int, default=0, help="use only the first N validation samples")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    set_thread_env(args.threads)
+    if args.threads:
+        set_thread_env(args.threads)
+    elif args.framework == "peak":
+        p.error("--framework peak needs --threads >= 1")
+    if args.device != "cpu" and args.framework != "torch":
+        p.error("--device is for --framework torch")
 
     record = dict(framework=args.framework, threads=args.threads, python=platform.python_version(),
                   cpus_visible=len(os.sched_getaffinity(0)), cpu_count=os.cpu_count())
@@ -371,11 +390,15 @@ def main():
     else:
         cfg = MODELS[args.model]
         xtr, xva = load_data(args.model)
+        if args.max_train:
+            xtr = xtr[:args.max_train]
+        if args.max_validation:
+            xva = xva[:args.max_validation]
         if args.framework == "keras":
             record["framework"] = "keras-" + os.environ.get("KERAS_BACKEND", "tensorflow")
             out = run_keras(cfg, xtr, xva, args.epochs, args.threads, args.seed)
         else:
-            out = run_torch(cfg, xtr, xva, args.epochs, args.threads, args.seed)
+            out = run_torch(cfg, xtr, xva, args.epochs, args.threads, args.seed, args.device)
         record.update(out, model=args.model, epochs=args.epochs, batch_size=cfg["batch"],
                       n_train=len(xtr), n_validation=len(xva))
     with open(args.out, "w") as f:

@@ -18,6 +18,7 @@ K models reports s per model-epoch = its s/epoch / K.
 import glob
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -88,7 +89,7 @@ def saerun_records(root, variant):
             final_validation_losses=[float(v) for v in runs["final_validation_loss"]],
             final_train_loss=float(runs["final_train_loss"].iloc[pick]) if pick is not None else None,
             final_validation_loss=float(runs["final_validation_loss"].iloc[pick]) if pick is not None else None,
-            detail=(f"{r0['backend']} {r0['backend_detail'] or ''}".strip()
+            detail=(f"saerun {r0['tool_version']}, {r0['backend']} {r0['backend_detail'] or ''}".strip()
                     + (", GOEXPERIMENT=simd build" if variant == "go-simd" else "")
                     + (f", --group-size {k}" if k > 1 else "")),
             n_train=n_train, n_validation=n_val, status=",".join(sorted(set(runs["status"])))))
@@ -148,8 +149,10 @@ def load_round(rdir):
 
 
 def order_key(fw):
-    base = fw.split("-g")[0] if fw.startswith("saerun-") else fw
-    return (ORDER.index(base) if base in ORDER else len(ORDER), fw)
+    """Single models in ORDER, then the rest by name; groups by size."""
+    m = re.fullmatch(r"(saerun-.+)-g(\d+)|(jax-vmap-scan)-(\d+)", fw)
+    base, k = (m.group(1) or m.group(3), int(m.group(2) or m.group(4))) if m else (fw, 1)
+    return (k, ORDER.index(base) if base in ORDER else len(ORDER), fw)
 
 
 def peak_lines(peak, n_peaks):
@@ -201,11 +204,14 @@ def main():
         fma_limit = flops / (fma_gflops * 1e9) if fma_gflops else None
         singles = [r for r in recs if r["group_size"] == 1]
         ref = next((r for r in singles if r["framework"].startswith("saerun-")), None)
-        md += [f"## {MODELS[model]['title']}", "",
-               f"{n_train} training / {n_val} validation samples, {recs[0]['epochs']} epochs; "
-               f"{flops / 1e9:.3g} GFLOP of matrix products per epoch → physical limit "
-               f"**{fmt(limit)} s/epoch** at the highest measured rate ({fmt(peak_gflops)} GFLOP/s), "
-               f"{fmt(fma_limit)} at the theoretical FMA peak ({fmt(fma_gflops)} GFLOP/s).", ""]
+        head = (f"{n_train} training / {n_val} validation samples, {recs[0]['epochs']} epochs; "
+                f"{flops / 1e9:.3g} GFLOP of matrix products per epoch")
+        if limit:
+            head += (f" → physical limit **{fmt(limit)} s/epoch** at the highest measured rate "
+                     f"({fmt(peak_gflops)} GFLOP/s)")
+            if fma_limit:
+                head += f", {fmt(fma_limit)} at the theoretical FMA peak ({fmt(fma_gflops)} GFLOP/s)"
+        md += [f"## {MODELS[model]['title']}", "", head + ".", ""]
         rows = []
         if singles:
             rows += [f"| program | s/epoch (median, epochs 2..) | × limit | × FMA peak | × {ref['framework'] if ref else 'saerun'} "
