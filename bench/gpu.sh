@@ -93,6 +93,7 @@ export SAERUN_DATA_DIR="$DATA_DIR"
 
 SAERUN_ARGS=(--data-dir "$DATA_DIR" --set "train.epochs=$EPOCHS")
 PY_ARGS=(--epochs "$EPOCHS")
+JAX_ARGS=()
 if (( DRY )); then
   PY="${PY:-$BENCH/.venv/bin/python}"
   export JAX_PLATFORMS=cpu GOMAXPROCS=2 OMP_WAIT_POLICY=PASSIVE
@@ -104,6 +105,7 @@ else
   PLUGIN="$("$PY" -c 'import jax_plugins.xla_cuda13 as m, os; print(os.path.dirname(m.__file__))')/xla_cuda_plugin.so"
   [[ -f "$PLUGIN" ]] || { echo "gpu.sh: no CUDA PJRT plugin at $PLUGIN (is jax-cuda13-pjrt installed?)" >&2; exit 2; }
   BACKEND="xla:$PLUGIN" VARIANT=cuda TORCH_DEVICE=cuda THREADS=0
+  JAX_ARGS+=(--accelerator)
 fi
 
 if [[ -z "$SAERUN" ]] && { want saerun || want saerun-group || want quickstart; }; then
@@ -162,13 +164,13 @@ if want saerun-group; then
 fi
 for fw in jax-step jax-scan; do
   want "$fw" || continue
-  timed "a-$fw" "$PY" "$BENCH/jax_bench.py" --framework "$fw" --model a "${PY_ARGS[@]}" --threads "$THREADS" \
+  timed "a-$fw" "$PY" "$BENCH/jax_bench.py" --framework "$fw" --model a "${PY_ARGS[@]}" "${JAX_ARGS[@]}" --threads "$THREADS" \
     --out "$R/raw/a-$fw.json"
 done
 if want jax-vmap-scan; then
   for k in $GROUPS_LIST; do
     timed "a-jax-vmap-scan-$k" "$PY" "$BENCH/jax_bench.py" --framework jax-vmap-scan --group-size "$k" --model a \
-      "${PY_ARGS[@]}" --threads "$THREADS" --out "$R/raw/a-jax-vmap-scan-$k.json"
+      "${PY_ARGS[@]}" "${JAX_ARGS[@]}" --threads "$THREADS" --out "$R/raw/a-jax-vmap-scan-$k.json"
   done
 fi
 if want torch; then

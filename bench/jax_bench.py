@@ -30,7 +30,8 @@ optax because the GPU machine has no optax and no network.
 compile_seconds is the time spent lowering and compiling the programs (jax's ahead-of-time
 API), inside the first epoch: the first epoch includes it, as saerun's does.
 
---threads 0 leaves threads and CPU affinity alone (on a GPU machine).
+--threads 0 leaves threads and CPU affinity alone, and --accelerator refuses to run on the
+CPU (on a GPU machine).
 """
 
 import argparse
@@ -255,12 +256,19 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-train", type=int, default=0, help="use only the first N training samples (quick checks)")
     p.add_argument("--max-validation", type=int, default=0, help="use only the first N validation samples")
+    p.add_argument("--accelerator", action="store_true",
+                   help="fail unless JAX's default device is an accelerator (not a silent CPU fallback)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     if args.epochs < 1 or args.group_size < 1 or args.max_train < 0 or args.max_validation < 0:
         p.error("--epochs and --group-size must be >= 1, --max-train and --max-validation >= 0")
     if args.threads:
         pb.set_thread_env(args.threads)
+    if args.accelerator:
+        import jax
+        dev = jax.devices()[0]
+        if dev.platform == "cpu":
+            sys.exit(f"jax_bench.py --accelerator: JAX's default device is {dev} (is the CUDA plugin installed?)")
     xtr, xva = pb.load_data(args.model)
     if args.max_train:
         xtr = xtr[:args.max_train]
