@@ -200,9 +200,9 @@ def run_jax(model, xtr_np, xva_np, framework, k, epochs, seed):
     lam = jnp.asarray(weights if group else weights[0], jnp.float32)
     init_keys = fold(base_keys, 0)
     params = compiled(fns["init"], init_keys)(init_keys)
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    state = (params, zeros, jax.tree_util.tree_map(jnp.zeros_like, params), jnp.zeros((), jnp.int32),
-             jnp.zeros((k,) if group else (), jnp.float32))
+    # (params, Adam's m and v, step count, the epoch's loss sum per model)
+    state = (params, jax.tree_util.tree_map(jnp.zeros_like, params), jax.tree_util.tree_map(jnp.zeros_like, params),
+             jnp.zeros((), jnp.int32), jnp.zeros((k,) if group else (), jnp.float32))
     epoch_fn = step_fn = order_fn = eval_fn = None
     for e in range(epochs):
         keys = fold(base_keys, e + 1)
