@@ -17,6 +17,7 @@ Programs (all train every sample every epoch, the last, shorter batch included, 
                  own init seed (--seed + k), its own data order and its own regularizer weight
                  (model a: the L1 grid of bench/specs/fmnist_l1_sweep{8,64}.yaml), as a
                  saerun group trains a sweep.
+  jax-vmap-step  the same K models, one jitted step per batch (as jax-step).
 
 Each epoch ends with the full validation pass (one jitted call over the validation set in
 chunks of 512, like the Keras and torch rows) and the host reading the losses back; the
@@ -166,7 +167,7 @@ def run_jax(model, xtr_np, xva_np, framework, k, epochs, seed):
     import numpy as np
     from jax import lax
     cfg = pb.MODELS[model]
-    group = framework == "jax-vmap-scan"
+    group = framework.startswith("jax-vmap-")
     kk = k if group else 0
     weights = reg_weights(model, k if group else 1)
     n_train, d = xtr_np.shape
@@ -206,11 +207,11 @@ def run_jax(model, xtr_np, xva_np, framework, k, epochs, seed):
     epoch_fn = step_fn = order_fn = eval_fn = None
     for e in range(epochs):
         keys = fold(base_keys, e + 1)
-        if framework == "jax-step":
+        if framework in ("jax-step", "jax-vmap-step"):
             if order_fn is None:
                 order_fn = compiled(fns["order"], keys)
             idx, w = order_fn(keys)
-            state = state[:4] + (jnp.zeros((), jnp.float32),)
+            state = state[:4] + (jnp.zeros_like(state[4]),)
             if step_fn is None:
                 step_fn = compiled(fns["step_at"], state, xtr, lam, idx, w, np.int32(0), donate=(0,))
             for i in range(fns["steps"]):
@@ -240,7 +241,7 @@ def run_jax(model, xtr_np, xva_np, framework, k, epochs, seed):
                reported_reg_weight=base if pick is not None else None,
                detail=(f"jax {jax.__version__} on {dev.platform} ({dev.device_kind}), "
                        f"{'vmap of ' + str(k) + ' models in ' if group else ''}"
-                       f"{'one jitted step per batch' if framework == 'jax-step' else 'one lax.scan per epoch'}"),
+                       f"{'one lax.scan per epoch' if framework.endswith('-scan') else 'one jitted step per batch'}"),
                device=f"{dev.platform}: {dev.device_kind}",
                versions={"jax": jax.__version__, "jaxlib": __import__("jaxlib").__version__})
     return rec
@@ -248,10 +249,10 @@ def run_jax(model, xtr_np, xva_np, framework, k, epochs, seed):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--framework", required=True, choices=["jax-step", "jax-scan", "jax-vmap-scan"])
+    p.add_argument("--framework", required=True, choices=["jax-step", "jax-scan", "jax-vmap-scan", "jax-vmap-step"])
     p.add_argument("--model", choices=sorted(pb.MODELS), default="a")
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--group-size", type=int, default=8, help="jax-vmap-scan: models in the group (default 8)")
+    p.add_argument("--group-size", type=int, default=8, help="jax-vmap-*: models in the group (default 8)")
     p.add_argument("--threads", type=int, default=2, help="0: leave threads and CPU affinity alone")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-train", type=int, default=0, help="use only the first N training samples (quick checks)")
@@ -276,7 +277,7 @@ def main():
         xva = xva[:args.max_validation]
     cfg = pb.MODELS[args.model]
     framework = args.framework
-    record = dict(framework=framework if framework != "jax-vmap-scan" else f"jax-vmap-scan-{args.group_size}",
+    record = dict(framework=f"{framework}-{args.group_size}" if framework.startswith("jax-vmap-") else framework,
                   threads=args.threads, python=platform.python_version(),
                   cpus_visible=len(os.sched_getaffinity(0)), cpu_count=os.cpu_count())
     record.update(run_jax(args.model, xtr, xva, framework, args.group_size, args.epochs, args.seed),

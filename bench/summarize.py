@@ -32,9 +32,9 @@ MODELS = {
     "b": dict(title="(b) digits KL AE 64-100-64, MSE, Adam, batch 64",
               dims=[(64, 100), (100, 64)], dataset="digits", reg_weight=0.1),
 }
-# Row order of the single-model tables; other programs follow in name order.
+# Row order within a table (single models; groups of each size); others follow by name.
 ORDER = ["saerun-xla", "saerun-cuda", "saerun-go", "saerun-go-simd", "keras-tensorflow", "keras-jax", "torch",
-         "jax-step", "jax-scan"]
+         "jax-step", "jax-scan", "jax-vmap-step", "jax-vmap-scan"]
 SPLITS = {"fashion-mnist": (60000, 10000), "digits": (1438, 359)}
 
 
@@ -150,7 +150,7 @@ def load_round(rdir):
 
 def order_key(fw):
     """Single models in ORDER, then the rest by name; groups by size."""
-    m = re.fullmatch(r"(saerun-.+)-g(\d+)|(jax-vmap-scan)-(\d+)", fw)
+    m = re.fullmatch(r"(saerun-.+)-g(\d+)|(jax-vmap-(?:scan|step))-(\d+)", fw)
     base, k = (m.group(1) or m.group(3), int(m.group(2) or m.group(4))) if m else (fw, 1)
     return (k, ORDER.index(base) if base in ORDER else len(ORDER), fw)
 
@@ -266,6 +266,19 @@ def main():
                     ratios[f"{r['framework']}_over_{ref['framework']}"] = r[key] / ref["s_per_epoch"]
             if limit:
                 ratios[f"{ref['framework']}_over_limit"] = ref["s_per_epoch"] / limit
+        targets = []  # issue 12: saerun against the JAX programs (target <= 1.0 each)
+        if ref:
+            jscan = next((r for r in singles if r["framework"] == "jax-scan"), None)
+            if jscan:
+                targets.append(f"{ref['framework']} / jax-scan = {ref['s_per_epoch'] / jscan['s_per_epoch']:.2f}")
+        for r in recs:
+            if r["group_size"] > 1 and r["framework"].startswith("saerun-"):
+                jv = next((j for j in recs if j["framework"] == f"jax-vmap-scan-{r['group_size']}"), None)
+                if jv:
+                    targets.append(f"{r['framework']} / {jv['framework']} per model-epoch = "
+                                   f"{r['s_per_model_epoch'] / jv['s_per_model_epoch']:.2f}")
+        if targets:
+            md += ["saerun against JAX: " + "; ".join(targets) + ".", ""]
         md += ["Versions: " + "; ".join(f"{r['framework']}: {r['detail']}" for r in recs), ""]
         out["models"][model] = dict(title=MODELS[model]["title"], flops_per_epoch=flops, limit_s_per_epoch=limit,
                                     fma_limit_s_per_epoch=fma_limit, ratios=ratios, results=recs)
