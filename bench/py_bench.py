@@ -1,10 +1,15 @@
-"""Trains the benchmark autoencoders with Keras 3 (TensorFlow or JAX backend) or PyTorch on
-the CPU and writes one JSON record of per-epoch timings and losses.
+"""Trains the benchmark autoencoders with Keras 3 (TensorFlow or JAX backend) or PyTorch
+(on the CPU, or --device cuda) and writes one JSON record of per-epoch timings and losses;
+--framework peak measures the float32 matmul rates (numpy, torch.mm, XLA dots through jax at
+2048² and at model (a)'s own products) and the theoretical FMA peak of the CPU.
 
     KERAS_BACKEND=tensorflow python py_bench.py --framework keras --model a --epochs 4 --out r.json
     KERAS_BACKEND=jax        python py_bench.py --framework keras --model a --epochs 4 --out r.json
                              python py_bench.py --framework torch --model a --epochs 4 --out r.json
+                             python py_bench.py --framework torch --device cuda --threads 0 ... (GPU)
                              python py_bench.py --framework peak --out peak.json
+
+The JAX programs (jax-step, jax-scan, jax-vmap-scan) are in jax_bench.py.
 
 Run one framework per process: the thread limits (--threads, default 2) must be set before
 the framework initialises, and Keras picks its backend from $KERAS_BACKEND at import.
@@ -153,15 +158,17 @@ def keras_versions():
 
 # ----------------------------------------------------------------------------- torch
 
-def run_torch(cfg, xtr, xva, epochs, threads, seed):
+def run_torch(cfg, xtr, xva, epochs, threads, seed, device="cpu"):
     import torch
     from torch import nn
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(threads)
-    except RuntimeError:
-        pass
+    if threads:
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:
+            pass
     torch.manual_seed(seed)
+    dev = torch.device(device)
     acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
     layers, d = [], xtr.shape[1]
     for units, act in cfg["layers"]:
@@ -170,7 +177,7 @@ def run_torch(cfg, xtr, xva, epochs, threads, seed):
         nn.init.zeros_(lin.bias)
         layers.append(nn.Sequential(lin, acts[act]()))
         d = units
-    model = nn.ModuleList(layers)
+    model = nn.ModuleList(layers).to(dev)
     kind, reg_layer, weight, target = cfg["reg"]
     opt = torch.optim.Adam(model.parameters(), lr=LR, eps=EPS)
 
@@ -193,15 +200,17 @@ def run_torch(cfg, xtr, xva, epochs, threads, seed):
             return -(x * torch.log(y) + (1 - x) * torch.log(1 - y)).mean()
         return ((y - x) ** 2).mean()
 
-    xtr_t, xva_t = torch.from_numpy(xtr), torch.from_numpy(xva)
-    n, bs = len(xtr_t), cfg["batch"]
     gen = torch.Generator().manual_seed(seed)
     ends = []
     t0 = time.perf_counter()
+    # Data on the device (a no-op on the CPU); the losses are summed there and read once per
+    # epoch, so that the device never waits for the host within an epoch.
+    xtr_t, xva_t = torch.from_numpy(xtr).to(dev), torch.from_numpy(xva).to(dev)
+    n, bs = len(xtr_t), cfg["batch"]
     for _ in range(epochs):
         model.train()
-        perm = torch.randperm(n, generator=gen)
-        total = 0.0
+        perm = torch.randperm(n, generator=gen).to(dev)
+        total = torch.zeros((), device=dev)
         for lo in range(0, n, bs):
             xb = xtr_t[perm[lo:lo + bs]]
             y, pen = forward(xb)
@@ -209,54 +218,149 @@ def run_torch(cfg, xtr, xva, epochs, threads, seed):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item() * len(xb)
-        train_loss = total / n
+            total += loss.detach() * len(xb)
         model.eval()
-        vtotal = 0.0
+        vtotal = torch.zeros((), device=dev)
         with torch.no_grad():
             for lo in range(0, len(xva_t), 512):
                 xb = xva_t[lo:lo + 512]
                 y, pen = forward(xb)
-                vtotal += (recon_loss(y, xb) + pen).item() * len(xb)
-        val_loss = vtotal / len(xva_t)
+                vtotal += (recon_loss(y, xb) + pen) * len(xb)
+        train_loss = total.item() / n  # waits for the device
+        val_loss = vtotal.item() / len(xva_t)
         ends.append(time.perf_counter() - t0)
+    where = (f"on {torch.cuda.get_device_name(dev)}" if dev.type == "cuda"
+             else f"{torch.get_num_threads()} threads")
     return dict(elapsed_epochs=ends, final_train_loss=train_loss, final_validation_loss=val_loss,
-                detail=f"torch {torch.__version__}, eager, {torch.get_num_threads()} threads",
+                detail=f"torch {torch.__version__}, eager, {where}", device=str(dev),
                 versions={"torch": torch.__version__})
 
 
 # ----------------------------------------------------------------------------- peak
 
+# Model (a)'s matrix products per batch of 256: (rows, contraction, columns) of the forward
+# product x·W, the input gradient g·Wᵀ (not for the first layer: nothing needs the gradient
+# of the data) and the kernel gradient xᵀ·g, for each Dense layer (in, out).
+MODEL_A_DENSE = [(784, 128), (128, 64), (64, 128), (128, 784)]
+
+
+def model_a_products(batch=256):
+    """[(name, a_shape, b_shape, dimension numbers, flops)] of model (a)'s products."""
+    out = []
+    for li, (i, o) in enumerate(MODEL_A_DENSE):
+        flops = 2.0 * batch * i * o
+        out.append((f"x·W {batch}x{i}·{i}x{o}", (batch, i), (i, o), (((1,), (0,)), ((), ())), flops))
+        if li > 0:
+            out.append((f"g·Wᵀ {batch}x{o}·({i}x{o})ᵀ", (batch, o), (i, o), (((1,), (1,)), ((), ())), flops))
+        out.append((f"xᵀ·g ({batch}x{i})ᵀ·{batch}x{o}", (batch, i), (batch, o), (((0,), (0,)), ((), ())), flops))
+    return out
+
+
+def timed_rates(fn, flops, reps):
+    """(best, median) GFLOP/s of fn() (which must block until done) over reps calls after 2 warm-ups."""
+    fn()
+    fn()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return flops / min(times) / 1e9, flops / sorted(times)[len(times) // 2] / 1e9
+
+
+def fma_peak(threads):
+    """Theoretical float32 peak of `threads` cores from /proc/cpuinfo: cores x clock x FMA lanes
+    (avx512f: 16 float32 lanes, avx2 + fma: 8, else 4) x 2 FMA units (assumed) x 2 flops per FMA.
+    The clock is the highest of the maximum frequency in sysfs or lscpu and the "cpu MHz" lines."""
+    import subprocess
+    flags, mhz, src = set(), [], []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                key = key.strip()
+                if key == "flags" and not flags:
+                    flags = set(val.split())
+                elif key == "cpu MHz":
+                    mhz.append(float(val))
+    except OSError:
+        return None
+    if mhz:
+        src.append(f"/proc/cpuinfo cpu MHz {max(mhz):.0f}")
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
+            mhz.append(int(f.read()) / 1000.0)
+            src.append(f"cpuinfo_max_freq {mhz[-1]:.0f} MHz")
+    except (OSError, ValueError):
+        pass
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
+            if line.startswith("CPU max MHz:"):
+                mhz.append(float(line.split(":", 1)[1]))
+                src.append(f"lscpu max {mhz[-1]:.0f} MHz")
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    if not mhz:
+        return None
+    if "avx512f" in flags:
+        lanes, isa = 16, "avx512f"
+    elif "avx2" in flags and "fma" in flags:
+        lanes, isa = 8, "avx2+fma"
+    else:
+        lanes, isa = 4, "sse"
+    ghz = max(mhz) / 1000.0
+    units = 2
+    return dict(fma_peak_gflops=threads * ghz * lanes * units * 2,
+                fma_peak_assumptions=(f"{threads} cores x {ghz:.3f} GHz ({'; '.join(src)}) x {lanes} float32 lanes "
+                                      f"({isa}) x {units} FMA units (assumed) x 2 flops per FMA"))
+
+
 def run_peak(threads, size=2048, reps=20):
-    """Single-precision matmul throughput on `threads` threads: numpy (OpenBLAS) and torch."""
+    """Best float32 matmul rates on `threads` threads: numpy (its BLAS), torch.mm and an XLA
+    dot through jax, at size² and (XLA) at model (a)'s own products; plus the FMA peak."""
     import numpy as np
-    res = {}
-    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
-    b = np.random.default_rng(1).standard_normal((size, size), dtype=np.float32)
+    rates = []
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
     flops = 2.0 * size ** 3
+    shape = f"{size}x{size}·{size}x{size}"
+    versions = {"numpy": np.__version__}
 
-    def best(fn):
-        fn()
-        fn()
-        times = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return flops / min(times) / 1e9, flops / sorted(times)[len(times) // 2] / 1e9
+    def add(library, shape, best_median):
+        rates.append(dict(library=library, shape=shape, gflops_best=best_median[0], gflops_median=best_median[1]))
 
-    res["numpy_gflops_best"], res["numpy_gflops_median"] = best(lambda: a @ b)
+    add("numpy", shape, timed_rates(lambda: a @ b, flops, reps))
     try:
         import torch
         torch.set_num_threads(threads)
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        res["torch_gflops_best"], res["torch_gflops_median"] = best(lambda: torch.mm(ta, tb))
-        res["torch"] = torch.__version__
+        add("torch.mm", shape, timed_rates(lambda: torch.mm(ta, tb), flops, reps))
+        versions["torch"] = torch.__version__
     except ImportError:
         pass
-    res["numpy"] = np.__version__
-    res["size"] = size
-    res["peak_gflops"] = max(v for k, v in res.items() if k.endswith("_gflops_best"))
+    try:
+        import jax
+        import jax.numpy as jnp
+        from jax import lax
+        versions["jax"] = jax.__version__
+        ja, jb = jax.device_put(a), jax.device_put(b)
+        dot = jax.jit(jnp.dot)
+        add("jax (XLA dot)", shape, timed_rates(lambda: dot(ja, jb).block_until_ready(), flops, reps))
+        # The model's products: r of them per call (each on its own left operand, so XLA can
+        # neither hoist nor merge them) in one lax.scan, about 1 GFLOP per call.
+        for name, sa, sb, dims, fl in model_a_products():
+            r = max(1, int(1e9 // fl))
+            xs = jax.device_put(rng.standard_normal((r,) + sa, dtype=np.float32))
+            y = jax.device_put(rng.standard_normal(sb, dtype=np.float32))
+            f = jax.jit(lambda xs, y, dims=dims: lax.scan(lambda c, x: (c, lax.dot_general(x, y, dims)), 0, xs)[1])
+            add("jax (XLA dot)", name, timed_rates(lambda f=f, xs=xs, y=y: f(xs, y).block_until_ready(), fl * r, reps))
+    except ImportError:
+        pass
+    best = max(rates, key=lambda r: r["gflops_best"])
+    res = dict(rates=rates, size=size, versions=versions, peak_gflops=best["gflops_best"],
+               peak_source=f"{best['library']} {best['shape']}")
+    res.update(fma_peak(threads) or {})
     return res
 
 
@@ -265,11 +369,19 @@ def main():
     p.add_argument("--framework", required=True, choices=["keras", "torch", "peak"])
     p.add_argument("--model", choices=sorted(MODELS), default="a")
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="0: leave threads and CPU affinity alone")
+    p.add_argument("--device", default="cpu", help="torch: the device to train on (cpu, cuda)")
+    p.add_argument("--max-train", type=int, default=0, help="use only the first N training samples (quick checks)")
+    p.add_argument("--max-validation", type=int, default=0, help="use only the first N validation samples")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    set_thread_env(args.threads)
+    if args.threads:
+        set_thread_env(args.threads)
+    elif args.framework == "peak":
+        p.error("--framework peak needs --threads >= 1")
+    if args.device != "cpu" and args.framework != "torch":
+        p.error("--device is for --framework torch")
 
     record = dict(framework=args.framework, threads=args.threads, python=platform.python_version(),
                   cpus_visible=len(os.sched_getaffinity(0)), cpu_count=os.cpu_count())
@@ -278,11 +390,15 @@ def main():
     else:
         cfg = MODELS[args.model]
         xtr, xva = load_data(args.model)
+        if args.max_train:
+            xtr = xtr[:args.max_train]
+        if args.max_validation:
+            xva = xva[:args.max_validation]
         if args.framework == "keras":
             record["framework"] = "keras-" + os.environ.get("KERAS_BACKEND", "tensorflow")
             out = run_keras(cfg, xtr, xva, args.epochs, args.threads, args.seed)
         else:
-            out = run_torch(cfg, xtr, xva, args.epochs, args.threads, args.seed)
+            out = run_torch(cfg, xtr, xva, args.epochs, args.threads, args.seed, args.device)
         record.update(out, model=args.model, epochs=args.epochs, batch_size=cfg["batch"],
                       n_train=len(xtr), n_validation=len(xva))
     with open(args.out, "w") as f:

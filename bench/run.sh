@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark: the same autoencoders, data, batch sizes, epochs and thread count trained by
-# saerun (--backend xla and --backend go), Keras 3 (TensorFlow and JAX backends) and
-# PyTorch, plus the machine's float32 matmul peak; writes bench/out/results.md and
-# results.json. See bench/README.md.
+# saerun (--backend xla and --backend go), Keras 3 (TensorFlow and JAX backends), PyTorch
+# and hand-written JAX programs (jax_bench.py), single models and (model a) groups of K
+# models of an L1 sweep, plus the machine's float32 matmul rates; writes
+# bench/out/results.md and results.json. See bench/README.md.
 #
 #   bench/run.sh [--epochs-a N] [--epochs-b N] [--threads N] [--rounds N] [--models LIST]
-#                [--only LIST] [--skip-install]
+#                [--only LIST] [--group-size K] [--skip-install]
 #
 #   --epochs-a N    epochs of model (a), Fashion-MNIST 784-128-64-128-784 (default $EPOCHS_A or 4)
 #   --epochs-b N    epochs of model (b), digits 64-100-64 (default $EPOCHS_B or 20)
@@ -14,7 +15,11 @@
 #                   fastest round (default $BENCH_ROUNDS or 1; use 2-3 on a busy machine)
 #   --models LIST   comma-separated subset of a,b (default: a,b)
 #   --only LIST     comma-separated subset of peak,saerun-xla,saerun-go,saerun-go-simd,
-#                   keras-tensorflow,keras-jax,torch (default: all)
+#                   keras-tensorflow,keras-jax,torch,jax-step,jax-scan,saerun-xla-group,
+#                   jax-vmap-scan (default: all)
+#   --group-size K  models per group for saerun-xla-group (specs/fmnist_l1_sweepK.yaml,
+#                   --group-size K) and jax-vmap-scan (default $BENCH_GROUP_SIZE or 8;
+#                   model a only; specs exist for 8 and 64)
 #   --skip-install  do not pip-install bench/requirements.txt (bench/.venv must exist)
 #
 # saerun-go-simd is the go backend built with GOEXPERIMENT=simd (Go >= 1.26), which enables
@@ -31,7 +36,8 @@ EPOCHS_A="${EPOCHS_A:-4}"
 EPOCHS_B="${EPOCHS_B:-20}"
 THREADS="${BENCH_THREADS:-2}"
 ROUNDS="${BENCH_ROUNDS:-1}"
-ONLY="${BENCH_ONLY:-peak,saerun-xla,saerun-go,saerun-go-simd,keras-tensorflow,keras-jax,torch}"
+ONLY="${BENCH_ONLY:-peak,saerun-xla,saerun-go,saerun-go-simd,keras-tensorflow,keras-jax,torch,jax-step,jax-scan,saerun-xla-group,jax-vmap-scan}"
+GROUP="${BENCH_GROUP_SIZE:-8}"
 MODELS="${BENCH_MODELS:-a,b}"
 INSTALL=1
 while [[ $# -gt 0 ]]; do
@@ -42,14 +48,17 @@ while [[ $# -gt 0 ]]; do
     --rounds) ROUNDS="$2"; shift 2 ;;
     --models) MODELS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
+    --group-size) GROUP="$2"; shift 2 ;;
     --skip-install) INSTALL=0; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for n in "$EPOCHS_A" "$EPOCHS_B" "$THREADS" "$ROUNDS"; do
-  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "epochs, threads and rounds must be positive integers, got $n" >&2; exit 2; }
+for n in "$EPOCHS_A" "$EPOCHS_B" "$THREADS" "$ROUNDS" "$GROUP"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "epochs, threads, rounds and group size must be positive integers, got $n" >&2; exit 2; }
 done
+[[ -f "$(dirname "${BASH_SOURCE[0]}")/specs/fmnist_l1_sweep$GROUP.yaml" ]] || {
+  echo "--group-size $GROUP: no bench/specs/fmnist_l1_sweep$GROUP.yaml (there are specs for 8 and 64)" >&2; exit 2; }
 (( EPOCHS_A >= 2 && EPOCHS_B >= 2 )) || { echo "need at least 2 epochs (the first is the warm-up)" >&2; exit 2; }
 want_fw() { [[ ",$ONLY," == *",$1,"* ]]; }
 want_model() { [[ ",$MODELS," == *",$1,"* ]]; }
@@ -97,6 +106,7 @@ for model in a b; do
   esac
   sed -E "s/epochs: [0-9]+/epochs: $epochs/" "$BENCH/specs/$spec" > "$OUT/specs/$spec"
 done
+sed -E "s/epochs: [0-9]+/epochs: $EPOCHS_A/" "$BENCH/specs/fmnist_l1_sweep$GROUP.yaml" > "$OUT/specs/fmnist_l1_sweep$GROUP.yaml"
 
 # timed NAME CMD...: runs CMD, logs to $R/logs/NAME.log, appends its wall seconds and the
 # 1-minute load average before and after to $R/wall.tsv (other processes on the machine
@@ -147,11 +157,26 @@ for round in $(seq 1 "$ROUNDS"); do
       timed "$model-torch" "${PIN[@]}" "$PY" "$BENCH/py_bench.py" --framework torch \
         --model "$model" --epochs "$epochs" --threads "$THREADS" --out "$R/raw/$model-torch.json"
     fi
+    for fw in jax-step jax-scan; do
+      want_fw "$fw" || continue
+      timed "$model-$fw" "${PIN[@]}" "$PY" "$BENCH/jax_bench.py" --framework "$fw" \
+        --model "$model" --epochs "$epochs" --threads "$THREADS" --out "$R/raw/$model-$fw.json"
+    done
+    [[ "$model" == a ]] || continue
+    # Groups: an L1 sweep of $GROUP weights as one saerun group and as $GROUP vmapped JAX models.
+    if want_fw saerun-xla-group; then
+      timed "a-saerun-xla-g$GROUP" bash -c "cd '$ROOT' && exec ${PIN[*]} '$OUT/saerun' --backend xla \
+        --group-size $GROUP --out '$R/saerun-xla' '$OUT/specs/fmnist_l1_sweep$GROUP.yaml'"
+    fi
+    if want_fw jax-vmap-scan; then
+      timed "a-jax-vmap-scan-$GROUP" "${PIN[@]}" "$PY" "$BENCH/jax_bench.py" --framework jax-vmap-scan \
+        --group-size "$GROUP" --model a --epochs "$epochs" --threads "$THREADS" --out "$R/raw/a-jax-vmap-scan-$GROUP.json"
+    fi
   done
 done
 
 {
-  echo "command: bench/run.sh --epochs-a $EPOCHS_A --epochs-b $EPOCHS_B --threads $THREADS --rounds $ROUNDS --models $MODELS --only $ONLY"
+  echo "command: bench/run.sh --epochs-a $EPOCHS_A --epochs-b $EPOCHS_B --threads $THREADS --rounds $ROUNDS --models $MODELS --group-size $GROUP --only $ONLY"
   echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB; $(go version); OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
   echo "saerun: $(git -C "$SRC" describe --always --dirty 2>/dev/null || echo "source $SRC")"
 } > "$OUT/machine.txt"
