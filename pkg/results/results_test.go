@@ -56,13 +56,16 @@ func TestReaderBuildsWithoutXLAOrCgo(t *testing.T) {
 	if !slices.ContainsFunc(list("github.com/sparselab/saerun/pkg/runner"), heavy) {
 		t.Fatal("pkg/runner does not depend on go-xla: the check below proves nothing")
 	}
-	for _, line := range list("github.com/sparselab/saerun/pkg/results") {
-		f := strings.Fields(line)
-		if heavy(line) {
-			t.Errorf("pkg/results depends on %s", f[0])
-		}
-		if f[1] == "false" && f[2] != "0" {
-			t.Errorf("pkg/results depends on %s, which uses cgo", f[0])
+	// The reader, and the plots drawn from what it reads.
+	for _, pkg := range []string{"github.com/sparselab/saerun/pkg/results", "github.com/sparselab/saerun/pkg/plots"} {
+		for _, line := range list(pkg) {
+			f := strings.Fields(line)
+			if heavy(line) {
+				t.Errorf("%s depends on %s", pkg, f[0])
+			}
+			if f[1] == "false" && f[2] != "0" {
+				t.Errorf("%s depends on %s, which uses cgo", pkg, f[0])
+			}
 		}
 	}
 	// The standard library's net package (through parquet-go) has optional cgo; without
