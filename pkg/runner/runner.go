@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -206,6 +207,7 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 		}
 	}
 	sum.Wall = time.Since(start)
+	printSize(opts.Log, sw.Dir, len(runs))
 	return sum, nil
 }
 
@@ -236,6 +238,29 @@ func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// printSize prints what the sweep folder takes on disk, in all and per run: the line
+// to watch when a sweep grows to thousands of runs.
+func printSize(log io.Writer, dir string, runs int) {
+	r, err := results.Open(dir)
+	if err != nil {
+		return
+	}
+	sizes, err := r.Sizes()
+	if err != nil || runs == 0 {
+		return
+	}
+	var total int64
+	var files int
+	var parts []string
+	for _, t := range sizes {
+		total += t.Bytes
+		files += t.Files
+		parts = append(parts, fmt.Sprintf("%s %s", t.Table, results.HumanBytes(t.Bytes)))
+	}
+	fmt.Fprintf(log, "results: %s in %d files, %s per run (%s)\n", results.HumanBytes(total), files,
+		results.HumanBytes(total/int64(runs)), strings.Join(parts, ", "))
 }
 
 // claim takes the runs of g that no other runner holds or has finished since the
