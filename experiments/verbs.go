@@ -26,6 +26,7 @@ type verb struct {
 var verbs = map[string]verb{
 	"compact":  {"merge a sweep's per-run files into a few files per table", compactCmd},
 	"download": {"fetch MNIST / Fashion-MNIST into the data folder", downloadCmd},
+	"report":   {"write results/<name>/report.html from the report notebook", reportCmd},
 }
 
 // verbUsage lists the verbs, for the main command's -h.
