@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -135,7 +136,7 @@ binary and needs no download.`, strings.Join(slices.DeleteFunc(data.Names(), fun
 			}
 			return 1
 		}
-		fmt.Printf("%s\t%s\n", ds, target+"/"+ds)
+		fmt.Printf("%s\t%s\n", ds, filepath.Join(target, ds))
 	}
 	return 0
 }
