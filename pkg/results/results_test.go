@@ -428,6 +428,7 @@ func TestACompactionStoppedAtAnyStepLeavesEveryRowExactlyOnce(t *testing.T) {
 				t.Errorf("stopped after %q, compacted again: the reader returns other rows", out)
 			}
 		}
+		t.Logf("renames=%q: stopped at each of %d steps", renames, steps)
 		if steps < 2*5 {
 			t.Errorf("renames=%q: only %d steps", renames, steps)
 		}
