@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,9 +34,11 @@ type Options struct {
 	Shard      int      // this process's shard, 0 <= Shard < Shards
 	Shards     int      // number of processes sharing the sweep; 0 or 1: all runs
 	GroupSize  int      // max runs trained together; 0: automatic (train.MaxGroupSize)
-	DryRun     bool     // print the runs and stop
+	DryRun     bool     // list the runs on Stdout and stop
+	JSON       bool     // with DryRun: one JSON object per run instead of text lines
 	Set        []string // key=value overrides of the spec (--set)
-	Log        io.Writer
+	Log        io.Writer // logs and progress; default os.Stderr
+	Stdout     io.Writer // results (the dry-run listing); default os.Stdout
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
 	BackendObj compute.Backend
 }
@@ -81,6 +84,9 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
 	if opts.Out == "" {
 		opts.Out = "results"
 	}
@@ -96,7 +102,9 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	}
 	mine := sweep.Shard(runs, opts.Shard, opts.Shards)
 	if opts.DryRun {
-		printRuns(opts.Log, s.Name, runs, mine, opts)
+		if err := printRuns(opts.Stdout, opts.Log, s.Name, runs, mine, opts); err != nil {
+			return Summary{}, err
+		}
 		return Summary{Runs: len(mine)}, nil
 	}
 
@@ -322,16 +330,37 @@ func Groups(runs []sweep.Run, maxSize func(sweep.Run) int) [][]sweep.Run {
 	return groups
 }
 
-func printRuns(w io.Writer, name string, all, mine []sweep.Run, opts Options) {
-	fmt.Fprintf(w, "sweep %s: %d runs", name, len(all))
+// printRuns lists runs on out, one line each (text, or a JSON object with opts.JSON),
+// and a one-line summary on log.
+func printRuns(out, log io.Writer, name string, all, mine []sweep.Run, opts Options) error {
+	fmt.Fprintf(log, "sweep %s: %d runs", name, len(all))
 	if opts.Shards > 1 {
-		fmt.Fprintf(w, ", shard %d/%d has %d", opts.Shard, opts.Shards, len(mine))
+		fmt.Fprintf(log, ", shard %d/%d has %d", opts.Shard, opts.Shards, len(mine))
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintln(log)
+	bw := bufio.NewWriter(out)
+	enc := json.NewEncoder(bw)
 	for _, r := range mine {
-		params, _ := json.Marshal(paramMap(r))
-		fmt.Fprintf(w, "%4d  %s  seed=%d  %s\n", r.Index, r.ID, r.Seed, params)
+		if opts.JSON {
+			err := enc.Encode(struct {
+				Index  int             `json:"index"`
+				ID     string          `json:"run_id"`
+				Seed   int64           `json:"seed"`
+				Params map[string]any  `json:"params"`
+				Config json.RawMessage `json:"config"`
+			}{r.Index, r.ID, r.Seed, paramMap(r), r.Config})
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		params, err := json.Marshal(paramMap(r))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(bw, "%4d  %s  seed=%d  %s\n", r.Index, r.ID, r.Seed, params)
 	}
+	return bw.Flush()
 }
 
 func paramMap(r sweep.Run) map[string]any {

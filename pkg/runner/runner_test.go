@@ -63,14 +63,18 @@ func TestDryRunListsRunsAndWritesNothing(t *testing.T) {
 	out := t.TempDir()
 	o := opts(out)
 	o.DryRun = true
-	var log bytes.Buffer
-	o.Log = &log
+	var log, stdout bytes.Buffer
+	o.Log, o.Stdout = &log, &stdout
 	sum, err := RunFile(context.Background(), writeSpec(t, sweepSpec), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Runs != 4 || strings.Count(log.String(), "seed=") != 4 || !strings.Contains(log.String(), `"regularizers.0.weight":0.01`) {
-		t.Errorf("dry run printed:\n%s", log.String())
+	if sum.Runs != 4 || strings.Count(stdout.String(), "\n") != 4 || strings.Count(stdout.String(), "seed=") != 4 ||
+		!strings.Contains(stdout.String(), `"regularizers.0.weight":0.01`) {
+		t.Errorf("dry run printed on stdout:\n%s", stdout.String())
+	}
+	if !strings.Contains(log.String(), "4 runs") || strings.Contains(log.String(), "seed=") {
+		t.Errorf("dry run logged:\n%s", log.String())
 	}
 	if n := countFiles(t, out); n != 0 {
 		t.Errorf("dry run wrote %d files", n)
