@@ -12,6 +12,7 @@
 #   SETUP_SKIP_PYTHON=1   skip the venv / pip part
 #   SETUP_SKIP_GONB=1     skip the Go tools and the GoNB kernel
 #   SETUP_SKIP_XLA=1      skip the XLA plugin even if its installer exists
+#   SAERUN_REQUIRE_XLA=1  a failed XLA plugin install fails setup (CI: .ci/run sets it)
 #   PYTHON=python3.11     interpreter used to create .venv (default: python3)
 set -euo pipefail
 
@@ -73,6 +74,16 @@ fi
 
 # ------------------------------------------------------------ XLA plugin (opt)
 XLA_INSTALLER="$ROOT/scripts/install-xla-plugin.sh"
+# Optional for users (the go backend always works); required where SAERUN_REQUIRE_XLA=1.
+xla_failed() {
+  if [[ "${SAERUN_REQUIRE_XLA:-0}" == "1" ]]; then
+    die "$1 (SAERUN_REQUIRE_XLA=1: the XLA plugin is required)"
+  fi
+  log "WARNING: $1; continuing without the XLA plugin"
+}
+if [[ "${SAERUN_REQUIRE_XLA:-0}" == "1" && ( "${SETUP_SKIP_XLA:-0}" == "1" || ! -f "$XLA_INSTALLER" ) ]]; then
+  die "SAERUN_REQUIRE_XLA=1 but the XLA plugin install is skipped (SETUP_SKIP_XLA=1) or scripts/install-xla-plugin.sh is missing"
+fi
 if [[ "${SETUP_SKIP_XLA:-0}" != "1" && -f "$XLA_INSTALLER" ]]; then
   mkdir -p "$TOOLS_DIR"
   rm -f "$TOOLS_DIR/xla-plugin.path"
@@ -83,10 +94,10 @@ if [[ "${SETUP_SKIP_XLA:-0}" != "1" && -f "$XLA_INSTALLER" ]]; then
       printf '%s\n' "$so" > "$TOOLS_DIR/xla-plugin.path"
       log "XLA plugin: $so (written to .tools/xla-plugin.path)"
     else
-      log "WARNING: install-xla-plugin.sh printed no existing path ('$so'); .tools/xla-plugin.path not written"
+      xla_failed "install-xla-plugin.sh printed no existing path ('$so'); .tools/xla-plugin.path not written"
     fi
   else
-    log "WARNING: install-xla-plugin.sh failed; continuing without the XLA plugin"
+    xla_failed "install-xla-plugin.sh failed"
   fi
 fi
 
