@@ -25,21 +25,22 @@ import (
 )
 
 // Options are the command-line settings that are not part of the spec (they do not
-// change what a run computes, only where and how it is run).
+// change what a run computes, only where and how it is run). Stdout gets results (the
+// dry-run listing), Log the logs and progress; they default to os.Stdout and os.Stderr.
 type Options struct {
-	Out        string    // results root; default "results"
-	DataDir    string    // mnist / fashion-mnist folder; default data.DefaultDir()
-	Backend    string    // auto, go, xla, xla:<plugin>; default $GOMLX_BACKEND or auto
-	Resume     bool      // skip runs already done
-	Shard      int       // this process's shard, 0 <= Shard < Shards
-	Shards     int       // number of processes sharing the sweep; 0 or 1: all runs
-	GroupSize  int       // max runs trained together; 0: automatic (train.MaxGroupSize)
-	DryRun     bool      // list the runs on Stdout and stop
-	JSON       bool      // with DryRun: one JSON object per run instead of text lines
-	Set        []string  // key=value overrides of the spec (--set)
-	Log        io.Writer // logs and progress; default os.Stderr
-	Stdout     io.Writer // results (the dry-run listing); default os.Stdout
-	Progress   Progress  // nil: chosen from Log (bars on a terminal, else lines)
+	Out        string   // results root; default "results"
+	DataDir    string   // mnist / fashion-mnist folder; default data.DefaultDir()
+	Backend    string   // auto, go, xla, xla:<plugin>; default $GOMLX_BACKEND or auto
+	Resume     bool     // skip runs already done
+	Shard      int      // this process's shard, 0 <= Shard < Shards
+	Shards     int      // number of processes sharing the sweep; 0 or 1: all runs
+	GroupSize  int      // max runs trained together; 0: automatic (train.MaxGroupSize)
+	DryRun     bool     // list the runs on Stdout and stop
+	JSON       bool     // with DryRun: one JSON object per run instead of text lines
+	Set        []string // key=value overrides of the spec (--set)
+	Log        io.Writer
+	Stdout     io.Writer
+	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
 	BackendObj compute.Backend
 }
 
