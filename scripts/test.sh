@@ -42,3 +42,4 @@ echo "quickstart wall time (incl. build): $((SECONDS - start))s"
 
 echo "== python tests =="
 SAERUN_QUICKSTART_RESULTS="$OUT/quickstart-kl" .venv/bin/python -m pytest -q tests
+echo "scripts/test.sh wall time: ${SECONDS}s"
