@@ -72,31 +72,30 @@ type ImageRow struct {
 }
 
 // RunInfo is the runs/ row of one run, less its swept parameters (which become
-// columns of their own, named by their dotted path).
+// columns of their own, named by their dotted path). The final metrics are null when
+// the run has none (failed, or diverged before its first finite epoch): NaN in pandas,
+// null in polars and DuckDB, never a 0 that would look like the best run.
 type RunInfo struct {
-	RunID           string    `parquet:"run_id"`
-	Sweep           string    `parquet:"sweep"`
-	RunIndex        int32     `parquet:"run_index"`
-	Seed            int64     `parquet:"seed"`
-	Status          string    `parquet:"status"`
-	Message         string    `parquet:"message"`
-	Backend         string    `parquet:"backend"`
-	BackendDetail   string    `parquet:"backend_detail"`
-	GroupSize       int32     `parquet:"group_size"`
-	EpochsCompleted int32     `parquet:"epochs_completed"`
-	DivergedEpoch   int32     `parquet:"diverged_epoch"`
-	StartTime       time.Time `parquet:"start_time,timestamp(microsecond)"`
-	EndTime         time.Time `parquet:"end_time,timestamp(microsecond)"`
-	WallSeconds     float64   `parquet:"wall_seconds"`
-	CompileSeconds  float64   `parquet:"compile_seconds"`
-	// Final metrics are null when the run has none (failed, or diverged before its
-	// first finite epoch): NaN in pandas, null in polars and DuckDB, never a 0 that
-	// would look like the best run.
-	FinalTrainLoss                *float64 `parquet:"final_train_loss,optional"`
-	FinalValidationLoss           *float64 `parquet:"final_validation_loss,optional"`
-	FinalValidationReconstruction *float64 `parquet:"final_validation_reconstruction,optional"`
-	FinalMetrics                  string   `parquet:"final_metrics"` // JSON {"validation/l0/encoder.0": …}, finite values only
-	Config                        string   `parquet:"config"`        // resolved spec as JSON
-	SpecHash                      string   `parquet:"spec_hash"`
-	ToolVersion                   string   `parquet:"tool_version"`
+	RunID                         string    `parquet:"run_id"`
+	Sweep                         string    `parquet:"sweep"`
+	RunIndex                      int32     `parquet:"run_index"`
+	Seed                          int64     `parquet:"seed"`
+	Status                        string    `parquet:"status"`
+	Message                       string    `parquet:"message"`
+	Backend                       string    `parquet:"backend"`
+	BackendDetail                 string    `parquet:"backend_detail"`
+	GroupSize                     int32     `parquet:"group_size"`
+	EpochsCompleted               int32     `parquet:"epochs_completed"`
+	DivergedEpoch                 int32     `parquet:"diverged_epoch"`
+	StartTime                     time.Time `parquet:"start_time,timestamp(microsecond)"`
+	EndTime                       time.Time `parquet:"end_time,timestamp(microsecond)"`
+	WallSeconds                   float64   `parquet:"wall_seconds"`
+	CompileSeconds                float64   `parquet:"compile_seconds"`
+	FinalTrainLoss                *float64  `parquet:"final_train_loss,optional"`
+	FinalValidationLoss           *float64  `parquet:"final_validation_loss,optional"`
+	FinalValidationReconstruction *float64  `parquet:"final_validation_reconstruction,optional"`
+	FinalMetrics                  string    `parquet:"final_metrics"` // JSON {"validation/l0/encoder.0": …}
+	Config                        string    `parquet:"config"`        // resolved spec as JSON
+	SpecHash                      string    `parquet:"spec_hash"`
+	ToolVersion                   string    `parquet:"tool_version"`
 }
