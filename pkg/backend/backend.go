@@ -99,20 +99,12 @@ func openXLA(plugin string) (b compute.Backend, info Info, err error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, Info{}, fmt.Errorf("backend xla: plugin %s: %w", abs, err)
 	}
+	defer checkCUDALibraries(abs)()
 	// XLA's CPU runtime allocates each step's scratch area and new variable values with
 	// the C allocator; large blocks would otherwise be fresh mmaps, page-faulted on
 	// every step (up to 40% of a grouped step's time, measured in bench/README.md).
 	tuneMalloc()
-	warning, checked := checkCUDAPlugin(abs)
-	if warning != "" {
-		fmt.Fprintln(os.Stderr, warning)
-	}
-	load := func() (compute.Backend, error) { return xla.NewWithOptions(abs, clientOptions(abs)) }
-	if checked {
-		b, err = withoutGoXLACUDACheck(abs, load)
-	} else {
-		b, err = load()
-	}
+	b, err = xla.NewWithOptions(abs, clientOptions(abs))
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("backend xla: loading plugin %s: %w", abs, err)
 	}

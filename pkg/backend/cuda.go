@@ -84,17 +84,25 @@ func checkCUDAPlugin(plugin string) (warning string, ok bool) {
 	return "", true
 }
 
-// withoutGoXLACUDACheck runs load with go-xla's CUDA library check off, unless the
-// user set GOPJRT_CUDA_CHECKS themselves or go-xla's check would pass: go-xla then
-// finds the nvidia/ folder it looks for and points XLA_FLAGS at it, which is kept.
-func withoutGoXLACUDACheck[T any](plugin string, load func() (T, error)) (T, error) {
+// checkCUDALibraries checks a CUDA plugin's libraries before it is loaded, prints the
+// one-line warning if some are missing, and turns go-xla's own check off until the
+// returned function is called (after loading), unless the user set
+// GOPJRT_CUDA_CHECKS or go-xla's check would pass: go-xla then finds the nvidia/
+// folder it looks for and points XLA_FLAGS at it, which is kept.
+func checkCUDALibraries(plugin string) (restore func()) {
+	warning, checked := checkCUDAPlugin(plugin)
+	if warning != "" {
+		fmt.Fprintln(os.Stderr, warning)
+	}
+	if !checked {
+		return func() {}
+	}
 	if _, set := os.LookupEnv(goXLACUDAChecksEnv); set {
-		return load()
+		return func() {}
 	}
 	if st, err := os.Stat(filepath.Join(filepath.Dir(filepath.Dir(plugin)), "nvidia")); err == nil && st.IsDir() {
-		return load()
+		return func() {}
 	}
 	os.Setenv(goXLACUDAChecksEnv, "0")
-	defer os.Unsetenv(goXLACUDAChecksEnv)
-	return load()
+	return func() { os.Unsetenv(goXLACUDAChecksEnv) }
 }

@@ -85,16 +85,29 @@ func TestPluginsWithoutNVIDIAPathsAreLeftToGoXLA(t *testing.T) {
 }
 
 func TestGoXLACUDACheckIsOffOnlyWhileLoadingAndOnlyIfUnset(t *testing.T) {
-	plugin := filepath.Join(t.TempDir(), "jax_plugins", "xla_cuda13", "xla_cuda_plugin.so")
+	site := t.TempDir()
+	plugin := filepath.Join(site, "jax_plugins", "xla_cuda13", "xla_cuda_plugin.so")
+	buildPlugin(t, plugin, jaxRPATH, false)
 	t.Setenv(goXLACUDAChecksEnv, "")
 	os.Unsetenv(goXLACUDAChecksEnv)
-	during, _ := withoutGoXLACUDACheck(plugin, func() (string, error) { return os.Getenv(goXLACUDAChecksEnv), nil })
+	restore := checkCUDALibraries(plugin)
+	during := os.Getenv(goXLACUDAChecksEnv)
+	restore()
 	if _, after := os.LookupEnv(goXLACUDAChecksEnv); during != "0" || after {
 		t.Errorf("during load %q, set after: %v", during, after)
 	}
 	t.Setenv(goXLACUDAChecksEnv, "1")
-	during, _ = withoutGoXLACUDACheck(plugin, func() (string, error) { return os.Getenv(goXLACUDAChecksEnv), nil })
-	if during != "1" {
+	restore = checkCUDALibraries(plugin)
+	during = os.Getenv(goXLACUDAChecksEnv)
+	restore()
+	if during != "1" || os.Getenv(goXLACUDAChecksEnv) != "1" {
 		t.Errorf("the user's %s=1 was replaced by %q", goXLACUDAChecksEnv, during)
 	}
+	// A plugin that is not checked (CPU) leaves go-xla's check alone.
+	os.Unsetenv(goXLACUDAChecksEnv)
+	restore = checkCUDALibraries("/x/lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so")
+	if _, set := os.LookupEnv(goXLACUDAChecksEnv); set {
+		t.Errorf("%s set for a CPU plugin", goXLACUDAChecksEnv)
+	}
+	restore()
 }

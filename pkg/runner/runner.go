@@ -35,11 +35,11 @@ type Options struct {
 	Shard      int      // this process's shard, 0 <= Shard < Shards
 	Shards     int      // number of processes sharing the sweep; 0 or 1: all runs
 	GroupSize  int      // max runs trained together; 0: automatic (train.MaxGroupSize)
-	DryRun     bool     // list the runs on Stdout and stop
-	JSON       bool     // with DryRun: one JSON object per run instead of text lines
+	DryRun     bool     // print the runs and stop
 	Set        []string // key=value overrides of the spec (--set)
 	Log        io.Writer
 	Stdout     io.Writer
+	JSON       bool     // with DryRun: one JSON object per run instead of text lines
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
 	BackendObj compute.Backend
 }
