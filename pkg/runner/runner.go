@@ -153,6 +153,10 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	}
 	fmt.Fprintf(opts.Log, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
 		s.Name, len(runs), len(mine), sum.Skipped, info, sw.Dir)
+	if n := foreignRuns(statuses, runs); n > 0 {
+		fmt.Fprintf(opts.Log, "note: %s holds %d run(s) that are none of this spec's runs (written before run ids hashed the canonical form %s?); they are kept and not counted as done\n",
+			sw.Dir, n, spec.CanonicalVersion)
+	}
 
 	groups := Groups(pending, func(r sweep.Run) int {
 		if opts.GroupSize > 0 {
@@ -426,4 +430,19 @@ func Prepare(full *data.Dataset, ds spec.Dataset) (train.Data, error) {
 		d.Validation = d.Validation.Head(ds.MaxValidationSamples)
 	}
 	return d, nil
+}
+
+// foreignRuns counts the runs recorded in a sweep folder that are not among runs.
+func foreignRuns(statuses map[string]string, runs []sweep.Run) int {
+	ids := make(map[string]bool, len(runs))
+	for _, r := range runs {
+		ids[r.ID] = true
+	}
+	n := 0
+	for id := range statuses {
+		if !ids[id] {
+			n++
+		}
+	}
+	return n
 }
