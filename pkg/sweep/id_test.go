@@ -246,3 +246,30 @@ func join(prefix, key string) string {
 	}
 	return prefix + "." + key
 }
+
+// The β-VAE sweep of the issue: kl_weight through 0 is three distinct runs, 0 kept.
+func TestKLWeightSweepsThroughZero(t *testing.T) {
+	s, src, err := spec.Parse("s.yaml", []byte(identityBases["vae"]+"sweep: {parameters: {model.kl_weight: {values: [0, 0.5, 1]}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := Expand(s, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 3 || runs[0].Spec.Model.KLWeight != 0 || runs[1].Spec.Model.KLWeight != 0.5 || runs[2].Spec.Model.KLWeight != 1 {
+		t.Fatalf("%d runs: %+v", len(runs), runs)
+	}
+	// kl_weight 1 is the default: the same run as a spec that omits it.
+	omitted, osrc, err := spec.Parse("s.yaml", []byte(identityBases["vae"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := Expand(omitted, osrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs[2].ID != base[0].ID || runs[0].ID == base[0].ID {
+		t.Errorf("ids: kl_weight 0 %s, 1 %s, omitted %s", runs[0].ID, runs[2].ID, base[0].ID)
+	}
+}
