@@ -12,7 +12,6 @@
 #   SETUP_SKIP_PYTHON=1   skip the venv / pip part
 #   SETUP_SKIP_GONB=1     skip the Go tools and the GoNB kernel
 #   SETUP_SKIP_XLA=1      skip the XLA plugin even if its installer exists
-#   SAERUN_REQUIRE_XLA=1  a failed XLA plugin install fails setup (CI: .ci/run sets it)
 #   PYTHON=python3.11     interpreter used to create .venv (default: python3)
 set -euo pipefail
 
@@ -74,7 +73,8 @@ fi
 
 # ------------------------------------------------------------ XLA plugin (opt)
 XLA_INSTALLER="$ROOT/scripts/install-xla-plugin.sh"
-# Optional for users (the go backend always works); required where SAERUN_REQUIRE_XLA=1.
+# Optional for users (the go backend always works); required where SAERUN_REQUIRE_XLA=1
+# (.ci/run sets it): then a skipped or failed plugin install fails setup.
 xla_failed() {
   if [[ "${SAERUN_REQUIRE_XLA:-0}" == "1" ]]; then
     die "$1 (SAERUN_REQUIRE_XLA=1: the XLA plugin is required)"
