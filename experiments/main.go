@@ -37,12 +37,12 @@ func run() int {
 	flag.BoolVar(&opts.Resume, "resume", false, "skip runs whose results are complete and run the rest")
 	flag.StringVar(&shard, "shard", "", "i/n: run only the runs with index ≡ i (mod n), e.g. a Slurm array task")
 	flag.IntVar(&opts.GroupSize, "group-size", 0, "train up to this many compatible runs together in one compiled program (0: as many as fit a 128 MiB step, at most 16; 1: one run at a time)")
-	flag.BoolVar(&opts.DryRun, "dry-run", false, "list the expanded runs (index, id, seed, parameters) on stdout, one a line, and exit")
-	flag.BoolVar(&opts.JSON, "json", false, "with --dry-run: one JSON object a line (index, run_id, seed, params, config)")
+	flag.BoolVar(&opts.DryRun, "dry-run", false, "print the expanded runs (id, seed, parameters) and exit")
 	flag.Func("set", "override a spec key, e.g. --set train.epochs=2 (repeatable; value in YAML)", func(v string) error {
 		opts.Set = append(opts.Set, v)
 		return nil
 	})
+	flag.BoolVar(&opts.JSON, "json", false, "with --dry-run: one JSON object a line (index, run_id, seed, params, config) on stdout")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./experiments [flags] SPEC.yaml\n\nflags:\n")
 		flag.PrintDefaults()

@@ -145,6 +145,21 @@ func TestDryRunJSONIsOneObjectPerRun(t *testing.T) {
 	assertEmpty(t, out)
 }
 
+// A zero written in the spec (here through --set) is used as written or refused with
+// exit 2 naming the key, never replaced by the default.
+func TestZeroTheUserWritesIsRefusedNotDefaulted(t *testing.T) {
+	for key, want := range map[string]string{
+		"optimizer.learning_rate": "0 < learning_rate <= 10",
+		"optimizer.beta1":         "0 < value < 1",
+	} {
+		out := t.TempDir()
+		code, _, stderr := runCmd(t, "--dry-run", "--out", out, "--set", key+"=0", "experiments/quickstart.yaml")
+		if code != 2 || !strings.Contains(stderr, key) || !strings.Contains(stderr, want) {
+			t.Errorf("--set %s=0: exit %d, stderr %s", key, code, stderr)
+		}
+	}
+}
+
 func TestBadCommandLinesExit2(t *testing.T) {
 	for name, args := range map[string][]string{
 		"unknown flag":     {"--no-such-flag", "experiments/quickstart.yaml"},
@@ -165,20 +180,5 @@ func TestBadCommandLinesExit2(t *testing.T) {
 			}
 			assertEmpty(t, out)
 		})
-	}
-}
-
-// A zero written in the spec (here through --set) is used as written or refused with
-// exit 2 naming the key, never replaced by the default.
-func TestZeroTheUserWritesIsRefusedNotDefaulted(t *testing.T) {
-	for key, want := range map[string]string{
-		"optimizer.learning_rate": "0 < learning_rate <= 10",
-		"optimizer.beta1":         "0 < value < 1",
-	} {
-		out := t.TempDir()
-		code, _, stderr := runCmd(t, "--dry-run", "--out", out, "--set", key+"=0", "experiments/quickstart.yaml")
-		if code != 2 || !strings.Contains(stderr, key) || !strings.Contains(stderr, want) {
-			t.Errorf("--set %s=0: exit %d, stderr %s", key, code, stderr)
-		}
 	}
 }

@@ -81,6 +81,30 @@ func TestDryRunListsRunsAndWritesNothing(t *testing.T) {
 	}
 }
 
+// Results whose ids are none of the spec's runs (an older id scheme) are reported, not
+// silently ignored.
+func TestRunsFromAnotherIDSchemeAreReported(t *testing.T) {
+	out := t.TempDir()
+	path := writeSpec(t, sweepSpec)
+	sw, err := results.OpenSweep(out, "small", []byte(sweepSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.RecordFailed(sweep.Run{ID: "0123456789ab"}, "old", "go", ""); err != nil {
+		t.Fatal(err)
+	}
+	o := opts(out)
+	o.Resume = true
+	var log bytes.Buffer
+	o.Log = &log
+	if _, err := RunFile(context.Background(), path, o); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "holds 1 run(s) that are none of this spec's runs") {
+		t.Errorf("log lacks the note:\n%s", log.String())
+	}
+}
+
 func TestBadSpecIsAUsageErrorAndWritesNothing(t *testing.T) {
 	out := t.TempDir()
 	bad := strings.Replace(sweepSpec, "weight: 0.001", "weight: -1", 1)
@@ -292,29 +316,5 @@ func TestFailingWriteMarksTheRunFailedAndSaysWhy(t *testing.T) {
 	sum, err := RunFile(context.Background(), path, o)
 	if err != nil || sum.Completed != 4 {
 		t.Errorf("resume after fixing the folder: %+v %v", sum, err)
-	}
-}
-
-// Results whose ids are none of the spec's runs (an older id scheme) are reported, not
-// silently ignored.
-func TestRunsFromAnotherIDSchemeAreReported(t *testing.T) {
-	out := t.TempDir()
-	path := writeSpec(t, sweepSpec)
-	sw, err := results.OpenSweep(out, "small", []byte(sweepSpec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sw.RecordFailed(sweep.Run{ID: "0123456789ab"}, "old", "go", ""); err != nil {
-		t.Fatal(err)
-	}
-	o := opts(out)
-	o.Resume = true
-	var log bytes.Buffer
-	o.Log = &log
-	if _, err := RunFile(context.Background(), path, o); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(log.String(), "holds 1 run(s) that are none of this spec's runs") {
-		t.Errorf("log lacks the note:\n%s", log.String())
 	}
 }
