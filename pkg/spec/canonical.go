@@ -12,8 +12,7 @@ import (
 // a change of the rules is a new version (and new run ids), never a silent one. The
 // default values are part of the rules: a new key with a default keeps every id, but
 // changing an existing default changes what the runs that omit the key compute without
-// changing their ids, so such a change needs a new version (unless, like the recording
-// interval, it changes nothing a finished run's results are judged by).
+// changing their ids, so such a change needs a new version.
 const CanonicalVersion = "saerun.run/v1"
 
 // Canonical is a resolved spec's identity: the keys of the run (every key of the
