@@ -49,6 +49,7 @@ func run() int {
 		opts.Set = append(opts.Set, v)
 		return nil
 	})
+	flag.BoolVar(&opts.JSON, "json", false, "with --dry-run: one JSON object a line (index, run_id, seed, params, config) on stdout")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./experiments [flags] SPEC.yaml\n       go run ./experiments VERB [flags] ARGS   (VERB -h for its usage)\n\nverbs:\n%s\nflags:\n", verbUsage())
 		flag.PrintDefaults()
@@ -57,6 +58,10 @@ func run() int {
 	flag.Parse()
 	if flag.NArg() != 1 {
 		flag.Usage()
+		return 2
+	}
+	if opts.JSON && !opts.DryRun {
+		fmt.Fprintln(os.Stderr, "--json lists runs: use it with --dry-run")
 		return 2
 	}
 	if shard != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -105,11 +106,60 @@ func TestDryRunQuickstartPrintsItsRuns(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit code %d\n%s%s", code, stdout, stderr)
 	}
-	// 3 weights x 3 targets x 2 seeds.
-	if n := len(runLine.FindAllString(stdout+stderr, -1)); n != 18 {
-		t.Errorf("%d run lines, want 18:\n%s%s", n, stdout, stderr)
+	// 3 weights x 3 targets x 2 seeds, one a line on stdout (so that | wc -l counts runs).
+	if n := len(runLine.FindAllString(stdout, -1)); n != 18 || strings.Count(stdout, "\n") != 18 {
+		t.Errorf("%d run lines on stdout, want 18 and nothing else:\n%s", n, stdout)
+	}
+	if !strings.Contains(stderr, "18 runs") {
+		t.Errorf("stderr lacks the summary: %s", stderr)
 	}
 	assertEmpty(t, out)
+}
+
+func TestDryRunJSONIsOneObjectPerRun(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCmd(t, "--dry-run", "--json", "--out", out, "experiments/quickstart.yaml")
+	if code != 0 {
+		t.Fatalf("exit code %d\n%s%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if len(lines) != 18 {
+		t.Fatalf("%d lines, want 18:\n%s", len(lines), stdout)
+	}
+	for i, line := range lines {
+		var run struct {
+			Index  int            `json:"index"`
+			ID     string         `json:"run_id"`
+			Seed   int64          `json:"seed"`
+			Params map[string]any `json:"params"`
+			Config map[string]any `json:"config"`
+		}
+		if err := json.Unmarshal([]byte(line), &run); err != nil {
+			t.Fatalf("line %d is not a JSON object: %v\n%s", i, err, line)
+		}
+		if run.Index != i || len(run.ID) != 12 || len(run.Params) != 2 || run.Config["name"] != "quickstart-kl" {
+			t.Errorf("line %d: %+v", i, run)
+		}
+	}
+	if code, _, _ := runCmd(t, "--json", "--out", out, "experiments/quickstart.yaml"); code != 2 {
+		t.Errorf("--json without --dry-run: exit %d, want 2", code)
+	}
+	assertEmpty(t, out)
+}
+
+// A zero written in the spec (here through --set) is used as written or refused with
+// exit 2 naming the key, never replaced by the default.
+func TestZeroTheUserWritesIsRefusedNotDefaulted(t *testing.T) {
+	for key, want := range map[string]string{
+		"optimizer.learning_rate": "0 < learning_rate <= 10",
+		"optimizer.beta1":         "0 < value < 1",
+	} {
+		out := t.TempDir()
+		code, _, stderr := runCmd(t, "--dry-run", "--out", out, "--set", key+"=0", "experiments/quickstart.yaml")
+		if code != 2 || !strings.Contains(stderr, key) || !strings.Contains(stderr, want) {
+			t.Errorf("--set %s=0: exit %d, stderr %s", key, code, stderr)
+		}
+	}
 }
 
 func TestBadCommandLinesExit2(t *testing.T) {

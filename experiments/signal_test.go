@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,41 +26,75 @@ regularizers:
 sweep: {method: grid, seeds: [1, 2, 3]}
 `
 
+// slowSweep is the command running a slow sweep, with its stderr collected.
+type slowSweep struct {
+	cmd  *exec.Cmd
+	dir  string        // results/slow
+	done chan struct{} // closed when stderr reached EOF
+	mu   sync.Mutex
+	log  strings.Builder
+}
+
+// logText is what the command wrote on stderr so far.
+func (p *slowSweep) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// wait lets the stderr reader finish, then waits for the command: os/exec documents
+// calling Wait before all reads from StderrPipe have completed as incorrect.
+func (p *slowSweep) wait() error {
+	<-p.done
+	return p.cmd.Wait()
+}
+
 // startSlowSweep starts the command on a sweep of three one-at-a-time runs
 // and returns once the first epoch has been reported.
-func startSlowSweep(t *testing.T) (*exec.Cmd, string, *strings.Builder) {
+func startSlowSweep(t *testing.T) *slowSweep {
 	t.Helper()
 	dir := t.TempDir()
-	bin := binary // built once by TestMain
 	spec := filepath.Join(dir, "slow.yaml")
-	os.WriteFile(spec, []byte(slowSpec), 0o644)
-	out := filepath.Join(dir, "results")
-	cmd := exec.Command(bin, "--backend", "go", "--group-size", "1", "--out", out, spec)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
+	if err := os.WriteFile(spec, []byte(slowSpec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := &strings.Builder{}
-	started := make(chan bool)
+	out := filepath.Join(dir, "results")
+	p := &slowSweep{dir: filepath.Join(out, "slow"), done: make(chan struct{})}
+	p.cmd = exec.Command(binary, "--backend", "go", "--group-size", "1", "--out", out, spec) // built once by TestMain
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{}, 1)
 	go func() {
+		defer close(p.done)
 		sc := bufio.NewScanner(stderr)
-		once := false
 		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if !once && strings.Contains(sc.Text(), "epoch 1/50") {
-				once = true
-				started <- true
+			p.mu.Lock()
+			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if strings.Contains(sc.Text(), "epoch 1/50") {
+				select {
+				case started <- struct{}{}:
+				default:
+				}
 			}
 		}
-		close(started)
 	}()
 	select {
 	case <-started:
+	case <-p.done:
+		p.cmd.Wait()
+		t.Fatalf("the command ended before its first epoch:\n%s", p.logText())
 	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("no epoch reported:\n%s", log.String())
+		p.cmd.Process.Kill()
+		p.wait()
+		t.Fatalf("no epoch reported:\n%s", p.logText())
 	}
-	return cmd, filepath.Join(out, "slow"), log
+	return p
 }
 
 func exitCode(err error) int {
@@ -77,14 +112,16 @@ func TestFirstInterruptFinishesTheEpochAndRecordsTheRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the command")
 	}
-	cmd, dir, log := startSlowSweep(t)
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
+	p := startSlowSweep(t)
+	dir := p.dir
+	p.cmd.Process.Signal(syscall.SIGINT)
+	err := p.wait()
+	log := p.logText()
 	if code := exitCode(err); code != 3 {
-		t.Errorf("exit code %d, want 3 (a run did not finish)\n%s", code, log.String())
+		t.Errorf("exit code %d, want 3 (a run did not finish)\n%s", code, log)
 	}
-	if !strings.Contains(log.String(), "finishing the current epoch") || !strings.Contains(log.String(), "interrupted") {
-		t.Errorf("no message about the interrupt:\n%s", log.String())
+	if !strings.Contains(log, "finishing the current epoch") || !strings.Contains(log, "interrupted") {
+		t.Errorf("no message about the interrupt:\n%s", log)
 	}
 	runs, _ := filepath.Glob(filepath.Join(dir, "runs", "*.parquet"))
 	metrics, _ := filepath.Glob(filepath.Join(dir, "metrics", "*.parquet"))
@@ -101,14 +138,15 @@ func TestSecondInterruptExitsAtOnceLosingNothingDone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the command")
 	}
-	cmd, dir, log := startSlowSweep(t)
-	cmd.Process.Signal(syscall.SIGINT)
+	p := startSlowSweep(t)
+	dir := p.dir
+	p.cmd.Process.Signal(syscall.SIGINT)
 	time.Sleep(20 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGINT)
+	p.cmd.Process.Signal(syscall.SIGINT)
 	start := time.Now()
-	err := cmd.Wait()
+	err := p.wait()
 	if code := exitCode(err); code != 130 {
-		t.Errorf("exit code %d, want 130\n%s", code, log.String())
+		t.Errorf("exit code %d, want 130\n%s", code, p.logText())
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("second interrupt took %v to exit", time.Since(start))

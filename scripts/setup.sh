@@ -75,6 +75,17 @@ fi
 
 # ------------------------------------------------------------ XLA plugin (opt)
 XLA_INSTALLER="$ROOT/scripts/install-xla-plugin.sh"
+# Optional for users (the go backend always works); required where SAERUN_REQUIRE_XLA=1
+# (.ci/run sets it): then a skipped or failed plugin install fails setup.
+xla_failed() {
+  if [[ "${SAERUN_REQUIRE_XLA:-0}" == "1" ]]; then
+    die "$1 (SAERUN_REQUIRE_XLA=1: the XLA plugin is required)"
+  fi
+  log "WARNING: $1; continuing without the XLA plugin"
+}
+if [[ "${SAERUN_REQUIRE_XLA:-0}" == "1" && ( "${SETUP_SKIP_XLA:-0}" == "1" || ! -f "$XLA_INSTALLER" ) ]]; then
+  die "SAERUN_REQUIRE_XLA=1 but the XLA plugin install is skipped (SETUP_SKIP_XLA=1) or scripts/install-xla-plugin.sh is missing"
+fi
 if [[ "${SETUP_SKIP_XLA:-0}" != "1" && -f "$XLA_INSTALLER" ]]; then
   mkdir -p "$TOOLS_DIR"
   rm -f "$TOOLS_DIR/xla-plugin.path"
@@ -85,10 +96,10 @@ if [[ "${SETUP_SKIP_XLA:-0}" != "1" && -f "$XLA_INSTALLER" ]]; then
       printf '%s\n' "$so" > "$TOOLS_DIR/xla-plugin.path"
       log "XLA plugin: $so (written to .tools/xla-plugin.path)"
     else
-      log "WARNING: install-xla-plugin.sh printed no existing path ('$so'); .tools/xla-plugin.path not written"
+      xla_failed "install-xla-plugin.sh printed no existing path ('$so'); .tools/xla-plugin.path not written"
     fi
   else
-    log "WARNING: install-xla-plugin.sh failed; continuing without the XLA plugin"
+    xla_failed "install-xla-plugin.sh failed"
   fi
 fi
 

@@ -10,13 +10,20 @@
 // -v=1 logs each XLA compilation and its time; -v=2 also prints the StableHLO programs.
 //
 // Run it from the repository root (the XLA plugin is found from there).
+//
+// Every run starts from an empty --out: the command empties a folder it created itself
+// (it leaves a .saerun-profile marker there) and refuses any other non-empty folder,
+// so a mistyped --out never deletes someone's results.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 
 	"github.com/gomlx/compute"
@@ -38,7 +45,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: profile [--backend go|xla] [--cpuprofile FILE] [--out DIR] SPEC.yaml")
 		os.Exit(2)
 	}
-	os.RemoveAll(opts.Out)
+	if err := prepareOut(opts.Out); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	if *config != "" {
 		b, err := compute.NewWithConfig(*config)
 		if err != nil {
@@ -64,4 +74,36 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "done in %.1fs; profile in %s\n", sum.Wall.Seconds(), *cpu)
+}
+
+// marker names the file that says a folder was made by this command.
+const marker = ".saerun-profile"
+
+// prepareOut leaves dir existing and empty but for the marker: it creates a missing
+// folder, marks an empty one, empties one that carries the marker, and refuses any
+// other non-empty folder without touching it.
+func prepareOut(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	case err != nil:
+		return fmt.Errorf("--out %s: %w", dir, err)
+	case len(entries) > 0:
+		if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+			return fmt.Errorf("--out %s is not empty and was not created by bench/profile (no %s in it): "+
+				"give a new or empty folder; nothing was deleted", dir, marker)
+		}
+		for _, e := range entries {
+			if e.Name() == marker {
+				continue
+			}
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, marker), []byte("made by bench/profile; emptied by its next run\n"), 0o644)
 }

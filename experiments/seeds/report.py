@@ -1,6 +1,6 @@
 """Summary table of the reference-notebook reproductions (experiments/seeds/*.yaml).
 
-    .venv/bin/python experiments/seeds/report.py [--results results/seeds] [--markdown] [NAME ...]
+    .venv/bin/python experiments/seeds/report.py [--results results/seeds] [--markdown] [--units] [NAME ...]
 
 Reads results/seeds/<name>/{runs,metrics} (Parquet) and prints one row per run: the swept
 values, final train / validation loss and reconstruction, the sparse layer's validation
@@ -10,6 +10,12 @@ of the layer's width), dead fraction, epochs, wall time and backend.
 The sparse layer is the layer of the first l1_activity / kl_sparsity regularizer, else
 the first recorded layer (a VAE's "latent", a plain AE's encoder.0). wall_s is the run's
 wall time; runs trained together in one group share it (group column).
+
+--units prints instead, per run, the sparse layer's per-unit statistics at the last epoch
+(results/seeds/<name>/units): the median and mean of the units' validation mean
+activations, the 10th and 90th percentiles of those that are not saturated, how many
+units are nearly silent (mean < 0.005) or saturated (mean > 0.99), and how many are "in use" (active on more than half the
+validation samples; for a VAE's latent mean μ, |μ_j| > 0.1).
 """
 
 import argparse
@@ -87,10 +93,42 @@ def rows(root, name):
     return out
 
 
+def unit_rows(root, name):
+    d = os.path.join(root, name)
+    runs = pd.read_parquet(os.path.join(d, "runs"))
+    units = pd.read_parquet(os.path.join(d, "units"))
+    params = swept(runs)
+    out = []
+    for _, r in runs.sort_values("run_index").iterrows():
+        cfg = json.loads(r["config"])
+        u = units[units.run_id == r["run_id"]]
+        if not len(u):
+            continue
+        u = u[u.epoch == u.epoch.max()]
+        layer, _, _ = sparse_layer(cfg, sorted(u.layer.unique()))
+        u = u[u.layer == layer]
+        a = u.mean_activation
+        out.append({
+            "experiment": name,
+            "params": ", ".join(f"{p.replace('regularizers.', 'reg')}={r[p]:g}" for p in params) or "-",
+            "layer": layer,
+            "units": len(u),
+            "median": a.median(),
+            "mean": a.mean(),
+            "p10": a[a <= 0.99].quantile(0.1),
+            "p90": a[a <= 0.99].quantile(0.9),
+            "silent<0.005": int((a < 0.005).sum()),
+            "saturated>0.99": int((a > 0.99).sum()),
+            "in_use": int((u.active_fraction > 0.5).sum()),
+        })
+    return out
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default="results/seeds")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--units", action="store_true", help="per-unit statistics of the sparse layer instead")
     ap.add_argument("names", nargs="*", help="experiment names (default: every folder under --results)")
     a = ap.parse_args(argv)
     names = a.names or sorted(n for n in os.listdir(a.results) if os.path.isdir(os.path.join(a.results, n, "runs")))
@@ -99,13 +137,14 @@ def main(argv):
         if not os.path.isdir(os.path.join(a.results, n, "runs")):
             missing.append(n)
             continue
-        table.extend(rows(a.results, n))
+        table.extend(unit_rows(a.results, n) if a.units else rows(a.results, n))
     df = pd.DataFrame(table)
     if "mape" in df and df["mape"].isna().all():
         df = df.drop(columns="mape")
     fmt = {c: (lambda v: "" if pd.isna(v) else f"{v:.4g}") for c in
-           ("train_loss", "val_loss", "val_recon", "mean_act", "rho", "dead", "mape")}
-    fmt["wall_s"] = lambda v: f"{v:.0f}"
+           ("train_loss", "val_loss", "val_recon", "mean_act", "rho", "dead", "mape", "median", "mean", "p10", "p90")}
+    if "wall_s" in df:
+        fmt["wall_s"] = lambda v: f"{v:.0f}"
     shown = df.copy()
     for c, f in fmt.items():
         if c in shown:

@@ -100,6 +100,7 @@ func openXLA(plugin string) (b compute.Backend, info Info, err error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, Info{}, fmt.Errorf("backend xla: plugin %s: %w", abs, err)
 	}
+	defer checkCUDALibraries(abs)()
 	// XLA's CPU runtime allocates each step's scratch area and new variable values with
 	// the C allocator; large blocks would otherwise be fresh mmaps, page-faulted on
 	// every step (up to 40% of a grouped step's time, measured in bench/README.md).

@@ -49,3 +49,26 @@ func TestOnlyCPUPluginsGetTheCPUDeviceCountOption(t *testing.T) {
 		t.Errorf("CUDA plugin options %v; want none", o)
 	}
 }
+
+// fakeTB records what SkipWithoutXLA does to a test.
+type fakeTB struct{ skipped, failed bool }
+
+func (f *fakeTB) Helper()               {}
+func (f *fakeTB) Skip(...any)           { f.skipped = true }
+func (f *fakeTB) Fatalf(string, ...any) { f.failed = true }
+
+func TestSkipWithoutXLAFailsInsteadWhenXLAIsRequired(t *testing.T) {
+	t.Setenv(PluginEnv, "/nonexistent/plugin.so")
+	t.Setenv(RequireXLAEnv, "")
+	var f fakeTB
+	SkipWithoutXLA(&f)
+	if !f.skipped || f.failed {
+		t.Errorf("without %s: %+v, want a skip", RequireXLAEnv, f)
+	}
+	t.Setenv(RequireXLAEnv, "1")
+	f = fakeTB{}
+	SkipWithoutXLA(&f)
+	if !f.failed {
+		t.Errorf("with %s=1: %+v, want a failure", RequireXLAEnv, f)
+	}
+}

@@ -60,7 +60,7 @@ func TestXLAFlagsSetByTheBackendReachXLA(t *testing.T) {
 		}
 		return
 	}
-	requireXLAPlugin(t)
+	SkipWithoutXLA(t)
 	run := func(flags string) (string, error) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestXLAFlagsSetByTheBackendReachXLA$", "-test.count=1")
 		cmd.Env = append(os.Environ(), childFlagsEnv+"="+flags)
@@ -72,12 +72,5 @@ func TestXLAFlagsSetByTheBackendReachXLA(t *testing.T) {
 	}
 	if out, err := run(gpuDeterminismFlag); err != nil {
 		t.Errorf("with %s: %v\n%s", gpuDeterminismFlag, err, out)
-	}
-}
-
-func requireXLAPlugin(t *testing.T) {
-	t.Helper()
-	if _, ok := FindPlugin(); !ok {
-		t.Skip("no XLA PJRT plugin installed (run scripts/setup.sh)")
 	}
 }

@@ -43,10 +43,7 @@ func updateTwice(t *testing.T, b compute.Backend, mark bool) (v []float32, outs 
 }
 
 func TestMarkDonorsMarksOnlyUpdatedVariablesAndKeepsResults(t *testing.T) {
-	plugin, ok := FindPlugin()
-	if !ok {
-		t.Skip("no XLA PJRT plugin installed (run scripts/setup.sh)")
-	}
+	plugin := SkipWithoutXLA(t)
 	b, _, err := Open("xla:" + plugin)
 	if err != nil {
 		t.Fatal(err)

@@ -57,7 +57,9 @@ type ImageRow struct {
 }
 
 // RunInfo is the runs/ row of one run, less its swept parameters (which become
-// columns of their own, named by their dotted path).
+// columns of their own, named by their dotted path). The final metrics are null when
+// the run has none (failed, or diverged before its first finite epoch): NaN in pandas,
+// null in polars and DuckDB, never a 0 that would look like the best run.
 type RunInfo struct {
 	RunID                         string    `parquet:"run_id"`
 	Sweep                         string    `parquet:"sweep"`
@@ -74,9 +76,9 @@ type RunInfo struct {
 	EndTime                       time.Time `parquet:"end_time,timestamp(microsecond)"`
 	WallSeconds                   float64   `parquet:"wall_seconds"`
 	CompileSeconds                float64   `parquet:"compile_seconds"`
-	FinalTrainLoss                float64   `parquet:"final_train_loss"`
-	FinalValidationLoss           float64   `parquet:"final_validation_loss"`
-	FinalValidationReconstruction float64   `parquet:"final_validation_reconstruction"`
+	FinalTrainLoss                *float64  `parquet:"final_train_loss,optional"`
+	FinalValidationLoss           *float64  `parquet:"final_validation_loss,optional"`
+	FinalValidationReconstruction *float64  `parquet:"final_validation_reconstruction,optional"`
 	FinalMetrics                  string    `parquet:"final_metrics"` // JSON {"validation/l0/encoder.0": …}
 	Config                        string    `parquet:"config"`        // resolved spec as JSON
 	SpecHash                      string    `parquet:"spec_hash"`

@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,7 +27,8 @@ import (
 )
 
 // Options are the command-line settings that are not part of the spec (they do not
-// change what a run computes, only where and how it is run).
+// change what a run computes, only where and how it is run). Stdout gets results (the
+// dry-run listing), Log the logs and progress; they default to os.Stdout and os.Stderr.
 type Options struct {
 	Out        string   // results root; default "results"
 	DataDir    string   // mnist / fashion-mnist folder; default data.DefaultDir()
@@ -39,6 +41,8 @@ type Options struct {
 	NoCompact  bool     // keep one file per run and table when the sweep completes
 	Set        []string // key=value overrides of the spec (--set)
 	Log        io.Writer
+	Stdout     io.Writer
+	JSON       bool     // with DryRun: one JSON object per run instead of text lines
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
 	BackendObj compute.Backend
 }
@@ -84,6 +88,9 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
 	if opts.Out == "" {
 		opts.Out = "results"
 	}
@@ -99,7 +106,9 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	}
 	mine := sweep.Shard(runs, opts.Shard, opts.Shards)
 	if opts.DryRun {
-		printRuns(opts.Log, s.Name, runs, mine, opts)
+		if err := printRuns(opts.Stdout, opts.Log, s.Name, runs, mine, opts); err != nil {
+			return Summary{}, err
+		}
 		return Summary{Runs: len(mine)}, nil
 	}
 
@@ -152,6 +161,10 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	}
 	fmt.Fprintf(opts.Log, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
 		s.Name, len(runs), len(mine), sum.Skipped, info, sw.Dir)
+	if n := foreignRuns(statuses, runs); n > 0 {
+		fmt.Fprintf(opts.Log, "note: %s holds %d run(s) that are none of this spec's runs (written before run ids hashed the canonical form %s?); they are kept and not counted as done\n",
+			sw.Dir, n, spec.CanonicalVersion)
+	}
 
 	groups := Groups(pending, func(r sweep.Run) int {
 		if opts.GroupSize > 0 {
@@ -394,16 +407,37 @@ func Groups(runs []sweep.Run, maxSize func(sweep.Run) int) [][]sweep.Run {
 	return groups
 }
 
-func printRuns(w io.Writer, name string, all, mine []sweep.Run, opts Options) {
-	fmt.Fprintf(w, "sweep %s: %d runs", name, len(all))
+// printRuns lists runs on out, one line each (text, or a JSON object with opts.JSON),
+// and a one-line summary on log.
+func printRuns(out, log io.Writer, name string, all, mine []sweep.Run, opts Options) error {
+	fmt.Fprintf(log, "sweep %s: %d runs", name, len(all))
 	if opts.Shards > 1 {
-		fmt.Fprintf(w, ", shard %d/%d has %d", opts.Shard, opts.Shards, len(mine))
+		fmt.Fprintf(log, ", shard %d/%d has %d", opts.Shard, opts.Shards, len(mine))
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintln(log)
+	bw := bufio.NewWriter(out)
+	enc := json.NewEncoder(bw)
 	for _, r := range mine {
-		params, _ := json.Marshal(paramMap(r))
-		fmt.Fprintf(w, "%4d  %s  seed=%d  %s\n", r.Index, r.ID, r.Seed, params)
+		if opts.JSON {
+			err := enc.Encode(struct {
+				Index  int             `json:"index"`
+				ID     string          `json:"run_id"`
+				Seed   int64           `json:"seed"`
+				Params map[string]any  `json:"params"`
+				Config json.RawMessage `json:"config"`
+			}{r.Index, r.ID, r.Seed, paramMap(r), r.Config})
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		params, err := json.Marshal(paramMap(r))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(bw, "%4d  %s  seed=%d  %s\n", r.Index, r.ID, r.Seed, params)
 	}
+	return bw.Flush()
 }
 
 func paramMap(r sweep.Run) map[string]any {
@@ -468,4 +502,19 @@ func Prepare(full *data.Dataset, ds spec.Dataset) (train.Data, error) {
 		d.Validation = d.Validation.Head(ds.MaxValidationSamples)
 	}
 	return d, nil
+}
+
+// foreignRuns counts the runs recorded in a sweep folder that are not among runs.
+func foreignRuns(statuses map[string]string, runs []sweep.Run) int {
+	ids := make(map[string]bool, len(runs))
+	for _, r := range runs {
+		ids[r.ID] = true
+	}
+	n := 0
+	for id := range statuses {
+		if !ids[id] {
+			n++
+		}
+	}
+	return n
 }

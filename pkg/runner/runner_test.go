@@ -63,17 +63,45 @@ func TestDryRunListsRunsAndWritesNothing(t *testing.T) {
 	out := t.TempDir()
 	o := opts(out)
 	o.DryRun = true
-	var log bytes.Buffer
-	o.Log = &log
+	var log, stdout bytes.Buffer
+	o.Log, o.Stdout = &log, &stdout
 	sum, err := RunFile(context.Background(), writeSpec(t, sweepSpec), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Runs != 4 || strings.Count(log.String(), "seed=") != 4 || !strings.Contains(log.String(), `"regularizers.0.weight":0.01`) {
-		t.Errorf("dry run printed:\n%s", log.String())
+	if sum.Runs != 4 || strings.Count(stdout.String(), "\n") != 4 || strings.Count(stdout.String(), "seed=") != 4 ||
+		!strings.Contains(stdout.String(), `"regularizers.0.weight":0.01`) {
+		t.Errorf("dry run printed on stdout:\n%s", stdout.String())
+	}
+	if !strings.Contains(log.String(), "4 runs") || strings.Contains(log.String(), "seed=") {
+		t.Errorf("dry run logged:\n%s", log.String())
 	}
 	if n := countFiles(t, out); n != 0 {
 		t.Errorf("dry run wrote %d files", n)
+	}
+}
+
+// Results whose ids are none of the spec's runs (an older id scheme) are reported, not
+// silently ignored.
+func TestRunsFromAnotherIDSchemeAreReported(t *testing.T) {
+	out := t.TempDir()
+	path := writeSpec(t, sweepSpec)
+	sw, err := writer.OpenSweep(out, "small", []byte(sweepSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.RecordFailed(sweep.Run{ID: "0123456789ab"}, "old", "go", ""); err != nil {
+		t.Fatal(err)
+	}
+	o := opts(out)
+	o.Resume = true
+	var log bytes.Buffer
+	o.Log = &log
+	if _, err := RunFile(context.Background(), path, o); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "holds 1 run(s) that are none of this spec's runs") {
+		t.Errorf("log lacks the note:\n%s", log.String())
 	}
 }
 

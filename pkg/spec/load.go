@@ -21,7 +21,14 @@ type Source struct {
 	Path string
 	Data []byte
 	pos  map[string][2]int // dotted key -> line, column
+	// given holds the dotted keys the file gives a value (null counts as omitted): the
+	// presence set that decides where a default applies. A zero the file writes is a
+	// value like any other, so the Spec itself stays plain values.
+	given map[string]bool
 }
+
+// Given reports whether the file gave key (a dotted path) a non-null value.
+func (src *Source) Given(key string) bool { return src.given[key] }
 
 // Load reads, strictly decodes, defaults and validates the spec at path.
 func Load(path string) (*Spec, *Source, error) {
@@ -35,7 +42,7 @@ func Load(path string) (*Spec, *Source, error) {
 // Parse is Load for bytes already in memory; path is used in messages.
 func Parse(path string, data []byte) (s *Spec, _ *Source, err error) {
 	defer recoverYAML(path, &err)
-	src := &Source{Path: path, Data: data, pos: map[string][2]int{}}
+	src := &Source{Path: path, Data: data, pos: map[string][2]int{}, given: map[string]bool{}}
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, nil, src.yamlError(err)
@@ -69,7 +76,7 @@ func (src *Source) decode(data []byte) (*Spec, error) {
 	if err := yaml.UnmarshalWithOptions(data, &s, yaml.Strict()); err != nil {
 		return nil, src.yamlError(err)
 	}
-	ApplyDefaults(&s, func(key string) bool { _, ok := src.pos[key]; return ok })
+	ApplyDefaults(&s, src.Given)
 	if errs := src.validate(&s); len(errs) > 0 {
 		return nil, errs
 	}
@@ -197,6 +204,7 @@ func (src *Source) walk(node ast.Node, t reflect.Type, path string, errs *Errors
 			child := join(path, key)
 			pos := mv.Key.GetToken().Position
 			src.pos[child] = [2]int{pos.Line, pos.Column}
+			src.markGiven(child, mv.Value)
 			ft, ok := fields[key]
 			if !ok {
 				e := src.errAt(child, oneOf(sortedKeys(fields)), "unknown key %q", key)
@@ -210,6 +218,7 @@ func (src *Source) walk(node ast.Node, t reflect.Type, path string, errs *Errors
 			child := join(path, mv.Key.String())
 			pos := mv.Key.GetToken().Position
 			src.pos[child] = [2]int{pos.Line, pos.Column}
+			src.markGiven(child, mv.Value)
 			src.walk(mv.Value, t.Elem(), child, errs)
 		}
 	case reflect.Slice:
@@ -225,10 +234,30 @@ func (src *Source) walk(node ast.Node, t reflect.Type, path string, errs *Errors
 				child := join(path, strconv.Itoa(i))
 				pos := v.GetToken().Position
 				src.pos[child] = [2]int{pos.Line, pos.Column}
+				src.markGiven(child, v)
 				src.walk(v, t.Elem(), child, errs)
 			}
 		}
 	}
+}
+
+// markGiven records key as given unless its value is null ("key:" or "key: ~").
+func (src *Source) markGiven(key string, value ast.Node) {
+	for {
+		switch n := value.(type) {
+		case *ast.TagNode:
+			value = n.Value
+			continue
+		case *ast.AnchorNode:
+			value = n.Value
+			continue
+		}
+		break
+	}
+	if _, null := value.(*ast.NullNode); value == nil || null {
+		return
+	}
+	src.given[key] = true
 }
 
 func mappingValues(node ast.Node) []*ast.MappingValueNode {
@@ -293,7 +322,7 @@ func (src *Source) Resolve(overrides map[string]any) (_ *Spec, err error) {
 	}
 	// The resolved bytes get their own key positions, so that a type error in them is
 	// attributed to the right key (and then re-located at the sweep parameter).
-	rsrc := &Source{Path: src.Path, Data: data, pos: map[string][2]int{}}
+	rsrc := &Source{Path: src.Path, Data: data, pos: map[string][2]int{}, given: map[string]bool{}}
 	var s *Spec
 	if file, perr := parser.ParseBytes(data, 0); perr == nil && len(file.Docs) == 1 && file.Docs[0].Body != nil {
 		var werrs Errors

@@ -3,9 +3,12 @@
 // A Spec names a dataset, a model, a loss, an optimizer, regularizers, what to record
 // and how to sweep hyperparameters. Load decodes it strictly (unknown keys, wrong types
 // and out-of-range values are errors that name the file, line, key and allowed values),
-// fills in documented defaults and validates it. Everything downstream (sweep expansion,
-// training, recording) reads only the resolved Spec, so the file is the single source of
-// truth for what ran; experiments/README.md documents every key.
+// fills in documented defaults for the keys the file omits (it knows which from the YAML
+// AST, so a written 0 stays 0 and is accepted or refused, never defaulted) and validates
+// it. Everything downstream (sweep expansion, training, recording) reads only the
+// resolved Spec, so the file is the single source of truth for what ran;
+// experiments/README.md documents every key. Canonical is a resolved spec's identity,
+// with keys at their default left out: what run ids hash.
 package spec
 
 // Spec is one experiment, and (with Sweep) a family of runs.

@@ -169,3 +169,23 @@ func TestExplicitZeroSamplesAndEmptyUnitLayersTurnRecordingOff(t *testing.T) {
 		t.Errorf("defaults not applied when omitted: %+v", s.Record)
 	}
 }
+
+func TestZerosTheFileGivesAreUsedOrRefusedNeverDefaulted(t *testing.T) {
+	for _, c := range []struct{ from, to, want string }{
+		{"{name: adam}", "{name: adam, beta1: 0}", "optimizer.beta1: out of range: 0 (allowed: 0 < value < 1)"},
+		{"{name: adam}", "{name: adam, learning_rate: 0}", "optimizer.learning_rate: out of range: 0 (allowed: 0 < learning_rate <= 10)"},
+		{"{name: adam}", "{name: sgd, beta1: 0}", "optimizer.beta1: not used by sgd"},
+		{"{name: digits}", "{name: digits, validation_fraction: 0}", "dataset.validation_fraction: out of range: 0"},
+		{"[{activation: sigmoid}]", "[{units: 0, activation: sigmoid}]", "model.decoder.0.units: invalid unit count 0"},
+	} {
+		_, _, err := Parse("t.yaml", []byte(strings.Replace(valid, c.from, c.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.to, err, c.want)
+		}
+	}
+	vae := strings.Replace(valid, "  encoder:", "  kind: vae\n  latent: 2\n  kl_weight: 0\n  encoder:", 1)
+	s, _, err := Parse("t.yaml", []byte(vae))
+	if err != nil || s.Model.KLWeight != 0 {
+		t.Errorf("kl_weight: 0 is a β-VAE with β = 0: got %v, %v", s, err)
+	}
+}

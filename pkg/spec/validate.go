@@ -20,60 +20,72 @@ const (
 	DefaultActivationsEvery = 5
 )
 
-// ApplyDefaults fills every omitted key with its documented default. present reports
-// whether the file gave a key (dotted path), so that an explicit 0 or [] can mean "off"
-// where a default would otherwise apply; nil treats every zero value as omitted.
-func ApplyDefaults(s *Spec, present func(key string) bool) {
-	given := func(key string) bool { return present != nil && present(key) }
-	if s.Dataset.Validation == "" {
-		s.Dataset.Validation = "split"
+// ApplyDefaults fills every omitted key with its documented default, and only omitted
+// keys: given reports whether the file gave a key (dotted path, e.g.
+// "optimizer.beta1"), and a key it gave keeps its value, zero included, for validate to
+// accept as written or refuse. A nil given counts every key as given (nothing is
+// filled). Run identity (Canonical) relies on this being the one place defaults live.
+func ApplyDefaults(s *Spec, given func(key string) bool) {
+	omitted := func(key string) bool { return given != nil && !given(key) }
+	d := &s.Dataset
+	if omitted("dataset.validation") {
+		d.Validation = "split"
 	}
-	if s.Dataset.Validation == "split" && s.Dataset.ValidationFraction == 0 {
-		s.Dataset.ValidationFraction = DefaultValidationFraction
+	if d.Validation == "split" && omitted("dataset.validation_fraction") {
+		d.ValidationFraction = DefaultValidationFraction
 	}
-	if s.Model.Kind == "" {
+	if omitted("model.kind") {
 		s.Model.Kind = "autoencoder"
 	}
+	if s.Model.Kind == "vae" && omitted("model.kl_weight") {
+		s.Model.KLWeight = 1
+	}
 	o := &s.Optimizer
-	if o.LearningRate == 0 {
+	if omitted("optimizer.learning_rate") {
 		o.LearningRate = map[string]float64{"adam": DefaultAdamLearningRate, "sgd": DefaultSGDLearningRate}[o.Name]
 	}
 	if o.Name == "adam" {
-		o.Beta1 = orDefault(o.Beta1, 0.9)
-		o.Beta2 = orDefault(o.Beta2, 0.999)
-		o.Epsilon = orDefault(o.Epsilon, 1e-7)
+		for _, k := range []struct {
+			key string
+			v   *float64
+			def float64
+		}{{"optimizer.beta1", &o.Beta1, 0.9}, {"optimizer.beta2", &o.Beta2, 0.999}, {"optimizer.epsilon", &o.Epsilon, 1e-7}} {
+			if omitted(k.key) {
+				*k.v = k.def
+			}
+		}
 	}
 	r := &s.Record
-	if len(r.Activations.Layers) == 0 && !given("record.activations.layers") {
+	if omitted("record.activations.layers") {
 		r.Activations.Layers = s.defaultRecordedLayers()
 	}
-	if r.Activations.Samples == 0 && !given("record.activations.samples") {
+	if omitted("record.activations.samples") {
 		r.Activations.Samples = DefaultActivationSamples
 	}
-	if len(r.Units.Layers) == 0 && !given("record.units.layers") {
+	if omitted("record.units.layers") {
 		r.Units.Layers = s.defaultRecordedLayers()
 	}
-	if r.Activations.Every == 0 {
-		r.Activations.Every = DefaultActivationsEvery
-	}
-	for _, every := range []*int{&r.Units.Every, &r.Reconstructions.Every, &r.Generated.Every} {
-		if *every == 0 {
+	for key, every := range map[string]*int{"record.activations.every": &r.Activations.Every, "record.units.every": &r.Units.Every,
+		"record.reconstructions.every": &r.Reconstructions.Every, "record.generated.every": &r.Generated.Every} {
+		if omitted(key) {
+			if key == "record.activations.every" {
+				*every = DefaultActivationsEvery
+				continue
+			}
 			*every = 1
 		}
 	}
-	if s.Sweep != nil && s.Sweep.Method == "" {
-		s.Sweep.Method = "grid"
+	if s.Sweep != nil {
+		if omitted("sweep.method") {
+			s.Sweep.Method = "grid"
+		}
+		for path, p := range s.Sweep.Parameters {
+			if p.Min != nil && p.Max != nil && omitted("sweep.parameters."+path+".distribution") {
+				p.Distribution = "uniform"
+				s.Sweep.Parameters[path] = p
+			}
+		}
 	}
-	if s.Model.Kind == "vae" && s.Model.KLWeight == 0 {
-		s.Model.KLWeight = 1
-	}
-}
-
-func orDefault(v, d float64) float64 {
-	if v == 0 {
-		return d
-	}
-	return v
 }
 
 // defaultRecordedLayers: the layers with activity regularizers, else the code layer.
@@ -161,6 +173,9 @@ func (src *Source) validate(s *Spec) Errors {
 		(d.ValidationFraction < 0.01 || d.ValidationFraction > 0.9) {
 		bad("dataset.validation_fraction", "0.01 to 0.9", "out of range: %v", d.ValidationFraction)
 	}
+	if d.Validation == "test" && src.Given("dataset.validation_fraction") {
+		bad("dataset.validation_fraction", "only with validation: split", "not used with validation: test")
+	}
 	if d.Validation == "test" && d.Name == "digits" {
 		bad("dataset.validation", "split (digits has no test set)", "digits has no separate test set")
 	}
@@ -186,7 +201,7 @@ func (src *Source) validate(s *Spec) Errors {
 		for i, l := range part.layers {
 			key := fmt.Sprintf("model.%s.%d", part.name, i)
 			lastDecoder := part.name == "decoder" && i == len(part.layers)-1
-			if l.Units < 0 || l.Units > 1<<16 || (l.Units == 0 && !lastDecoder) {
+			if l.Units < 0 || l.Units > 1<<16 || (l.Units == 0 && (!lastDecoder || src.Given(key+".units"))) {
 				allowed := "1 to 65536"
 				if lastDecoder {
 					allowed += ", or omitted for the input size"
@@ -205,10 +220,10 @@ func (src *Source) validate(s *Spec) Errors {
 			bad("model.kl_weight", ">= 0", "negative: %v", m.KLWeight)
 		}
 	} else {
-		if m.Latent != 0 {
+		if m.Latent != 0 || src.Given("model.latent") {
 			bad("model.latent", "only with kind: vae", "not used by %s", m.Kind)
 		}
-		if m.KLWeight != 0 {
+		if m.KLWeight != 0 || src.Given("model.kl_weight") {
 			bad("model.kl_weight", "only with kind: vae", "not used by %s", m.Kind)
 		}
 	}
@@ -228,21 +243,22 @@ func (src *Source) validate(s *Spec) Errors {
 
 	o := s.Optimizer
 	enum("optimizer.name", o.Name, Optimizers)
-	if finite("optimizer.learning_rate", o.LearningRate) && (o.LearningRate <= 0 || o.LearningRate > 10) {
+	if (slices.Contains(Optimizers, o.Name) || src.Given("optimizer.learning_rate")) &&
+		finite("optimizer.learning_rate", o.LearningRate) && (o.LearningRate <= 0 || o.LearningRate > 10) {
 		bad("optimizer.learning_rate", "0 < learning_rate <= 10", "out of range: %v", o.LearningRate)
 	}
 	if o.Name == "sgd" {
 		if finite("optimizer.momentum", o.Momentum) && (o.Momentum < 0 || o.Momentum >= 1) {
 			bad("optimizer.momentum", "0 <= momentum < 1", "out of range: %v", o.Momentum)
 		}
-		for key, v := range map[string]float64{"beta1": o.Beta1, "beta2": o.Beta2, "epsilon": o.Epsilon} {
-			if v != 0 {
+		for _, key := range []string{"beta1", "beta2", "epsilon"} {
+			if src.Given("optimizer." + key) {
 				bad("optimizer."+key, "only with name: adam", "not used by sgd")
 			}
 		}
 	}
 	if o.Name == "adam" {
-		if o.Momentum != 0 {
+		if o.Momentum != 0 || src.Given("optimizer.momentum") {
 			bad("optimizer.momentum", "only with name: sgd (adam uses beta1)", "not used by adam")
 		}
 		for key, v := range map[string]float64{"beta1": o.Beta1, "beta2": o.Beta2} {
@@ -278,11 +294,11 @@ func (src *Source) validate(s *Spec) Errors {
 			if !slices.Contains(layers, r.Layer) {
 				bad(key+".layer", oneOf(layers), "unknown layer %q", r.Layer)
 			}
-			if len(r.Layers) > 0 {
+			if len(r.Layers) > 0 || src.Given(key+".layers") {
 				bad(key+".layers", "only with kind: weight_decay (use layer)", "not used by %s", r.Kind)
 			}
 		case "weight_decay":
-			if r.Layer != "" {
+			if r.Layer != "" || src.Given(key+".layer") {
 				bad(key+".layer", "only with l1_activity and kl_sparsity (use layers)", "not used by weight_decay")
 			}
 			for j, l := range r.Layers {
@@ -299,7 +315,7 @@ func (src *Source) validate(s *Spec) Errors {
 				bad(key+".layer", "a sigmoid or satlin layer (KL needs activations in [0,1])",
 					"layer %s has activation %s", r.Layer, l.Activation)
 			}
-		} else if r.Target != 0 {
+		} else if r.Target != 0 || src.Given(key+".target") {
 			bad(key+".target", "only with kind: kl_sparsity", "not used by %s", r.Kind)
 		}
 	}
@@ -354,7 +370,7 @@ func (src *Source) validateSweep(sw *Sweep) Errors {
 	if sw.Method == "random" && (sw.Count < 1 || sw.Count > 100000) {
 		bad("sweep.count", "1 to 100000 (random draws)", "invalid: %d", sw.Count)
 	}
-	if sw.Method == "grid" && sw.Count != 0 {
+	if sw.Method == "grid" && (sw.Count != 0 || src.Given("sweep.count")) {
 		bad("sweep.count", "only with method: random", "grid runs every combination")
 	}
 	if len(sw.Parameters) == 0 && len(sw.Seeds) == 0 {
@@ -392,20 +408,16 @@ func (src *Source) validateSweep(sw *Sweep) Errors {
 				break
 			}
 			if !(*p.Min < *p.Max) {
-				bad(key+".min", "min < max", "empty range [%v, %v]", *p.Min, *p.Max)
+				bad(key, "min < max", "empty range [%v, %v]", *p.Min, *p.Max)
 			}
-			dist := p.Distribution
-			if dist == "" {
-				dist = "uniform"
-			}
-			if !slices.Contains(Distributions, dist) {
+			if dist := p.Distribution; !slices.Contains(Distributions, dist) {
 				bad(key+".distribution", oneOf(Distributions), "unknown value %q", p.Distribution)
 			}
-			if dist == "log_uniform" && *p.Min <= 0 {
+			if p.Distribution == "log_uniform" && *p.Min <= 0 {
 				bad(key+".min", "min > 0 for log_uniform", "got %v", *p.Min)
 			}
 		}
-		if len(p.Values) > 0 && p.Distribution != "" {
+		if len(p.Values) > 0 && (p.Distribution != "" || src.Given(key+".distribution")) {
 			bad(key+".distribution", "only with min/max", "not used with values")
 		}
 	}

@@ -2,8 +2,10 @@
 //
 // Each run is the base spec with its swept values substituted (grid: every combination;
 // random: Count draws from a seeded generator), repeated for every seed. A run's ID is a
-// hash of its resolved configuration, so it is the same on every machine and every
-// invocation: that is what makes --resume and --shard safe.
+// hash of the canonical form of its resolved configuration (spec.Canonical: versioned,
+// keys at their default left out), so it is the same on every machine and every
+// invocation, and stays the same when a key with a default joins the schema: that is
+// what makes --resume and --shard safe. TestQuickstartRunIDsAreGolden pins it.
 package sweep
 
 import (
@@ -21,11 +23,13 @@ import (
 // Run is one training run of a sweep.
 type Run struct {
 	Index  int    // position in the expanded sweep, from 0
-	ID     string // hash of Config
+	ID     string // first 12 hex digits of the SHA-256 of Canonical
 	Params []Param
 	Seed   int64
 	Spec   *spec.Spec // resolved: swept values substituted, no sweep section
-	Config []byte     // canonical JSON of Spec
+	Config []byte     // JSON of Spec, every key (defaults included): what ran
+	// Canonical is the run's identity (spec.Canonical), the bytes ID hashes.
+	Canonical []byte
 }
 
 // Param is one swept value of a run.
@@ -60,15 +64,18 @@ func Expand(s *spec.Spec, src *spec.Source) ([]Run, error) {
 			if err != nil {
 				return nil, err
 			}
-			sum := sha256.Sum256(config)
-			r := Run{Index: len(runs), ID: hex.EncodeToString(sum[:6]), Params: point,
-				Seed: seed, Spec: resolved, Config: config}
+			canonical, err := spec.Canonical(resolved)
+			if err != nil {
+				return nil, err
+			}
+			r := Run{Index: len(runs), ID: ID(canonical), Params: point,
+				Seed: seed, Spec: resolved, Config: config, Canonical: canonical}
 			if j, dup := byID[r.ID]; dup {
 				if s.Sweep != nil && s.Sweep.Method == "random" {
 					return nil, spec.Errors{src.ErrorAt("sweep.count", "a count the values can fill without repeats, or min/max ranges",
 						"runs %d and %d drew the same point (%s): lower count or give more values", j, r.Index, describe(point, seed))}
 				}
-				e := src.ErrorAt(dupKey(runs[j].Params, point), "distinct values (0 or an omitted key means the default)",
+				e := src.ErrorAt(dupKey(runs[j].Params, point), "distinct values",
 					"runs %d and %d have the same configuration (%s): remove repeated values", j, r.Index, describe(point, seed))
 				return nil, spec.Errors{e}
 			}
@@ -77,6 +84,12 @@ func Expand(s *spec.Spec, src *spec.Source) ([]Run, error) {
 		}
 	}
 	return runs, nil
+}
+
+// ID is the run id of a canonical form: the first 12 hex digits of its SHA-256.
+func ID(canonical []byte) string {
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:6])
 }
 
 // dupKey is the sweep key to blame for two points that resolve to the same run: the

@@ -14,9 +14,7 @@ import (
 // metrics within 1e-4 (relative): float32 sums in a different order, nothing more.
 // Skipped where no XLA plugin is installed (scripts/setup.sh installs one).
 func TestGoAndXLABackendsAgree(t *testing.T) {
-	if _, ok := backend.FindPlugin(); !ok {
-		t.Skip("no XLA PJRT plugin installed (run scripts/setup.sh)")
-	}
+	backend.SkipWithoutXLA(t)
 	xla, info, err := backend.Open("xla")
 	if err != nil {
 		t.Fatalf("plugin found but not loadable: %v", err)

@@ -154,21 +154,14 @@ func TestGroupedModelsMatchTheSameModelsTrainedAlone(t *testing.T) {
 			{"optimizer.learning_rate": 0.003, "regularizers.1.weight": 0.01},
 		},
 	}
-	backends := []string{"go"}
-	if _, ok := backend.FindPlugin(); ok {
-		backends = append(backends, "xla")
-	}
+	backends := backendsForTest(t)
 	for setName, overrides := range sets {
 		var members []Member
 		for i, o := range overrides {
 			members = append(members, member(t, string(rune('a'+i)), o))
 		}
-		for _, name := range backends {
+		for name, b := range backends {
 			t.Run(setName+"/"+name, func(t *testing.T) {
-				b, _, err := backend.Open(name)
-				if err != nil {
-					t.Fatal(err)
-				}
 				_, grouped := trainOn(t, b, members...)
 				for k, m := range members {
 					_, alone := trainOn(t, b, m)
@@ -303,17 +296,32 @@ func TestExportedWeightsAreInByOutLikeTheInitialisation(t *testing.T) {
 	}
 }
 
-// xlaOrSkip opens the XLA backend, or skips where no plugin is installed.
+// xlaOrSkip opens the XLA backend, or skips where no plugin is installed (fails where
+// SAERUN_REQUIRE_XLA=1).
 func xlaOrSkip(t *testing.T) compute.Backend {
 	t.Helper()
-	if _, ok := backend.FindPlugin(); !ok {
-		t.Skip("no XLA PJRT plugin installed (run scripts/setup.sh)")
-	}
+	backend.SkipWithoutXLA(t)
 	b, _, err := backend.Open("xla")
 	if err != nil {
 		t.Fatalf("plugin found but not loadable: %v", err)
 	}
 	return b
+}
+
+// backendsForTest are the go backend and, where a plugin is installed, XLA: a test
+// that checks both still checks go where there is no plugin (and fails where
+// SAERUN_REQUIRE_XLA=1 asks for XLA).
+func backendsForTest(t *testing.T) map[string]compute.Backend {
+	t.Helper()
+	goB, _, err := backend.Open("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]compute.Backend{"go": goB}
+	if _, ok := backend.FindPlugin(); ok || backend.XLARequired() {
+		out["xla"] = xlaOrSkip(t)
+	}
+	return out
 }
 
 // How many steps one call of the compiled loop runs changes nothing: a whole epoch per
@@ -353,13 +361,7 @@ func TestStepsPerCallDoNotChangeTheResults(t *testing.T) {
 // loop) is stopped at that step: it is reported diverged with the step, keeps its
 // last finite parameters, and its group mates train on as they would alone.
 func TestModelDivergingMidEpochStopsAtThatStep(t *testing.T) {
-	backends := map[string]compute.Backend{}
-	goB, _, _ := backend.Open("go")
-	backends["go"] = goB
-	if _, ok := backend.FindPlugin(); ok {
-		backends["xla"] = xlaOrSkip(t)
-	}
-	for name, b := range backends {
+	for name, b := range backendsForTest(t) {
 		t.Run(name, func(t *testing.T) {
 			// Plain SGD on λ/2·‖W‖² with lr·λ = 1000 multiplies every kernel by -999 per
 			// step: the penalty passes float32's range after a few steps, not at the first.
@@ -392,11 +394,7 @@ func TestModelDivergingMidEpochStopsAtThatStep(t *testing.T) {
 // A Trainer compiles a group once and trains the next group of the same structure
 // with the same programs: that group's results equal those of a fresh compilation.
 func TestTrainerReusesAGroupWithTheNextMembersInitialState(t *testing.T) {
-	backends := map[string]compute.Backend{}
-	backends["go"], _, _ = backend.Open("go")
-	if _, ok := backend.FindPlugin(); ok {
-		backends["xla"] = xlaOrSkip(t)
-	}
+	backends := backendsForTest(t)
 	first := []Member{member(t, "a", map[string]any{"train.input_noise": 0.1}), member(t, "b", map[string]any{"train.seed": 2, "train.input_noise": 0.2})}
 	second := []Member{member(t, "c", map[string]any{"train.seed": 3, "regularizers.0.weight": 3, "train.input_noise": 0.1}),
 		member(t, "d", map[string]any{"train.seed": 4, "optimizer.learning_rate": 0.003, "train.input_noise": 0.3})}

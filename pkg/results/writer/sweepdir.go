@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -167,17 +168,28 @@ func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, group
 	end := time.Now()
 	final := map[string]float64{}
 	for _, m := range o.Final {
-		final[m.Split+"/"+m.Name] = m.Value
+		if !math.IsNaN(m.Value) && !math.IsInf(m.Value, 0) {
+			final[m.Split+"/"+m.Name] = m.Value
+		}
 	}
-	finalJSON, _ := json.Marshal(final)
+	finalJSON, err := json.Marshal(final)
+	if err != nil {
+		return err
+	}
+	metric := func(key string) *float64 {
+		if v, ok := final[key]; ok {
+			return &v
+		}
+		return nil
+	}
 	info := results.RunInfo{
 		RunID: w.run.ID, Sweep: w.sweep.Name, RunIndex: int32(w.run.Index), Seed: w.run.Seed,
 		Status: o.Status, Message: o.Message, Backend: backend, BackendDetail: backendDetail,
 		GroupSize: int32(groupSize), EpochsCompleted: int32(o.Epochs), DivergedEpoch: int32(o.DivergedAt),
 		StartTime: w.start.UTC(), EndTime: end.UTC(), WallSeconds: end.Sub(w.start).Seconds(),
-		CompileSeconds: o.CompileSecs, FinalTrainLoss: final["train/loss"],
-		FinalValidationLoss:           final["validation/loss"],
-		FinalValidationReconstruction: final["validation/reconstruction"],
+		CompileSeconds: o.CompileSecs, FinalTrainLoss: metric("train/loss"),
+		FinalValidationLoss:           metric("validation/loss"),
+		FinalValidationReconstruction: metric("validation/reconstruction"),
 		FinalMetrics:                  string(finalJSON), Config: string(w.run.Config),
 		SpecHash: w.sweep.SpecHash, ToolVersion: ToolVersion,
 	}
