@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"github.com/gomlx/compute"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -121,3 +123,14 @@ func isCPUPlugin(path string) bool {
 // setXLAFlags sets XLA_FLAGS for the plugin about to be loaded. With cgo, os.Setenv
 // also sets the C environment, where XLA reads it.
 func setXLAFlags(flags string) error { return os.Setenv("XLA_FLAGS", flags) }
+
+// DeviceOf describes the device of a backend opened elsewhere (a notebook's, say). A
+// GPU's kernels count as deterministic when XLA_FLAGS asks for it.
+func DeviceOf(b compute.Backend) Device {
+	if !IsAccelerator(b) {
+		return cpuDevice()
+	}
+	d := gpuDevice(b.Name())
+	_, d.Deterministic = deterministicFlags(os.Getenv("XLA_FLAGS"), "0")
+	return d
+}

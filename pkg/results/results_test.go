@@ -107,7 +107,7 @@ func fakeRun(t *testing.T, sw *writer.Sweep, index int, status string, epochs in
 		}
 		final = ep.Metrics
 	}
-	if err := w.Finish(train.Outcome{Status: status, Epochs: epochs, Final: final}, "go", "", 1); err != nil {
+	if err := w.Finish(train.Outcome{Status: status, Epochs: epochs, Final: final}, writer.Backend{Name: "go"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	return id

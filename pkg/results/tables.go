@@ -69,6 +69,8 @@ type RunInfo struct {
 	Message                       string    `parquet:"message"`
 	Backend                       string    `parquet:"backend"`
 	BackendDetail                 string    `parquet:"backend_detail"`
+	Device                        string    `parquet:"device"`        // "NVIDIA H200, 140 GiB", or the CPU's model
+	Deterministic                 bool      `parquet:"deterministic"` // false only for a GPU run with non-deterministic kernels allowed
 	GroupSize                     int32     `parquet:"group_size"`
 	EpochsCompleted               int32     `parquet:"epochs_completed"`
 	DivergedEpoch                 int32     `parquet:"diverged_epoch"`

@@ -120,7 +120,7 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 			return Summary{}, &UsageError{err}
 		}
 	} else {
-		info.Name = be.Name()
+		info.Name, info.Device = be.Name(), backend.DeviceOf(be)
 	}
 	sets := newDataCache(opts.DataDir)
 	for _, r := range mine {
@@ -318,7 +318,7 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 	defer func() {
 		if err != nil {
 			for _, r := range g {
-				sw.RecordFailed(r, "writing results failed: "+err.Error(), info.Name, info.Detail)
+				sw.RecordFailed(r, "writing results failed: "+err.Error(), runBackend(info))
 			}
 			outcomes = nil
 		}
@@ -351,7 +351,7 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 		}
 	}
 	for k, w := range writers {
-		if err := w.Finish(outcomes[k], info.Name, info.Detail, len(g)); err != nil {
+		if err := w.Finish(outcomes[k], runBackend(info), len(g)); err != nil {
 			for _, w := range writers[k+1:] {
 				w.Abort()
 			}
@@ -517,4 +517,9 @@ func foreignRuns(statuses map[string]string, runs []sweep.Run) int {
 		}
 	}
 	return n
+}
+
+// runBackend is what the runs table records of the backend.
+func runBackend(info backend.Info) writer.Backend {
+	return writer.Backend{Name: info.Name, Detail: info.Detail, Device: info.Device.String(), Deterministic: info.Device.Deterministic}
 }

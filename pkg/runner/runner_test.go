@@ -90,7 +90,7 @@ func TestRunsFromAnotherIDSchemeAreReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sw.RecordFailed(sweep.Run{ID: "0123456789ab"}, "old", "go", ""); err != nil {
+	if err := sw.RecordFailed(sweep.Run{ID: "0123456789ab"}, "old", writer.Backend{Name: "go"}); err != nil {
 		t.Fatal(err)
 	}
 	o := opts(out)
@@ -174,6 +174,20 @@ func TestSweepWritesEveryTableAndResumeSkipsDoneRuns(t *testing.T) {
 	statuses, err := results.ReadStatuses(dir)
 	if err != nil || len(statuses) != 4 {
 		t.Fatalf("statuses %v %v", statuses, err)
+	}
+	// Each run records the device it ran on, and that the CPU's kernels are deterministic.
+	sw, err := results.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := sw.Runs(results.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if r.Backend != "go" || !strings.Contains(r.Device, "threads") || !r.Deterministic {
+			t.Errorf("run %s: backend %q, device %q, deterministic %v", r.RunID, r.Backend, r.Device, r.Deterministic)
+		}
 	}
 
 	// Running again without --resume refuses; with --resume skips all four.

@@ -26,7 +26,7 @@ func TestRunsWithoutFinalMetricsHaveNullNotZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sw.RecordFailed(sweep.Run{Index: 0, ID: "failed"}, "disk full", "go", ""); err != nil {
+	if err := sw.RecordFailed(sweep.Run{Index: 0, ID: "failed"}, "disk full", Backend{Name: "go"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []struct {
@@ -42,7 +42,7 @@ func TestRunsWithoutFinalMetricsHaveNullNotZero(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Finish(r.o, "go", "", 1); err != nil {
+		if err := w.Finish(r.o, Backend{Name: "go"}, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -158,7 +158,7 @@ func (w *RunWriter) Epoch(e *train.Epoch) error {
 
 // Finish commits the table files and then writes the runs/ row, which marks the run
 // as recorded. backend names the backend that ran it.
-func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, groupSize int) error {
+func (w *RunWriter) Finish(o train.Outcome, be Backend, groupSize int) error {
 	for _, t := range []interface{ commit() error }{w.metrics, w.units, w.acts, w.images} {
 		if err := t.commit(); err != nil {
 			w.Abort()
@@ -184,8 +184,8 @@ func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, group
 	}
 	info := results.RunInfo{
 		RunID: w.run.ID, Sweep: w.sweep.Name, RunIndex: int32(w.run.Index), Seed: w.run.Seed,
-		Status: o.Status, Message: o.Message, Backend: backend, BackendDetail: backendDetail,
-		GroupSize: int32(groupSize), EpochsCompleted: int32(o.Epochs), DivergedEpoch: int32(o.DivergedAt),
+		Status: o.Status, Message: o.Message, Backend: be.Name, BackendDetail: be.Detail,
+		Device: be.Device, Deterministic: be.Deterministic, GroupSize: int32(groupSize), EpochsCompleted: int32(o.Epochs), DivergedEpoch: int32(o.DivergedAt),
 		StartTime: w.start.UTC(), EndTime: end.UTC(), WallSeconds: end.Sub(w.start).Seconds(),
 		CompileSeconds: o.CompileSecs, FinalTrainLoss: metric("train/loss"),
 		FinalValidationLoss:           metric("validation/loss"),
@@ -196,13 +196,21 @@ func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, group
 	return writeRunRow(w.sweep.path(results.RunsTable, w.run.ID), info, w.run.Params, w.sweep.meta(w.run.ID))
 }
 
+// Backend is what a run ran on, for its runs/ row.
+type Backend struct {
+	Name, Detail  string // "xla" and its plugin, or "go"
+	Device        string // the GPU (name, memory) or the CPU's model
+	Deterministic bool   // reruns give the same bits (false: a GPU with non-deterministic kernels)
+}
+
 // RecordFailed writes a runs/ row with status failed and the reason, for a run whose
 // results could not be written (a full disk, a read-only folder). Best effort: when
 // even this row cannot be written, the run simply has no row and --resume re-runs it.
-func (s *Sweep) RecordFailed(r sweep.Run, reason, backend, backendDetail string) error {
+func (s *Sweep) RecordFailed(r sweep.Run, reason string, be Backend) error {
 	now := time.Now().UTC()
 	info := results.RunInfo{RunID: r.ID, Sweep: s.Name, RunIndex: int32(r.Index), Seed: r.Seed,
-		Status: train.StatusFailed, Message: reason, Backend: backend, BackendDetail: backendDetail,
+		Status: train.StatusFailed, Message: reason, Backend: be.Name, BackendDetail: be.Detail,
+		Device: be.Device, Deterministic: be.Deterministic,
 		StartTime: now, EndTime: now, FinalMetrics: "{}", Config: string(r.Config),
 		SpecHash: s.SpecHash, ToolVersion: ToolVersion}
 	return writeRunRow(s.path(results.RunsTable, r.ID), info, r.Params, s.meta(r.ID))

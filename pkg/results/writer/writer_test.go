@@ -29,7 +29,7 @@ func TestRunRowHasAColumnPerSweptParameterAndMetadata(t *testing.T) {
 	if err := w.Epoch(e); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Finish(train.Outcome{Status: train.StatusCompleted, Epochs: 1, Final: e.Metrics}, "go", "", 1); err != nil {
+	if err := w.Finish(train.Outcome{Status: train.StatusCompleted, Epochs: 1, Final: e.Metrics}, Backend{Name: "go"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(filepath.Join(dir, "s", "runs", "abc123.parquet"))
