@@ -60,7 +60,7 @@ type TableCompaction struct {
 
 // Tables are the table folders compaction handles, runs last: until the runs table is
 // switched, the runs it lists are those of the old layout.
-var Tables = []string{MetricsTable, UnitsTable, ActivationsTable, ImagesTable, RunsTable}
+var Tables = []string{MetricsTable, UnitsTable, ActivationsTable, ImagesTable, WeightsTable, RunsTable}
 
 // Compact merges the per-run files of the finished runs (completed or diverged) of
 // the sweep folder dir into a few part-NNNNN.parquet files per table, sorted by run id

@@ -140,6 +140,18 @@ func (s *Sweep) Reconstructions(f Filter) ([]ImageRow, error) {
 	return rows, err
 }
 
+// Weights reads the weights table (record.weights), sorted by run id, epoch, layer and
+// kind; empty when the sweep recorded none.
+func (s *Sweep) Weights(f Filter) ([]WeightRow, error) {
+	rows, err := readTable(s.Dir, WeightsTable, f, func(r *WeightRow) bool {
+		return f.epoch(r.Epoch) && match(f.Layer, r.Layer) && match(f.Kind, r.Kind)
+	})
+	slices.SortStableFunc(rows, func(a, b WeightRow) int {
+		return cmp.Or(cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Layer, b.Layer), cmp.Compare(a.Kind, b.Kind))
+	})
+	return rows, err
+}
+
 // Run is one row of the runs table: its fixed columns and its swept parameters.
 type Run struct {
 	RunInfo
@@ -454,6 +466,8 @@ func runIDOf(row any) string {
 	case *ActivationRow:
 		return r.RunID
 	case *ImageRow:
+		return r.RunID
+	case *WeightRow:
 		return r.RunID
 	case *RunInfo:
 		return r.RunID

@@ -9,6 +9,7 @@ const (
 	UnitsTable       = "units"
 	ActivationsTable = "activations"
 	ImagesTable      = "reconstructions"
+	WeightsTable     = "weights"
 )
 
 // MetricRow is one metric of one epoch (tidy long format).
@@ -54,6 +55,18 @@ type ImageRow struct {
 	Label           int32     `parquet:"label"`
 	Input           []float32 `parquet:"input,list"`
 	Output          []float32 `parquet:"output,list"`
+}
+
+// WeightRow is one layer's kernel or bias after one epoch (record.weights). A kernel's
+// values are in×out row-major (values[i*out+j] connects input i to unit j), its shape
+// [in, out]; a bias has shape [out].
+type WeightRow struct {
+	RunID  string    `parquet:"run_id,dict"`
+	Epoch  int32     `parquet:"epoch"`
+	Layer  string    `parquet:"layer,dict"`
+	Kind   string    `parquet:"kind,dict"` // "kernel" or "bias"
+	Shape  []int32   `parquet:"shape,list"`
+	Values []float32 `parquet:"values,list"`
 }
 
 // RunInfo is the runs/ row of one run, less its swept parameters (which become

@@ -13,6 +13,10 @@
 //	mse_sum, bce_sum  the same summed over features (mean over the batch): the VAE convention
 //	VAE KL        KL(N(μ, σ²) ‖ N(0, I)) = −½ Σ_j (1 + log σ²_j − μ_j² − σ²_j) per sample
 //	MAPE          100 · Σ |x̂ − x| / |x| over the pixels with x ≠ 0, divided by their count
+//	              (and the seeds' "mape_seed": 100 · Σ |x̂ − x| / Σ |x|, computed by pkg/train)
+//
+// KL sparsity with convention "keras" is divided by the batch size in pkg/train, as a
+// Keras activity regularizer is.
 package sparsity
 
 import (

@@ -102,6 +102,10 @@ type Regularizer struct {
 	Weight float64 `yaml:"weight" json:"weight"`
 	// Target is ρ for kl_sparsity, in (0, 1).
 	Target float64 `yaml:"target,omitempty" json:"target,omitempty"`
+	// Convention scales kl_sparsity: "textbook" (default) is β·Σ KL; "keras" is
+	// β·Σ KL / batch_size, what a Keras activity regularizer computes (Keras divides
+	// activity penalties by the batch size): the seed notebooks' β.
+	Convention string `yaml:"convention,omitempty" json:"convention,omitempty"`
 }
 
 // Record says what is written besides the per-epoch metrics.
@@ -112,6 +116,8 @@ type Record struct {
 	Reconstructions SamplesRecord `yaml:"reconstructions,omitempty" json:"reconstructions"`
 	// Generated writes decodings of fixed draws z ~ N(0, I) (kind: vae only).
 	Generated SamplesRecord `yaml:"generated,omitempty" json:"generated"`
+	// Weights writes every layer's kernel and bias every Every epochs (and at the last).
+	Weights WeightsRecord `yaml:"weights,omitempty" json:"weights"`
 	// ActiveThreshold: a unit counts as active on a sample when its activation is above
 	// this value (|h| for tanh and linear). Default: 0 for relu and satlin, 0.1 otherwise.
 	ActiveThreshold *float64 `yaml:"active_threshold,omitempty" json:"active_threshold,omitempty"`
@@ -121,9 +127,9 @@ type Record struct {
 type ActivationsRecord struct {
 	// Layers to record; default: the regularized layers, else the last encoder layer.
 	Layers []string `yaml:"layers,omitempty" json:"layers"`
-	// Samples is the size of the fixed probe set (first validation examples). Default
-	// 256; 0 turns activation recording off.
-	Samples int `yaml:"samples,omitempty" json:"samples"`
+	// Samples is the size of the fixed probe set (first validation examples), or "all"
+	// (the whole validation set). Default 256; 0 turns activation recording off.
+	Samples SampleCount `yaml:"samples,omitempty" json:"samples"`
 	// Every N epochs (and always the last). Default 5.
 	Every int `yaml:"every,omitempty" json:"every"`
 }
@@ -134,6 +140,12 @@ type UnitsRecord struct {
 	// [] turns unit statistics off.
 	Layers []string `yaml:"layers,omitempty" json:"layers"`
 	// Every N epochs (and always the last). Default 1.
+	Every int `yaml:"every,omitempty" json:"every"`
+}
+
+// WeightsRecord writes the trained parameters to the weights/ table. Every 0 (the
+// default) turns it off.
+type WeightsRecord struct {
 	Every int `yaml:"every,omitempty" json:"every"`
 }
 
@@ -174,6 +186,7 @@ var (
 	Activations       = []string{"relu", "sigmoid", "tanh", "linear", "satlin"}
 	Losses            = []string{"mse", "bce", "mse_sum", "bce_sum"}
 	ExtraMetrics      = []string{"mape"}
+	KLConventions     = []string{"textbook", "keras"}
 	Optimizers        = []string{"sgd", "adam"}
 	RegularizerKinds  = []string{"l1_activity", "kl_sparsity", "weight_decay"}
 	SweepMethods      = []string{"grid", "random"}

@@ -55,6 +55,11 @@ func ApplyDefaults(s *Spec, given func(key string) bool) {
 			}
 		}
 	}
+	for i := range s.Regularizers {
+		if reg := &s.Regularizers[i]; reg.Kind == "kl_sparsity" && omitted(fmt.Sprintf("regularizers.%d.convention", i)) {
+			reg.Convention = "textbook"
+		}
+	}
 	r := &s.Record
 	if omitted("record.activations.layers") {
 		r.Activations.Layers = s.defaultRecordedLayers()
@@ -308,6 +313,7 @@ func (src *Source) validate(s *Spec) Errors {
 			}
 		}
 		if r.Kind == "kl_sparsity" {
+			enum(key+".convention", r.Convention, KLConventions)
 			if finite(key+".target", r.Target) && (r.Target <= 0 || r.Target >= 1) {
 				bad(key+".target", "0 < target < 1", "out of range: %v", r.Target)
 			}
@@ -315,8 +321,13 @@ func (src *Source) validate(s *Spec) Errors {
 				bad(key+".layer", "a sigmoid or satlin layer (KL needs activations in [0,1])",
 					"layer %s has activation %s", r.Layer, l.Activation)
 			}
-		} else if r.Target != 0 || src.Given(key+".target") {
-			bad(key+".target", "only with kind: kl_sparsity", "not used by %s", r.Kind)
+		} else {
+			if r.Target != 0 || src.Given(key+".target") {
+				bad(key+".target", "only with kind: kl_sparsity", "not used by %s", r.Kind)
+			}
+			if r.Convention != "" || src.Given(key+".convention") {
+				bad(key+".convention", "only with kind: kl_sparsity", "not used by %s", r.Kind)
+			}
 		}
 	}
 
@@ -346,8 +357,11 @@ func (src *Source) validate(s *Spec) Errors {
 	if rec.Generated.Samples > 0 && m.Kind != "vae" {
 		bad("record.generated", "only with model.kind: vae", "an autoencoder has no prior to sample from")
 	}
-	if rec.Activations.Samples < 0 || rec.Activations.Samples > 100000 {
-		bad("record.activations.samples", "0 to 100000", "invalid: %d", rec.Activations.Samples)
+	if n := rec.Activations.Samples; n != AllSamples && (n < 0 || n > 100000) {
+		bad("record.activations.samples", "0 to 100000, or all", "invalid: %d", n)
+	}
+	if rec.Weights.Every < 0 || (rec.Weights.Every == 0 && src.Given("record.weights.every")) {
+		bad("record.weights.every", "a positive number of epochs (omit record.weights to record none)", "invalid: %d", rec.Weights.Every)
 	}
 	if th := rec.ActiveThreshold; th != nil && finite("record.active_threshold", *th) && *th < 0 {
 		bad("record.active_threshold", ">= 0", "negative: %v", *th)

@@ -27,6 +27,7 @@ const evalBatch = 512
 // evalSums are the validation program's outputs on the host.
 type evalSums struct {
 	recon, kl, ape, apeCount []float64   // [K]
+	absError, absInput       []float64   // [K]: Σ|x̂ − x| and Σ|x| (MAPE the seeds' way)
 	weightDecay              [][]float64 // per weight_decay regularizer, [K]
 	layers                   []layerSums // per observed layer
 }
@@ -49,6 +50,8 @@ func (gr *group) evalAccumulators() (names []string, init []*tensors.Tensor) {
 	if gr.mape() {
 		add("ape", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
 		add("ape_count", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+		add("abs_error", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+		add("abs_input", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
 	}
 	for _, li := range gr.observed {
 		U, name := gr.arch.Layers[li].Out, gr.arch.Layers[li].Name
@@ -102,6 +105,8 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 			s, c := sparsity.APE(out.Recon, batch)
 			take(s)
 			take(c)
+			take(ReduceSum(Abs(Sub(out.Recon, batch)), -1))
+			take(ReduceSum(Abs(batch), -1))
 		}
 		for _, li := range gr.observed {
 			a := out.Acts[li]
@@ -161,6 +166,7 @@ func (gr *group) evaluate(epoch int) (*evalSums, error) {
 	}
 	if gr.mape() {
 		e.ape, e.apeCount = get("ape"), get("ape_count")
+		e.absError, e.absInput = get("abs_error"), get("abs_input")
 	}
 	for i, r := range gr.spec.Regularizers {
 		if r.Kind == "weight_decay" {
@@ -204,6 +210,9 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 			p = r.Weight * stats[gr.observedIndex(r.Layer)].l1()
 		case "kl_sparsity":
 			p = sparsity.KLFromMeans(stats[gr.observedIndex(r.Layer)].means(), r.Target, r.Weight)
+			if r.Convention == "keras" {
+				p /= float64(m.Spec.Train.BatchSize)
+			}
 		case "weight_decay":
 			p = e.weightDecay[wd][k]
 			wd++
@@ -216,7 +225,8 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 		metrics = append(metrics, Metric{"validation", names[2+i], p})
 	}
 	if gr.mape() {
-		metrics = append(metrics, Metric{"validation", "mape", 100 * e.ape[k] / math.Max(e.apeCount[k], 1)})
+		metrics = append(metrics, Metric{"validation", "mape", 100 * e.ape[k] / math.Max(e.apeCount[k], 1)},
+			Metric{"validation", "mape_seed", 100 * e.absError[k] / e.absInput[k]})
 	}
 	var units []UnitStats
 	for o, li := range gr.observed {

@@ -64,6 +64,15 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		if err := gr.record(epoch, d, z, results); err != nil {
 			return nil, err
 		}
+		if d.weights {
+			w, err := gr.weights()
+			if err != nil {
+				return nil, err
+			}
+			for k := range results {
+				results[k].Weights = w[k]
+			}
+		}
 		elapsed := time.Since(start).Seconds()
 		M := len(trainNames)
 		for k := range gr.members {

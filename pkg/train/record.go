@@ -17,7 +17,7 @@ import (
 // rows, and a VAE's decodings of fixed prior draws (the same draws every epoch).
 
 // due says what epoch records.
-type due struct{ units, activations, reconstructions, generated bool }
+type due struct{ units, activations, reconstructions, generated, weights bool }
 
 func (gr *group) dueAt(epoch int) due {
 	r := gr.spec.Record
@@ -28,11 +28,12 @@ func (gr *group) dueAt(epoch int) due {
 		activations:     gr.probeRows() > 0 && every(r.Activations.Every),
 		reconstructions: gr.reconRows() > 0 && every(r.Reconstructions.Every),
 		generated:       gr.vae && r.Generated.Samples > 0 && every(r.Generated.Every),
+		weights:         r.Weights.Every > 0 && every(r.Weights.Every),
 	}
 }
 
 func (gr *group) probeRows() int {
-	return min(gr.spec.Record.Activations.Samples, gr.data.Validation.N)
+	return gr.spec.Record.Activations.Samples.Of(gr.data.Validation.N)
 }
 func (gr *group) reconRows() int {
 	return min(gr.spec.Record.Reconstructions.Samples, gr.data.Validation.N)

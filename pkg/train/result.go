@@ -39,9 +39,10 @@ type Epoch struct {
 	Epoch       int     // from 1
 	Elapsed     float64 // seconds since this group started training
 	Metrics     []Metric
-	Units       []UnitStats   // empty on epochs not recorded
-	Activations []Activations // empty on epochs not recorded
-	Images      []Image       // empty on epochs not recorded
+	Units       []UnitStats    // empty on epochs not recorded
+	Activations []Activations  // empty on epochs not recorded
+	Images      []Image        // empty on epochs not recorded
+	Weights     []LayerWeights // the parameters after this epoch, on epochs record.weights records
 }
 
 // Status of a finished model.

@@ -125,7 +125,7 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState) stepState {
 		total = Add(total, kl)
 		metrics = append(metrics, kl)
 	}
-	for _, p := range gr.penalties(w, out.Acts, hp, rows) {
+	for _, p := range gr.penalties(w, out.Acts, hp, rows, ConvertDType(samples, dtypes.Float32)) {
 		total = Add(total, p)
 		metrics = append(metrics, p)
 	}
@@ -149,15 +149,20 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState) stepState {
 	}}
 }
 
-// penalties returns each regularizer's penalty [K] for activations acts.
-func (gr *group) penalties(w autoencoder.Weights, acts []*Node, hp hyper, rows sparsity.Rows) []*Node {
+// penalties returns each regularizer's penalty [K] for activations acts of a batch of
+// n samples.
+func (gr *group) penalties(w autoencoder.Weights, acts []*Node, hp hyper, rows sparsity.Rows, n *Node) []*Node {
 	var out []*Node
 	for i, r := range gr.spec.Regularizers {
 		switch r.Kind {
 		case "l1_activity":
 			out = append(out, sparsity.L1Activity(acts[gr.arch.Index(r.Layer)], hp.weight(i), rows))
 		case "kl_sparsity":
-			out = append(out, sparsity.KLSparsity(acts[gr.arch.Index(r.Layer)], hp.target(i), hp.weight(i), rows))
+			kl := sparsity.KLSparsity(acts[gr.arch.Index(r.Layer)], hp.target(i), hp.weight(i), rows)
+			if r.Convention == "keras" {
+				kl = Div(kl, n) // a Keras activity regularizer's sum, divided by the batch size
+			}
+			out = append(out, kl)
 		case "weight_decay":
 			out = append(out, gr.weightDecay(w, i, hp.weight(i)))
 		}

@@ -448,3 +448,26 @@ func TestPanicsThatAreBugsKeepTheirStack(t *testing.T) {
 		t.Errorf("a runtime error must keep the stack that leads to it: %v", bug)
 	}
 }
+
+// The keras convention divides the KL penalty by the batch size, as a Keras activity
+// regularizer does; with the weights held still (learning rate ~0) the two
+// conventions' validation penalties differ by exactly that factor, and training's by
+// each batch's size.
+func TestKerasKLConventionDividesByTheBatchSize(t *testing.T) {
+	textbook := member(t, "t", map[string]any{"optimizer.learning_rate": 1e-12, "train.epochs": 1})
+	keras := member(t, "k", map[string]any{"optimizer.learning_rate": 1e-12, "train.epochs": 1, "regularizers.0.convention": "keras"})
+	if GroupKey(textbook.Spec) == GroupKey(keras.Spec) {
+		t.Fatal("the convention changes the program: it must be part of the group key")
+	}
+	_, a := train(t, textbook)
+	_, b := train(t, keras)
+	const name = "penalty/kl_sparsity/encoder.0"
+	va, vb := value(a.Epochs[0][0], "validation", name), value(b.Epochs[0][0], "validation", name)
+	if math.Abs(va/32-vb) > 1e-12*va {
+		t.Errorf("validation KL: textbook %v, keras %v; want textbook/32", va, vb)
+	}
+	ta, tb := value(a.Epochs[0][0], "train", name), value(b.Epochs[0][0], "train", name)
+	if r := ta / tb; r < 28 || r > 32 { // 300 samples: 9 batches of 32 and one of 12
+		t.Errorf("train KL ratio textbook/keras = %v, want about the batch size", r)
+	}
+}

@@ -95,6 +95,7 @@ type RunWriter struct {
 	units   *table[results.UnitRow]
 	acts    *table[results.ActivationRow]
 	images  *table[results.ImageRow]
+	weights *table[results.WeightRow] // nil unless the spec records weights
 }
 
 // StartRun opens the run's table files (under temporary names).
@@ -116,6 +117,12 @@ func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
 	if w.images, err = newTable[results.ImageRow](s.path(results.ImagesTable, r.ID), meta); err != nil {
 		w.Abort()
 		return nil, err
+	}
+	if r.Spec != nil && r.Spec.Record.Weights.Every > 0 {
+		if w.weights, err = newTable[results.WeightRow](s.path(results.WeightsTable, r.ID), meta); err != nil {
+			w.Abort()
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -153,13 +160,29 @@ func (w *RunWriter) Epoch(e *train.Epoch) error {
 		images[i] = results.ImageRow{RunID: id, Epoch: ep, Kind: im.Kind, Sample: int32(im.Sample),
 			ValidationIndex: int32(im.Index), Label: int32(im.Label), Input: im.Input, Output: im.Output}
 	}
-	return w.images.write(images)
+	if err := w.images.write(images); err != nil {
+		return err
+	}
+	if w.weights == nil {
+		return nil
+	}
+	var weights []results.WeightRow
+	for _, l := range e.Weights {
+		weights = append(weights,
+			results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "kernel", Shape: []int32{int32(l.In), int32(l.Out)}, Values: l.Kernel},
+			results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "bias", Shape: []int32{int32(l.Out)}, Values: l.Bias})
+	}
+	return w.weights.write(weights)
 }
 
 // Finish commits the table files and then writes the runs/ row, which marks the run
 // as recorded. backend names the backend that ran it.
 func (w *RunWriter) Finish(o train.Outcome, be Backend, groupSize int) error {
-	for _, t := range []interface{ commit() error }{w.metrics, w.units, w.acts, w.images} {
+	tables := []interface{ commit() error }{w.metrics, w.units, w.acts, w.images}
+	if w.weights != nil {
+		tables = append(tables, w.weights)
+	}
+	for _, t := range tables {
 		if err := t.commit(); err != nil {
 			w.Abort()
 			return err
@@ -229,5 +252,8 @@ func (w *RunWriter) Abort() {
 	}
 	if w.images != nil {
 		w.images.abort()
+	}
+	if w.weights != nil {
+		w.weights.abort()
 	}
 }
