@@ -17,6 +17,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/results/writer"
+	"github.com/sparselab/saerun/pkg/spec"
 	"github.com/sparselab/saerun/pkg/sweep"
 	"github.com/sparselab/saerun/pkg/train"
 )
@@ -83,7 +84,8 @@ func fakeRun(t *testing.T, sw *writer.Sweep, index int, status string, epochs in
 	t.Helper()
 	id := fmt.Sprintf("%012x", 0xa00000+index*7919)
 	run := sweep.Run{Index: index, ID: id, Seed: int64(index % 3),
-		Params: []sweep.Param{{Path: "regularizers.0.weight", Value: 0.1 * float64(index)}, {Path: "model.encoder.0.activation", Value: "relu"}}}
+		Params: []sweep.Param{{Path: "regularizers.0.weight", Value: 0.1 * float64(index)}, {Path: "model.encoder.0.activation", Value: "relu"}},
+		Spec:   &spec.Spec{Record: spec.Record{Weights: spec.WeightsRecord{Every: 1}}}}
 	w, err := sw.StartRun(run)
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +104,7 @@ func fakeRun(t *testing.T, sw *writer.Sweep, index int, status string, epochs in
 		ep.Activations = []train.Activations{{Layer: "encoder.0", Index: []int{5, 9}, Labels: []int{1, 2},
 			Vectors: [][]float32{{0, float32(e), 0, 2}, {1, 0, 0, float32(index)}}}}
 		ep.Images = []train.Image{{Kind: "reconstruction", Sample: 0, Index: 5, Label: 1, Input: []float32{0, 1}, Output: []float32{0.1, 0.9}}}
+		ep.Weights = []train.LayerWeights{{Name: "encoder.0", In: 2, Out: 1, Kernel: []float32{float32(e), float32(index)}, Bias: []float32{0.5}}}
 		if err := w.Epoch(ep); err != nil {
 			t.Fatal(err)
 		}
@@ -120,6 +123,7 @@ type snapshot struct {
 	Units           []results.UnitRow
 	Activations     []results.ActivationRow
 	Reconstructions []results.ImageRow
+	Weights         []results.WeightRow
 }
 
 func read(t *testing.T, dir string) snapshot {
@@ -129,12 +133,13 @@ func read(t *testing.T, dir string) snapshot {
 		t.Fatal(err)
 	}
 	var s snapshot
-	var errs [5]error
+	var errs [6]error
 	s.Runs, errs[0] = sw.Runs(results.Filter{})
 	s.Metrics, errs[1] = sw.Metrics(results.Filter{})
 	s.Units, errs[2] = sw.Units(results.Filter{})
 	s.Activations, errs[3] = sw.Activations(results.Filter{})
 	s.Reconstructions, errs[4] = sw.Reconstructions(results.Filter{})
+	s.Weights, errs[5] = sw.Weights(results.Filter{})
 	for _, err := range errs {
 		if err != nil {
 			t.Fatal(err)
