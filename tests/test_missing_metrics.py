@@ -16,14 +16,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs_dir(tmp_path_factory):
     if shutil.which("go") is None:
         pytest.fail("go is not on PATH (scripts/test.sh runs the Python tests after the Go ones)")
     out = tmp_path_factory.mktemp("missing")
     env = dict(os.environ, SAERUN_MISSING_METRICS_OUT=str(out))
     subprocess.run(["go", "test", "-count=1", "-run", "^TestRunsWithoutFinalMetricsHaveNullNotZero$", "./pkg/results/writer"],
                    cwd=ROOT, env=env, check=True, capture_output=True)
-    return pd.read_parquet(out / "missing" / "runs", engine="pyarrow").set_index("run_id")
+    return out / "missing" / "runs"
+
+
+@pytest.fixture(scope="module")
+def runs(runs_dir):
+    return pd.read_parquet(runs_dir, engine="pyarrow").set_index("run_id")
 
 
 def test_failed_and_early_diverged_runs_have_nan_final_metrics(runs):
@@ -33,3 +38,22 @@ def test_failed_and_early_diverged_runs_have_nan_final_metrics(runs):
     assert runs.loc["completed", "final_validation_loss"] == 0.5
     # The best run by validation loss is the one that has one.
     assert runs.final_validation_loss.idxmin() == "completed"
+
+
+def test_values_that_do_not_exist_are_null_not_zero(runs):
+    assert pd.isna(runs.loc["completed", "diverged_epoch"]) and runs.loc["diverged", "diverged_epoch"] == 1
+    assert pd.isna(runs.loc["failed", "compile_seconds"]) and runs.loc["completed", "compile_seconds"] == 0.5
+
+
+def test_polars_and_duckdb_read_nulls(runs_dir):
+    import duckdb
+    import polars as pl
+
+    cols = ["final_train_loss", "final_validation_loss", "final_validation_reconstruction"]
+    df = pl.read_parquet(runs_dir / "*.parquet").sort("run_id")
+    for run in ["failed", "diverged"]:
+        row = df.filter(pl.col("run_id") == run)
+        assert all(row[c].is_null().all() for c in cols), row
+    nulls = duckdb.sql(f"select count(*) from read_parquet('{runs_dir}/*.parquet') "
+                       "where final_validation_loss is null").fetchall()[0][0]
+    assert nulls == 2

@@ -72,7 +72,9 @@ type WeightRow struct {
 // RunInfo is the runs/ row of one run, less its swept parameters (which become
 // columns of their own, named by their dotted path). The final metrics are null when
 // the run has none (failed, or diverged before its first finite epoch): NaN in pandas,
-// null in polars and DuckDB, never a 0 that would look like the best run.
+// null in polars and DuckDB, never a 0 that would look like the best run. Likewise
+// diverged_epoch is null for a run that did not diverge, and compile_seconds for a run
+// that compiled nothing.
 type RunInfo struct {
 	RunID                         string    `parquet:"run_id"`
 	Sweep                         string    `parquet:"sweep"`
@@ -86,11 +88,11 @@ type RunInfo struct {
 	Deterministic                 bool      `parquet:"deterministic"` // false only for a GPU run with non-deterministic kernels allowed
 	GroupSize                     int32     `parquet:"group_size"`
 	EpochsCompleted               int32     `parquet:"epochs_completed"`
-	DivergedEpoch                 int32     `parquet:"diverged_epoch"`
+	DivergedEpoch                 *int32    `parquet:"diverged_epoch,optional"` // null unless diverged
 	StartTime                     time.Time `parquet:"start_time,timestamp(microsecond)"`
 	EndTime                       time.Time `parquet:"end_time,timestamp(microsecond)"`
 	WallSeconds                   float64   `parquet:"wall_seconds"`
-	CompileSeconds                float64   `parquet:"compile_seconds"`
+	CompileSeconds                *float64  `parquet:"compile_seconds,optional"` // null when nothing was compiled (a failed run)
 	FinalTrainLoss                *float64  `parquet:"final_train_loss,optional"`
 	FinalValidationLoss           *float64  `parquet:"final_validation_loss,optional"`
 	FinalValidationReconstruction *float64  `parquet:"final_validation_reconstruction,optional"`

@@ -33,8 +33,8 @@ func TestRunsWithoutFinalMetricsHaveNullNotZero(t *testing.T) {
 		id string
 		o  train.Outcome
 	}{
-		{"diverged", train.Outcome{Status: train.StatusDiverged, DivergedAt: 1}},
-		{"completed", train.Outcome{Status: train.StatusCompleted, Epochs: 1, Final: []train.Metric{
+		{"diverged", train.Outcome{Status: train.StatusDiverged, DivergedAt: 1, CompileSecs: 0.5}},
+		{"completed", train.Outcome{Status: train.StatusCompleted, Epochs: 1, CompileSecs: 0.5, Final: []train.Metric{
 			{Split: "train", Name: "loss", Value: 0.25}, {Split: "validation", Name: "loss", Value: 0.5},
 			{Split: "validation", Name: "reconstruction", Value: math.NaN()}}}},
 	} {
@@ -52,6 +52,8 @@ func TestRunsWithoutFinalMetricsHaveNullNotZero(t *testing.T) {
 		Validation     *float64 `parquet:"final_validation_loss,optional"`
 		Reconstruction *float64 `parquet:"final_validation_reconstruction,optional"`
 		FinalMetrics   string   `parquet:"final_metrics"`
+		DivergedEpoch  *int32   `parquet:"diverged_epoch,optional"`
+		CompileSeconds *float64 `parquet:"compile_seconds,optional"`
 	}
 	for _, id := range []string{"failed", "diverged", "completed"} {
 		rows, err := parquet.ReadFile[row](filepath.Join(dir, "missing", results.RunsTable, id+".parquet"))
@@ -59,6 +61,9 @@ func TestRunsWithoutFinalMetricsHaveNullNotZero(t *testing.T) {
 			t.Fatalf("%s: %v %v", id, rows, err)
 		}
 		r := rows[0]
+		if (r.DivergedEpoch != nil) != (id == "diverged") || (r.CompileSeconds == nil) != (id == "failed") {
+			t.Errorf("%s: diverged_epoch %v, compile_seconds %v: want null where there is none", id, r.DivergedEpoch, r.CompileSeconds)
+		}
 		if id != "completed" {
 			if r.Train != nil || r.Validation != nil || r.Reconstruction != nil || r.FinalMetrics != "{}" {
 				t.Errorf("%s: final metrics %v %v %v %s, want null", id, r.Train, r.Validation, r.Reconstruction, r.FinalMetrics)

@@ -208,9 +208,9 @@ func (w *RunWriter) Finish(o train.Outcome, be Backend, groupSize int) error {
 	info := results.RunInfo{
 		RunID: w.run.ID, Sweep: w.sweep.Name, RunIndex: int32(w.run.Index), Seed: w.run.Seed,
 		Status: o.Status, Message: o.Message, Backend: be.Name, BackendDetail: be.Detail,
-		Device: be.Device, Deterministic: be.Deterministic, GroupSize: int32(groupSize), EpochsCompleted: int32(o.Epochs), DivergedEpoch: int32(o.DivergedAt),
+		Device: be.Device, Deterministic: be.Deterministic, GroupSize: int32(groupSize), EpochsCompleted: int32(o.Epochs), DivergedEpoch: positive(int32(o.DivergedAt)),
 		StartTime: w.start.UTC(), EndTime: end.UTC(), WallSeconds: end.Sub(w.start).Seconds(),
-		CompileSeconds: o.CompileSecs, FinalTrainLoss: metric("train/loss"),
+		CompileSeconds: positive(o.CompileSecs), FinalTrainLoss: metric("train/loss"),
 		FinalValidationLoss:           metric("validation/loss"),
 		FinalValidationReconstruction: metric("validation/reconstruction"),
 		FinalMetrics:                  string(finalJSON), Config: string(w.run.Config),
@@ -256,4 +256,12 @@ func (w *RunWriter) Abort() {
 	if w.weights != nil {
 		w.weights.abort()
 	}
+}
+
+// positive is v, or nil (null) when v is 0: a value that does not exist.
+func positive[T int32 | float64](v T) *T {
+	if v <= 0 {
+		return nil
+	}
+	return &v
 }
