@@ -1,6 +1,7 @@
 // Command experiments runs a sparse-autoencoder experiment spec:
 //
 //	go run ./experiments experiments/quickstart.yaml
+//	go run ./experiments VERB -h          compact, download: see verbs.go
 //
 // It expands the spec's sweep, trains every run with GoMLX and writes per-epoch
 // metrics, unit statistics and activations as Parquet under results/<name>/. See
@@ -29,6 +30,11 @@ func main() {
 }
 
 func run() int {
+	if len(os.Args) > 1 {
+		if v, ok := verbs[os.Args[1]]; ok {
+			return v.run(os.Args[1], os.Args[2:])
+		}
+	}
 	var opts runner.Options
 	var shard string
 	flag.StringVar(&opts.Out, "out", "results", "results root folder")
@@ -37,13 +43,14 @@ func run() int {
 	flag.BoolVar(&opts.Resume, "resume", false, "skip runs whose results are complete and run the rest")
 	flag.StringVar(&shard, "shard", "", "i/n: run only the runs with index ≡ i (mod n), e.g. a Slurm array task")
 	flag.IntVar(&opts.GroupSize, "group-size", 0, "train up to this many compatible runs together in one compiled program (0: as many as fit a 128 MiB step, at most 16; 1: one run at a time)")
+	flag.BoolVar(&opts.NoCompact, "no-compact", false, "keep one file per run and table when the sweep completes (default: compact them, see the compact verb)")
 	flag.BoolVar(&opts.DryRun, "dry-run", false, "print the expanded runs (id, seed, parameters) and exit")
 	flag.Func("set", "override a spec key, e.g. --set train.epochs=2 (repeatable; value in YAML)", func(v string) error {
 		opts.Set = append(opts.Set, v)
 		return nil
 	})
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./experiments [flags] SPEC.yaml\n\nflags:\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./experiments [flags] SPEC.yaml\n       go run ./experiments VERB [flags] ARGS   (VERB -h for its usage)\n\nverbs:\n%s\nflags:\n", verbUsage())
 		flag.PrintDefaults()
 		fmt.Fprintf(flag.CommandLine.Output(), "\nbackends: %v; datasets: %v\n", backend.Names, data.Names())
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,5 +132,95 @@ func TestBadCommandLinesExit2(t *testing.T) {
 			}
 			assertEmpty(t, out)
 		})
+	}
+}
+
+func TestEveryVerbHasItsOwnHelp(t *testing.T) {
+	for _, v := range []string{"compact", "download"} {
+		code, stdout, stderr := runCmd(t, v, "-h")
+		if code != 0 || !strings.Contains(stdout+stderr, "usage: go run ./experiments "+v) {
+			t.Errorf("%s -h: exit %d\n%s%s", v, code, stdout, stderr)
+		}
+	}
+	code, stdout, stderr := runCmd(t, "-h")
+	for _, v := range []string{"compact", "download"} {
+		if !strings.Contains(stdout+stderr, "  "+v+" ") {
+			t.Errorf("-h (exit %d) does not list the verb %s:\n%s%s", code, v, stdout, stderr)
+		}
+	}
+	if code, _, stderr := runCmd(t, "compact"); code != 2 || !strings.Contains(stderr, "usage") {
+		t.Errorf("compact without a folder: exit %d, %s", code, stderr)
+	}
+}
+
+const tinySpec = `name: tiny
+dataset: {name: digits, max_train_samples: 100, max_validation_samples: 40}
+model:
+  encoder: [{units: 8, activation: relu}]
+  decoder: [{activation: sigmoid}]
+loss: mse
+optimizer: {name: adam, learning_rate: 0.01}
+train: {epochs: 2, batch_size: 50}
+record: {activations: {samples: 4}}
+sweep:
+  method: grid
+  parameters:
+    optimizer.learning_rate: {values: [0.01, 0.02]}
+  seeds: [1, 2]
+`
+
+func TestCompactVerbMergesASweepAndIsIdempotent(t *testing.T) {
+	out := t.TempDir()
+	spec := filepath.Join(out, "tiny.yaml")
+	if err := os.WriteFile(spec, []byte(tinySpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, "--backend", "go", "--no-compact", "--out", out, spec)
+	if code != 0 {
+		t.Fatalf("sweep: exit %d\n%s", code, stderr)
+	}
+	if !regexp.MustCompile(`results: .* in 20 files, .* per run`).MatchString(stderr) {
+		t.Errorf("no size line for 4 runs x 5 tables in:\n%s", stderr)
+	}
+	dir := filepath.Join(out, "tiny")
+	code, stdout, stderr := runCmd(t, "compact", dir)
+	if code != 0 || !strings.Contains(stdout, "metrics\t4 files -> 1\t4 runs merged") {
+		t.Fatalf("compact: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "metrics", "*.parquet")); len(files) != 1 {
+		t.Errorf("metrics after compaction: %v", files)
+	}
+	code, stdout, _ = runCmd(t, "compact", dir)
+	if code != 0 || !strings.Contains(stdout, "metrics\t1 files -> 1\t0 runs merged") {
+		t.Errorf("compact again: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := runCmd(t, "compact", out); code != 1 || !strings.Contains(stderr, "not a sweep") {
+		t.Errorf("compact of a folder that is not a sweep: exit %d, %s", code, stderr)
+	}
+}
+
+func TestDownloadVerb(t *testing.T) {
+	if code, _, stderr := runCmd(t, "download", "digits"); code != 2 || !strings.Contains(stderr, "embedded") {
+		t.Errorf("download digits: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "download", "cifar"); code != 2 || !strings.Contains(stderr, "fashion-mnist") {
+		t.Errorf("download of an unknown dataset: exit %d, %s", code, stderr)
+	}
+	// A mirror that has nothing: the error names the file.
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	code, _, stderr := runCmd(t, "download", "--data-dir", t.TempDir(), "--base-url", srv.URL, "mnist")
+	if code != 1 || !strings.Contains(stderr, "404") || !strings.Contains(stderr, "train-images-idx3-ubyte") {
+		t.Errorf("download from an empty mirror: exit %d, %s", code, stderr)
+	}
+	// Files already there and valid: nothing is fetched (the mirror would fail).
+	shared := filepath.Join("..", "..", "shared", "datasets")
+	if _, err := os.Stat(filepath.Join(shared, "mnist")); err != nil {
+		t.Skip("no ../shared/datasets/mnist beside the repository")
+	}
+	abs, _ := filepath.Abs(shared)
+	code, stdout, stderr := runCmd(t, "download", "--data-dir", abs, "--base-url", srv.URL, "mnist")
+	if code != 0 || !strings.Contains(stdout, "mnist\t") {
+		t.Errorf("download of present files: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

@@ -21,11 +21,12 @@ var (
 )
 
 // refetchHint tells the user how to replace a bad file.
-const refetchHint = "delete it and fetch it again with data.Download"
+const refetchHint = "delete it and fetch it again with `go run ./experiments download <dataset>` (data.Download from Go)"
 
 // dirHint tells the user how to point the program at the data.
 const dirHint = "set the data directory with the --data-dir flag or the SAERUN_DATA_DIR " +
-	"environment variable, or fetch the files into it with data.Download"
+	"environment variable, or fetch the files into it with `go run ./experiments download --data-dir DIR <dataset>` " +
+	"(data.Download from Go)"
 
 func unknownDatasetError(name string) error {
 	return fmt.Errorf("data: %w %q: known datasets are %s",

@@ -10,7 +10,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/sparselab/saerun/pkg/train"
+	"github.com/sparselab/saerun/pkg/results"
 )
 
 // Row is one row of an image grid: a label (may be empty) and its images, each
@@ -59,10 +59,11 @@ func ImageGrid(title string, h, w int, rows ...Row) ([]byte, error) {
 }
 
 // Filters draws the incoming weights of each unit of a dense layer (lw.Kernel[i*Out+j]
-// for input i of unit j) as an h×w image, units in rows of ⌈√n⌉, for at most maxUnits
+// for input i of unit j; a trained model's weights convert: results.LayerWeights(w))
+// as an h×w image, units in rows of ⌈√n⌉, for at most maxUnits
 // units (0: all). Each filter is scaled by its own largest |weight|: mid-grey is 0,
 // white the most positive, black the most negative weight.
-func Filters(title string, lw train.LayerWeights, h, w, maxUnits int) ([]byte, error) {
+func Filters(title string, lw results.LayerWeights, h, w, maxUnits int) ([]byte, error) {
 	switch {
 	case h < 1 || w < 1:
 		return nil, fmt.Errorf("plots: Filters %q: image size %d×%d", title, h, w)

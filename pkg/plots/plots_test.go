@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sparselab/saerun/pkg/train"
+	"github.com/sparselab/saerun/pkg/results"
 )
 
 func ramp(n int, f func(i int) float64) []float64 {
@@ -28,12 +28,12 @@ func digit(h, w int, seed int) []float32 {
 	return im
 }
 
-func layer(in, out int) train.LayerWeights {
+func layer(in, out int) results.LayerWeights {
 	k := make([]float32, in*out)
 	for i := range k {
 		k[i] = float32(math.Sin(float64(i)))
 	}
-	return train.LayerWeights{Name: "encoder.0", In: in, Out: out, Kernel: k, Bias: make([]float32, out)}
+	return results.LayerWeights{Name: "encoder.0", In: in, Out: out, Kernel: k, Bias: make([]float32, out)}
 }
 
 func TestFiguresAreValidPNGs(t *testing.T) {

@@ -1,18 +1,3 @@
-// Package results writes a sweep's outputs as Parquet, one file per run in each table
-// folder, so that pandas reads a whole table with pd.read_parquet("results/<name>/metrics")
-// and run_id is an ordinary column:
-//
-//	results/<name>/spec.yaml        the spec file exactly as it ran
-//	results/<name>/runs/            one row per run: parameters, status, timings, config
-//	results/<name>/metrics/         tidy per-epoch metrics (run_id, epoch, split, metric, value)
-//	results/<name>/units/           per-epoch, per-unit activation statistics
-//	results/<name>/activations/     probe samples' activation vectors (list<float32>)
-//	results/<name>/reconstructions/ fixed inputs and their reconstructions; a VAE's generated images
-//
-// Files are written under a hidden temporary name (pyarrow skips names starting with
-// '.') and renamed when complete, so a reader never sees half a file. Rows are flushed
-// as a row group per epoch: memory stays flat however long a run is. A run's runs/ row
-// is written last; its presence is what marks the run as done.
 package results
 
 import "time"

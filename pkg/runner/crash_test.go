@@ -58,7 +58,7 @@ func child(spec, out string) *exec.Cmd {
 func finalMetrics(t *testing.T, dir string) map[string]map[string]float64 {
 	t.Helper()
 	out := map[string]map[string]float64{}
-	for _, r := range readTable[metricRow](t, filepath.Join(dir, "metrics")) {
+	for _, r := range readMetrics(t, dir) {
 		if out[r.RunID] == nil {
 			out[r.RunID] = map[string]float64{}
 		}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -18,6 +19,7 @@ import (
 	"github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/data"
 	"github.com/sparselab/saerun/pkg/results"
+	"github.com/sparselab/saerun/pkg/results/writer"
 	"github.com/sparselab/saerun/pkg/spec"
 	"github.com/sparselab/saerun/pkg/sweep"
 	"github.com/sparselab/saerun/pkg/train"
@@ -34,6 +36,7 @@ type Options struct {
 	Shards     int      // number of processes sharing the sweep; 0 or 1: all runs
 	GroupSize  int      // max runs trained together; 0: automatic (MaxGroupSize)
 	DryRun     bool     // print the runs and stop
+	NoCompact  bool     // keep one file per run and table when the sweep completes
 	Set        []string // key=value overrides of the spec (--set)
 	Log        io.Writer
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
@@ -117,14 +120,19 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 		}
 	}
 
-	sw, err := results.OpenSweep(opts.Out, s.Name, src.Data)
+	sw, err := writer.OpenSweep(opts.Out, s.Name, src.Data)
 	if err != nil {
-		if errors.Is(err, results.ErrSpecChanged) {
+		if errors.Is(err, writer.ErrSpecChanged) {
 			return Summary{}, &UsageError{err}
 		}
 		return Summary{}, err
 	}
 	sum := Summary{Dir: sw.Dir, Runs: len(mine), Backend: info}
+	lock, err := results.LockForWriting(sw.Dir, opts.Log)
+	if err != nil {
+		return sum, err
+	}
+	defer lock.Release()
 	statuses, err := sw.Statuses()
 	if err != nil {
 		return sum, err
@@ -194,18 +202,77 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 		}
 		done += len(g)
 	}
+	lock.Release()
+	if ctx.Err() == nil && !opts.NoCompact {
+		if err := compactIfDone(sw.Dir, runs, opts.Log); err != nil {
+			return sum, err
+		}
+	}
 	sum.Wall = time.Since(start)
+	printSize(opts.Log, sw.Dir, len(runs))
 	return sum, nil
+}
+
+// compactIfDone compacts the sweep's tables (results.Compact) when every run of the
+// sweep, in every shard, is done. When another runner still writes the folder, it is
+// left to that runner, which compacts when it ends.
+func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
+	statuses, err := results.ReadStatuses(dir)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if !results.Done(statuses[r.ID]) {
+			return nil
+		}
+	}
+	tables, err := results.Compact(dir, results.CompactOptions{})
+	if errors.Is(err, results.ErrBusy) {
+		fmt.Fprintf(log, "not compacting %s: another runner is writing it and compacts it when it ends\n", dir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if t.RunsMerged > 0 {
+			fmt.Fprintf(log, "compacted %s/%s: %d files -> %d (%d rows)\n", dir, t.Table, t.FilesBefore, t.FilesAfter, t.Rows)
+		}
+	}
+	return nil
+}
+
+// printSize prints what the sweep folder takes on disk, in all and per run: the line
+// to watch when a sweep grows to thousands of runs.
+func printSize(log io.Writer, dir string, runs int) {
+	r, err := results.Open(dir)
+	if err != nil {
+		return
+	}
+	sizes, err := r.Sizes()
+	if err != nil || runs == 0 {
+		return
+	}
+	var total int64
+	var files int
+	var parts []string
+	for _, t := range sizes {
+		total += t.Bytes
+		files += t.Files
+		parts = append(parts, fmt.Sprintf("%s %s", t.Table, results.HumanBytes(t.Bytes)))
+	}
+	fmt.Fprintf(log, "results: %s in %d files, %s per run (%s)\n", results.HumanBytes(total), files,
+		results.HumanBytes(total/int64(runs)), strings.Join(parts, ", "))
 }
 
 // claim takes the runs of g that no other runner holds or has finished since the
 // sweep was listed; the returned claims must be released after training.
-func claim(sw *results.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*results.Claim, error) {
+func claim(sw *writer.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*writer.Claim, error) {
 	var mine []sweep.Run
-	var claims []*results.Claim
+	var claims []*writer.Claim
 	for _, r := range g {
 		c, err := sw.Claim(r.ID)
-		if errors.Is(err, results.ErrClaimed) {
+		if errors.Is(err, writer.ErrClaimed) {
 			sum.Busy++
 			continue
 		}
@@ -229,7 +296,7 @@ func claim(sw *results.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*resu
 // trainGroup trains one group and records each member's results. A failure to build
 // or train the group marks its runs failed (recorded, with the message) and the
 // sweep goes on; a failure to write results stops the sweep.
-func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *results.Sweep, g []sweep.Run, d train.Data, prog Progress) (outcomes []train.Outcome, err error) {
+func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress) (outcomes []train.Outcome, err error) {
 	// A failure to write results marks the group's runs failed (when even that can be
 	// written) and stops the sweep: the disk or folder needs attention.
 	defer func() {
@@ -240,7 +307,7 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 			outcomes = nil
 		}
 	}()
-	writers := make([]*results.RunWriter, len(g))
+	writers := make([]*writer.RunWriter, len(g))
 	members := make([]train.Member, len(g))
 	for k, r := range g {
 		w, err := sw.StartRun(r)
@@ -280,7 +347,7 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 
 // observer fans a group's epochs out to each member's writer and to the progress display.
 type observer struct {
-	writers  []*results.RunWriter
+	writers  []*writer.RunWriter
 	prog     Progress
 	writeErr error
 }

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parquet-go/parquet-go"
-
 	"github.com/sparselab/saerun/pkg/results"
+	"github.com/sparselab/saerun/pkg/results/writer"
 	"github.com/sparselab/saerun/pkg/spec"
 	"github.com/sparselab/saerun/pkg/sweep"
 	"github.com/sparselab/saerun/pkg/train"
@@ -91,26 +90,23 @@ func TestBadSpecIsAUsageErrorAndWritesNothing(t *testing.T) {
 	}
 }
 
-type metricRow struct {
-	RunID  string  `parquet:"run_id"`
-	Epoch  int32   `parquet:"epoch"`
-	Split  string  `parquet:"split"`
-	Metric string  `parquet:"metric"`
-	Value  float64 `parquet:"value"`
-}
-
-func readTable[T any](t *testing.T, dir string) []T {
+// readMetrics reads a sweep's metrics table with the results reader.
+func readMetrics(t *testing.T, dir string) results.Metrics {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "*.parquet"))
-	var rows []T
-	for _, f := range files {
-		r, err := parquet.ReadFile[T](f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, r...)
+	sw, err := results.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := sw.Metrics(results.Filter{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return rows
+}
+
+func tableFiles(dir, table, pattern string) []string {
+	files, _ := filepath.Glob(filepath.Join(dir, table, pattern))
+	return files
 }
 
 func TestSweepWritesEveryTableAndResumeSkipsDoneRuns(t *testing.T) {
@@ -128,23 +124,25 @@ func TestSweepWritesEveryTableAndResumeSkipsDoneRuns(t *testing.T) {
 	if string(spec) != sweepSpec {
 		t.Error("spec.yaml is not the spec as given")
 	}
-	for table, want := range map[string]int{"runs": 4, "metrics": 4, "units": 4, "activations": 4} {
-		files, _ := filepath.Glob(filepath.Join(dir, table, "*.parquet"))
-		if len(files) != want {
-			t.Errorf("%s: %d files, want %d", table, len(files), want)
+	// The sweep completed, so each table is compacted into one part file.
+	for _, table := range []string{"runs", "metrics", "units", "activations"} {
+		if parts, loose := tableFiles(dir, table, "part-*.parquet"), tableFiles(dir, table, "*.parquet"); len(parts) != 1 || len(loose) != 1 {
+			t.Errorf("%s: %d part files of %d files, want 1 of 1", table, len(parts), len(loose))
 		}
-		hidden, _ := filepath.Glob(filepath.Join(dir, table, ".*"))
-		if len(hidden) != 0 {
+		if hidden := tableFiles(dir, table, ".*"); len(hidden) != 0 {
 			t.Errorf("%s: temporary files left: %v", table, hidden)
 		}
 	}
-	metrics := readTable[metricRow](t, filepath.Join(dir, "metrics"))
+	if left, _ := filepath.Glob(filepath.Join(dir, ".compact*")); len(left) != 0 {
+		t.Errorf("compaction left %v", left)
+	}
+	metrics := readMetrics(t, dir)
 	// per run and epoch: train loss, reconstruction, 1 penalty (3) + validation the same
 	// 3 + mean_activation, l0, dead_fraction (6) = 9.
 	if len(metrics) != 4*2*9 {
 		t.Errorf("metrics rows = %d, want %d", len(metrics), 4*2*9)
 	}
-	statuses, err := (&results.Sweep{Dir: dir}).Statuses()
+	statuses, err := results.ReadStatuses(dir)
 	if err != nil || len(statuses) != 4 {
 		t.Fatalf("statuses %v %v", statuses, err)
 	}
@@ -170,7 +168,7 @@ func TestChangedSpecInTheSameFolderIsRefused(t *testing.T) {
 	}
 	changed := strings.Replace(sweepSpec, "epochs: 2", "epochs: 3", 1)
 	_, err := RunFile(context.Background(), writeSpec(t, changed), o)
-	if !errors.Is(err, results.ErrSpecChanged) {
+	if !errors.Is(err, writer.ErrSpecChanged) {
 		t.Errorf("got %v", err)
 	}
 }
@@ -188,9 +186,13 @@ func TestShardsPartitionTheSweep(t *testing.T) {
 		}
 		total += sum.Completed
 	}
-	files, _ := filepath.Glob(filepath.Join(out, "small", "runs", "*.parquet"))
-	if total != 4 || len(files) != 4 {
-		t.Errorf("3 shards completed %d runs, %d files; want 4", total, len(files))
+	statuses, err := statusesOf(filepath.Join(out, "small"))
+	if total != 4 || len(statuses) != 4 || err != nil {
+		t.Errorf("3 shards completed %d runs, %d recorded (%v); want 4", total, len(statuses), err)
+	}
+	// The last shard to end found the sweep complete and compacted it.
+	if parts := tableFiles(filepath.Join(out, "small"), "metrics", "*.parquet"); len(parts) != 1 {
+		t.Errorf("metrics after the last shard: %v, want one part", parts)
 	}
 }
 
@@ -217,11 +219,11 @@ func TestInterruptFinishesTheEpochRecordsItAndResumeRerunsIt(t *testing.T) {
 		t.Errorf("first group should be interrupted after epoch 1, second not started: %+v", sum)
 	}
 	dir := filepath.Join(out, "small")
-	statuses, _ := (&results.Sweep{Dir: dir}).Statuses()
+	statuses, _ := results.ReadStatuses(dir)
 	if len(statuses) != 2 {
 		t.Errorf("interrupted runs are recorded with their status: %v", statuses)
 	}
-	if rows := readTable[metricRow](t, filepath.Join(dir, "metrics")); len(rows) != 2*9 {
+	if rows := readMetrics(t, dir); len(rows) != 2*9 {
 		t.Errorf("the finished epoch of both interrupted runs is kept: %d rows", len(rows))
 	}
 	o.Resume = true
@@ -230,9 +232,9 @@ func TestInterruptFinishesTheEpochRecordsItAndResumeRerunsIt(t *testing.T) {
 	if err != nil || sum.Completed != 4 || sum.Skipped != 0 {
 		t.Errorf("resume re-runs the interrupted runs and runs the rest: %+v %v", sum, err)
 	}
-	statuses, _ = (&results.Sweep{Dir: dir}).Statuses()
+	statuses, _ = results.ReadStatuses(dir)
 	for id, st := range statuses {
-		if st != train.StatusCompleted {
+		if st != results.StatusCompleted {
 			t.Errorf("run %s: %s after resume", id, st)
 		}
 	}
@@ -255,7 +257,7 @@ func TestGroupsKeepSweepOrderAndRespectTheSize(t *testing.T) {
 }
 
 func statusesOf(dir string) (map[string]string, error) {
-	return (&results.Sweep{Dir: dir}).Statuses()
+	return results.ReadStatuses(dir)
 }
 
 func TestFailingWriteMarksTheRunFailedAndSaysWhy(t *testing.T) {

@@ -1,4 +1,4 @@
-package results
+package writer
 
 import (
 	"bytes"
@@ -10,23 +10,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/sweep"
 	"github.com/sparselab/saerun/pkg/train"
 )
 
-// ToolVersion is recorded in every file; set from the build when it carries a version.
-var ToolVersion = func() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "0.1.0-dev"
-}()
+// ToolVersion is recorded in every file.
+var ToolVersion = results.ToolVersion
 
 // Sweep is one sweep's results folder.
 type Sweep struct {
@@ -86,35 +80,9 @@ func (s *Sweep) path(table, runID string) string {
 	return filepath.Join(s.Dir, table, runID+".parquet")
 }
 
-// Statuses returns the status of every run that has a runs/ row.
+// Statuses returns the status of every run that has a runs/ row (in either layout).
 func (s *Sweep) Statuses() (map[string]string, error) {
-	entries, err := os.ReadDir(filepath.Join(s.Dir, RunsTable))
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".parquet") {
-			continue
-		}
-		st, err := readRunStatus(filepath.Join(s.Dir, RunsTable, name))
-		if err != nil {
-			return nil, err
-		}
-		out[st.RunID] = st.Status
-	}
-	return out, nil
-}
-
-// Done reports whether a run with this status needs no re-run on --resume: completed
-// and diverged runs are final (a diverged run diverges again); failed and interrupted
-// runs are run again.
-func Done(status string) bool {
-	return status == train.StatusCompleted || status == train.StatusDiverged
+	return results.ReadStatuses(s.Dir)
 }
 
 // RunWriter streams one run's rows into its table files.
@@ -122,10 +90,10 @@ type RunWriter struct {
 	sweep   *Sweep
 	run     sweep.Run
 	start   time.Time
-	metrics *table[MetricRow]
-	units   *table[UnitRow]
-	acts    *table[ActivationRow]
-	images  *table[ImageRow]
+	metrics *table[results.MetricRow]
+	units   *table[results.UnitRow]
+	acts    *table[results.ActivationRow]
+	images  *table[results.ImageRow]
 }
 
 // StartRun opens the run's table files (under temporary names).
@@ -133,18 +101,18 @@ func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
 	meta := s.meta(r.ID)
 	w := &RunWriter{sweep: s, run: r, start: time.Now()}
 	var err error
-	if w.metrics, err = newTable[MetricRow](s.path(MetricsTable, r.ID), meta); err != nil {
+	if w.metrics, err = newTable[results.MetricRow](s.path(results.MetricsTable, r.ID), meta); err != nil {
 		return nil, err
 	}
-	if w.units, err = newTable[UnitRow](s.path(UnitsTable, r.ID), meta); err != nil {
+	if w.units, err = newTable[results.UnitRow](s.path(results.UnitsTable, r.ID), meta); err != nil {
 		w.Abort()
 		return nil, err
 	}
-	if w.acts, err = newTable[ActivationRow](s.path(ActivationsTable, r.ID), meta); err != nil {
+	if w.acts, err = newTable[results.ActivationRow](s.path(results.ActivationsTable, r.ID), meta); err != nil {
 		w.Abort()
 		return nil, err
 	}
-	if w.images, err = newTable[ImageRow](s.path(ImagesTable, r.ID), meta); err != nil {
+	if w.images, err = newTable[results.ImageRow](s.path(results.ImagesTable, r.ID), meta); err != nil {
 		w.Abort()
 		return nil, err
 	}
@@ -154,32 +122,35 @@ func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
 // Epoch writes one epoch's rows (a row group in each table).
 func (w *RunWriter) Epoch(e *train.Epoch) error {
 	id, ep := w.run.ID, int32(e.Epoch)
-	metrics := make([]MetricRow, len(e.Metrics))
+	metrics := make([]results.MetricRow, len(e.Metrics))
 	for i, m := range e.Metrics {
-		metrics[i] = MetricRow{id, ep, m.Split, m.Name, m.Value, e.Elapsed}
+		metrics[i] = results.MetricRow{RunID: id, Epoch: ep, Split: m.Split, Metric: m.Name, Value: m.Value, ElapsedSeconds: e.Elapsed}
 	}
 	if err := w.metrics.write(metrics); err != nil {
 		return err
 	}
-	units := make([]UnitRow, len(e.Units))
+	units := make([]results.UnitRow, len(e.Units))
 	for i, u := range e.Units {
-		units[i] = UnitRow{id, ep, u.Layer, int32(u.Unit), u.MeanActivation, u.ActiveFraction, u.MaxActivation}
+		units[i] = results.UnitRow{RunID: id, Epoch: ep, Layer: u.Layer, Unit: int32(u.Unit),
+			MeanActivation: u.MeanActivation, ActiveFraction: u.ActiveFraction, MaxActivation: u.MaxActivation}
 	}
 	if err := w.units.write(units); err != nil {
 		return err
 	}
-	var acts []ActivationRow
+	var acts []results.ActivationRow
 	for _, a := range e.Activations {
 		for i, v := range a.Vectors {
-			acts = append(acts, ActivationRow{id, ep, a.Layer, int32(i), int32(a.Index[i]), int32(a.Labels[i]), v})
+			acts = append(acts, results.ActivationRow{RunID: id, Epoch: ep, Layer: a.Layer, Sample: int32(i),
+				ValidationIndex: int32(a.Index[i]), Label: int32(a.Labels[i]), Activation: v})
 		}
 	}
 	if err := w.acts.write(acts); err != nil {
 		return err
 	}
-	images := make([]ImageRow, len(e.Images))
+	images := make([]results.ImageRow, len(e.Images))
 	for i, im := range e.Images {
-		images[i] = ImageRow{id, ep, im.Kind, int32(im.Sample), int32(im.Index), int32(im.Label), im.Input, im.Output}
+		images[i] = results.ImageRow{RunID: id, Epoch: ep, Kind: im.Kind, Sample: int32(im.Sample),
+			ValidationIndex: int32(im.Index), Label: int32(im.Label), Input: im.Input, Output: im.Output}
 	}
 	return w.images.write(images)
 }
@@ -199,7 +170,7 @@ func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, group
 		final[m.Split+"/"+m.Name] = m.Value
 	}
 	finalJSON, _ := json.Marshal(final)
-	info := RunInfo{
+	info := results.RunInfo{
 		RunID: w.run.ID, Sweep: w.sweep.Name, RunIndex: int32(w.run.Index), Seed: w.run.Seed,
 		Status: o.Status, Message: o.Message, Backend: backend, BackendDetail: backendDetail,
 		GroupSize: int32(groupSize), EpochsCompleted: int32(o.Epochs), DivergedEpoch: int32(o.DivergedAt),
@@ -210,7 +181,7 @@ func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, group
 		FinalMetrics:                  string(finalJSON), Config: string(w.run.Config),
 		SpecHash: w.sweep.SpecHash, ToolVersion: ToolVersion,
 	}
-	return writeRunRow(w.sweep.path(RunsTable, w.run.ID), info, w.run.Params, w.sweep.meta(w.run.ID))
+	return writeRunRow(w.sweep.path(results.RunsTable, w.run.ID), info, w.run.Params, w.sweep.meta(w.run.ID))
 }
 
 // RecordFailed writes a runs/ row with status failed and the reason, for a run whose
@@ -218,11 +189,11 @@ func (w *RunWriter) Finish(o train.Outcome, backend, backendDetail string, group
 // even this row cannot be written, the run simply has no row and --resume re-runs it.
 func (s *Sweep) RecordFailed(r sweep.Run, reason, backend, backendDetail string) error {
 	now := time.Now().UTC()
-	info := RunInfo{RunID: r.ID, Sweep: s.Name, RunIndex: int32(r.Index), Seed: r.Seed,
+	info := results.RunInfo{RunID: r.ID, Sweep: s.Name, RunIndex: int32(r.Index), Seed: r.Seed,
 		Status: train.StatusFailed, Message: reason, Backend: backend, BackendDetail: backendDetail,
 		StartTime: now, EndTime: now, FinalMetrics: "{}", Config: string(r.Config),
 		SpecHash: s.SpecHash, ToolVersion: ToolVersion}
-	return writeRunRow(s.path(RunsTable, r.ID), info, r.Params, s.meta(r.ID))
+	return writeRunRow(s.path(results.RunsTable, r.ID), info, r.Params, s.meta(r.ID))
 }
 
 // Abort removes the run's temporary files; files of earlier, complete runs are untouched.

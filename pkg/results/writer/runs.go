@@ -1,4 +1,4 @@
-package results
+package writer
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/sweep"
 )
 
@@ -13,7 +14,7 @@ import (
 // parameter inserted after run_index (double when every value is a number, else
 // string). Parquet-go's generic writer takes the schema from this struct.
 func runRowType(params []sweep.Param) reflect.Type {
-	info := reflect.TypeOf(RunInfo{})
+	info := reflect.TypeOf(results.RunInfo{})
 	var fields []reflect.StructField
 	for i := 0; i < info.NumField(); i++ {
 		fields = append(fields, info.Field(i))
@@ -34,7 +35,7 @@ func runRowType(params []sweep.Param) reflect.Type {
 }
 
 // runRow fills a value of runRowType(params).
-func runRow(info RunInfo, params []sweep.Param) any {
+func runRow(info results.RunInfo, params []sweep.Param) any {
 	t := runRowType(params)
 	v := reflect.New(t).Elem()
 	iv := reflect.ValueOf(info)
@@ -73,7 +74,7 @@ func number(v any) (float64, bool) {
 }
 
 // writeRunRow writes the one-row runs/ file of a run.
-func writeRunRow(path string, info RunInfo, params []sweep.Param, meta map[string]string) error {
+func writeRunRow(path string, info results.RunInfo, params []sweep.Param, meta map[string]string) error {
 	row := runRow(info, params)
 	f, err := createAtomic(path)
 	if err != nil {

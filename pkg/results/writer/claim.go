@@ -1,4 +1,4 @@
-package results
+package writer
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/sparselab/saerun/pkg/results"
 )
 
 // Claim is a run held by this process: an exclusive flock on claims/<run_id>.lock.
@@ -42,7 +44,7 @@ func (s *Sweep) Claim(runID string) (*Claim, error) {
 	host, _ := os.Hostname()
 	f.Truncate(0)
 	fmt.Fprintf(f, "host=%s pid=%d\n", host, os.Getpid())
-	for _, table := range []string{RunsTable, MetricsTable, UnitsTable, ActivationsTable, ImagesTable} {
+	for _, table := range []string{results.RunsTable, results.MetricsTable, results.UnitsTable, results.ActivationsTable, results.ImagesTable} {
 		stale, _ := filepath.Glob(filepath.Join(s.Dir, table, "."+runID+".parquet.*.tmp"))
 		for _, p := range stale {
 			os.Remove(p)
@@ -62,8 +64,13 @@ func (c *Claim) Release() {
 
 // Status returns the recorded status of one run ("" if it has no runs/ row).
 func (s *Sweep) Status(runID string) (string, error) {
-	path := s.path(RunsTable, runID)
+	path := s.path(results.RunsTable, runID)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		// A finished run of a compacted sweep has its row in a part file.
+		if parts, _ := filepath.Glob(filepath.Join(s.Dir, results.RunsTable, "part-*.parquet")); len(parts) > 0 {
+			all, err := results.ReadStatuses(s.Dir)
+			return all[runID], err
+		}
 		return "", nil
 	}
 	st, err := readRunStatus(path)

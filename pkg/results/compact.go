@@ -1,0 +1,517 @@
+package results
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+	"golang.org/x/sys/unix"
+)
+
+// Where a compaction builds the new table folders: a hidden folder in the sweep's
+// folder (the same file system, so renames are atomic), removed when it is done.
+const (
+	compactDir  = ".compact"
+	newSuffix   = ".new"   // <table>.new: the new folder being built
+	oldSuffix   = ".old"   // <table>.old: the old folder, moved aside (two-rename switch)
+	readySuffix = ".ready" // <table>.ready: <table>.new is complete
+)
+
+// step is called at each point of a compaction where a kill leaves a distinct state
+// on disk; tests stop the process there (export_test.go).
+var step = func(string) {}
+
+// CompactOptions size the compacted files. Zero fields take the defaults.
+type CompactOptions struct {
+	// RowGroupBytes: a row group holds at most this many bytes of uncompressed data
+	// (default 128 MiB), and at most RowGroupRows rows (default 1,048,576, pyarrow's
+	// default). Row groups are what readers read in parallel and skip by statistics.
+	RowGroupBytes int64
+	RowGroupRows  int64
+	// FileBytes: a part file holds at most this much uncompressed data (default 2 GiB).
+	FileBytes int64
+}
+
+func (o *CompactOptions) defaults() {
+	if o.RowGroupBytes <= 0 {
+		o.RowGroupBytes = 128 << 20
+	}
+	if o.RowGroupRows <= 0 {
+		o.RowGroupRows = 1 << 20
+	}
+	if o.FileBytes <= 0 {
+		o.FileBytes = 2 << 30
+	}
+}
+
+// TableCompaction says what compaction did to one table.
+type TableCompaction struct {
+	Table                   string
+	FilesBefore, FilesAfter int
+	RunsMerged              int // per-run files merged into parts
+	Rows                    int64
+}
+
+// Tables are the table folders compaction handles, runs last: until the runs table is
+// switched, the runs it lists are those of the old layout.
+var Tables = []string{MetricsTable, UnitsTable, ActivationsTable, ImagesTable, RunsTable}
+
+// Compact merges the per-run files of the finished runs (completed or diverged) of
+// the sweep folder dir into a few part-NNNNN.parquet files per table, sorted by run id
+// and epoch, with row groups sized by opts. Files of runs that are not finished
+// (failed, interrupted, or without a runs row) stay as they are, so that --resume
+// replaces them as before; compacting again merges what was added since. Compacting a
+// compacted sweep changes nothing.
+//
+// Each table is switched from the old folder to the new one by one atomic rename
+// (renameat2 RENAME_EXCHANGE): a reader, pandas included, sees the old layout or the new
+// one, never both. On file systems without it (NFS) the switch is two renames; a kill
+// between them leaves the table folder missing until the next runner or compaction
+// finishes the switch (this package's reader reads the new folder meanwhile).
+//
+// It returns ErrBusy (wrapped) when a runner is writing the sweep.
+func Compact(dir string, opts CompactOptions) ([]TableCompaction, error) {
+	opts.defaults()
+	if _, err := Open(dir); err != nil {
+		return nil, err
+	}
+	lock, err := lockExclusive(dir)
+	if errors.Is(err, ErrBusy) {
+		return nil, fmt.Errorf("compact %s: %w: a runner is writing it (it holds claims/sweep.lock); compact after it ends", dir, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	if err := recoverCompaction(dir); err != nil {
+		return nil, err
+	}
+	statuses, err := ReadStatuses(dir)
+	if err != nil {
+		return nil, err
+	}
+	var done []TableCompaction
+	for _, table := range Tables {
+		tc, err := compactTable(dir, table, statuses, opts)
+		if err != nil {
+			return done, fmt.Errorf("compact %s: %w", filepath.Join(dir, table), err)
+		}
+		if tc != nil {
+			done = append(done, *tc)
+		}
+	}
+	return done, os.RemoveAll(filepath.Join(dir, compactDir))
+}
+
+// recoverCompaction finishes or undoes the table switch of a compaction that was
+// killed, and removes what it left in .compact/. The caller holds the folder
+// exclusively.
+func recoverCompaction(dir string) error {
+	cd := filepath.Join(dir, compactDir)
+	if _, err := os.Stat(cd); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	for _, table := range Tables {
+		final := filepath.Join(dir, table)
+		if _, err := os.Stat(final); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		// Killed between the two renames of a switch: finish it (the new folder was
+		// complete) or undo it.
+		if _, err := os.Stat(filepath.Join(cd, table+readySuffix)); err == nil {
+			if err := os.Rename(filepath.Join(cd, table+newSuffix), final); err == nil {
+				continue
+			}
+		}
+		if err := os.Rename(filepath.Join(cd, table+oldSuffix), final); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("recover %s: %w", final, err)
+		}
+	}
+	if err := os.RemoveAll(cd); err != nil {
+		return fmt.Errorf("recover %s: %w", cd, err)
+	}
+	return nil
+}
+
+// source is one input file of a compacted table.
+type source struct {
+	path  string
+	runID string // "" for a part
+}
+
+func compactTable(dir, table string, statuses map[string]string, opts CompactOptions) (*TableCompaction, error) {
+	src := filepath.Join(dir, table)
+	entries, err := os.ReadDir(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var parts, merge []source
+	var keep []string
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".parquet"):
+			// A temporary file of a killed runner, or not ours: left alone.
+		case strings.HasPrefix(name, partPrefix):
+			parts = append(parts, source{path: filepath.Join(src, name)})
+		case Done(statuses[strings.TrimSuffix(name, ".parquet")]):
+			merge = append(merge, source{path: filepath.Join(src, name), runID: strings.TrimSuffix(name, ".parquet")})
+		default:
+			keep = append(keep, name)
+		}
+	}
+	tc := &TableCompaction{Table: table, FilesBefore: len(parts) + len(merge) + len(keep), RunsMerged: len(merge)}
+	if len(merge) == 0 {
+		tc.FilesAfter = tc.FilesBefore
+		return tc, nil // nothing new to merge: already compacted
+	}
+	cd := filepath.Join(dir, compactDir)
+	next := filepath.Join(cd, table+newSuffix)
+	if err := os.RemoveAll(next); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(next, 0o755); err != nil {
+		return nil, err
+	}
+	// Part names continue after the old ones, so that a part never has the name of a
+	// different file of the old layout.
+	first := 0
+	for _, p := range parts {
+		var n int
+		if _, err := fmt.Sscanf(filepath.Base(p.path), partPrefix+"%d.parquet", &n); err == nil {
+			first = max(first, n+1)
+		}
+	}
+	w := &partWriter{dir: next, next: first, opts: opts}
+	if err := w.merge(parts, merge); err != nil {
+		w.abort()
+		return nil, err
+	}
+	if err := w.close(); err != nil {
+		return nil, err
+	}
+	for _, name := range keep {
+		if err := linkOrCopy(filepath.Join(src, name), filepath.Join(next, name)); err != nil {
+			return nil, err
+		}
+	}
+	syncDir(next)
+	step(table + ": new folder written")
+	if err := os.WriteFile(filepath.Join(cd, table+readySuffix), nil, 0o644); err != nil {
+		return nil, err
+	}
+	syncDir(cd)
+	step(table + ": new folder marked complete")
+	if exchange == nil || exchange(src, next) != nil {
+		// No atomic exchange on this file system: two renames (see Compact).
+		if err := os.Rename(src, filepath.Join(cd, table+oldSuffix)); err != nil {
+			return nil, err
+		}
+		step(table + ": old folder moved aside")
+		if err := os.Rename(next, src); err != nil {
+			return nil, err
+		}
+	}
+	syncDir(dir)
+	step(table + ": switched")
+	os.RemoveAll(next)
+	os.RemoveAll(filepath.Join(cd, table+oldSuffix))
+	os.Remove(filepath.Join(cd, table+readySuffix))
+	step(table + ": old folder removed")
+	tc.FilesAfter, tc.Rows = w.files+len(keep), w.rows
+	return tc, nil
+}
+
+// exchange swaps two paths atomically (renameat2 RENAME_EXCHANGE); nil tests the
+// two-rename fallback.
+var exchange = func(a, b string) error {
+	return unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
+}
+
+// partWriter writes the merged rows into part files of bounded size.
+type partWriter struct {
+	dir   string
+	next  int // number of the next part file
+	opts  CompactOptions
+	files int
+	rows  int64
+
+	schema            *parquet.Schema
+	meta              map[string]string
+	rowBytes          float64 // estimated uncompressed bytes per row
+	f                 *os.File
+	w                 *parquet.Writer
+	groupRows         int64
+	fileRows          int64
+	maxGroup, maxFile int64
+	runCol            int
+}
+
+// merge writes the parts' rows (already sorted) and the per-run files' rows merged by
+// run id. Every source must have the same schema.
+func (p *partWriter) merge(parts, runs []source) error {
+	slices.SortFunc(runs, func(a, b source) int { return strings.Compare(a.runID, b.runID) })
+	var files []*openSource
+	defer func() {
+		for _, f := range files {
+			f.close()
+		}
+	}()
+	var totalBytes, totalRows int64
+	open := func(s source) (*openSource, error) {
+		o, err := openParquet(s)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, o)
+		if p.schema == nil {
+			p.schema = o.pf.Schema()
+			p.meta = map[string]string{"compacted": "true"}
+			for _, k := range []string{"sweep", "spec_sha256", "tool_version"} {
+				if v, ok := o.pf.Lookup(k); ok {
+					p.meta[k] = v
+				}
+			}
+			leaf, ok := p.schema.Lookup("run_id")
+			if !ok {
+				return nil, fmt.Errorf("%s has no run_id column", s.path)
+			}
+			p.runCol = leaf.ColumnIndex
+		} else if !parquet.EqualNodes(p.schema, o.pf.Schema()) {
+			return nil, fmt.Errorf("%s has another schema than %s: files of different tool versions cannot be merged", s.path, files[0].path)
+		}
+		for _, rg := range o.pf.Metadata().RowGroups {
+			totalBytes += rg.TotalByteSize
+			totalRows += rg.NumRows
+		}
+		return o, nil
+	}
+	// Open every input first, for the schema check and the row size estimate; the
+	// rows are then streamed one row group at a time.
+	opened := make(map[string]*openSource)
+	for _, s := range append(slices.Clone(parts), runs...) {
+		o, err := open(s)
+		if err != nil {
+			return err
+		}
+		opened[s.path] = o
+	}
+	p.rowBytes = 1
+	if totalRows > 0 {
+		p.rowBytes = max(1, float64(totalBytes)/float64(totalRows))
+	}
+	p.maxGroup = max(1, min(p.opts.RowGroupRows, int64(float64(p.opts.RowGroupBytes)/p.rowBytes)))
+	p.maxFile = max(p.maxGroup, int64(float64(p.opts.FileBytes)/p.rowBytes))
+
+	ri := 0 // next per-run file to write
+	writeRunsBefore := func(id string, inclusive bool) error {
+		for ri < len(runs) && (runs[ri].runID < id || (inclusive && runs[ri].runID == id)) {
+			if err := p.copyAll(opened[runs[ri].path]); err != nil {
+				return err
+			}
+			ri++
+		}
+		if ri < len(runs) && runs[ri].runID == id && !inclusive {
+			return fmt.Errorf("run %s is both in %s and in a compacted part", id, runs[ri].path)
+		}
+		return nil
+	}
+	for _, s := range parts {
+		o := opened[s.path]
+		last := ""
+		err := o.each(func(rows []parquet.Row) error {
+			start := 0
+			for i, row := range rows {
+				id := runIDIn(row, p.runCol)
+				if id == last {
+					continue
+				}
+				if err := p.write(rows[start:i]); err != nil {
+					return err
+				}
+				if err := writeRunsBefore(id, false); err != nil {
+					return err
+				}
+				start, last = i, id
+			}
+			return p.write(rows[start:])
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return writeRunsBefore("\xff", true)
+}
+
+func runIDIn(row parquet.Row, col int) string {
+	for _, v := range row {
+		if v.Column() == col {
+			return string(v.ByteArray())
+		}
+	}
+	return ""
+}
+
+func (p *partWriter) copyAll(o *openSource) error { return o.each(p.write) }
+
+// write appends rows, starting a new row group or part file whenever one is full.
+func (p *partWriter) write(rows []parquet.Row) error {
+	for len(rows) > 0 {
+		if p.w != nil && p.fileRows >= p.maxFile {
+			if err := p.closeFile(); err != nil {
+				return err
+			}
+		}
+		if p.w == nil {
+			name := filepath.Join(p.dir, fmt.Sprintf("%s%05d.parquet", partPrefix, p.next))
+			f, err := os.Create(name)
+			if err != nil {
+				return err
+			}
+			opts := []parquet.WriterOption{p.schema, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(p.maxGroup)}
+			for k, v := range p.meta {
+				opts = append(opts, parquet.KeyValueMetadata(k, v))
+			}
+			p.f, p.w, p.next, p.files, p.fileRows, p.groupRows = f, parquet.NewWriter(f, opts...), p.next+1, p.files+1, 0, 0
+		}
+		n := int(min(int64(len(rows)), p.maxGroup-p.groupRows, p.maxFile-p.fileRows))
+		if _, err := p.w.WriteRows(rows[:n]); err != nil {
+			return fmt.Errorf("write %s: %w", p.f.Name(), err)
+		}
+		rows = rows[n:]
+		p.rows += int64(n)
+		p.fileRows += int64(n)
+		p.groupRows += int64(n)
+		if p.groupRows >= p.maxGroup {
+			p.groupRows = 0
+			if err := p.w.Flush(); err != nil {
+				return fmt.Errorf("write %s: %w", p.f.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *partWriter) closeFile() error {
+	if err := p.w.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", p.f.Name(), err)
+	}
+	step(strings.TrimSuffix(filepath.Base(p.dir), newSuffix) + ": part written")
+	if err := p.f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", p.f.Name(), err)
+	}
+	if err := p.f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", p.f.Name(), err)
+	}
+	p.w, p.f = nil, nil
+	return nil
+}
+
+func (p *partWriter) close() error {
+	if p.w == nil {
+		return nil
+	}
+	return p.closeFile()
+}
+
+func (p *partWriter) abort() {
+	if p.f != nil {
+		p.f.Close()
+	}
+	os.RemoveAll(p.dir)
+}
+
+// openSource is an input file, open.
+type openSource struct {
+	path string
+	f    *os.File
+	pf   *parquet.File
+}
+
+func openParquet(s source) (*openSource, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read %s: %w", s.path, err)
+	}
+	return &openSource{path: s.path, f: f, pf: pf}, nil
+}
+
+// each calls fn with the file's rows, in order, in batches (fn must not keep them).
+func (o *openSource) each(fn func([]parquet.Row) error) error {
+	buf := make([]parquet.Row, 256)
+	for _, rg := range o.pf.RowGroups() {
+		rows := rg.Rows()
+		for {
+			n, err := rows.ReadRows(buf)
+			if n > 0 {
+				if err := fn(buf[:n]); err != nil {
+					rows.Close()
+					return err
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("read %s: %w", o.path, err)
+			}
+		}
+		rows.Close()
+	}
+	return nil
+}
+
+func (o *openSource) close() { o.f.Close() }
+
+// linkOrCopy puts src's file at dst: a hard link, or a copy where links fail.
+func linkOrCopy(src, dst string) error {
+	if os.Link(src, dst) == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// syncDir flushes a folder's entries (renames) to disk; best effort.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}

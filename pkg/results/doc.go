@@ -1,0 +1,26 @@
+// Package results is a sweep's results on disk: the table schema (row types, table
+// names, run status values), a reader (Open) and compaction (Compact). It imports no
+// training or backend code, so a program that only reads results, a notebook or a
+// plotting tool, builds without XLA or cgo (a test checks `go list -deps`); the runner
+// writes through the writer subpackage, which converts training's epochs to these rows.
+//
+// A sweep folder holds one table per folder, so that pandas reads a whole table with
+// pd.read_parquet("results/<name>/metrics") and run_id is an ordinary column:
+//
+//	results/<name>/spec.yaml        the spec file exactly as it ran
+//	results/<name>/runs/            one row per run: parameters, status, timings, config
+//	results/<name>/metrics/         tidy per-epoch metrics (run_id, epoch, split, metric, value)
+//	results/<name>/units/           per-epoch, per-unit activation statistics
+//	results/<name>/activations/     probe samples' activation vectors (list<float32>)
+//	results/<name>/reconstructions/ fixed inputs and their reconstructions; a VAE's generated images
+//
+// While a sweep runs, each table folder holds one file per run (<run_id>.parquet, a
+// row group per epoch), written under a hidden temporary name (pyarrow skips names
+// starting with '.') and renamed when complete, so a reader never sees half a file. A
+// run's runs/ row is written last; its presence is what marks the run as recorded.
+//
+// When every run is done, compaction merges the per-run files of finished runs into a
+// few part-NNNNN.parquet files per table, sorted by run id and epoch, with row groups
+// sized for readers: a 1,000-run sweep is then a handful of files instead of 5,000.
+// Readers need not know which layout they read: a folder is one table either way.
+package results
