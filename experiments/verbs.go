@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -26,6 +27,7 @@ type verb struct {
 var verbs = map[string]verb{
 	"compact":  {"merge a sweep's per-run files into a few files per table", compactCmd},
 	"download": {"fetch MNIST / Fashion-MNIST into the data folder", downloadCmd},
+	"report":   {"write results/<name>/report.html from the report notebook", reportCmd},
 }
 
 // verbUsage lists the verbs, for the main command's -h.
@@ -134,7 +136,7 @@ binary and needs no download.`, strings.Join(slices.DeleteFunc(data.Names(), fun
 			}
 			return 1
 		}
-		fmt.Printf("%s\t%s\n", ds, target+"/"+ds)
+		fmt.Printf("%s\t%s\n", ds, filepath.Join(target, ds))
 	}
 	return 0
 }

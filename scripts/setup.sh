@@ -4,14 +4,16 @@
 #   - .tools/bin/   Go tools pinned in tools/go.mod: gonb, goimports, gopls
 #   - GoNB Jupyter kernel "gonb", installed inside .venv (self-contained)
 #   - optionally the XLA plugin, via scripts/install-xla-plugin.sh (if present)
+#   - Debian's chromium (apt, when missing and run as root): the report page's test
 #
 # Idempotent: a second run only checks stamps and exits in a few seconds.
-# Only package registries are used (PyPI through pip, the Go module proxy).
+# Only package registries are used (PyPI through pip, the Go module proxy, Debian's apt).
 #
 # Environment:
 #   SETUP_SKIP_PYTHON=1   skip the venv / pip part
 #   SETUP_SKIP_GONB=1     skip the Go tools and the GoNB kernel
 #   SETUP_SKIP_XLA=1      skip the XLA plugin even if its installer exists
+#   SETUP_SKIP_CHROMIUM=1 skip installing chromium
 #   PYTHON=python3.11     interpreter used to create .venv (default: python3)
 set -euo pipefail
 
@@ -87,6 +89,24 @@ if [[ "${SETUP_SKIP_XLA:-0}" != "1" && -f "$XLA_INSTALLER" ]]; then
     fi
   else
     log "WARNING: install-xla-plugin.sh failed; continuing without the XLA plugin"
+  fi
+fi
+
+# ------------------------------------------------------------------ chromium
+# tests/test_report.py opens the report page in headless Chromium. Debian's package,
+# at the version this was tested with when the archive still has it, else the
+# archive's current one (Debian's security archive keeps only the latest).
+CHROMIUM_VERSION="156.0.8078.114-1~deb12u1"
+if [[ "${SETUP_SKIP_CHROMIUM:-0}" != "1" ]] && ! command -v chromium >/dev/null; then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
+    log "apt-get install chromium (first time: ~1 min)"
+    apt-get update -qq >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "chromium=$CHROMIUM_VERSION" >&2; then
+      log "chromium $CHROMIUM_VERSION is no longer in the archive: installing its current version"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
+    fi
+  else
+    log "chromium missing and not root: tests/test_report.py will be skipped (install Debian's chromium)"
   fi
 fi
 

@@ -16,6 +16,7 @@ RUNS = 3 * 3 * 2  # weights x targets x seeds
 EPOCHS = 20
 UNITS = 100
 PROBE = 256
+ACTIVATION_EPOCHS = [5, 10, 15, 20]  # record.activations.every: 5
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,8 @@ def test_units_table_has_every_unit_every_epoch(tables):
 
 def test_activations_are_float32_lists_that_stack_into_an_array(tables):
     a = tables["activations"]
-    assert len(a) == RUNS * EPOCHS * PROBE
+    assert len(a) == RUNS * len(ACTIVATION_EPOCHS) * PROBE
+    assert sorted(set(a.epoch)) == ACTIVATION_EPOCHS
     one = a[(a.run_id == a.run_id.iloc[0]) & (a.epoch == EPOCHS)].sort_values("sample")
     x = np.stack(one.activation.to_numpy())
     assert x.shape == (PROBE, UNITS)

@@ -372,16 +372,9 @@ func (p *partWriter) write(rows []parquet.Row) error {
 			}
 		}
 		if p.w == nil {
-			name := filepath.Join(p.dir, fmt.Sprintf("%s%05d.parquet", partPrefix, p.next))
-			f, err := os.Create(name)
-			if err != nil {
+			if err := p.open(); err != nil {
 				return err
 			}
-			opts := []parquet.WriterOption{p.schema, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(p.maxGroup)}
-			for k, v := range p.meta {
-				opts = append(opts, parquet.KeyValueMetadata(k, v))
-			}
-			p.f, p.w, p.next, p.files, p.fileRows, p.groupRows = f, parquet.NewWriter(f, opts...), p.next+1, p.files+1, 0, 0
 		}
 		n := int(min(int64(len(rows)), p.maxGroup-p.groupRows, p.maxFile-p.fileRows))
 		if _, err := p.w.WriteRows(rows[:n]); err != nil {
@@ -401,6 +394,21 @@ func (p *partWriter) write(rows []parquet.Row) error {
 	return nil
 }
 
+// open starts the next part file.
+func (p *partWriter) open() error {
+	name := filepath.Join(p.dir, fmt.Sprintf("%s%05d.parquet", partPrefix, p.next))
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	opts := []parquet.WriterOption{p.schema, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(p.maxGroup)}
+	for k, v := range p.meta {
+		opts = append(opts, parquet.KeyValueMetadata(k, v))
+	}
+	p.f, p.w, p.next, p.files, p.fileRows, p.groupRows = f, parquet.NewWriter(f, opts...), p.next+1, p.files+1, 0, 0
+	return nil
+}
+
 func (p *partWriter) closeFile() error {
 	if err := p.w.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", p.f.Name(), err)
@@ -417,6 +425,12 @@ func (p *partWriter) closeFile() error {
 }
 
 func (p *partWriter) close() error {
+	if p.files == 0 && p.schema != nil {
+		// Every input was empty: one empty part keeps the table's schema for readers.
+		if err := p.open(); err != nil {
+			return err
+		}
+	}
 	if p.w == nil {
 		return nil
 	}

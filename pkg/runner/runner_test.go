@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -290,5 +291,42 @@ func TestFailingWriteMarksTheRunFailedAndSaysWhy(t *testing.T) {
 	sum, err := RunFile(context.Background(), path, o)
 	if err != nil || sum.Completed != 4 {
 		t.Errorf("resume after fixing the folder: %+v %v", sum, err)
+	}
+}
+
+func TestResumeOnACompactedSweepRunsOnlyWhatIsLeft(t *testing.T) {
+	out := t.TempDir()
+	path := writeSpec(t, sweepSpec)
+	o := opts(out)
+	o.Shard, o.Shards = 0, 2 // half the sweep: not complete, so not compacted
+	if sum, err := RunFile(context.Background(), path, o); err != nil || sum.Completed != 2 {
+		t.Fatalf("first half: %+v %v", sum, err)
+	}
+	dir := filepath.Join(out, "small")
+	if parts := tableFiles(dir, "metrics", "part-*"); len(parts) != 0 {
+		t.Fatalf("an incomplete sweep was compacted: %v", parts)
+	}
+	if _, err := results.Compact(dir, results.CompactOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	o = opts(out)
+	o.Resume = true
+	sum, err := RunFile(context.Background(), path, o)
+	if err != nil || sum.Skipped != 2 || sum.Completed != 2 {
+		t.Fatalf("resume on the compacted half: %+v %v", sum, err)
+	}
+	if files := tableFiles(dir, "metrics", "*.parquet"); len(files) != 1 || !strings.HasPrefix(filepath.Base(files[0]), "part-") {
+		t.Errorf("metrics after the sweep completed: %v", files)
+	}
+	seen := map[string]bool{}
+	for _, r := range readMetrics(t, dir) {
+		key := fmt.Sprintf("%s %d %s %s", r.RunID, r.Epoch, r.Split, r.Metric)
+		if seen[key] {
+			t.Errorf("%s recorded twice", key)
+		}
+		seen[key] = true
+	}
+	if len(seen) != 4*2*9 {
+		t.Errorf("%d metric rows, want %d", len(seen), 4*2*9)
 	}
 }

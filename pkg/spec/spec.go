@@ -121,7 +121,7 @@ type ActivationsRecord struct {
 	// Samples is the size of the fixed probe set (first validation examples). Default
 	// 256; 0 turns activation recording off.
 	Samples int `yaml:"samples,omitempty" json:"samples"`
-	// Every N epochs (and always the last). Default 1.
+	// Every N epochs (and always the last). Default 5.
 	Every int `yaml:"every,omitempty" json:"every"`
 }
 

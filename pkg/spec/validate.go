@@ -14,6 +14,10 @@ const (
 	DefaultAdamLearningRate   = 0.001
 	DefaultSGDLearningRate    = 0.01
 	DefaultActivationSamples  = 256
+	// DefaultActivationsEvery: probe activations are the bulk of a sweep's bytes (256
+	// vectors per epoch); every 5th epoch and the last keep the curve's shape at a fifth
+	// of the size.
+	DefaultActivationsEvery = 5
 )
 
 // ApplyDefaults fills every omitted key with its documented default. present reports
@@ -49,7 +53,10 @@ func ApplyDefaults(s *Spec, present func(key string) bool) {
 	if len(r.Units.Layers) == 0 && !given("record.units.layers") {
 		r.Units.Layers = s.defaultRecordedLayers()
 	}
-	for _, every := range []*int{&r.Activations.Every, &r.Units.Every, &r.Reconstructions.Every, &r.Generated.Every} {
+	if r.Activations.Every == 0 {
+		r.Activations.Every = DefaultActivationsEvery
+	}
+	for _, every := range []*int{&r.Units.Every, &r.Reconstructions.Every, &r.Generated.Every} {
 		if *every == 0 {
 			*every = 1
 		}
