@@ -160,3 +160,22 @@ func Shard(runs []Run, i, n int) []Run {
 	}
 	return out
 }
+
+// Count is the number of runs s expands to, without expanding it.
+func Count(s *spec.Spec) int {
+	seeds := 1
+	if s.Sweep != nil && len(s.Sweep.Seeds) > 0 {
+		seeds = len(s.Sweep.Seeds)
+	}
+	if s.Sweep == nil || len(s.Sweep.Parameters) == 0 {
+		return seeds
+	}
+	if s.Sweep.Method == "random" {
+		return s.Sweep.Count * seeds
+	}
+	n := seeds
+	for _, p := range s.Sweep.Parameters {
+		n *= len(p.Values)
+	}
+	return n
+}
