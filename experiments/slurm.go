@@ -83,10 +83,14 @@ func (j clusterJob) runCommand(shard string) []string {
 // finishCommands is the dependent job's work, in order, once every task has ended
 // (completed, failed or cancelled): compact the sweep's per-run files, then write the
 // report. Both are verbs of this binary; report needs Jupyter (scripts/setup.sh).
-func (j clusterJob) finishCommands(report bool) [][]string {
+func (j clusterJob) finishCommands(report bool, jupyter string) [][]string {
 	cmds := [][]string{{j.Binary, "compact", j.SweepDir()}}
 	if report {
-		cmds = append(cmds, []string{j.Binary, "report", j.SweepDir()})
+		r := []string{j.Binary, "report"}
+		if jupyter != "" {
+			r = append(r, "--jupyter", jupyter)
+		}
+		cmds = append(cmds, append(r, j.SweepDir()))
 	}
 	return cmds
 }
@@ -142,6 +146,7 @@ func newClusterJob(specPath string, tasks int, binary, out string, runFlags, set
 // slurmOptions are the sbatch settings of the slurm verb.
 type slurmOptions struct {
 	Partition, Time, Mem, Logs string
+	Jupyter                    string // for the report verb; "" lets it find one
 	GPUsPerTask, CPUsPerTask   int
 	Report                     bool
 }
@@ -186,7 +191,7 @@ func slurmScripts(j clusterJob, o slurmOptions) (array, finish string) {
 		fmt.Fprintf(&f, " and write its report")
 	}
 	fmt.Fprintf(&f, ".\nset -euo pipefail\n")
-	for _, c := range j.finishCommands(o.Report) {
+	for _, c := range j.finishCommands(o.Report, o.Jupyter) {
 		fmt.Fprintf(&f, "%s\n", shellJoin(c))
 	}
 	return a.String(), f.String()
@@ -295,6 +300,7 @@ See docs/cluster.md.`)
 	fs.IntVar(&o.CPUsPerTask, "cpus-per-task", 0, "CPUs of each task (sbatch --cpus-per-task)")
 	fs.StringVar(&o.Logs, "logs", "slurm-logs", "folder of the jobs' logs (one file per task)")
 	noReport := fs.Bool("no-report", false, "the finish job compacts only (the report needs Jupyter on the node: scripts/setup.sh)")
+	fs.StringVar(&o.Jupyter, "jupyter", "", "jupyter executable of the report (default: the report verb's, .venv/bin/jupyter of the checkout, else jupyter on PATH)")
 	binary := fs.String("binary", "", "the saerun binary tasks run (default: this one)")
 	submit := fs.Bool("submit", false, "submit the jobs with sbatch and print their ids, instead of printing the script")
 	if code := parse(fs, reorder(fs, args)); code >= 0 {
@@ -312,6 +318,9 @@ See docs/cluster.md.`)
 	tf, err := rf.taskFlags()
 	if err == nil {
 		o.Logs, err = filepath.Abs(o.Logs)
+	}
+	if err == nil && o.Jupyter != "" {
+		o.Jupyter, err = filepath.Abs(o.Jupyter)
 	}
 	var j clusterJob
 	if err == nil {
