@@ -175,6 +175,8 @@ done
 [[ $st == JobState=CANCELLED ]] || { log "FAIL: task ${ARRAY}_$victim is $st after scancel"; exit 1; }
 log "requeueing task ${ARRAY}_$victim"
 scontrol requeue "${ARRAY}_$victim"
+# Slurm holds a requeued job back (BeginTime about 2 min ahead); let it start now.
+scontrol update JobId="${ARRAY}_$victim" StartTime=now
 
 # Wait for the finish job (it runs after every task has ended).
 for _ in $(seq 600); do
