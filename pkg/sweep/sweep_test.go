@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -119,6 +120,35 @@ func TestShardsArePartitions(t *testing.T) {
 	for id, n := range seen {
 		if n != 1 {
 			t.Errorf("run %s in %d shards", id, n)
+		}
+	}
+}
+
+// BenchmarkExpand100k expands a 100 x 100 x 10-seed grid (100,000 runs), as every task
+// of a Slurm array does before it picks its shard:
+//
+//	go test -run XXX -bench Expand100k -benchmem -benchtime 1x ./pkg/sweep
+func BenchmarkExpand100k(b *testing.B) {
+	var w, r []string
+	for k := 1; k <= 100; k++ {
+		w = append(w, fmt.Sprintf("%.2f", 0.01*float64(k)))
+		r = append(r, fmt.Sprintf("%.3f", 0.001*float64(k)))
+	}
+	text := base + fmt.Sprintf(`sweep:
+  method: grid
+  parameters:
+    regularizers.0.weight: {values: [%s]}
+    regularizers.0.target: {values: [%s]}
+  seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+`, strings.Join(w, ", "), strings.Join(r, ", "))
+	s, src, err := spec.Parse("big.yaml", []byte(text))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		runs, err := ExpandShard(s, src, 3, 1000)
+		if err != nil || len(runs) != 100_000 {
+			b.Fatal(len(runs), err)
 		}
 	}
 }
