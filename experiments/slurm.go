@@ -20,6 +20,8 @@ import (
 
 // parseShard turns --shard into (index, count). "" means all runs, unless Slurm's
 // array variables are set (an array task): then, as "auto", the shard comes from them.
+// auto also reads a Kubernetes Indexed Job's JOB_COMPLETION_INDEX, with the count in
+// SAERUN_SHARDS (the kubernetes verb's manifest sets it).
 func parseShard(value string, getenv func(string) string) (i, n int, from string, err error) {
 	if value == "" && getenv("SLURM_ARRAY_TASK_ID") != "" {
 		value = "auto"
@@ -28,6 +30,9 @@ func parseShard(value string, getenv func(string) string) (i, n int, from string
 	case "":
 		return 0, 1, "", nil
 	case "auto":
+		if getenv("SLURM_ARRAY_TASK_ID") == "" && getenv("JOB_COMPLETION_INDEX") != "" {
+			return kubeShard(getenv)
+		}
 		return slurmShard(getenv)
 	}
 	if _, err := fmt.Sscanf(value, "%d/%d", &i, &n); err != nil || n < 1 || i < 0 || i >= n || fmt.Sprintf("%d/%d", i, n) != value {
@@ -55,6 +60,17 @@ func slurmShard(getenv func(string) string) (int, int, string, error) {
 		return 0, 0, "", fmt.Errorf("--shard auto: the array is not one contiguous range (SLURM_ARRAY_TASK_MIN=%d, MAX=%d, COUNT=%d, ID=%d): submit it as --array=%d-%d, or give --shard i/n", lo, hi, count, id, lo, lo+count-1)
 	}
 	return id - lo, count, fmt.Sprintf("SLURM_ARRAY_TASK_ID=%d of %d-%d", id, lo, hi), nil
+}
+
+// kubeShard reads the shard of a pod of an Indexed Job.
+func kubeShard(getenv func(string) string) (int, int, string, error) {
+	i, err1 := strconv.Atoi(getenv("JOB_COMPLETION_INDEX"))
+	n, err2 := strconv.Atoi(getenv("SAERUN_SHARDS"))
+	if err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, "", fmt.Errorf("--shard auto: JOB_COMPLETION_INDEX=%q and SAERUN_SHARDS=%q: expected 0 <= index < shards (the kubernetes verb's manifest sets both)",
+			getenv("JOB_COMPLETION_INDEX"), getenv("SAERUN_SHARDS"))
+	}
+	return i, n, fmt.Sprintf("JOB_COMPLETION_INDEX=%d, SAERUN_SHARDS=%d", i, n), nil
 }
 
 // clusterJob is what the cluster verbs share: the spec, where results go, how the
@@ -97,25 +113,11 @@ func (j clusterJob) finishCommands(report bool, jupyter string) [][]string {
 
 // newClusterJob reads the spec (with the --set overrides) and fixes every path.
 func newClusterJob(specPath string, tasks int, binary, out string, runFlags, sets []string) (clusterJob, error) {
-	j := clusterJob{Tasks: tasks, RunFlags: runFlags}
-	raw, err := os.ReadFile(specPath)
-	if err != nil {
-		return j, fmt.Errorf("%s: cannot read spec: %w", specPath, err)
-	}
-	if raw, err = spec.Override(specPath, raw, sets); err != nil {
-		return j, err
-	}
-	s, _, err := spec.Parse(specPath, raw)
+	j, err := checkSpec(specPath, tasks, sets)
 	if err != nil {
 		return j, err
 	}
-	j.Name, j.Runs = s.Name, sweep.Count(s)
-	if tasks < 1 {
-		return j, fmt.Errorf("--tasks %d: give the number of array tasks, at least 1", tasks)
-	}
-	if tasks > j.Runs {
-		return j, fmt.Errorf("--tasks %d: %s has %d runs, so at most %d tasks have work", tasks, specPath, j.Runs, j.Runs)
-	}
+	j.RunFlags = runFlags
 	if j.Spec, err = filepath.Abs(specPath); err != nil {
 		return j, err
 	}
@@ -139,6 +141,30 @@ func newClusterJob(specPath string, tasks int, binary, out string, runFlags, set
 	}
 	if st, err := os.Stat(j.Binary); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 		return j, fmt.Errorf("--binary %s: not an executable file", j.Binary)
+	}
+	return j, nil
+}
+
+// checkSpec reads the spec (with the --set overrides) and checks the task count.
+func checkSpec(specPath string, tasks int, sets []string) (clusterJob, error) {
+	j := clusterJob{Tasks: tasks}
+	raw, err := os.ReadFile(specPath)
+	if err != nil {
+		return j, fmt.Errorf("%s: cannot read spec: %w", specPath, err)
+	}
+	if raw, err = spec.Override(specPath, raw, sets); err != nil {
+		return j, err
+	}
+	s, _, err := spec.Parse(specPath, raw)
+	if err != nil {
+		return j, err
+	}
+	j.Name, j.Runs = s.Name, sweep.Count(s)
+	if tasks < 1 {
+		return j, fmt.Errorf("--tasks %d: give the number of tasks, at least 1", tasks)
+	}
+	if tasks > j.Runs {
+		return j, fmt.Errorf("--tasks %d: %s has %d runs, so at most %d tasks have work", tasks, specPath, j.Runs, j.Runs)
 	}
 	return j, nil
 }
