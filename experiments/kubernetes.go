@@ -17,8 +17,8 @@ import (
 // kubeOptions are the settings of the kubernetes verb.
 type kubeOptions struct {
 	Image, Binary, Namespace, Claim, Mount, Mem string
-	CPUsPerTask, GPUsPerTask, Parallelism      int
-	BackoffPerIndex                            int
+	CPUsPerTask, GPUsPerTask, Parallelism       int
+	BackoffPerIndex                             int
 }
 
 // kubeManifest returns the ConfigMap (the spec) and the Indexed Job, as one YAML stream.
