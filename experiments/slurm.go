@@ -264,7 +264,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.backend, "backend", "", "backend of every task, as the main command's --backend (default there: $GOMLX_BACKEND, else auto)")
 	fs.StringVar(&r.dataDir, "data-dir", "", "data folder of every task, as the main command's --data-dir")
 	fs.IntVar(&r.groupSize, "group-size", 0, "as the main command's --group-size")
-	fs.BoolVar(&r.noCompact, "no-compact", false, "as the main command's --no-compact (the last task to finish compacts otherwise)")
+	fs.BoolVar(&r.noCompact, "no-compact", false, "as the main command's --no-compact (the last task to finish compacts otherwise; slurm: refused, tasks never compact, the finish job does)")
 	fs.Func("set", "override a spec key in every task, as the main command's --set (repeatable)", func(v string) error {
 		r.sets = append(r.sets, v)
 		return nil
@@ -341,6 +341,14 @@ See docs/cluster.md.`)
 		fmt.Fprintf(os.Stderr, "slurm: --gpus-per-task and --cpus-per-task must be 0 (not set) or more (got %d and %d)\n", o.GPUsPerTask, o.CPUsPerTask)
 		return 2
 	}
+	if rf.noCompact {
+		fmt.Fprintln(os.Stderr, "slurm: --no-compact is not a slurm flag: array tasks never compact; the finish job does, alone, once every task has ended")
+		return 2
+	}
+	// Tasks leave compaction to the finish job: two tasks ending at once on two nodes
+	// would otherwise both find the sweep done, and on a file system whose flock is
+	// node-local (docs/cluster.md) both compact.
+	rf.noCompact = true
 	tf, err := rf.taskFlags()
 	if err == nil {
 		o.Logs, err = filepath.Abs(o.Logs)
