@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,33 +16,36 @@ import (
 	"github.com/sparselab/saerun/pkg/results"
 )
 
-// The report notebook, relative to the repository root, and the tag of its parameters
-// cell (papermill's convention: the injected cell goes right after it).
-const (
-	reportNotebook = "notebooks/report.ipynb"
-	parametersTag  = "parameters"
-	reportTemplate = "report-template" // beside the notebook: no scripts from CDNs
-)
+// The report notebook and its page template (JupyterLab's without the scripts it loads
+// from CDNs) are built into the command, so that `report` works from any folder.
+//
+//go:embed report/report.ipynb report/template
+var reportFiles embed.FS
+
+// parametersTag tags the notebook's parameters cell (papermill's convention: the
+// injected cell goes right after it).
+const parametersTag = "parameters"
 
 func reportCmd(name string, args []string) int {
-	fs := newFlags(name+" [flags] RESULTS_DIR", `
-Executes the report notebook (notebooks/report.ipynb, Python) with the sweep's folder
+	flags := newFlags(name+" [flags] RESULTS_DIR", `
+Executes the report notebook (experiments/report/report.ipynb, built into the command;
+Python) with the sweep's folder
 injected as RESULTS in a cell after the one tagged "parameters", and writes the page,
 without code, to RESULTS_DIR/report.html: the runs with their swept parameters, the
 L0-reconstruction frontier, learning curves by hyperparameter and per-unit activation
 bars. Needs Jupyter: scripts/setup.sh installs it into .venv.`)
-	nbPath := fs.String("notebook", "", "report notebook (default "+reportNotebook+" of this checkout)")
-	jupyter := fs.String("jupyter", "", "jupyter executable (default .venv/bin/jupyter of this checkout, else jupyter on PATH)")
-	out := fs.String("o", "", "HTML file to write (default RESULTS_DIR/report.html)")
-	timeout := fs.Duration("timeout", 10*time.Minute, "longest a notebook cell may run")
-	if code := parse(fs, args); code >= 0 {
+	nbPath := flags.String("notebook", "", "report notebook with a cell tagged parameters (default: the built-in experiments/report/report.ipynb)")
+	jupyter := flags.String("jupyter", "", "jupyter executable (default .venv/bin/jupyter in this folder or one above, else jupyter on PATH)")
+	out := flags.String("o", "", "HTML file to write (default RESULTS_DIR/report.html)")
+	timeout := flags.Duration("timeout", 10*time.Minute, "longest a notebook cell may run")
+	if code := parse(flags, args); code >= 0 {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
+	if flags.NArg() != 1 {
+		flags.Usage()
 		return 2
 	}
-	dir, err := filepath.Abs(fs.Arg(0))
+	dir, err := filepath.Abs(flags.Arg(0))
 	if err == nil {
 		_, err = results.Open(dir)
 	}
@@ -48,13 +53,9 @@ bars. Needs Jupyter: scripts/setup.sh installs it into .venv.`)
 		fmt.Fprintln(os.Stderr, "report:", err)
 		return 2
 	}
-	root := repoRoot()
-	if *nbPath == "" {
-		*nbPath = filepath.Join(root, reportNotebook)
-	}
 	if *jupyter == "" {
-		*jupyter = filepath.Join(root, ".venv", "bin", "jupyter")
-		if _, err := os.Stat(*jupyter); err != nil {
+		*jupyter = findVenvJupyter()
+		if *jupyter == "" {
 			if *jupyter, err = exec.LookPath("jupyter"); err != nil {
 				fmt.Fprintln(os.Stderr, "report: no Jupyter: run scripts/setup.sh (it installs .venv/bin/jupyter), or give --jupyter")
 				return 1
@@ -72,10 +73,18 @@ bars. Needs Jupyter: scripts/setup.sh installs it into .venv.`)
 	return 0
 }
 
-// report executes the notebook with RESULTS = dir and writes its HTML to out, through
-// a temporary file and a rename (a failed run leaves the previous report in place).
+// report executes the notebook (nbPath, or the built-in one when "") with RESULTS = dir
+// and writes its HTML to out, through a temporary file and a rename (a failed run
+// leaves the previous report in place).
 func report(nbPath, jupyter, dir, out string, timeout time.Duration) error {
-	raw, err := os.ReadFile(nbPath)
+	var raw []byte
+	var err error
+	if nbPath == "" {
+		nbPath = "experiments/report/report.ipynb (built in)"
+		raw, err = reportFiles.ReadFile("report/report.ipynb")
+	} else {
+		raw, err = os.ReadFile(nbPath)
+	}
 	if err != nil {
 		return err
 	}
@@ -88,6 +97,13 @@ func report(nbPath, jupyter, dir, out string, timeout time.Duration) error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	templates, err := fs.Sub(reportFiles, "report")
+	if err != nil {
+		return err
+	}
+	if err := os.CopyFS(filepath.Join(work, "templates"), templates); err != nil {
+		return err
+	}
 	nb := filepath.Join(work, "report.ipynb")
 	if err := os.WriteFile(nb, injected, 0o644); err != nil {
 		return err
@@ -95,7 +111,7 @@ func report(nbPath, jupyter, dir, out string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, jupyter, "nbconvert", "--to", "html", "--execute", "--no-input",
-		"--TemplateExporter.extra_template_basedirs="+filepath.Dir(nbPath), "--template", reportTemplate,
+		"--TemplateExporter.extra_template_basedirs="+filepath.Join(work, "templates"), "--template", "template",
 		fmt.Sprintf("--ExecutePreprocessor.timeout=%d", int(timeout.Seconds())),
 		"--output-dir", work, "--output", "report", nb)
 	cmd.Dir = work
@@ -143,19 +159,24 @@ func injectParameters(raw []byte, values map[string]string) ([]byte, error) {
 	return json.MarshalIndent(nb, "", " ")
 }
 
-// repoRoot is the checkout this command runs in: the first folder upwards from the
-// working directory that holds notebooks/report.ipynb (else the working directory).
-func repoRoot() string {
+// findVenvJupyter returns .venv/bin/jupyter of the working directory or the first
+// folder above it that has one (scripts/setup.sh installs it there), else "".
+func findVenvJupyter() string {
 	wd, err := os.Getwd()
 	if err != nil {
-		return "."
+		return ""
 	}
 	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, reportNotebook)); err == nil {
-			return dir
+		if p := filepath.Join(dir, ".venv", "bin", "jupyter"); fileExists(p) {
+			return p
 		}
 		if filepath.Dir(dir) == dir {
-			return wd
+			return ""
 		}
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

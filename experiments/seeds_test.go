@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/goccy/go-yaml"
+	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/runner"
 )
 
@@ -74,7 +75,6 @@ func TestSeedsSpecsRunShortened(t *testing.T) {
 			out := t.TempDir()
 			sum, err := runner.RunFile(context.Background(), path, runner.Options{
 				Out: out, DataDir: dataDir, Backend: "go", Set: set, Log: io.Discard,
-				NoCompact: true, // the check below counts one file per run
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -91,13 +91,50 @@ func TestSeedsSpecsRunShortened(t *testing.T) {
 			if head.Record["reconstructions"] != nil || head.Record["generated"] != nil {
 				tables = append(tables, "reconstructions")
 			}
+			sw, err := results.Open(filepath.Join(out, name))
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, table := range tables {
-				files, err := filepath.Glob(filepath.Join(out, name, table, "*.parquet"))
+				runs := map[string]bool{}
+				var err error
+				switch table {
+				case "runs":
+					var rows results.Runs
+					rows, err = sw.Runs(results.Filter{})
+					for _, r := range rows {
+						runs[r.RunID] = true
+					}
+				case "metrics":
+					var rows results.Metrics
+					rows, err = sw.Metrics(results.Filter{})
+					for _, r := range rows {
+						runs[r.RunID] = true
+					}
+				case "units":
+					var rows []results.UnitRow
+					rows, err = sw.Units(results.Filter{})
+					for _, r := range rows {
+						runs[r.RunID] = true
+					}
+				case "activations":
+					var rows []results.ActivationRow
+					rows, err = sw.Activations(results.Filter{})
+					for _, r := range rows {
+						runs[r.RunID] = true
+					}
+				case "reconstructions":
+					var rows []results.ImageRow
+					rows, err = sw.Reconstructions(results.Filter{})
+					for _, r := range rows {
+						runs[r.RunID] = true
+					}
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(files) != sum.Runs {
-					t.Errorf("%s/%s: %d Parquet files, want one per run (%d)", name, table, len(files), sum.Runs)
+				if len(runs) != sum.Runs {
+					t.Errorf("%s/%s: rows of %d runs, want every run (%d)", name, table, len(runs), sum.Runs)
 				}
 			}
 			if _, err := os.Stat(filepath.Join(out, name, "spec.yaml")); err != nil {

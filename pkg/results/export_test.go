@@ -22,3 +22,6 @@ func StopAt(n int, tables []string, atomicExchange bool, stop func(step string))
 		exchange = nil
 	}
 }
+
+// LockExclusive is the lock compaction takes.
+var LockExclusive = lockExclusive

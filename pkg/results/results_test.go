@@ -1,6 +1,7 @@
 package results_test
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
@@ -427,6 +428,7 @@ func TestACompactionStoppedAtAnyStepLeavesEveryRowExactlyOnce(t *testing.T) {
 				t.Errorf("stopped after %q, compacted again: the reader returns other rows", out)
 			}
 		}
+		t.Logf("renames=%q: stopped at each of %d steps", renames, steps)
 		if steps < 2*5 {
 			t.Errorf("renames=%q: only %d steps", renames, steps)
 		}
@@ -495,4 +497,37 @@ func TestSIGKILLDuringCompactionLeavesEveryRowExactlyOnce(t *testing.T) {
 
 func readRaw(path string) ([]results.MetricRow, error) {
 	return parquet.ReadFile[results.MetricRow](path)
+}
+
+func TestARunnerWaitsForACompaction(t *testing.T) {
+	w, dir := newSweep(t)
+	fakeRun(t, w, 1, results.StatusCompleted, 1)
+	compaction, err := results.LockExclusive(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	got := make(chan *results.Lock)
+	go func() {
+		l, err := results.LockForWriting(dir, &log)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	select {
+	case <-got:
+		t.Fatal("a runner started while the folder was being compacted")
+	case <-time.After(200 * time.Millisecond):
+	}
+	compaction.Release()
+	select {
+	case l := <-got:
+		l.Release()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the runner did not start after the compaction ended")
+	}
+	if !strings.Contains(log.String(), "waiting") {
+		t.Errorf("the runner did not say it waits: %q", log.String())
+	}
 }
