@@ -58,6 +58,8 @@ cleanup() {
   if [[ -n "${SLURM_CONF:-}" && -f "$SLURM_CONF" ]] && command -v scancel >/dev/null; then
     timeout 10 scancel --quiet --name "saerun-$NAME" 2>/dev/null
     timeout 10 scancel --quiet --name "saerun-$NAME-finish" 2>/dev/null
+    # Let slurmd end the jobs' steps (slurmstepd) before the daemons stop.
+    for _ in $(seq 40); do [[ -z "$(timeout 5 squeue -h 2>/dev/null)" ]] && break; sleep 0.5; done
   fi
   for ((k = ${#pids[@]} - 1; k >= 0; k--)); do
     kill "${pids[k]}" 2>/dev/null
@@ -163,6 +165,7 @@ for _ in $(seq 240); do
       break 2
     fi
   done
+  [[ -n "$(squeue -h -j "$ARRAY" 2>/dev/null)" ]] || { log "FAIL: every task of $ARRAY ended before one could be cancelled while training"; exit 1; }
   sleep 0.5
 done
 [[ -n $victim ]] || { log "FAIL: no task of $ARRAY started training within 120 s"; squeue >&2; exit 1; }
@@ -201,6 +204,8 @@ for t in 0 1 2 3; do
 done
 grep -q "interrupt" "$TMP/logs/saerun-$NAME-${ARRAY}_$victim.log" || { log "FAIL: the cancelled task's log shows no interrupt"; exit 1; }
 [[ -s "$TMP/slurm-results/$NAME/report.html" ]] || { log "FAIL: the finish job wrote no report.html"; exit 1; }
+# Tasks run --no-compact; the finish job compacted: part files, no per-run files left.
+compgen -G "$TMP/slurm-results/$NAME/metrics/part-*.parquet" >/dev/null || { log "FAIL: the finish job did not compact the metrics"; ls "$TMP/slurm-results/$NAME/metrics" >&2; exit 1; }
 
 # --- 4. the same spec in one local process ------------------------------------------
 start=$SECONDS
