@@ -152,3 +152,38 @@ func BenchmarkExpand100k(b *testing.B) {
 		}
 	}
 }
+
+func TestExpandShardKeepsTheSpecsOfItsShardOnlyAndTheSameIDs(t *testing.T) {
+	s, src, err := spec.Parse("s.yaml", []byte(base+`sweep:
+  method: grid
+  parameters:
+    regularizers.0.weight: {values: [1, 2, 3]}
+    optimizer.learning_rate: {values: [0.1, 0.01]}
+  seeds: [1, 2]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := Expand(s, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shard, err := ExpandShard(s, src, 1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 12 || len(shard) != 12 {
+		t.Fatalf("%d and %d runs, want 12", len(all), len(shard))
+	}
+	for k := range all {
+		if all[k].ID != shard[k].ID || all[k].Index != k || all[k].Spec == nil {
+			t.Errorf("run %d: ids %s and %s, spec %v", k, all[k].ID, shard[k].ID, all[k].Spec != nil)
+		}
+		if mine := k%5 == 1; (shard[k].Spec != nil) != mine || (shard[k].Config != nil) != mine {
+			t.Errorf("run %d: in shard 1/5 %v, has spec %v", k, mine, shard[k].Spec != nil)
+		}
+		if mine := k%5 == 1; mine && string(shard[k].Config) != string(all[k].Config) {
+			t.Errorf("run %d: configs differ", k)
+		}
+	}
+}
