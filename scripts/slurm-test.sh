@@ -99,7 +99,7 @@ PORT=$((20000 + RANDOM % 20000))
 export SLURM_CONF="$TMP/slurm.conf"
 cat > "$SLURM_CONF" <<EOF
 ClusterName=saerun-test
-SlurmctldHost=$HOST
+SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort=$PORT
@@ -125,7 +125,7 @@ ReturnToService=2
 JobRequeue=1
 KillWait=15
 MinJobAge=600
-NodeName=$HOST CPUs=$CPUS State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 NodeHostname=$HOST CPUs=$CPUS State=UNKNOWN
 PartitionName=test Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
 slurmctld -D -i -f "$SLURM_CONF" >"$TMP/slurmctld.out" 2>&1 &
