@@ -3,6 +3,7 @@ package spec
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -85,6 +86,9 @@ func (src *Source) resolveFast(overrides map[string]any) (s *Spec, ok bool) {
 		if !ok {
 			return nil, false
 		}
+		if setScalar(field, overrides[k]) {
+			continue
+		}
 		field.SetZero()
 		if decodeJSON(overrides[k], field.Addr().Interface()) != nil {
 			return nil, false
@@ -97,6 +101,49 @@ func (src *Source) resolveFast(overrides map[string]any) (s *Spec, ok bool) {
 		return nil, false
 	}
 	return &spec, true
+}
+
+// setScalar sets a number, string or bool field to a value of the same kind, as JSON
+// would decode it, without JSON; false: leave it to JSON.
+func setScalar(field reflect.Value, value any) bool {
+	switch field.Kind() {
+	case reflect.Float64:
+		switch v := value.(type) {
+		case float64:
+			field.SetFloat(v)
+			return true
+		case int64:
+			field.SetFloat(float64(v))
+			return true
+		case uint64:
+			field.SetFloat(float64(v))
+			return true
+		}
+	case reflect.Int, reflect.Int64:
+		switch v := value.(type) {
+		case int64:
+			if !field.OverflowInt(v) {
+				field.SetInt(v)
+				return true
+			}
+		case uint64:
+			if v <= math.MaxInt64 && !field.OverflowInt(int64(v)) {
+				field.SetInt(int64(v))
+				return true
+			}
+		}
+	case reflect.String:
+		if v, ok := value.(string); ok {
+			field.SetString(v)
+			return true
+		}
+	case reflect.Bool:
+		if v, ok := value.(bool); ok {
+			field.SetBool(v)
+			return true
+		}
+	}
+	return false
 }
 
 // fieldAt follows a dotted path of yaml keys and list indices into v. Only structs and
