@@ -146,7 +146,7 @@ runs it finished. Results go to a PersistentVolumeClaim every pod mounts (it mus
 ReadWriteMany, on a file system that honours flock: docs/cluster.md). Apply it with
 kubectl apply -f; compact and report when the Job completes.`)
 	var rf runFlags
-	rf.register(fs)
+	rf.register(fs, true)
 	tasks := fs.Int("tasks", 0, "pods (Job completions): the sweep is split into this many shards (required; at most the number of runs)")
 	var o kubeOptions
 	fs.StringVar(&o.Image, "image", "", "container image holding the saerun binary (required)")

@@ -259,12 +259,14 @@ type runFlags struct {
 	sets                  []string
 }
 
-func (r *runFlags) register(fs *flag.FlagSet) {
+func (r *runFlags) register(fs *flag.FlagSet, noCompact bool) {
 	fs.StringVar(&r.out, "out", "results", "results root folder (shared by every node)")
 	fs.StringVar(&r.backend, "backend", "", "backend of every task, as the main command's --backend (default there: $GOMLX_BACKEND, else auto)")
 	fs.StringVar(&r.dataDir, "data-dir", "", "data folder of every task, as the main command's --data-dir")
 	fs.IntVar(&r.groupSize, "group-size", 0, "as the main command's --group-size")
-	fs.BoolVar(&r.noCompact, "no-compact", false, "as the main command's --no-compact (the last task to finish compacts otherwise; slurm: refused, tasks never compact, the finish job does)")
+	if noCompact {
+		fs.BoolVar(&r.noCompact, "no-compact", false, "as the main command's --no-compact (else the last task to finish compacts)")
+	}
 	fs.Func("set", "override a spec key in every task, as the main command's --set (repeatable)", func(v string) error {
 		r.sets = append(r.sets, v)
 		return nil
@@ -316,7 +318,7 @@ this binary (go build -o saerun ./experiments first: go run's build is temporary
 the current folder, which, like --out, must be on a file system every node shares.
 See docs/cluster.md.`)
 	var rf runFlags
-	rf.register(fs)
+	rf.register(fs, false) // tasks never compact: the finish job does
 	tasks := fs.Int("tasks", 0, "array tasks: the sweep is split into this many shards (required; at most the number of runs)")
 	var o slurmOptions
 	fs.StringVar(&o.Partition, "partition", "", "Slurm partition (sbatch --partition; default: the cluster's)")
@@ -339,10 +341,6 @@ See docs/cluster.md.`)
 	o.Report = !*noReport
 	if o.GPUsPerTask < 0 || o.CPUsPerTask < 0 {
 		fmt.Fprintf(os.Stderr, "slurm: --gpus-per-task and --cpus-per-task must be 0 (not set) or more (got %d and %d)\n", o.GPUsPerTask, o.CPUsPerTask)
-		return 2
-	}
-	if rf.noCompact {
-		fmt.Fprintln(os.Stderr, "slurm: --no-compact is not a slurm flag: array tasks never compact; the finish job does, alone, once every task has ended")
 		return 2
 	}
 	// Tasks leave compaction to the finish job: two tasks ending at once on two nodes
