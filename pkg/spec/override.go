@@ -2,7 +2,9 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -36,7 +38,39 @@ func Override(path string, data []byte, sets []string) ([]byte, error) {
 			return nil, Errors{{File: path, Key: key, Msg: "--set: " + err.Error()}}
 		}
 	}
-	return yaml.Marshal(doc)
+	return yaml.Marshal(plainFloats(doc))
+}
+
+// yamlFloat writes a float so that it reads back as one: go-yaml writes 1e-05, which
+// its own loader (YAML 1.1: a float has a dot) reads as the string "1e-05".
+type yamlFloat float64
+
+func (f yamlFloat) MarshalYAML() ([]byte, error) {
+	s := strconv.FormatFloat(float64(f), 'g', -1, 64)
+	if mant, exp, ok := strings.Cut(s, "e"); ok && !strings.Contains(mant, ".") {
+		s = mant + ".0e" + exp
+	}
+	return []byte(s), nil
+}
+
+// plainFloats replaces every float64 in a decoded document by a yamlFloat.
+func plainFloats(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return x
+		}
+		return yamlFloat(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = plainFloats(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = plainFloats(e)
+		}
+	}
+	return v
 }
 
 // setAnyPath is setPath over the whole schema, sweep included.

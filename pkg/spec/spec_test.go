@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/goccy/go-yaml"
 )
 
 const valid = `name: t
@@ -187,5 +189,32 @@ func TestZerosTheFileGivesAreUsedOrRefusedNeverDefaulted(t *testing.T) {
 	s, _, err := Parse("t.yaml", []byte(vae))
 	if err != nil || s.Model.KLWeight != 0 {
 		t.Errorf("kl_weight: 0 is a β-VAE with β = 0: got %v, %v", s, err)
+	}
+}
+
+// --set re-writes the spec; small floats must read back as numbers (go-yaml writes
+// 1e-05, which it reads back as a string), or a swept 1.0e-5 becomes a string column.
+func TestOverrideKeepsSmallFloatsNumbers(t *testing.T) {
+	text := "name: t\nsweep: {parameters: {regularizers.0.weight: {values: [0, 1.0e-5, 1.0e-3, 2.5e+20]}}}\n"
+	out, err := Override("s.yaml", []byte(text), []string{"name=u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Sweep struct {
+			Parameters map[string]struct{ Values []any }
+		}
+	}
+	if err := yaml.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	values := doc.Sweep.Parameters["regularizers.0.weight"].Values
+	if len(values) != 4 {
+		t.Fatalf("values %v", values)
+	}
+	for i, v := range values {
+		if _, ok := v.(string); ok {
+			t.Errorf("value %d read back as the string %q:\n%s", i, v, out)
+		}
 	}
 }
