@@ -64,12 +64,20 @@ func (gr *group) evalAccumulators() (names []string, init []*tensors.Tensor) {
 		}
 		add(name+"/max", tensors.FromFlatDataAndDimensions(lowest, K, U))
 	}
+	for i, r := range gr.spec.Regularizers {
+		if r.Kind == "weight_decay" {
+			add(fmt.Sprintf("weight_decay/%d", i), tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+		}
+	}
 	return names, init
 }
 
 // evalGraph: in = x [N, D], hp [K, P], start (the first batch of this call), then the
 // accumulators of evalAccumulators. It returns the accumulators after batches
-// [start, start+evalPerCall), then each weight_decay penalty [K].
+// [start, start+evalPerCall); each weight_decay penalty [K] is set, not summed. Every
+// reduction is inside the loop body: go-xla v0.4.1 builds one reduction function per
+// kind and dtype and refuses to use it in another function than the one that built it
+// ("reductionFn is not a StableHLO closure of main").
 func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	x, h, start, acc := in[0], hyper{in[1]}, in[2], in[3:]
 	g := x.Graph()
@@ -80,7 +88,7 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 
 	body := func(j *Node, inv, state []*Node) []*Node {
 		g := j.Graph()
-		x, w := inv[0], gr.params.WeightsFrom(inv[1:])
+		x, h, w := inv[0], hyper{inv[1]}, gr.params.WeightsFrom(inv[2:])
 		row := Add(MulScalar(j, E), Iota(g, shapes.Make(dtypes.Int32, E), 0)) // [E]
 		valid := LessThan(row, Const(g, int32(N)))
 		mask := ConvertDType(valid, dtypes.Float32)
@@ -122,18 +130,18 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 			rowMax := maxOverRows(Where(valid3, a, Infinity(g, dtypes.Float32, -1)))
 			next = append(next, Max(state[len(next)], rowMax))
 		}
+		for i, r := range gr.spec.Regularizers {
+			if r.Kind == "weight_decay" {
+				next = append(next, ConvertDType(gr.weightDecay(w, i, h.weight(i)), dtypes.Float64))
+			}
+		}
 		return next
 	}
-	final := repeat(start, gr.evalPerCall, append([]*Node{x}, w.List()...), acc, body)
+	final := repeat(start, gr.evalPerCall, append([]*Node{x, h.hp}, w.List()...), acc, body)
 
 	var outs named
 	for i, n := range final {
 		outs.add(names[i], n)
-	}
-	for i, r := range gr.spec.Regularizers {
-		if r.Kind == "weight_decay" {
-			outs.add(fmt.Sprintf("weight_decay/%d", i), ConvertDType(gr.weightDecay(w, i, h.weight(i)), dtypes.Float64))
-		}
 	}
 	gr.evalLayout = outs.names
 	return outs.nodes
@@ -152,10 +160,8 @@ func (gr *group) evaluate(epoch int) (*evalSums, error) {
 		if err != nil {
 			return nil, fmt.Errorf("validation (epoch %d): %w", epoch, err)
 		}
-		acc = outs[:len(acc)]
-		if start+gr.evalPerCall < batches {
-			freeAll(outs[len(acc):]...)
-		} else {
+		acc = outs
+		if start+gr.evalPerCall >= batches {
 			t = byName(gr.evalLayout, outs)
 		}
 	}

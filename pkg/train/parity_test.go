@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/compute"
 
 	"github.com/sparselab/saerun/pkg/backend"
+	"github.com/sparselab/saerun/pkg/data"
 )
 
 // The same model, data and seed trained on the go and the xla backends give the same
@@ -27,9 +28,23 @@ func TestGoAndXLABackendsAgree(t *testing.T) {
 		member(t, "a", map[string]any{"train.input_noise": 0}),
 		member(t, "b", map[string]any{"regularizers.0.weight": 3, "train.seed": 2}),
 	}
+	// More than evalBatch validation rows, so that XLA validates in a compiled loop
+	// (with the weight-decay penalty computed inside it).
+	ds, err := data.Load("digits", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, val, err := data.Split(ds.Train, 0.4, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if val.N <= evalBatch {
+		t.Fatalf("validation set of %d rows: want more than %d", val.N, evalBatch)
+	}
+	d := Data{Train: tr.Head(300), Validation: val}
 	var hist [2]History
 	for i, be := range []compute.Backend{goB, xla} {
-		if _, err := Train(context.Background(), be, members, digits(t), &hist[i]); err != nil {
+		if _, err := Train(context.Background(), be, members, d, &hist[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
