@@ -72,7 +72,7 @@ func RunOn(ctx context.Context, repo, name, backend string, log io.Writer) (*res
 	if err != nil {
 		return nil, err
 	}
-	opts := runner.Options{Out: Root(repo, quick), Backend: backend, Resume: true, Log: log, Progress: quiet{log}}
+	opts := runner.Options{Out: Root(repo, quick), DataDir: DataDir(repo), Backend: backend, Resume: true, Log: log, Progress: quiet{log}}
 	if quick {
 		opts.Set = QuickSet
 	}
@@ -137,14 +137,28 @@ func LastWeights(sw *results.Sweep, runID string) (map[string]results.LayerWeigh
 	return l, last, err
 }
 
+// DataDir is where the MNIST files are: $SAERUN_DATA_DIR, else <repo>/../shared/datasets
+// when it exists (a notebook's working directory is its own folder, not the checkout's
+// root, so data.DefaultDir's relative path would miss it), else data.DefaultDir().
+func DataDir(repo string) string {
+	if d := os.Getenv("SAERUN_DATA_DIR"); d != "" {
+		return d
+	}
+	shared := filepath.Join(repo, "..", "shared", "datasets")
+	if fi, err := os.Stat(shared); err == nil && fi.IsDir() {
+		return shared
+	}
+	return data.DefaultDir()
+}
+
 // Baseline scores predicting the mean training image on run's own data (dataset,
 // split and caps from its resolved config) with its loss: what the run must beat.
-func Baseline(r results.Run) (baseline.Scores, error) {
+func Baseline(repo string, r results.Run) (baseline.Scores, error) {
 	var cfg spec.Spec
 	if err := json.Unmarshal([]byte(r.Config), &cfg); err != nil {
 		return baseline.Scores{}, fmt.Errorf("seednb: run %s: config: %w", r.RunID, err)
 	}
-	full, err := data.Load(cfg.Dataset.Name, data.DefaultDir())
+	full, err := data.Load(cfg.Dataset.Name, DataDir(repo))
 	if err != nil {
 		return baseline.Scores{}, err
 	}
