@@ -41,7 +41,7 @@ func run() int {
 	flag.StringVar(&opts.DataDir, "data-dir", "", "folder holding mnist/ and fashion-mnist/ (default $SAERUN_DATA_DIR, ../shared/datasets, or the user cache)")
 	flag.StringVar(&opts.Backend, "backend", "", "auto, go, xla or xla:/path/plugin.so (default $GOMLX_BACKEND, else auto)")
 	flag.BoolVar(&opts.Resume, "resume", false, "skip runs whose results are complete and run the rest")
-	flag.StringVar(&shard, "shard", "", "i/n: run only the runs with index ≡ i (mod n), e.g. a Slurm array task")
+	flag.StringVar(&shard, "shard", "", "i/n: run only the runs with index ≡ i (mod n); auto: from a Slurm array task's SLURM_ARRAY_TASK_ID (the default inside one)")
 	flag.IntVar(&opts.GroupSize, "group-size", 0, "train up to this many compatible runs together in one compiled program (0: as many as fit a 128 MiB step, at most 16; 1: one run at a time)")
 	flag.BoolVar(&opts.NoCompact, "no-compact", false, "keep one file per run and table when the sweep completes (default: compact them, see the compact verb)")
 	flag.BoolVar(&opts.DryRun, "dry-run", false, "print the expanded runs (id, seed, parameters) and exit")
@@ -64,11 +64,14 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "--json lists runs: use it with --dry-run")
 		return 2
 	}
-	if shard != "" {
-		if _, err := fmt.Sscanf(shard, "%d/%d", &opts.Shard, &opts.Shards); err != nil || opts.Shards < 1 {
-			fmt.Fprintf(os.Stderr, "--shard %q: expected i/n with 0 <= i < n\n", shard)
-			return 2
-		}
+	var from string
+	var err error
+	if opts.Shard, opts.Shards, from, err = parseShard(shard, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if from != "" {
+		fmt.Fprintf(os.Stderr, "shard %d/%d (%s)\n", opts.Shard, opts.Shards, from)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

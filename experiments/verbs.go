@@ -25,9 +25,11 @@ type verb struct {
 }
 
 var verbs = map[string]verb{
-	"compact":  {"merge a sweep's per-run files into a few files per table", compactCmd},
-	"download": {"fetch MNIST / Fashion-MNIST into the data folder", downloadCmd},
-	"report":   {"write results/<name>/report.html from the report notebook", reportCmd},
+	"compact":    {"merge a sweep's per-run files into a few files per table", compactCmd},
+	"download":   {"fetch MNIST / Fashion-MNIST into the data folder", downloadCmd},
+	"report":     {"write results/<name>/report.html from the report notebook", reportCmd},
+	"kubernetes": {"print a Kubernetes Indexed Job running a sweep's shards (no cluster needed to write it)", kubernetesCmd},
+	"slurm":      {"run a sweep as a Slurm job array, then compact it and write its report", slurmCmd},
 }
 
 // verbUsage lists the verbs, for the main command's -h.

@@ -100,7 +100,11 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	if opts.Shard < 0 || opts.Shard >= opts.Shards {
 		return Summary{}, &UsageError{fmt.Errorf("--shard %d/%d: the index must be in 0..%d", opts.Shard, opts.Shards, opts.Shards-1)}
 	}
-	runs, err := sweep.Expand(s, src)
+	expand := func() ([]sweep.Run, error) { return sweep.ExpandShard(s, src, opts.Shard, opts.Shards) }
+	if opts.DryRun && !opts.JSON { // the text listing needs no resolved configuration
+		expand = func() ([]sweep.Run, error) { return sweep.ExpandIDs(s, src) }
+	}
+	runs, err := expand() // only the runs this process trains keep their Spec
 	if err != nil {
 		return Summary{}, &UsageError{err}
 	}

@@ -3,12 +3,14 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -270,8 +272,20 @@ func mappingValues(node ast.Node) []*ast.MappingValueNode {
 	return nil
 }
 
-// yamlFields maps each yaml key of struct type t to its field type.
+// yamlFields maps each yaml key of struct type t to its field type. The map is shared
+// (computed once per type: a sweep's every run looks its paths up): do not modify it.
 func yamlFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := computeYAMLFields(t)
+	fieldCache.Store(t, m)
+	return m
+}
+
+var fieldCache sync.Map // reflect.Type -> map[string]reflect.Type
+
+func computeYAMLFields(t reflect.Type) map[string]reflect.Type {
 	m := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -303,7 +317,21 @@ func join(path, key string) string {
 // Resolve returns the spec with each dotted path in overrides replaced by its value and
 // the sweep section removed: the configuration of one run. Errors point at the sweep
 // parameter that set the bad value.
-func (src *Source) Resolve(overrides map[string]any) (_ *Spec, err error) {
+//
+// A sweep resolves every run, so this is on the path of every sweep's start: it first
+// tries resolveFast (the base document decoded once, no YAML per run) and, when that
+// fails for any reason, resolves the slow way, which gives the error its position.
+// TestResolveFastEqualsSlow keeps the two equal.
+func (src *Source) Resolve(overrides map[string]any) (*Spec, error) {
+	if s, ok := src.resolveFast(overrides); ok {
+		return s, nil
+	}
+	return src.resolveSlow(overrides)
+}
+
+// resolveSlow is Resolve through YAML: the document with the overrides is written out,
+// walked for key positions and strictly decoded, as a spec file would be.
+func (src *Source) resolveSlow(overrides map[string]any) (_ *Spec, err error) {
 	defer recoverYAML(src.Path, &err)
 	var doc map[string]any
 	if err := yaml.Unmarshal(src.Data, &doc); err != nil {
@@ -374,6 +402,7 @@ func setPath(doc any, t reflect.Type, path []string, value any) error {
 		fields := yamlFields(t)
 		ft, ok := fields[head]
 		if !ok || head == "sweep" {
+			fields = maps.Clone(fields)
 			delete(fields, "sweep")
 			return fmt.Errorf("%q names no key of the spec; allowed here: %s", head, oneOf(sortedKeys(fields)))
 		}

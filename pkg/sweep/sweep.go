@@ -15,7 +15,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sparselab/saerun/pkg/spec"
 )
@@ -40,6 +43,27 @@ type Param struct {
 
 // Expand returns the runs of s (one run if it has no sweep).
 func Expand(s *spec.Spec, src *spec.Source) ([]Run, error) {
+	return ExpandShard(s, src, 0, 1)
+}
+
+// ExpandShard returns every run of s, of which only those of shard i of n (Index mod n
+// = i) keep their Spec and Config: the others carry their Index, ID, Params and Seed,
+// enough to list the sweep, refuse duplicate runs and tell when all are done, in a
+// few hundred bytes each, so that a 100,000-run sweep fits in tens of megabytes.
+// Every run is still resolved, since a run's ID is the hash of its resolved
+// configuration's canonical form and two points resolving to the same one are refused; the runs are
+// resolved on every core.
+func ExpandShard(s *spec.Spec, src *spec.Source, i, n int) ([]Run, error) {
+	return expandRuns(s, src, func(k int) bool { return k%n == i })
+}
+
+// ExpandIDs returns every run of s without its Spec and Config (a dry run's listing).
+func ExpandIDs(s *spec.Spec, src *spec.Source) ([]Run, error) {
+	return expandRuns(s, src, func(int) bool { return false })
+}
+
+// expandRuns resolves every run; keep(k) says which keep their Spec and Config.
+func expandRuns(s *spec.Spec, src *spec.Source, keep func(k int) bool) ([]Run, error) {
 	points, err := points(s.Sweep)
 	if err != nil {
 		return nil, err
@@ -48,40 +72,54 @@ func Expand(s *spec.Spec, src *spec.Source) ([]Run, error) {
 	if s.Sweep != nil && len(s.Sweep.Seeds) > 0 {
 		seeds = s.Sweep.Seeds
 	}
-	var runs []Run
-	byID := map[string]int{}
-	for _, point := range points {
-		for _, seed := range seeds {
-			overrides := map[string]any{"train.seed": seed}
-			for _, p := range point {
-				overrides[p.Path] = p.Value
-			}
-			resolved, err := src.Resolve(overrides)
-			if err != nil {
-				return nil, err
-			}
+	runs := make([]Run, len(points)*len(seeds))
+	errs := make([]error, len(runs))
+	resolve := func(k int) {
+		point, seed := points[k/len(seeds)], seeds[k%len(seeds)]
+		overrides := make(map[string]any, len(point)+1)
+		overrides["train.seed"] = seed
+		for _, p := range point {
+			overrides[p.Path] = p.Value
+		}
+		resolved, err := src.Resolve(overrides)
+		if err != nil {
+			errs[k] = err
+			return
+		}
+		canonical, err := spec.Canonical(resolved)
+		if err != nil {
+			errs[k] = err
+			return
+		}
+		runs[k] = Run{Index: k, ID: ID(canonical), Params: point, Seed: seed}
+		if keep(k) {
 			config, err := json.Marshal(resolved)
 			if err != nil {
-				return nil, err
+				errs[k] = err
+				return
 			}
-			canonical, err := spec.Canonical(resolved)
-			if err != nil {
-				return nil, err
-			}
-			r := Run{Index: len(runs), ID: ID(canonical), Params: point,
-				Seed: seed, Spec: resolved, Config: config, Canonical: canonical}
-			if j, dup := byID[r.ID]; dup {
-				if s.Sweep != nil && s.Sweep.Method == "random" {
-					return nil, spec.Errors{src.ErrorAt("sweep.count", "a count the values can fill without repeats, or min/max ranges",
-						"runs %d and %d drew the same point (%s): lower count or give more values", j, r.Index, describe(point, seed))}
-				}
-				e := src.ErrorAt(dupKey(runs[j].Params, point), "distinct values",
-					"runs %d and %d have the same configuration (%s): remove repeated values", j, r.Index, describe(point, seed))
-				return nil, spec.Errors{e}
-			}
-			byID[r.ID] = r.Index
-			runs = append(runs, r)
+			runs[k].Spec, runs[k].Config, runs[k].Canonical = resolved, config, canonical
 		}
+	}
+	parallel(len(runs), resolve)
+
+	// Errors and duplicates in index order, as a sequential expansion finds them.
+	byID := make(map[string]int, len(runs))
+	for k, r := range runs {
+		if errs[k] != nil {
+			return nil, errs[k]
+		}
+		if j, dup := byID[r.ID]; dup {
+			point, seed := r.Params, r.Seed
+			if s.Sweep != nil && s.Sweep.Method == "random" {
+				return nil, spec.Errors{src.ErrorAt("sweep.count", "a count the values can fill without repeats, or min/max ranges",
+					"runs %d and %d drew the same point (%s): lower count or give more values", j, r.Index, describe(point, seed))}
+			}
+			e := src.ErrorAt(dupKey(runs[j].Params, point), "distinct values",
+				"runs %d and %d have the same configuration (%s): remove repeated values", j, r.Index, describe(point, seed))
+			return nil, spec.Errors{e}
+		}
+		byID[r.ID] = k
 	}
 	return runs, nil
 }
@@ -90,6 +128,30 @@ func Expand(s *spec.Spec, src *spec.Source) ([]Run, error) {
 func ID(canonical []byte) string {
 	sum := sha256.Sum256(canonical)
 	return hex.EncodeToString(sum[:6])
+}
+
+// parallel calls f(0..n-1) on every core, in chunks.
+func parallel(n int, f func(int)) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/64))
+	var next atomic.Int64
+	const chunk = 256
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				start := int(next.Add(chunk)) - chunk
+				if start >= n {
+					return
+				}
+				for k := start; k < min(start+chunk, n); k++ {
+					f(k)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // dupKey is the sweep key to blame for two points that resolve to the same run: the
@@ -172,4 +234,23 @@ func Shard(runs []Run, i, n int) []Run {
 		}
 	}
 	return out
+}
+
+// Count is the number of runs s expands to, without expanding it.
+func Count(s *spec.Spec) int {
+	seeds := 1
+	if s.Sweep != nil && len(s.Sweep.Seeds) > 0 {
+		seeds = len(s.Sweep.Seeds)
+	}
+	if s.Sweep == nil || len(s.Sweep.Parameters) == 0 {
+		return seeds
+	}
+	if s.Sweep.Method == "random" {
+		return s.Sweep.Count * seeds
+	}
+	n := seeds
+	for _, p := range s.Sweep.Parameters {
+		n *= len(p.Values)
+	}
+	return n
 }

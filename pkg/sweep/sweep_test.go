@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -119,6 +120,70 @@ func TestShardsArePartitions(t *testing.T) {
 	for id, n := range seen {
 		if n != 1 {
 			t.Errorf("run %s in %d shards", id, n)
+		}
+	}
+}
+
+// BenchmarkExpand100k expands a 100 x 100 x 10-seed grid (100,000 runs), as every task
+// of a Slurm array does before it picks its shard:
+//
+//	go test -run XXX -bench Expand100k -benchmem -benchtime 1x ./pkg/sweep
+func BenchmarkExpand100k(b *testing.B) {
+	var w, r []string
+	for k := 1; k <= 100; k++ {
+		w = append(w, fmt.Sprintf("%.2f", 0.01*float64(k)))
+		r = append(r, fmt.Sprintf("%.3f", 0.001*float64(k)))
+	}
+	text := base + fmt.Sprintf(`sweep:
+  method: grid
+  parameters:
+    regularizers.0.weight: {values: [%s]}
+    regularizers.0.target: {values: [%s]}
+  seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+`, strings.Join(w, ", "), strings.Join(r, ", "))
+	s, src, err := spec.Parse("big.yaml", []byte(text))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		runs, err := ExpandShard(s, src, 3, 1000)
+		if err != nil || len(runs) != 100_000 {
+			b.Fatal(len(runs), err)
+		}
+	}
+}
+
+func TestExpandShardKeepsTheSpecsOfItsShardOnlyAndTheSameIDs(t *testing.T) {
+	s, src, err := spec.Parse("s.yaml", []byte(base+`sweep:
+  method: grid
+  parameters:
+    regularizers.0.weight: {values: [1, 2, 3]}
+    optimizer.learning_rate: {values: [0.1, 0.01]}
+  seeds: [1, 2]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := Expand(s, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shard, err := ExpandShard(s, src, 1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 12 || len(shard) != 12 {
+		t.Fatalf("%d and %d runs, want 12", len(all), len(shard))
+	}
+	for k := range all {
+		if all[k].ID != shard[k].ID || all[k].Index != k || all[k].Spec == nil {
+			t.Errorf("run %d: ids %s and %s, spec %v", k, all[k].ID, shard[k].ID, all[k].Spec != nil)
+		}
+		if mine := k%5 == 1; (shard[k].Spec != nil) != mine || (shard[k].Config != nil) != mine {
+			t.Errorf("run %d: in shard 1/5 %v, has spec %v", k, mine, shard[k].Spec != nil)
+		}
+		if mine := k%5 == 1; mine && string(shard[k].Config) != string(all[k].Config) {
+			t.Errorf("run %d: configs differ", k)
 		}
 	}
 }
