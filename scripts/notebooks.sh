@@ -5,7 +5,7 @@
 #   results/notebooks/times.tsv      seconds per notebook
 # The sources in notebooks/ are left untouched (they are committed without outputs).
 #
-#   bash scripts/notebooks.sh                          # every notebooks/*.ipynb
+#   bash scripts/notebooks.sh                          # every notebooks/*.ipynb and notebooks/seeds/*.ipynb
 #   bash scripts/notebooks.sh notebooks/01-quickstart.ipynb
 #
 # Each notebook runs in the kernel its metadata names: "gonb" (GoNB) or "python3", both
@@ -19,6 +19,11 @@
 #                          results/quickstart-kl, run there when missing)
 #   NOTEBOOK_TIMEOUT       seconds per cell (default 900; a cold Go build cache makes the
 #                          first GoNB cells slow)
+#   SAERUN_SEEDS_QUICK     the seed notebooks' switch (pkg/seednb): 1 (the default here, as
+#                          CI runs them) trains every seed spec for 2 epochs on 2048/1000
+#                          samples; 0 runs them as written (scripts/reproduce.sh)
+#   SAERUN_SEEDS_RESULTS   where the seed notebooks' runs go (default: with the switch at 1,
+#                          $SAERUN_NOTEBOOKS_OUT/seeds-quick; at 0, results/seeds)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -40,11 +45,15 @@ if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
 fi
 command -v go >/dev/null || die "go not found on PATH"
 export PATH MPLBACKEND=Agg
+export SAERUN_SEEDS_QUICK="${SAERUN_SEEDS_QUICK:-1}"
+if [[ "$SAERUN_SEEDS_QUICK" == 1 && -z "${SAERUN_SEEDS_RESULTS:-}" ]]; then
+  export SAERUN_SEEDS_RESULTS="$OUT/seeds-quick"
+fi
 
 if (($#)); then
   notebooks=("$@")
 else
-  notebooks=("$ROOT"/notebooks/*.ipynb)
+  notebooks=("$ROOT"/notebooks/*.ipynb "$ROOT"/notebooks/seeds/*.ipynb)
 fi
 mkdir -p "$OUT"
 TEMPLATE="$OUT/.offline.html.j2"

@@ -9,6 +9,11 @@
 #
 # Runs use --resume: an interrupted reproduction continues where it stopped, and specs
 # already complete are skipped (delete $OUT/<name> to re-run one).
+#
+# Then the table (experiments/seeds/report.py --check: it fails when a run does not beat
+# predicting the mean training image), then, when every spec was run (no arguments), the
+# seed notebooks (notebooks/seeds/) at full length over the same results, which they only
+# read: executed copies and HTML pages in $OUT/notebooks/ (SKIP_NOTEBOOKS=1 to skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,5 +42,11 @@ echo "== all specs: $(( $(date +%s) - start )) s wall on $(nproc) cores" >&2
 
 names=()
 for spec in "${specs[@]}"; do names+=("$(basename "$spec" .yaml)"); done
-"$PYTHON" experiments/seeds/report.py --results "$OUT" "${names[@]}"
+"$PYTHON" experiments/seeds/report.py --check --results "$OUT" "${names[@]}" || status=1
+
+if [ "$#" -eq 0 ] && [ "${SKIP_NOTEBOOKS:-0}" != 1 ]; then
+  echo "== seed notebooks at full length (HTML in $OUT/notebooks)" >&2
+  SAERUN_SEEDS_QUICK=0 SAERUN_SEEDS_RESULTS="$(cd "$OUT" && pwd)" SAERUN_NOTEBOOKS_OUT="$OUT/notebooks" \
+    bash scripts/notebooks.sh notebooks/seeds/*.ipynb || status=1
+fi
 exit $status

@@ -1,7 +1,9 @@
 """Executes the notebooks headless (scripts/notebooks.sh) and checks what they produced.
 
-The notebooks are run once per module, into a temporary folder, which takes about two
-minutes with a warm Go build cache (more when cold: the GoNB cells compile GoMLX).
+The notebooks are run once per module, into a temporary folder, which takes about five
+minutes with a warm Go build cache (more when cold: the GoNB cells compile GoMLX); the seed
+notebooks (notebooks/seeds/) run shortened (SAERUN_SEEDS_QUICK=1, scripts/notebooks.sh's
+default), about three of those minutes.
 Set SAERUN_NOTEBOOKS_EXECUTED to a folder of already executed copies (e.g.
 results/notebooks after `bash scripts/notebooks.sh`) to check those instead, or
 SAERUN_SKIP_NOTEBOOKS=1 to skip the execution tests.
@@ -24,7 +26,15 @@ EXPECTED_FIGURES = {
     "01-quickstart": 6,  # loss curves (2), reconstructions, unit bars, histogram, filters
     "02-sweep-analysis": 2,  # trade-off, learning curves
     "03-pandas-analysis": 3,  # trade-off, learning curves, activations (histogram + per class)
+    # notebooks/seeds/: one per seed notebook, shortened in CI (SAERUN_SEEDS_QUICK=1)
+    "seeds/000-geron-sparse-ae": 10,  # unit bars (2 L1, 2 KL), histograms (4), reconstructions, filters
+    "seeds/001-kl-weight-decay-ae": 6,  # loss curves (2), unit bars (2), reconstructions, filters
+    "seeds/002-keras-l1-32-codings": 3,  # reconstructions, loss curves, filters
+    "seeds/003-satlin-vae-denoising": 9,  # unit bars (2), reconstructions, filters, VAE samples+recon (4), denoising rows
+    "seeds/004-fashion-l1-vs-kl": 9,  # L1 bars (3), KL bars + histograms (4), L1 vs KL, reconstructions
 }
+# Text each executed seed notebook must show: the switch's mode line, and the baseline table.
+SEED_TEXT = ("SHORTENED (SAERUN_SEEDS_QUICK=1", "mean img")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -56,7 +66,7 @@ def executed(tmp_path_factory) -> Path:
 
 
 def test_every_notebook_has_expectations():
-    names = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    names = sorted([p.stem for p in NOTEBOOKS.glob("*.ipynb")] + [f"seeds/{p.stem}" for p in NOTEBOOKS.glob("seeds/*.ipynb")])
     assert names == sorted(EXPECTED_FIGURES), "add the new notebook to EXPECTED_FIGURES"
 
 
@@ -71,24 +81,29 @@ def test_committed_notebook_has_no_outputs(name):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
 def test_executed_notebook_has_no_errors_and_its_figures(executed, name):
-    path = executed / f"{name}.ipynb"
+    path = executed / f"{Path(name).name}.ipynb"  # scripts/notebooks.sh writes <basename>.ipynb
     assert path.is_file(), f"no executed copy {path}"
     nb = load(path)
     cells = code_cells(nb)
     assert len(cells) == len(code_cells(load(NOTEBOOKS / f"{name}.ipynb")))
-    pngs = []
+    pngs, stdout = [], ""
     for i, cell in enumerate(cells):
         assert cell.get("execution_count") is not None, f"code cell {i} did not run"
         for out in cell.get("outputs", []):
             assert out["output_type"] != "error", f"code cell {i}: {out.get('ename')}: {out.get('evalue')}"
             text = "".join(out.get("text", [])) if out["output_type"] == "stream" else ""
             assert "panic:" not in text, f"code cell {i} panicked:\n{text[-2000:]}"
+            stdout += text
             if "image/png" in out.get("data", {}):
                 pngs.append(base64.b64decode(out["data"]["image/png"]))
     assert len(pngs) >= EXPECTED_FIGURES[name], f"{len(pngs)} figures, want at least {EXPECTED_FIGURES[name]}"
     for k, png in enumerate(pngs):
         assert png.startswith(PNG_MAGIC), f"figure {k} is not a PNG"
         assert len(png) > 2000, f"figure {k} is only {len(png)} bytes"
-    html = executed / f"{name}.html"
+    if name.startswith("seeds/"):
+        # A folder given by hand may hold full-length copies: only the baseline is checked then.
+        for want in SEED_TEXT[1:] if os.environ.get("SAERUN_NOTEBOOKS_EXECUTED") else SEED_TEXT:
+            assert want in stdout, f"no {want!r} in the output"
+    html = executed / f"{Path(name).name}.html"
     if html.exists():  # scripts/notebooks.sh writes it; a folder given by hand may not have it
         assert "cdnjs.cloudflare.com" not in html.read_text(encoding="utf-8")

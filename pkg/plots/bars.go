@@ -77,3 +77,43 @@ func Histogram(title, xLabel string, values []float64, bins int) ([]byte, error)
 	p.Add(plotter.NewGrid(), h)
 	return render(p, defaultWidth, defaultHeight)
 }
+
+// GroupedBars draws several series of per-unit values side by side (x = unit index),
+// one colour per series with a legend: e.g. each unit's mean activation under an L1
+// and under a KL penalty. Series may differ in length; none may be empty or hold
+// NaN/Inf.
+func GroupedBars(title, yLabel string, series ...Series) ([]byte, error) {
+	if len(series) == 0 {
+		return nil, fmt.Errorf("plots: GroupedBars %q: no series", title)
+	}
+	n := 0
+	for _, s := range series {
+		if len(s.Values) == 0 {
+			return nil, fmt.Errorf("plots: GroupedBars %q: series %q is empty", title, s.Name)
+		}
+		if err := checkFinite(s.Name, s.Values); err != nil {
+			return nil, err
+		}
+		n = max(n, len(s.Values))
+	}
+	p := newPlot(title, "unit", yLabel)
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = true
+	slot := vg.Length(float64(defaultWidth) * 0.8 / float64(n))
+	width := max(slot*0.8/vg.Length(len(series)), vg.Points(0.5))
+	for i, s := range series {
+		bars, err := plotter.NewBarChart(plotter.Values(s.Values), width)
+		if err != nil {
+			return nil, err
+		}
+		bars.Color = seriesColor(i)
+		bars.LineStyle.Width = 0
+		bars.Offset = (vg.Length(i) - vg.Length(len(series)-1)/2) * width
+		p.Add(bars)
+		p.Legend.Add(s.Name, bars)
+	}
+	p.X.Min, p.X.Max = -1, float64(n)
+	p.Y.Min = min(p.Y.Min, 0)
+	pad(&p.Y, 0, 0.15)
+	return render(p, defaultWidth, defaultHeight)
+}

@@ -147,3 +147,24 @@ func TestBadInputIsAnError(t *testing.T) {
 		})
 	}
 }
+
+func TestGroupedBarsDrawsSeriesAndRefusesBadInput(t *testing.T) {
+	png, err := GroupedBars("L1 against KL", "mean activation",
+		Series{Name: "L1", Values: ramp(64, func(i int) float64 { return float64(i%7) / 7 })},
+		Series{Name: "KL", Values: ramp(64, func(i int) float64 { return 0.05 })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG")) || len(png) < 2000 {
+		t.Errorf("not a figure: %d bytes", len(png))
+	}
+	if _, err := GroupedBars("none", "y"); err == nil {
+		t.Error("no series accepted")
+	}
+	if _, err := GroupedBars("nan", "y", Series{Name: "a", Values: []float64{1, math.NaN()}}); err == nil {
+		t.Error("NaN accepted")
+	}
+	if _, err := GroupedBars("empty", "y", Series{Name: "a"}); err == nil {
+		t.Error("empty series accepted")
+	}
+}
