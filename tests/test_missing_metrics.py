@@ -4,25 +4,16 @@ null final_* columns: NaN in pandas, so it can never pass for the best run of a 
 The Parquet files are written by the Go test that checks the same rows with parquet-go
 (pkg/results/writer/missing_test.go), pointed at a temporary folder.
 """
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import go_test_output
 
 
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
-    if shutil.which("go") is None:
-        pytest.fail("go is not on PATH (scripts/test.sh runs the Python tests after the Go ones)")
-    out = tmp_path_factory.mktemp("missing")
-    env = dict(os.environ, SAERUN_MISSING_METRICS_OUT=str(out))
-    subprocess.run(["go", "test", "-count=1", "-run", "^TestRunsWithoutFinalMetricsHaveNullNotZero$", "./pkg/results/writer"],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
+    out = go_test_output("TestRunsWithoutFinalMetricsHaveNullNotZero", "./pkg/results/writer",
+                         "SAERUN_MISSING_METRICS_OUT", tmp_path_factory.mktemp("missing"))
     return out / "missing" / "runs"
 
 

@@ -5,26 +5,17 @@ record.activations.samples: all records every validation sample.
 The files are written by the Go test that checks the same rows with the Go reader
 (pkg/runner/record_test.go), pointed at a temporary folder.
 """
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import go_test_output
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    if shutil.which("go") is None:
-        pytest.fail("go is not on PATH (scripts/test.sh runs the Python tests after the Go ones)")
-    out = tmp_path_factory.mktemp("record")
-    env = dict(os.environ, SAERUN_RECORD_TEST_OUT=str(out))
-    subprocess.run(["go", "test", "-count=1", "-run", "^TestRecordedWeightsActivationsOfAllSamplesAndBothMAPEs$", "./pkg/runner"],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
+    out = go_test_output("TestRecordedWeightsActivationsOfAllSamplesAndBothMAPEs", "./pkg/runner",
+                         "SAERUN_RECORD_TEST_OUT", tmp_path_factory.mktemp("record"))
     return out / "rec"
 
 
