@@ -42,7 +42,7 @@ func run() int {
 	flag.StringVar(&opts.Backend, "backend", "", "auto, go, xla or xla:/path/plugin.so (default $GOMLX_BACKEND, else auto)")
 	flag.BoolVar(&opts.Resume, "resume", false, "skip runs whose results are complete and run the rest")
 	flag.StringVar(&shard, "shard", "", "i/n: run only the runs with index ≡ i (mod n); auto: from a Slurm array task's SLURM_ARRAY_TASK_ID (the default inside one)")
-	flag.IntVar(&opts.GroupSize, "group-size", 0, "train up to this many compatible runs together in one compiled program (0: as many as fit a 128 MiB step, at most 16; 1: one run at a time)")
+	flag.IntVar(&opts.GroupSize, "group-size", 0, "train up to this many compatible runs together in one compiled program (0: as many as fit, on a CPU a 128 MiB step and at most 16, on a GPU half its free memory and at most 256; 1: one run at a time)")
 	flag.BoolVar(&opts.NoCompact, "no-compact", false, "keep one file per run and table when the sweep completes (default: compact them, see the compact verb)")
 	flag.BoolVar(&opts.DryRun, "dry-run", false, "print the expanded runs (id, seed, parameters) and exit")
 	flag.Func("set", "override a spec key, e.g. --set train.epochs=2 (repeatable; value in YAML)", func(v string) error {
