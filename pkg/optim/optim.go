@@ -37,20 +37,22 @@ type Optimizer interface {
 // Step applies one update to the variables params (and the optimizer's own state
 // variables) in g: the single-step form of Update.
 func Step(g *Graph, o Optimizer, params []*gmodel.Variable, grads []*Node, lr, active *Node) {
-	values := func(vs []*gmodel.Variable) []*Node {
-		out := make([]*Node, len(vs))
-		for i, v := range vs {
-			out[i] = v.NodeValue(g)
-		}
-		return out
-	}
-	newParams, newState := o.Update(values(params), values(o.State()), grads, lr, active)
+	newParams, newState := o.Update(Values(g, params), Values(g, o.State()), grads, lr, active)
 	for i, v := range params {
 		v.SetNodeValue(newParams[i])
 	}
 	for i, v := range o.State() {
 		v.SetNodeValue(newState[i])
 	}
+}
+
+// Values returns the variables' current values in g, in order.
+func Values(g *Graph, vars []*gmodel.Variable) []*Node {
+	out := make([]*Node, len(vars))
+	for i, v := range vars {
+		out[i] = v.NodeValue(g)
+	}
+	return out
 }
 
 // New creates the optimizer's state variables (zeros) for params in store.

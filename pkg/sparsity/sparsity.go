@@ -79,12 +79,20 @@ func (r Rows) Mean(x *Node) *Node {
 	if r.Mask == nil {
 		return ReduceMean(x, 1)
 	}
+	return Div(r.Sum(x), r.N)
+}
+
+// Sum adds x [K, B, ...] over its samples (axis 1).
+func (r Rows) Sum(x *Node) *Node {
+	if r.Mask == nil {
+		return ReduceSum(x, 1)
+	}
 	dims := make([]int, x.Rank())
 	for i := range dims {
 		dims[i] = 1
 	}
 	dims[1] = r.Mask.Shape().Dimensions[0]
-	return Div(ReduceSum(Mul(x, Reshape(r.Mask, dims...)), 1), r.N)
+	return ReduceSum(Mul(x, Reshape(r.Mask, dims...)), 1)
 }
 
 // L1Activity is λ · mean over the batch of Σ_j |h_bj|, for h [K, B, U] and λ [K]; it

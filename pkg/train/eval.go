@@ -95,15 +95,10 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 		batch := gr.broadcast(Gather(x, ExpandAxes(MinScalar(row, N-1), -1))) // [K, E, D]
 		out := autoencoder.Forward(w, gr.arch, batch, nil)
 		next := make([]*Node, 0, len(state))
+		rows := sparsity.Rows{Mask: mask}
 		// take adds x [K, E, ...] over the valid rows to the next float64 accumulator.
 		take := func(x *Node) {
-			dims := make([]int, x.Rank())
-			for i := range dims {
-				dims[i] = 1
-			}
-			dims[1] = E
-			s := ConvertDType(ReduceSum(Mul(x, Reshape(mask, dims...)), 1), dtypes.Float64)
-			next = append(next, Add(state[len(next)], s))
+			next = append(next, Add(state[len(next)], ConvertDType(rows.Sum(x), dtypes.Float64)))
 		}
 		take(sparsity.Reconstruction(gr.spec.Loss, out.Recon, batch))
 		if gr.vae {

@@ -56,10 +56,7 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim), vae: s.Model.Kind == "vae"}
 	store := gmodel.NewStore()
 	gr.store = store
-	seeds := make([]int64, len(members))
-	for k, m := range members {
-		seeds[k] = m.Spec.Train.Seed
-	}
+	seeds := seedsOf(members)
 	gr.params = autoencoder.NewParams(store, gr.arch, seeds)
 	var err error
 	if gr.opt, err = optim.New(store, s.Optimizer, gr.params.All()); err != nil {
@@ -126,10 +123,7 @@ func (gr *group) load(members []Member) error {
 		return fmt.Errorf("a group of %d cannot train %d runs", len(gr.members), len(members))
 	}
 	gr.members, gr.spec = members, members[0].Spec
-	seeds := make([]int64, len(members))
-	for k, m := range members {
-		seeds[k] = m.Spec.Train.Seed
-	}
+	seeds := seedsOf(members)
 	if err := gr.params.Reset(gr.arch, seeds); err != nil {
 		return err
 	}
@@ -162,6 +156,15 @@ func (gr *group) free() {
 		}
 	}
 	gr.store.Finalize()
+}
+
+// seedsOf lists the members' seeds, in model order.
+func seedsOf(members []Member) []int64 {
+	seeds := make([]int64, len(members))
+	for k, m := range members {
+		seeds[k] = m.Spec.Train.Seed
+	}
+	return seeds
 }
 
 // rngStates seeds each model's noise generator from its seed.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sparselab/saerun/pkg/autoencoder"
 	"github.com/sparselab/saerun/pkg/backend"
+	"github.com/sparselab/saerun/pkg/optim"
 	"github.com/sparselab/saerun/pkg/sparsity"
 )
 
@@ -66,8 +67,8 @@ func (gr *group) trainGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	x, idx, start, hp := in[0], in[1], in[2], hyper{in[3]}
 	g := x.Graph()
 	st := stepState{
-		params: varValues(g, gr.params.All()),
-		opt:    varValues(g, gr.opt.State()),
+		params: optim.Values(g, gr.params.All()),
+		opt:    optim.Values(g, gr.opt.State()),
 		tally:  tally{sums: in[4], active: in[5], failStep: in[6], failLoss: in[7]},
 	}
 	if gr.rng != nil {
@@ -183,14 +184,6 @@ func (gr *group) normal(states *Node, shape shapes.Shape) (draws, next *Node) {
 		sts = append(sts, ExpandAxes(newSt, 0))
 	}
 	return Stack(vs, 0), Concatenate(sts, 0)
-}
-
-func varValues(g *Graph, vars []*gmodel.Variable) []*Node {
-	out := make([]*Node, len(vars))
-	for i, v := range vars {
-		out[i] = v.NodeValue(g)
-	}
-	return out
 }
 
 // loopsHoldGradients reports whether the backend can run training steps inside a
