@@ -324,4 +324,3 @@ func TestGeometricMedianIgnoresAnOutlierTheMeanFollows(t *testing.T) {
 		t.Errorf("scale %v, want 1", c)
 	}
 }
-

@@ -26,8 +26,8 @@ type group struct {
 	rng      *gmodel.Variable // [K, RNG state] for input noise and VAE sampling; nil without either
 	vae      bool
 	sae      *saeGroup // model.kind sae; nil otherwise
-	observed []int   // layer indices whose statistics validation computes
-	wdLayers [][]int // per regularizer: kernels it decays (weight_decay only)
+	observed []int     // layer indices whose statistics validation computes
+	wdLayers [][]int   // per regularizer: kernels it decays (weight_decay only)
 	store    *gmodel.Store
 
 	// The data on the backend: the sets (uploaded on first use, then kept there for the

@@ -205,4 +205,3 @@ func TestSAEMetricsFollowTheirDefinitions(t *testing.T) {
 		t.Error("no AuxK penalty metric")
 	}
 }
-
