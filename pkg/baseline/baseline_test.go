@@ -8,7 +8,7 @@ import (
 )
 
 func set(rows ...[]float32) *data.Set {
-	s := &data.Set{N: len(rows), Dim: len(rows[0]), Height: 1, Width: len(rows[0]), Labels: make([]uint8, len(rows))}
+	s := &data.Set{N: len(rows), Dim: len(rows[0]), Height: 1, Width: len(rows[0]), Labels: make([]int32, len(rows))}
 	for _, r := range rows {
 		s.X = append(s.X, r...)
 	}
