@@ -107,31 +107,42 @@ func Synthetic(c SyntheticConfig) (*Set, error) {
 		return nil, err
 	}
 	feats := syntheticFeatures(c)
-	rng := rand.New(rand.NewPCG(uint64(c.Seed), syntheticSampleStream))
 	x := make([]float32, c.Samples*c.Dim)
 	acc := make([]float64, c.Dim)
-	// A partial Fisher–Yates shuffle of perm draws each vector's features: its first
-	// Active entries after the swaps are a uniform draw of distinct features, whatever
-	// order earlier draws left perm in.
-	perm := make([]int32, c.Features)
-	for i := range perm {
-		perm[i] = int32(i)
-	}
-	for s := range c.Samples {
+	syntheticCodes(c, func(s int, idx []int32, mags []float64) {
 		clear(acc)
-		for a := range c.Active {
-			j := a + rng.IntN(c.Features-a)
-			perm[a], perm[j] = perm[j], perm[a]
-			mag := 0.5 + float64(rng.Uint64()>>11)*0x1p-53 // [0.5, 1.5)
-			f := feats[int(perm[a])*c.Dim : (int(perm[a])+1)*c.Dim]
+		for a, i := range idx {
+			f := feats[int(i)*c.Dim : (int(i)+1)*c.Dim]
 			for d, v := range f {
-				acc[d] += float64(mag * float64(v))
+				acc[d] += float64(mags[a] * float64(v)) // the conversion forbids a fused multiply-add
 			}
 		}
 		row := x[s*c.Dim : (s+1)*c.Dim]
 		for d, v := range acc {
 			row[d] = float32(v)
 		}
-	}
+	})
 	return &Set{X: x, Labels: unlabelled(c.Samples), N: c.Samples, Dim: c.Dim}, nil
+}
+
+// syntheticCodes draws each sample's features (Active distinct indexes) and their
+// magnitudes, and calls fn with them in sample order (the slices are reused).
+func syntheticCodes(c SyntheticConfig, fn func(sample int, idx []int32, mags []float64)) {
+	rng := rand.New(rand.NewPCG(uint64(c.Seed), syntheticSampleStream))
+	// A partial Fisher–Yates shuffle of perm draws each sample's features: its first
+	// Active entries after the swaps are a uniform draw of distinct features, whatever
+	// order earlier draws left perm in.
+	perm := make([]int32, c.Features)
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	mags := make([]float64, c.Active)
+	for s := range c.Samples {
+		for a := range c.Active {
+			j := a + rng.IntN(c.Features-a)
+			perm[a], perm[j] = perm[j], perm[a]
+			mags[a] = 0.5 + float64(rng.Uint64()>>11)*0x1p-53 // uniform in [0.5, 1.5)
+		}
+		fn(s, perm[:c.Active], mags)
+	}
 }
