@@ -165,7 +165,7 @@ func TestSyntheticConfigErrorsNameTheKey(t *testing.T) {
 		{func(c *SyntheticConfig) { c.Features = 0 }, "dataset.synthetic.features: 0"},
 		{func(c *SyntheticConfig) { c.Samples = -1 }, "dataset.synthetic.samples: -1"},
 		{func(c *SyntheticConfig) { c.Active = 17 }, "dataset.synthetic.active: 17; allowed: 1 to features (16)"},
-		{func(c *SyntheticConfig) { c.Dim, c.Samples = 65536, 1 << 16 }, "samples·dim at most 2^31"},
+		{func(c *SyntheticConfig) { c.Dim, c.Samples = 65536, 1<<16 }, "samples·dim at most 2^31"},
 	} {
 		cfg := ok
 		c.mod(&cfg)
