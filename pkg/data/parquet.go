@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -384,8 +385,33 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 			d := page.Data()
 			vals = d.Float()
 		}
-		k := 0 // next non-null value of the page
-		for i := 0; i < n; i++ {
+		if i := slices.IndexFunc(defs, func(d byte) bool { return d != maxDef }); i >= 0 {
+			// Find the row of the null for the message.
+			for _, r := range reps[:i+1] {
+				if r == 0 {
+					row++
+				}
+			}
+			parquet.Release(page)
+			return bad("a null or empty vector, or a null element (expected %s float32 values, none null)", dimWord(ld.dim))
+		}
+		if idx != nil {
+			vals = make([]float32, len(idx))
+			for i, j := range idx {
+				if j < 0 || int(j) >= len(dictVals) {
+					parquet.Release(page)
+					return bad("dictionary index %d out of range", j)
+				}
+				vals[i] = dictVals[j]
+			}
+		}
+		if len(vals) != n {
+			parquet.Release(page)
+			return bad("a page holds %d values but %d levels", len(vals), n)
+		}
+		// Walk the page a row segment at a time: a segment runs to the next repetition
+		// level 0 (found with a vectorized byte search) and is copied in one piece.
+		for i := 0; i < n; {
 			if reps[i] == 0 {
 				if err := endRow(); err != nil {
 					parquet.Release(page)
@@ -401,34 +427,21 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 					ld.rows++
 				}
 			}
-			if defs[i] != maxDef {
-				parquet.Release(page)
-				return bad("a null or empty vector, or a null element (expected %s float32 values, none null)", dimWord(ld.dim))
+			j := n
+			if k := bytes.IndexByte(reps[i+1:], 0); k >= 0 {
+				j = i + 1 + k
 			}
-			var v float32
-			if idx != nil {
-				j := idx[k]
-				if j < 0 || int(j) >= len(dictVals) {
-					parquet.Release(page)
-					return bad("dictionary index %d out of range", j)
-				}
-				v = dictVals[j]
-			} else {
-				if k >= len(vals) {
-					parquet.Release(page)
-					return bad("the page holds fewer values than its levels say")
-				}
-				v = vals[k]
-			}
-			k++
 			if keep == nil || keep[row] {
-				if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+				seg := vals[i:j]
+				if k := firstNonFinite(seg); k >= 0 {
+					inRow += k
 					parquet.Release(page)
-					return bad("element %d is %v; every value must be finite", inRow, v)
+					return bad("element %d is %v; every value must be finite", inRow, seg[k])
 				}
-				ld.x = append(ld.x, v)
+				ld.x = append(ld.x, seg...)
 			}
-			inRow++
+			inRow += j - i
+			i = j
 		}
 		parquet.Release(page)
 	}
@@ -683,4 +696,14 @@ func (ld *parquetLoader) describeSeen() string {
 		parts = append(parts, fmt.Sprintf("%s: %s", k, strings.Join(vals, ", ")))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// firstNonFinite returns the index of the first NaN or ±Inf of x, or -1.
+func firstNonFinite(x []float32) int {
+	for i, v := range x {
+		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
+			return i
+		}
+	}
+	return -1
 }
