@@ -462,7 +462,26 @@ func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, forma
 			set = set || d.Synthetic != SyntheticData{}
 		}
 		if set && !slices.Contains(usedBy[key], d.Name) {
-			bad("dataset."+key, "only with name: "+strings.Join(usedBy[key], " or "), "not used by %s", d.Name)
+			// Name the keys the file gives (dataset.synthetic.dim), else the section.
+			var keys []string
+			switch key {
+			case "synthetic":
+				for _, sub := range []string{"dim", "features", "samples", "active", "seed"} {
+					if given("synthetic." + sub) {
+						keys = append(keys, "dataset.synthetic."+sub)
+					}
+				}
+			case "where":
+				for _, k := range sortedKeys(d.Where) {
+					keys = append(keys, "dataset.where."+k)
+				}
+			}
+			if len(keys) == 0 {
+				keys = []string{"dataset." + key}
+			}
+			for _, k := range keys {
+				bad(k, "only with name: "+strings.Join(usedBy[key], " or "), "not used by %s", d.Name)
+			}
 		}
 	}
 	switch d.Name {
