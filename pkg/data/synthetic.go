@@ -99,7 +99,8 @@ func syntheticFeatures(c SyntheticConfig) []float32 {
 // on is visible above the interference of the others). Every feature is on with the
 // same probability Active/Features. With Latents >= Features and k = Active, a TopK
 // sparse autoencoder can recover the directions (the check: the mean over
-// features of the best cosine similarity with a decoder row, >= 0.9). The vectors
+// features of the best cosine similarity with a decoder row, >= 0.9; a numpy TopK SAE
+// reaches 0.996 on dim 64, 128 features, active 4: testdata/recovery). The vectors
 // have no labels (NoLabel) and Height = Width = 0. Deterministic from c on every
 // machine (see SyntheticFeatures; the sums are float64 in a fixed order).
 func Synthetic(c SyntheticConfig) (*Set, error) {
