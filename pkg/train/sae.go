@@ -200,7 +200,9 @@ func (gr *group) saeOutput(w autoencoder.Weights, h hyper, state []*Node, x *Nod
 // saeLoss is one training step's loss of every model [K] and its metric columns
 // (total, reconstruction, the sparsity penalty, AuxK, L0; see saeMetricNames), and the
 // state after the step (before the active mask applies).
-func (gr *group) saeLoss(w autoencoder.Weights, h hyper, state []*Node, x *Node, rows sparsity.Rows, n *Node) (total *Node, metrics, next []*Node) {
+//
+// Without aux the AuxK column is 0: the program for steps where no latent is dead.
+func (gr *group) saeLoss(w autoencoder.Weights, h hyper, state []*Node, x *Node, rows sparsity.Rows, n *Node, aux bool) (total *Node, metrics, next []*Node) {
 	c := gr.saeForward(w, h, state, x, true, rows)
 	rec := rows.Mean(sparsity.Reconstruction(gr.spec.Loss, c.recon, x))
 	total = rec
@@ -215,10 +217,13 @@ func (gr *group) saeLoss(w autoencoder.Weights, h hyper, state []*Node, x *Node,
 	}
 	silent := state[0]
 	deadAfter := ConvertDType(gr.saeHP(h, hpSAEDeadAfter), dtypes.Int32)
-	if gr.sae.auxK > 0 {
+	switch {
+	case gr.sae.auxK > 0 && aux:
 		dead := GreaterOrEqual(silent, ExpandAxes(deadAfter, -1))
-		aux := Mul(gr.saeHP(h, hpSAEAuxCoefficient), sae.AuxK(c.z, dead, Sub(x, c.recon), w.Kernels[1], gr.sae.auxK, rows))
-		total, metrics = Add(total, aux), append(metrics, aux)
+		a := Mul(gr.saeHP(h, hpSAEAuxCoefficient), sae.AuxK(c.z, dead, Sub(x, c.recon), w.Kernels[1], gr.sae.auxK, rows))
+		total, metrics = Add(total, a), append(metrics, a)
+	case gr.sae.auxK > 0:
+		metrics = append(metrics, ZerosLike(rec))
 	}
 	fires := ConvertDType(GreaterThan(c.h, ZerosLike(c.h)), dtypes.Float32)
 	metrics = append(metrics, rows.Mean(ReduceSum(fires, -1))) // L0
@@ -234,6 +239,13 @@ func (gr *group) saeLoss(w autoencoder.Weights, h hyper, state []*Node, x *Node,
 		next = append(next, sae.UpdateThreshold(state[1], c.minKept, gr.saeHP(h, hpSAEMomentum)))
 	}
 	return total, metrics, next
+}
+
+// saeAnyDead is whether any model has a latent silent for its dead_after samples: the
+// next step needs AuxK. state are the state values after the call.
+func (gr *group) saeAnyDead(state []*Node, h hyper) *Node {
+	deadAfter := ConvertDType(gr.saeHP(h, hpSAEDeadAfter), dtypes.Int32)
+	return LogicalAny(GreaterOrEqual(state[0], ExpandAxes(deadAfter, -1)))
 }
 
 // saeMetricNames names saeLoss's metric columns.

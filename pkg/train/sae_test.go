@@ -205,3 +205,28 @@ func TestSAEMetricsFollowTheirDefinitions(t *testing.T) {
 		t.Error("no AuxK penalty metric")
 	}
 }
+
+// While no latent is dead, AuxK's loss and gradient are exactly 0, and the step that
+// leaves it out (what runs then) trains bit for bit as a model without AuxK; once
+// latents die (dead_after 100 samples here), the AuxK step runs and its loss shows.
+func TestAuxKRunsOnlyOnceLatentsAreDeadAndChangesNothingBefore(t *testing.T) {
+	b := saeBackend(t)
+	_, never := trainOn(t, b, saeMember(t, "a", map[string]any{"model.sae.dead_after": 1 << 40}))
+	_, off := trainOn(t, b, saeMember(t, "a", map[string]any{"model.sae.aux_coefficient": 0}))
+	for _, name := range []string{"loss", "fvu", "l0"} {
+		if g, w := finalValue(t, never, 0, "validation", name), finalValue(t, off, 0, "validation", name); g != w {
+			t.Errorf("%s: %v with AuxK that never fires, %v without AuxK", name, g, w)
+		}
+	}
+	if v := finalValue(t, never, 0, "train", "penalty/auxk/encoder.0"); v != 0 {
+		t.Errorf("AuxK penalty %v with no dead latent", v)
+	}
+	_, dying := trainOn(t, b, saeMember(t, "a", map[string]any{"model.sae.dead_after": 100, "model.sae.latents": 64, "model.sae.k": 2}))
+	aux := 0.0
+	for _, e := range dying.Epochs[0] {
+		aux += value(e, "train", "penalty/auxk/encoder.0")
+	}
+	if !(aux > 0) || !(finalValue(t, dying, 0, "train", "dead_fraction") >= 0) {
+		t.Errorf("AuxK penalty over the epochs %v with latents dead after 100 samples, want > 0", aux)
+	}
+}
