@@ -35,12 +35,12 @@ type group struct {
 	xTrain, xVal, hp *tensors.Tensor
 
 	// The training program: steps optimizer steps per call (1 without compiled loops).
-	trainExec     *gmodel.Exec
+	trainExec *gmodel.Exec
 	// trainExecAux is an SAE's training program with AuxK, run only after a step that
 	// left some latent dead (deadSeen); trainExec leaves AuxK out, whose loss and
 	// gradient are exactly 0 while no latent is dead. nil without AuxK.
-	trainExecAux *gmodel.Exec
-	deadSeen     bool
+	trainExecAux  *gmodel.Exec
+	deadSeen      bool
 	stepsPerCall  int
 	batches, rows int // optimizer steps per epoch; samples in the last (maybe short) batch
 
