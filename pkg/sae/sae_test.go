@@ -3,6 +3,7 @@ package sae
 import (
 	"math"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"testing"
 
@@ -64,10 +65,48 @@ func nonZerosPerRow(h []float32, rows, width int) []int {
 	return out
 }
 
+var selects = map[string]Select{"sort": SortSelect, "radix": RadixSelect}
+
+// Both selections find exactly the k-th largest value, negative ones, zeros and ties
+// included.
+func TestSortAndRadixSelectFindTheSameKthLargest(t *testing.T) {
+	K, R, n := 2, 5, 40
+	z := randomTensor(11, -0.5, K, R, n)
+	v := tensors.MustCopyFlatData[float32](z)
+	v[3], v[4], v[5] = 0, 0, float32(math.Copysign(0, -1)) // zeros of both signs
+	v[n+1], v[n+2] = 7, 7                                  // a tie at the top
+	z = tensors.FromFlatDataAndDimensions(v, K, R, n)
+	for _, ks := range [][]int32{{1, 2}, {3, 40}, {17, 5}} {
+		want := make([]float32, K*R)
+		for k := 0; k < K; k++ {
+			for r := 0; r < R; r++ {
+				row := append([]float32(nil), v[(k*R+r)*n:(k*R+r+1)*n]...)
+				sort.Slice(row, func(i, j int) bool { return row[i] > row[j] })
+				want[k*R+r] = row[ks[k]-1]
+			}
+		}
+		for name, sel := range selects {
+			out := run(t, func(z, k *Node) *Node { return sel(z, k, 40) }, z, ks)
+			got := tensors.MustCopyFlatData[float32](out[0])
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%s select, k %v: row %d: %v, want %v", name, ks, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
 func TestTopKKeepsExactlyKNonZerosPerSample(t *testing.T) {
+	for name, sel := range selects {
+		t.Run(name, func(t *testing.T) { testTopK(t, sel) })
+	}
+}
+
+func testTopK(t *testing.T, sel Select) {
 	K, B, L := 2, 16, 64
 	z := randomTensor(1, 1, K, B, L) // mostly positive: the k largest are all > 0
-	out := run(t, func(z, k *Node) *Node { return KeepTopK(z, k, 7) }, z, []int32{3, 7})
+	out := run(t, func(z, k *Node) *Node { return KeepTopK(z, k, 7, sel) }, z, []int32{3, 7})
 	h := tensors.MustCopyFlatData[float32](out[0])
 	counts := nonZerosPerRow(h, K*B, L)
 	for r, c := range counts {
@@ -97,11 +136,17 @@ func TestTopKKeepsExactlyKNonZerosPerSample(t *testing.T) {
 }
 
 func TestBatchTopKKeepsKPerSampleOnAverageOverTheBatch(t *testing.T) {
+	for name, sel := range selects {
+		t.Run(name, func(t *testing.T) { testBatchTopK(t, sel) })
+	}
+}
+
+func testBatchTopK(t *testing.T, sel Select) {
 	K, B, L := 2, 16, 64
 	z := randomTensor(2, 1, K, B, L)
 	for _, n := range []int{16, 10} { // a full batch, and a last batch of 10 samples and 6 padding rows
 		out := run(t, func(z, k, mask, n *Node) []*Node {
-			h, m := KeepBatchTopK(z, k, 8, sparsity.Rows{Mask: mask, N: n})
+			h, m := KeepBatchTopK(z, k, 8, sparsity.Rows{Mask: mask, N: n}, sel)
 			return []*Node{h, m}
 		}, z, []int32{4, 8}, rowMask(n, B), float32(n))
 		h := tensors.MustCopyFlatData[float32](out[0])
@@ -215,7 +260,7 @@ func TestJumpReLUGradientsArePseudoDerivatives(t *testing.T) {
 
 func TestAuxKIsZeroWhenNoLatentIsDead(t *testing.T) {
 	K, B, L, D := 1, 8, 16, 4
-	out := run(t, func(z, dead, r, w *Node) *Node { return AuxK(z, dead, r, w, 4, sparsity.Rows{}) },
+	out := run(t, func(z, dead, r, w *Node) *Node { return AuxK(z, dead, r, w, 4, sparsity.Rows{}, RadixSelect) },
 		randomTensor(4, 0, K, B, L), tensors.FromFlatDataAndDimensions(make([]bool, K*L), K, L),
 		randomTensor(5, 0, K, B, D), randomTensor(6, 0, K, D, L))
 	if v := tensors.MustCopyFlatData[float32](out[0])[0]; v != 0 {
@@ -258,10 +303,12 @@ func TestAuxKReconstructsTheResidualWithoutTheDecoderBias(t *testing.T) {
 			vals[best] = float32(math.Inf(-1))
 		}
 	}
-	out := run(t, func(z, dead, r, w *Node) *Node { return AuxK(z, dead, r, w, kAux, sparsity.Rows{}) },
-		z, tensors.FromFlatDataAndDimensions(deadMask, K, L), tensors.FromFlatDataAndDimensions(r, K, B, D), w)
-	if v := tensors.MustCopyFlatData[float32](out[0])[0]; v > 1e-5 {
-		t.Fatalf("AuxK of an exactly reconstructible residual = %v, want 0", v)
+	for name, sel := range selects {
+		out := run(t, func(z, dead, r, w *Node) *Node { return AuxK(z, dead, r, w, kAux, sparsity.Rows{}, sel) },
+			z, tensors.FromFlatDataAndDimensions(deadMask, K, L), tensors.FromFlatDataAndDimensions(r, K, B, D), w)
+		if v := tensors.MustCopyFlatData[float32](out[0])[0]; v > 1e-5 {
+			t.Fatalf("%s select: AuxK of an exactly reconstructible residual = %v, want 0", name, v)
+		}
 	}
 }
 

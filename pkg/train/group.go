@@ -65,7 +65,7 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	seeds := seedsOf(members)
 	xTrain, xVal := d.Train.X, d.Validation.X
 	if gr.arch.SAE != nil {
-		xTrain, xVal = gr.newSAEGroup(store)
+		xTrain, xVal = gr.newSAEGroup(store, backend)
 	}
 	gr.params = autoencoder.NewParams(store, gr.arch, seeds)
 	var err error

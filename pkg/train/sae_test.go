@@ -279,3 +279,27 @@ func TestTopKSAERecoversTheSyntheticFeatures(t *testing.T) {
 		t.Fatalf("mean best cosine similarity %.4f, want >= 0.9", mean)
 	}
 }
+
+// The go backend (radix selection, one step per call) and XLA (partial sort) train the
+// same SAEs: their validation metrics agree to float32 summation noise.
+func TestSAEsTrainAlikeOnGoAndXLA(t *testing.T) {
+	bs := backendsForTest(t)
+	if _, ok := bs["xla"]; !ok {
+		t.Skip("no XLA plugin")
+	}
+	for _, over := range []map[string]any{
+		{"model.sae.activation": "topk"},
+		{"model.sae.activation": "batchtopk", "model.sae.dead_after": 200},
+		{"model.sae.activation": "jumprelu", "model.sae.k": nil, "model.sae.l0_coefficient": 0.01, "model.sae.normalize": "unit_mean_squared_norm"},
+	} {
+		over["train.epochs"] = 2
+		_, g := trainOn(t, bs["go"], saeMember(t, "a", over))
+		_, x := trainOn(t, bs["xla"], saeMember(t, "a", over))
+		for _, name := range []string{"loss", "fvu", "l0"} {
+			a, b := finalValue(t, g, 0, "validation", name), finalValue(t, x, 0, "validation", name)
+			if math.Abs(a-b) > 1e-3*math.Max(1, math.Abs(b)) {
+				t.Errorf("%v: %s %v on go, %v on xla", over["model.sae.activation"], name, a, b)
+			}
+		}
+	}
+}
