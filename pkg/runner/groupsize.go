@@ -32,7 +32,11 @@ func MaxGroupSize(s *spec.Spec, inputDim int, dev backend.Device) int {
 	}
 	params, units := 0, 0
 	in := inputDim
-	for _, l := range append(slices.Clone(s.Model.Encoder), s.Model.Decoder...) {
+	layers := append(slices.Clone(s.Model.Encoder), s.Model.Decoder...)
+	if s.Model.Kind == "sae" { // encoder.0 of the latents, decoder.0 back to the input
+		layers = []spec.Layer{{Units: s.Model.SAE.Latents}, {}}
+	}
+	for _, l := range layers {
 		out := l.Units
 		if out == 0 {
 			out = inputDim

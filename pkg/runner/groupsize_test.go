@@ -42,3 +42,14 @@ func TestGroupSizeOnAGPUComesFromItsFreeMemory(t *testing.T) {
 		t.Errorf("64 MiB free: group of %d, want few", k)
 	}
 }
+
+func TestSAEGroupSizeCountsItsLatents(t *testing.T) {
+	s := &spec.Spec{Model: spec.Model{Kind: "sae", SAE: spec.SAE{Latents: 4096}}, Train: spec.Train{BatchSize: 4096}}
+	if n := MaxGroupSize(s, 512, backend.Device{}); n != 1 {
+		t.Errorf("a 512×4,096 SAE with batches of 4,096 on a CPU: group of %d, want 1", n)
+	}
+	s.Model.SAE.Latents, s.Train.BatchSize = 64, 32
+	if n := MaxGroupSize(s, 64, backend.Device{}); n != 16 {
+		t.Errorf("a small SAE: group of %d, want the CPU's 16", n)
+	}
+}
