@@ -27,7 +27,8 @@
 #                   jax-cuda13-pjrt, no Go): saerun --backend xla:<the CUDA PJRT plugin>,
 #                   torch on cuda; nothing is installed; every step has a time limit
 #                   (STEP_TIMEOUT, default 150 s) and all together a budget (BUDGET, 420 s);
-#                   writes to $OUT (the device tool's folder), else bench/sae/out-gpu
+#                   writes results.md, results.json, machine.txt and all.tar.gz (records,
+#                   tables, logs) to $OUT (the device tool's folder), else bench/sae/out-gpu
 #   --cpu-dry       with --gpu: check the GPU path here, on the CPU (backend xla, torch on the
 #                   CPU, bench/sae/.venv, 2 steps x 2 epochs). Its figures mean nothing.
 #
@@ -119,13 +120,20 @@ else
   [[ -x "$SUMPY" ]] || { echo "run.sh: no $SUMPY (pandas, for the summary): run scripts/setup.sh" >&2; exit 2; }
 fi
 
+# On a GPU the rounds go to a temporary folder and $RESULT gets results.md, results.json,
+# machine.txt and all.tar.gz (raw records, saerun tables, logs): the device tool brings back
+# a few files only.
 if (( GPU )); then
-  OUTDIR="${OUT:-$SAE/out-gpu}"
+  RESULT="${OUT:-$SAE/out-gpu}"
+  mkdir -p "$RESULT"
+  WORK="$(mktemp -d)"
+  trap 'rm -rf "$WORK"' EXIT
+  OUTDIR="$WORK"
 else
   OUTDIR="$SAE/out"
   rm -rf "$OUTDIR"
+  mkdir -p "$OUTDIR"
 fi
-mkdir -p "$OUTDIR"
 if want saerun && [[ -z "$SAERUN" ]]; then
   SAERUN="$OUTDIR/saerun"
   if (( GPU && ! DRY )); then
@@ -210,4 +218,9 @@ done
   echo "torch: $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '?')"
 } > "$OUTDIR/machine.txt"
 "$SUMPY" "$SAE/summarize.py" "$OUTDIR"
+if (( GPU )); then
+  cp "$OUTDIR/results.md" "$OUTDIR/results.json" "$OUTDIR/machine.txt" "$RESULT/"
+  tar -C "$OUTDIR" -czf "$RESULT/all.tar.gz" --exclude=saerun machine.txt $(cd "$OUTDIR" && ls -d round*)
+  OUTDIR="$RESULT"
+fi
 echo "wrote $OUTDIR/results.md and $OUTDIR/results.json" >&2
