@@ -32,12 +32,31 @@ type Arch struct {
 	Layers []Layer
 	// Latent is the index of a VAE's latent layer (its μ head), -1 for an autoencoder.
 	Latent int
+	// SAE is set for model.kind sae: Layers are then encoder.0 (W_enc, b_enc; its
+	// Activation names the SAE's activation) and decoder.0 (W_dec, b_dec), and the
+	// forward pass is pkg/train's, not Forward.
+	SAE *SAEInit
+}
+
+// SAEInit is what a sparse autoencoder's initial values need besides the seed.
+type SAEInit struct {
+	// BDec is b_dec's initial value [input] (the training set's geometric median, mean,
+	// or zeros), the same for every model.
+	BDec []float32
+	// Threshold is a jumprelu's initial θ for every latent (unused otherwise).
+	Threshold float32
 }
 
 // NewArch resolves m for inputs of size input (a last decoder layer with 0 units gets
 // the input size).
 func NewArch(m spec.Model, input int) Arch {
 	a := Arch{Input: input, Latent: -1}
+	if m.Kind == "sae" {
+		a.SAE = &SAEInit{BDec: make([]float32, input), Threshold: float32(m.SAE.InitialThreshold)}
+		a.Layers = []Layer{{Name: "encoder.0", In: input, Out: m.SAE.Latents, Activation: m.SAE.Activation},
+			{Name: "decoder.0", In: m.SAE.Latents, Out: input, Activation: "linear"}}
+		return a
+	}
 	in := input
 	names := m.LayerNames()
 	all := append([]spec.Layer(nil), m.Encoder...)
@@ -81,6 +100,9 @@ type Params struct {
 	Biases  []*gmodel.Variable // per layer, [K, out]
 	// LogVarKernel and LogVarBias are a VAE's log σ² head (nil for an autoencoder).
 	LogVarKernel, LogVarBias *gmodel.Variable
+	// Threshold is a jumprelu SAE's θ [K, latents], trained like the weights (nil
+	// otherwise).
+	Threshold *gmodel.Variable
 }
 
 // NewParams creates the variables in store, model k initialised from seeds[k]:
@@ -100,6 +122,9 @@ func NewParams(store *gmodel.Store, a Arch, seeds []int64) *Params {
 			p.LogVarBias = vs.VariableWithValue("bias", w.logVarBias)
 		}
 	}
+	if w.threshold != nil {
+		p.Threshold = scope.In("sae").VariableWithValue("threshold", w.threshold)
+	}
 	return p
 }
 
@@ -113,6 +138,9 @@ func (p *Params) Reset(a Arch, seeds []int64) error {
 	values := append(append([]*tensors.Tensor(nil), w.kernels...), w.biases...)
 	if w.logVarKernel != nil {
 		values = append(values, w.logVarKernel, w.logVarBias)
+	}
+	if w.threshold != nil {
+		values = append(values, w.threshold)
 	}
 	for i, v := range p.All() {
 		if err := SetVariable(v, values[i]); err != nil {
@@ -141,11 +169,15 @@ func SetVariable(v *gmodel.Variable, t *tensors.Tensor) error {
 type initial struct {
 	kernels, biases          []*tensors.Tensor
 	logVarKernel, logVarBias *tensors.Tensor
+	threshold                *tensors.Tensor
 }
 
 // initialWeights draws every layer's kernels for the seeds (Glorot uniform, stored
 // [K, out, in]) and zero biases.
 func initialWeights(a Arch, seeds []int64) initial {
+	if a.SAE != nil {
+		return initialSAE(a, seeds)
+	}
 	var w initial
 	K := len(seeds)
 	glorot := func(layer, li int) *tensors.Tensor {
@@ -200,11 +232,15 @@ func TransposeHost(m []float32, rows, cols int) []float32 {
 	return t
 }
 
-// All returns every variable (kernels, biases, a VAE's log σ² head), in a fixed order.
+// All returns every variable (kernels, biases, a VAE's log σ² head, a jumprelu's
+// thresholds), in a fixed order.
 func (p *Params) All() []*gmodel.Variable {
 	all := append(append([]*gmodel.Variable(nil), p.Kernels...), p.Biases...)
 	if p.LogVarKernel != nil {
 		all = append(all, p.LogVarKernel, p.LogVarBias)
+	}
+	if p.Threshold != nil {
+		all = append(all, p.Threshold)
 	}
 	return all
 }
@@ -215,6 +251,7 @@ func (p *Params) All() []*gmodel.Variable {
 type Weights struct {
 	Kernels, Biases          []*Node
 	LogVarKernel, LogVarBias *Node // nil for an autoencoder
+	Threshold                *Node // a jumprelu SAE's θ [K, latents]; nil otherwise
 }
 
 // Values returns the variables' current values in g.
@@ -234,8 +271,13 @@ func values(g *Graph, vars []*gmodel.Variable) []*Node {
 func (p *Params) WeightsFrom(nodes []*Node) Weights {
 	n := len(p.Kernels)
 	w := Weights{Kernels: nodes[:n:n], Biases: nodes[n : 2*n : 2*n]}
+	next := 2 * n
 	if p.LogVarKernel != nil {
-		w.LogVarKernel, w.LogVarBias = nodes[2*n], nodes[2*n+1]
+		w.LogVarKernel, w.LogVarBias = nodes[next], nodes[next+1]
+		next += 2
+	}
+	if p.Threshold != nil {
+		w.Threshold = nodes[next]
 	}
 	return w
 }
@@ -245,6 +287,9 @@ func (w Weights) List() []*Node {
 	all := append(append([]*Node(nil), w.Kernels...), w.Biases...)
 	if w.LogVarKernel != nil {
 		all = append(all, w.LogVarKernel, w.LogVarBias)
+	}
+	if w.Threshold != nil {
+		all = append(all, w.Threshold)
 	}
 	return all
 }
@@ -320,4 +365,55 @@ func Activate(name string, x *Node) *Node {
 		return ClipScalar(x, 0, 1)
 	}
 	panic(fmt.Sprintf("unknown activation %q (allowed: %v)", name, spec.Activations))
+}
+
+// initialSAE draws each model's decoder directions from its seed (standard normal,
+// scaled to unit norm), sets W_enc = W_decᵀ (stored [K, L, D], the same numbers as the
+// papers' d_sae × d_in W_dec), b_enc = 0, b_dec = a.SAE.BDec and a jumprelu's θ.
+func initialSAE(a Arch, seeds []int64) initial {
+	K, D, L := len(seeds), a.Input, a.Layers[0].Out
+	enc := make([]float32, 0, K*L*D)
+	dec := make([]float32, K*D*L)
+	for k, seed := range seeds {
+		dirs := UnitDirections(seed, L, D)
+		enc = append(enc, dirs...)
+		copy(dec[k*D*L:], TransposeHost(dirs, L, D))
+	}
+	bDec := make([]float32, 0, K*D)
+	for range seeds {
+		bDec = append(bDec, a.SAE.BDec...)
+	}
+	w := initial{
+		kernels: []*tensors.Tensor{tensors.FromFlatDataAndDimensions(enc, K, L, D), tensors.FromFlatDataAndDimensions(dec, K, D, L)},
+		biases:  []*tensors.Tensor{tensors.FromFlatDataAndDimensions(make([]float32, K*L), K, L), tensors.FromFlatDataAndDimensions(bDec, K, D)},
+	}
+	if a.Layers[0].Activation == "jumprelu" {
+		th := make([]float32, K*L)
+		for i := range th {
+			th[i] = a.SAE.Threshold
+		}
+		w.threshold = tensors.FromFlatDataAndDimensions(th, K, L)
+	}
+	return w
+}
+
+// UnitDirections returns n random unit vectors of size dim (row-major n×dim), standard
+// normal draws scaled to norm 1, from a generator seeded by seed: the same on every
+// machine.
+func UnitDirections(seed int64, n, dim int) []float32 {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x5ae0d1c7))
+	out := make([]float32, n*dim)
+	row := make([]float64, dim)
+	for i := 0; i < n; i++ {
+		norm := 0.0
+		for j := range row {
+			row[j] = rng.NormFloat64()
+			norm += row[j] * row[j]
+		}
+		norm = math.Sqrt(norm)
+		for j, v := range row {
+			out[i*dim+j] = float32(v / norm)
+		}
+	}
+	return out
 }

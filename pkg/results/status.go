@@ -34,4 +34,7 @@ type LayerWeights struct {
 	In, Out int
 	Kernel  []float32 // In×Out, row-major: Kernel[i*Out+j] connects input i to unit j
 	Bias    []float32
+	// Threshold is a sparse autoencoder's encoder.0 threshold (a jumprelu's θ per
+	// latent, a batchtopk's single one); nil otherwise.
+	Threshold []float32
 }

@@ -64,7 +64,7 @@ type WeightRow struct {
 	RunID  string    `parquet:"run_id,dict"`
 	Epoch  int32     `parquet:"epoch"`
 	Layer  string    `parquet:"layer,dict"`
-	Kind   string    `parquet:"kind,dict"` // "kernel" or "bias"
+	Kind   string    `parquet:"kind,dict"` // "kernel", "bias", or an SAE's "threshold" (encoder.0)
 	Shape  []int32   `parquet:"shape,list"`
 	Values []float32 `parquet:"values,list"`
 }
@@ -93,6 +93,7 @@ type RunInfo struct {
 	EndTime                       time.Time `parquet:"end_time,timestamp(microsecond)"`
 	WallSeconds                   float64   `parquet:"wall_seconds"`
 	CompileSeconds                *float64  `parquet:"compile_seconds,optional"` // null when nothing was compiled (a failed run)
+	InputScale                    *float64  `parquet:"input_scale,optional"`     // an SAE's input factor c (1 without normalize); null for other models
 	FinalTrainLoss                *float64  `parquet:"final_train_loss,optional"`
 	FinalValidationLoss           *float64  `parquet:"final_validation_loss,optional"`
 	FinalValidationReconstruction *float64  `parquet:"final_validation_reconstruction,optional"`

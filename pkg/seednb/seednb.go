@@ -109,6 +109,8 @@ func Layers(rows []results.WeightRow, runID string, epoch int) (map[string]resul
 			lw.In, lw.Out, lw.Kernel = int(r.Shape[0]), int(r.Shape[1]), r.Values
 		case "bias":
 			lw.Bias = r.Values
+		case "threshold":
+			lw.Threshold = r.Values
 		default:
 			return nil, fmt.Errorf("seednb: run %s layer %s: unknown kind %q", runID, r.Layer, r.Kind)
 		}

@@ -60,6 +60,51 @@ type Model struct {
 	Latent int `yaml:"latent,omitempty" json:"latent,omitempty"`
 	// KLWeight multiplies the VAE's KL term. Default 1.
 	KLWeight float64 `yaml:"kl_weight,omitempty" json:"kl_weight,omitempty"`
+	// SAE configures kind "sae" (and only it): the sparse autoencoder of
+	// interpretability research, x → h = f(W_enc (x − b_dec) + b_enc) → W_dec h + b_dec,
+	// with unit-norm decoder directions. Its layers are encoder.0 (the latents) and
+	// decoder.0; encoder and decoder lists are not used.
+	SAE SAE `yaml:"sae,omitempty" json:"sae"`
+}
+
+// SAE is a sparse autoencoder's configuration (model.kind: sae). Names follow SAELens
+// where it has one. See pkg/sae for the formulas.
+type SAE struct {
+	// Latents is the dictionary size (SAELens' d_sae).
+	Latents int `yaml:"latents,omitempty" json:"latents"`
+	// Activation is one of SAEActivations: relu (with L1Coefficient), topk (K per
+	// sample), batchtopk (K per sample on average over a batch; evaluated with one
+	// learned threshold) or jumprelu (a learned threshold per latent, with L0Coefficient).
+	Activation string `yaml:"activation,omitempty" json:"activation"`
+	// K is the number of active latents per sample (topk, batchtopk).
+	K int `yaml:"k,omitempty" json:"k"`
+	// L1Coefficient is λ of relu's penalty λ Σ_j |h_j| ‖d_j‖ (mean over samples).
+	L1Coefficient float64 `yaml:"l1_coefficient,omitempty" json:"l1_coefficient"`
+	// L0Coefficient is λ of jumprelu's penalty λ Σ_j H(z_j − θ_j) (mean over samples).
+	L0Coefficient float64 `yaml:"l0_coefficient,omitempty" json:"l0_coefficient"`
+	// Bandwidth is jumprelu's ε, the width of the rectangle kernel of its
+	// pseudo-derivatives. Default 0.001.
+	Bandwidth float64 `yaml:"bandwidth,omitempty" json:"bandwidth"`
+	// InitialThreshold is jumprelu's θ at the start (every latent). Default 0.001.
+	InitialThreshold float64 `yaml:"initial_threshold,omitempty" json:"initial_threshold"`
+	// ThresholdMomentum is β of batchtopk's evaluation threshold, an exponential moving
+	// average of the smallest activation each training batch keeps. Default 0.999.
+	ThresholdMomentum float64 `yaml:"threshold_momentum,omitempty" json:"threshold_momentum"`
+	// AuxK is how many dead latents reconstruct the residual in the AuxK loss (topk,
+	// batchtopk). Omitted: half the input size.
+	AuxK int `yaml:"aux_k,omitempty" json:"aux_k"`
+	// AuxCoefficient is α of the AuxK loss (topk, batchtopk); 0 turns it off. Default 1/32.
+	AuxCoefficient float64 `yaml:"aux_coefficient,omitempty" json:"aux_coefficient"`
+	// DeadAfter is how many training samples a latent must go without firing to count
+	// as dead (for AuxK and the train dead_fraction). Default 10,000,000.
+	DeadAfter int64 `yaml:"dead_after,omitempty" json:"dead_after"`
+	// BDecInit is b_dec's initial value: geometric_median (default), mean or zeros of
+	// the training set.
+	BDecInit string `yaml:"b_dec_init,omitempty" json:"b_dec_init"`
+	// Normalize scales the inputs: none (default) or unit_mean_squared_norm (by one
+	// factor c, from the training set, so that mean ‖c·x‖² = 1; the factor is in the
+	// runs table, and recorded weights and reconstructions are in the data's own units).
+	Normalize string `yaml:"normalize,omitempty" json:"normalize"`
 }
 
 // Layer is one dense layer. Units 0 on the last decoder layer means "the input size".
@@ -182,7 +227,10 @@ type Parameter struct {
 var (
 	DatasetNames      = []string{"digits", "mnist", "fashion-mnist"}
 	ValidationSources = []string{"split", "test"}
-	ModelKinds        = []string{"autoencoder", "vae"}
+	ModelKinds        = []string{"autoencoder", "vae", "sae"}
+	SAEActivations    = []string{"relu", "topk", "batchtopk", "jumprelu"}
+	BDecInits         = []string{"geometric_median", "mean", "zeros"}
+	Normalizations    = []string{"none", "unit_mean_squared_norm"}
 	Activations       = []string{"relu", "sigmoid", "tanh", "linear", "satlin"}
 	Losses            = []string{"mse", "bce", "mse_sum", "bce_sum"}
 	ExtraMetrics      = []string{"mape"}

@@ -40,6 +40,9 @@ func ApplyDefaults(s *Spec, given func(key string) bool) {
 	if s.Model.Kind == "vae" && omitted("model.kl_weight") {
 		s.Model.KLWeight = 1
 	}
+	if s.Model.Kind == "sae" {
+		s.Model.SAE.applyDefaults(omitted)
+	}
 	o := &s.Optimizer
 	if omitted("optimizer.learning_rate") {
 		o.LearningRate = map[string]float64{"adam": DefaultAdamLearningRate, "sgd": DefaultSGDLearningRate}[o.Name]
@@ -101,6 +104,9 @@ func (s *Spec) defaultRecordedLayers() []string {
 			layers = append(layers, r.Layer)
 		}
 	}
+	if len(layers) == 0 && s.Model.Kind == "sae" {
+		layers = []string{"encoder.0"}
+	}
 	if len(layers) == 0 && len(s.Model.Encoder) > 0 {
 		layers = []string{fmt.Sprintf("encoder.%d", len(s.Model.Encoder)-1)}
 	}
@@ -112,6 +118,9 @@ const LatentLayer = "latent"
 
 // LayerNames lists the model's layer names in order: encoder.0, …, (latent,) decoder.N.
 func (m *Model) LayerNames() []string {
+	if m.Kind == "sae" {
+		return []string{"encoder.0", "decoder.0"}
+	}
 	var names []string
 	for i := range m.Encoder {
 		names = append(names, fmt.Sprintf("encoder.%d", i))
@@ -129,6 +138,15 @@ func (m *Model) LayerNames() []string {
 func (m *Model) Layer(name string) (Layer, bool) {
 	if name == LatentLayer && m.Kind == "vae" {
 		return Layer{Units: m.Latent, Activation: "linear"}, true
+	}
+	if m.Kind == "sae" {
+		switch name {
+		case "encoder.0":
+			return Layer{Units: m.SAE.Latents, Activation: m.SAE.Activation}, true
+		case "decoder.0":
+			return Layer{Activation: "linear"}, true
+		}
+		return Layer{}, false
 	}
 	var i int
 	if _, err := fmt.Sscanf(name, "encoder.%d", &i); err == nil && i >= 0 && i < len(m.Encoder) && name == fmt.Sprintf("encoder.%d", i) {
@@ -193,11 +211,23 @@ func (src *Source) validate(s *Spec) Errors {
 
 	m := s.Model
 	enum("model.kind", m.Kind, ModelKinds)
-	if len(m.Encoder) == 0 {
-		bad("model.encoder", "a list of {units, activation}", "at least one encoder layer is needed")
-	}
-	if len(m.Decoder) == 0 {
-		bad("model.decoder", "a list of {units, activation}", "at least one decoder layer is needed")
+	if m.Kind == "sae" {
+		for _, part := range []string{"encoder", "decoder"} {
+			if src.Given("model." + part) {
+				bad("model."+part, "omitted with kind: sae (its layers are set by model.sae)", "not used by sae")
+			}
+		}
+		errs = append(errs, src.validateSAE(s)...)
+	} else {
+		if len(m.Encoder) == 0 {
+			bad("model.encoder", "a list of {units, activation}", "at least one encoder layer is needed")
+		}
+		if len(m.Decoder) == 0 {
+			bad("model.decoder", "a list of {units, activation}", "at least one decoder layer is needed")
+		}
+		if src.Given("model.sae") {
+			bad("model.sae", "only with kind: sae", "not used by %s", m.Kind)
+		}
 	}
 	for _, part := range []struct {
 		name   string

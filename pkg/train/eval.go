@@ -11,6 +11,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/sparselab/saerun/pkg/autoencoder"
+	"github.com/sparselab/saerun/pkg/optim"
 	"github.com/sparselab/saerun/pkg/sparsity"
 )
 
@@ -29,6 +30,8 @@ type evalSums struct {
 	recon, kl, ape, apeCount []float64   // [K]
 	absError, absInput       []float64   // [K]: Σ|x̂ − x| and Σ|x| (MAPE the seeds' way)
 	weightDecay              [][]float64 // per weight_decay regularizer, [K]
+	// A sparse autoencoder's Σ‖x̂ − x‖², Σ L0 and Σ_j |h_j|·‖d_j‖, [K].
+	saeSqErr, saeL0, saeWeightedL1 []float64
 	layers                   []layerSums // per observed layer
 }
 
@@ -46,6 +49,11 @@ func (gr *group) evalAccumulators() (names []string, init []*tensors.Tensor) {
 	add("recon", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
 	if gr.vae {
 		add("kl", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+	}
+	if gr.sae != nil {
+		for _, name := range []string{"sae/sq_error", "sae/l0", "sae/weighted_l1"} {
+			add(name, tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+		}
 	}
 	if gr.mape() {
 		add("ape", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
@@ -85,15 +93,17 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	E := min(evalBatch, N)
 	w := gr.params.Values(g)
 	names, _ := gr.evalAccumulators()
+	extra := optim.Values(g, gr.sae.vars())
+	ne := len(extra)
 
 	body := func(j *Node, inv, state []*Node) []*Node {
 		g := j.Graph()
-		x, h, w := inv[0], hyper{inv[1]}, gr.params.WeightsFrom(inv[2:])
+		x, h, extra, w := inv[0], hyper{inv[1]}, inv[2:2+ne], gr.params.WeightsFrom(inv[2+ne:])
 		row := Add(MulScalar(j, E), Iota(g, shapes.Make(dtypes.Int32, E), 0)) // [E]
 		valid := LessThan(row, Const(g, int32(N)))
 		mask := ConvertDType(valid, dtypes.Float32)
 		batch := gr.broadcast(Gather(x, ExpandAxes(MinScalar(row, N-1), -1))) // [K, E, D]
-		out := autoencoder.Forward(w, gr.arch, batch, nil)
+		out := gr.forward(w, h, extra, batch)
 		next := make([]*Node, 0, len(state))
 		rows := sparsity.Rows{Mask: mask}
 		// take adds x [K, E, ...] over the valid rows to the next float64 accumulator.
@@ -103,6 +113,12 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 		take(sparsity.Reconstruction(gr.spec.Loss, out.Recon, batch))
 		if gr.vae {
 			take(sparsity.GaussianKL(out.Acts[gr.arch.Latent], out.LogVar))
+		}
+		if gr.sae != nil {
+			sq, l0, l1 := gr.saeEvalTerms(w, out, batch)
+			take(sq)
+			take(l0)
+			take(l1)
 		}
 		if gr.mape() {
 			s, c := sparsity.APE(out.Recon, batch)
@@ -132,7 +148,7 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 		}
 		return next
 	}
-	final := repeat(start, gr.evalPerCall, append([]*Node{x, h.hp}, w.List()...), acc, body)
+	final := repeat(start, gr.evalPerCall, append(append([]*Node{x, h.hp}, extra...), w.List()...), acc, body)
 
 	var outs named
 	for i, n := range final {
@@ -165,6 +181,9 @@ func (gr *group) evaluate(epoch int) (*evalSums, error) {
 	if gr.vae {
 		e.kl = get("kl")
 	}
+	if gr.sae != nil {
+		e.saeSqErr, e.saeL0, e.saeWeightedL1 = get("sae/sq_error"), get("sae/l0"), get("sae/weighted_l1")
+	}
 	if gr.mape() {
 		e.ape, e.apeCount = get("ape"), get("ape_count")
 		e.absError, e.absInput = get("abs_error"), get("abs_input")
@@ -193,6 +212,14 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 		l := e.layers[o]
 		stats[o] = &layerStats{n: gr.data.Validation.N, sum: l.sum[k*U : (k+1)*U], sumAbs: l.sumAbs[k*U : (k+1)*U],
 			active: l.active[k*U : (k+1)*U], max: l.max[k*U : (k+1)*U]}
+	}
+	if gr.sae != nil {
+		metrics := gr.saeValidation(k, e, stats[gr.observedIndex("encoder.0")])
+		for i, name := range gr.regularizerNames() { // weight_decay only (validate refuses the others)
+			metrics = append(metrics, Metric{"validation", name, e.weightDecay[i][k]})
+			metrics[0].Value += e.weightDecay[i][k]
+		}
+		return metrics, gr.unitStats(stats, recordUnits, &metrics)
 	}
 	names := gr.metricNames()
 	recLoss := e.recon[k] / N
@@ -229,15 +256,21 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 		metrics = append(metrics, Metric{"validation", "mape", 100 * e.ape[k] / math.Max(e.apeCount[k], 1)},
 			Metric{"validation", "mape_seed", 100 * e.absError[k] / e.absInput[k]})
 	}
+	return metrics, gr.unitStats(stats, recordUnits, &metrics)
+}
+
+// unitStats adds each observed layer's summary metrics to metrics and returns the
+// per-unit statistics of the recorded layers (on epochs that record them).
+func (gr *group) unitStats(stats []*layerStats, recordUnits bool, metrics *[]Metric) []UnitStats {
 	var units []UnitStats
 	for o, li := range gr.observed {
 		name := gr.arch.Layers[li].Name
-		metrics = append(metrics, stats[o].metrics(name)...)
+		*metrics = append(*metrics, stats[o].metrics(name)...)
 		if recordUnits && contains(gr.spec.Record.Units.Layers, name) {
 			units = append(units, stats[o].units(name)...)
 		}
 	}
-	return metrics, units
+	return units
 }
 
 func (gr *group) observedIndex(layer string) int {
@@ -249,18 +282,36 @@ func (gr *group) observedIndex(layer string) int {
 	panic("layer not observed: " + layer)
 }
 
-// metricNames names the columns of the step's metrics after "loss" and "reconstruction".
+// metricNames names the columns of the step's metrics: "loss", "reconstruction", then
+// a VAE's KL and each regularizer's penalty (an SAE's: see saeMetricNames).
 func (gr *group) metricNames() []string {
-	kinds := make([]string, len(gr.spec.Regularizers))
-	layers := make([]string, len(kinds))
-	for i, r := range gr.spec.Regularizers {
-		kinds[i], layers[i] = r.Kind, r.Layer
+	if gr.sae != nil {
+		return append(gr.saeMetricNames(), gr.regularizerNames()...)
 	}
 	names := []string{"loss", "reconstruction"}
 	if gr.vae {
 		names = append(names, "penalty/gaussian_kl/latent")
 	}
-	return append(names, penaltyNames(kinds, layers)...)
+	return append(names, gr.regularizerNames()...)
+}
+
+// regularizerNames names the regularizers' penalties.
+func (gr *group) regularizerNames() []string {
+	kinds := make([]string, len(gr.spec.Regularizers))
+	layers := make([]string, len(kinds))
+	for i, r := range gr.spec.Regularizers {
+		kinds[i], layers[i] = r.Kind, r.Layer
+	}
+	return penaltyNames(kinds, layers)
+}
+
+// forward is the evaluation forward pass of the group's models over x [K, B, D]
+// (extra: a sparse autoencoder's state values; a VAE decodes its mean code).
+func (gr *group) forward(w autoencoder.Weights, h hyper, extra []*Node, x *Node) autoencoder.Output {
+	if gr.sae != nil {
+		return gr.saeOutput(w, h, extra, x)
+	}
+	return autoencoder.Forward(w, gr.arch, x, nil)
 }
 
 func anys(ts []*tensors.Tensor) []any {

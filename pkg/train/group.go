@@ -25,6 +25,7 @@ type group struct {
 	opt      optim.Optimizer
 	rng      *gmodel.Variable // [K, RNG state] for input noise and VAE sampling; nil without either
 	vae      bool
+	sae      *saeGroup // model.kind sae; nil otherwise
 	observed []int   // layer indices whose statistics validation computes
 	wdLayers [][]int // per regularizer: kernels it decays (weight_decay only)
 	store    *gmodel.Store
@@ -57,6 +58,10 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	store := gmodel.NewStore()
 	gr.store = store
 	seeds := seedsOf(members)
+	xTrain, xVal := d.Train.X, d.Validation.X
+	if gr.arch.SAE != nil {
+		xTrain, xVal = gr.newSAEGroup(store)
+	}
 	gr.params = autoencoder.NewParams(store, gr.arch, seeds)
 	var err error
 	if gr.opt, err = optim.New(store, s.Optimizer, gr.params.All()); err != nil {
@@ -67,6 +72,9 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	}
 	// Layers validation observes: recorded ones and activity-regularized ones.
 	want := map[string]bool{}
+	if gr.sae != nil {
+		want["encoder.0"] = true // its statistics give the dead and dense fractions
+	}
 	for _, l := range append(slices.Clone(s.Record.Units.Layers), s.Record.Activations.Layers...) {
 		want[l] = true
 	}
@@ -95,12 +103,12 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	gr.batches = (N + bs - 1) / bs
 	gr.rows = N - (gr.batches-1)*bs
 	gr.stepsPerCall, gr.evalPerCall = 1, 1
-	if loopsHoldGradients(backend) {
+	if loopsHoldGradients(backend) && !gr.sae.sorts() {
 		gr.stepsPerCall = chunkSteps(opts.StepsPerCall, gr.batches, gr.stepFLOPs(bs), backend)
 		gr.evalPerCall = (d.Validation.N + evalBatch - 1) / evalBatch
 	}
-	gr.xTrain = tensors.FromFlatDataAndDimensions(d.Train.X, N, D)
-	gr.xVal = tensors.FromFlatDataAndDimensions(d.Validation.X, d.Validation.N, D)
+	gr.xTrain = tensors.FromFlatDataAndDimensions(xTrain, N, D)
+	gr.xVal = tensors.FromFlatDataAndDimensions(xVal, d.Validation.N, D)
 	gr.hp = hyperparameters(members)
 
 	if gr.trainExec, err = gmodel.NewExec(backend, store, gr.trainGraph); err != nil {
@@ -134,6 +142,11 @@ func (gr *group) load(members []Member) error {
 	}
 	if gr.rng != nil {
 		if err := autoencoder.SetVariable(gr.rng, rngStates(seeds)); err != nil {
+			return err
+		}
+	}
+	if gr.sae != nil {
+		if err := gr.sae.reset(len(members)); err != nil {
 			return err
 		}
 	}
@@ -205,8 +218,25 @@ func (gr *group) weightDecay(w autoencoder.Weights, i int, lambda *Node) *Node {
 	return sparsity.WeightDecay(kernels, lambda)
 }
 
-// weights copies every model's trained parameters to the host.
+// weights copies every model's trained parameters to the host (a sparse
+// autoencoder's in the data's own units, with its thresholds: see saeExport).
 func (gr *group) weights() ([][]LayerWeights, error) {
+	out, err := gr.layerWeights()
+	if err != nil || gr.sae == nil {
+		return out, err
+	}
+	th, err := gr.saeThresholds()
+	if err != nil {
+		return nil, err
+	}
+	for k := range out {
+		out[k] = gr.saeExport(out[k], th, k)
+	}
+	return out, nil
+}
+
+// layerWeights copies every layer's kernel and bias to the host, as stored.
+func (gr *group) layerWeights() ([][]LayerWeights, error) {
 	K := len(gr.members)
 	out := make([][]LayerWeights, K)
 	for li, l := range gr.arch.Layers {

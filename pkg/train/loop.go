@@ -73,6 +73,12 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 				results[k].Weights = w[k]
 			}
 		}
+		var trainDead []float64
+		if gr.sae != nil {
+			if trainDead, err = gr.saeTrainDead(); err != nil {
+				return nil, err
+			}
+		}
 		elapsed := time.Since(start).Seconds()
 		M := len(trainNames)
 		for k := range gr.members {
@@ -83,6 +89,9 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			e.Epoch, e.Elapsed = epoch, elapsed
 			for m, name := range trainNames {
 				e.Metrics = append(e.Metrics, Metric{"train", name, t.sums[k*M+m] / float64(N)})
+			}
+			if trainDead != nil {
+				e.Metrics = append(e.Metrics, Metric{"train", "dead_fraction", trainDead[k]})
 			}
 			val, units := gr.validationMetrics(k, sums, d.units)
 			e.Metrics, e.Units = append(e.Metrics, val...), units
@@ -112,7 +121,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		return nil, err
 	}
 	for k := range outcomes {
-		outcomes[k].Weights = weights[k]
+		outcomes[k].Weights, outcomes[k].InputScale = weights[k], gr.inputScale()
 	}
 	return outcomes, nil
 }

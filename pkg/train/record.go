@@ -9,6 +9,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/sparselab/saerun/pkg/autoencoder"
+	"github.com/sparselab/saerun/pkg/optim"
 )
 
 // The recording program runs on the epochs that record something, in one call: the
@@ -50,16 +51,20 @@ func (gr *group) probeLayers() []int {
 	return out
 }
 
-// recordGraph: in[0] is the validation set x [N, D]; for a VAE that generates, in[1]
-// the prior draws z [K, n, latent].
+// recordGraph: in[0] is the validation set x [N, D], in[1] hp; for a VAE that
+// generates, in[2] the prior draws z [K, n, latent]. A sparse autoencoder's
+// reconstructions are returned in the data's own units (divided by the input scale).
 func (gr *group) recordGraph(_ *gmodel.Scope, in []*Node) []*Node {
-	x := in[0]
+	x, h := in[0], hyper{in[1]}
 	g := x.Graph()
 	w := gr.params.Values(g)
 	var outs named
 	P, R := gr.probeRows(), gr.reconRows()
 	if rows := max(P, R); rows > 0 {
-		out := autoencoder.Forward(w, gr.arch, gr.broadcast(Slice(x, AxisRange(0, rows))), nil)
+		out := gr.forward(w, h, optim.Values(g, gr.sae.vars()), gr.broadcast(Slice(x, AxisRange(0, rows))))
+		if gr.sae != nil && gr.sae.scale != 1 {
+			out.Recon = DivScalar(out.Recon, gr.sae.scale)
+		}
 		for _, li := range gr.probeLayers() {
 			if P > 0 {
 				outs.add(gr.arch.Layers[li].Name, Slice(out.Acts[li], AxisRange(), AxisRange(0, P)))
@@ -69,8 +74,8 @@ func (gr *group) recordGraph(_ *gmodel.Scope, in []*Node) []*Node {
 			outs.add("reconstructions", Slice(out.Recon, AxisRange(), AxisRange(0, R)))
 		}
 	}
-	if len(in) > 1 {
-		outs.add("generated", autoencoder.Decode(w, gr.arch, in[1]))
+	if len(in) > 2 {
+		outs.add("generated", autoencoder.Decode(w, gr.arch, in[2]))
 	}
 	gr.recLayout = outs.names
 	return outs.nodes
@@ -99,7 +104,7 @@ func (gr *group) record(epoch int, d due, z *tensors.Tensor, results []*Epoch) e
 	if !d.activations && !d.reconstructions && !d.generated {
 		return nil
 	}
-	args := []any{gr.xVal}
+	args := []any{gr.xVal, gr.hp}
 	if z != nil {
 		args = append(args, z)
 	}

@@ -62,6 +62,9 @@ type Outcome struct {
 	Message     string
 	CompileSecs float64
 	Weights     []LayerWeights // the trained parameters, layer by layer
+	// InputScale is the factor c a sparse autoencoder multiplied its inputs by
+	// (model.sae.normalize; 1 without it); NaN for the other models.
+	InputScale float64
 }
 
 // LayerWeights are one dense layer's trained parameters.
@@ -70,6 +73,9 @@ type LayerWeights struct {
 	In, Out int
 	Kernel  []float32 // In×Out, row-major: Kernel[i*Out+j] connects input i to unit j
 	Bias    []float32
+	// Threshold is a sparse autoencoder's encoder.0 threshold: a jumprelu's θ per latent,
+	// or a batchtopk's single evaluation threshold; nil otherwise.
+	Threshold []float32
 }
 
 // History is an Observer that keeps every epoch in memory: for notebooks and tests.

@@ -21,7 +21,7 @@ type layerStats struct {
 func activityRule(activation string, threshold *float64) (float64, bool) {
 	thr, absolute := 0.1, false
 	switch activation {
-	case "relu", "satlin":
+	case "relu", "satlin", "topk", "batchtopk", "jumprelu":
 		thr = 0
 	case "tanh", "linear":
 		absolute = true

@@ -40,12 +40,14 @@ func (t tally) list() []*Node { return []*Node{t.sums, t.active, t.failStep, t.f
 type stepState struct {
 	params []*Node // in the order of autoencoder.Params.All
 	opt    []*Node // in the order of Optimizer.State
+	extra  []*Node // a sparse autoencoder's state (saeGroup.vars); nil otherwise
 	rng    *Node   // nil without input noise or a VAE
 	tally
 }
 
 func (s stepState) list() []*Node {
 	out := append(append(append([]*Node(nil), s.params...), s.opt...), s.tally.list()...)
+	out = append(out, s.extra...)
 	if s.rng != nil {
 		out = append(out, s.rng)
 	}
@@ -53,12 +55,15 @@ func (s stepState) list() []*Node {
 }
 
 func (gr *group) stateFrom(nodes []*Node) stepState {
-	np, no := len(gr.params.All()), len(gr.opt.State())
+	np, no, ne := len(gr.params.All()), len(gr.opt.State()), len(gr.sae.vars())
 	s := stepState{params: nodes[:np:np], opt: nodes[np : np+no : np+no]}
 	t := nodes[np+no:]
 	s.tally = tally{sums: t[0], active: t[1], failStep: t[2], failLoss: t[3]}
+	if ne > 0 {
+		s.extra = t[4 : 4+ne : 4+ne]
+	}
 	if gr.rng != nil {
-		s.rng = t[4]
+		s.rng = t[4+ne]
 	}
 	return s
 }
@@ -74,6 +79,7 @@ func (gr *group) trainGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	if gr.rng != nil {
 		st.rng = gr.rng.NodeValue(g)
 	}
+	st.extra = optim.Values(g, gr.sae.vars())
 	st = gr.stateFrom(repeat(start, gr.stepsPerCall, []*Node{x, idx, hp.hp}, st.list(), func(b *Node, inv, state []*Node) []*Node {
 		return gr.step(inv[0], inv[1], b, hyper{inv[2]}, gr.stateFrom(state)).list()
 	}))
@@ -85,6 +91,9 @@ func (gr *group) trainGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	}
 	if gr.rng != nil {
 		gr.rng.SetNodeValue(st.rng)
+	}
+	for i, v := range gr.sae.vars() {
+		v.SetNodeValue(st.extra[i])
 	}
 	backend.MarkDonors(g, gr.store) // XLA may update the variables in place
 	return st.tally.list()
@@ -117,37 +126,67 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState) stepState {
 		eps, rng = gr.normal(rng, shapes.Make(dtypes.Float32, K, B, gr.spec.Model.Latent))
 	}
 	w := gr.params.WeightsFrom(st.params)
-	out := autoencoder.Forward(w, gr.arch, input, eps)
-	rec := rows.Mean(sparsity.Reconstruction(gr.spec.Loss, out.Recon, batch)) // [K]
-	metrics := []*Node{nil, rec}
-	total := rec
-	if gr.vae {
-		kl := MulScalar(rows.Mean(sparsity.GaussianKL(out.Acts[gr.arch.Latent], out.LogVar)), gr.spec.Model.KLWeight)
-		total = Add(total, kl)
-		metrics = append(metrics, kl)
+	var total *Node
+	var metrics, extra []*Node
+	if gr.sae != nil {
+		total, metrics, extra = gr.saeLoss(w, hp, st.extra, input, rows, samples)
+		for _, p := range gr.penalties(w, nil, hp, rows, ConvertDType(samples, dtypes.Float32)) {
+			total = Add(total, p)
+			metrics = append(metrics, p)
+		}
+		metrics[0] = total
+	} else {
+		out := autoencoder.Forward(w, gr.arch, input, eps)
+		rec := rows.Mean(sparsity.Reconstruction(gr.spec.Loss, out.Recon, batch)) // [K]
+		metrics = []*Node{nil, rec}
+		total = rec
+		if gr.vae {
+			kl := MulScalar(rows.Mean(sparsity.GaussianKL(out.Acts[gr.arch.Latent], out.LogVar)), gr.spec.Model.KLWeight)
+			total = Add(total, kl)
+			metrics = append(metrics, kl)
+		}
+		for _, p := range gr.penalties(w, out.Acts, hp, rows, ConvertDType(samples, dtypes.Float32)) {
+			total = Add(total, p)
+			metrics = append(metrics, p)
+		}
+		metrics[0] = total
 	}
-	for _, p := range gr.penalties(w, out.Acts, hp, rows, ConvertDType(samples, dtypes.Float32)) {
-		total = Add(total, p)
-		metrics = append(metrics, p)
-	}
-	metrics[0] = total
-	m := Stack(metrics, 1) // [K, M]: total loss, reconstruction, (VAE KL,) each penalty
+	m := Stack(metrics, 1) // [K, M]: total loss, reconstruction, (VAE KL,) each penalty (SAE: see saeMetricNames)
 
 	finite := LogicalAll(IsFinite(m), 1)
 	update := LogicalAnd(LogicalAnd(st.active, finite), inEpoch)
 	grads := Gradient(ReduceAllSum(total), st.params...)
+	if gr.sae != nil {
+		gr.saeProject(grads, st.params)
+	}
 	params, opt := gr.opt.Update(st.params, st.opt, grads, hp.learningRate(), update)
+	if gr.sae != nil {
+		gr.saeRenormalize(params, update)
+		for i := range extra {
+			extra[i] = Where(keepShape(update, extra[i]), extra[i], st.extra[i])
+		}
+	}
 	failed := LogicalAnd(LogicalAnd(st.active, LogicalNot(finite)), inEpoch)
 	weighted := Mul(ConvertDType(m, dtypes.Float64), samples)
 	if rng != nil {
 		rng = Where(inEpoch, rng, st.rng)
 	}
-	return stepState{params: params, opt: opt, rng: rng, tally: tally{
+	return stepState{params: params, opt: opt, extra: extra, rng: rng, tally: tally{
 		sums:     Where(update, Add(st.sums, weighted), st.sums),
 		active:   LogicalAnd(st.active, LogicalNot(failed)),
 		failStep: Where(failed, BroadcastToDims(b, K), st.failStep),
 		failLoss: Where(failed, Reshape(Slice(m, AxisRange(), AxisElem(0)), K), st.failLoss),
 	}}
+}
+
+// keepShape reshapes the per-model mask [K] to broadcast over x [K, ...].
+func keepShape(mask, x *Node) *Node {
+	dims := make([]int, x.Rank())
+	for i := range dims {
+		dims[i] = 1
+	}
+	dims[0] = mask.Shape().Dimensions[0]
+	return BroadcastToDims(Reshape(mask, dims...), x.Shape().Dimensions...)
 }
 
 // penalties returns each regularizer's penalty [K] for activations acts of a batch of

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -74,6 +75,9 @@ func GroupKey(s *spec.Spec) string {
 	c.Optimizer.LearningRate = 0
 	c.Train.Seed = 0
 	c.Train.InputNoise = 0
+	c.Model.SAE.K, c.Model.SAE.L1Coefficient, c.Model.SAE.L0Coefficient = 0, 0, 0
+	c.Model.SAE.Bandwidth, c.Model.SAE.ThresholdMomentum, c.Model.SAE.DeadAfter = 0, 0, 0
+	c.Model.SAE.AuxCoefficient = math.Min(c.Model.SAE.AuxCoefficient, 1) // only whether it is 0 matters
 	c.Regularizers = slices.Clone(s.Regularizers)
 	for i := range c.Regularizers {
 		c.Regularizers[i].Weight, c.Regularizers[i].Target = 0, 0
@@ -147,11 +151,12 @@ func (t *Trainer) Close() {
 // reuseKey is equal for two groups that compile to the same programs: the same
 // structure (GroupKey), group size, presence of input noise and data sets.
 func reuseKey(members []Member, d Data) string {
-	noise := false
+	noise, kmax := false, 0
 	for _, m := range members {
 		noise = noise || m.Spec.Train.InputNoise > 0
+		kmax = max(kmax, m.Spec.Model.SAE.K)
 	}
-	return fmt.Sprintf("%s|%d|%v|%p|%p", GroupKey(members[0].Spec), len(members), noise, d.Train, d.Validation)
+	return fmt.Sprintf("%s|%d|%v|%d|%p|%p", GroupKey(members[0].Spec), len(members), noise, kmax, d.Train, d.Validation)
 }
 
 // panicError turns a panic during graph building or execution into an error. GoMLX
@@ -190,12 +195,18 @@ func (h hyper) target(reg int) *Node { return h.column(hpRegularizers + 2*reg + 
 // hyperparameters lays out the members' hyperparameters as hp's rows.
 func hyperparameters(members []Member) *tensors.Tensor {
 	P := hpRegularizers + 2*len(members[0].Spec.Regularizers)
+	if members[0].Spec.Model.Kind == "sae" {
+		P += hpSAEColumns
+	}
 	hp := make([]float32, 0, len(members)*P)
 	for _, m := range members {
 		s := m.Spec
 		hp = append(hp, float32(s.Optimizer.LearningRate), float32(s.Train.InputNoise))
 		for _, r := range s.Regularizers {
 			hp = append(hp, float32(r.Weight), float32(r.Target))
+		}
+		if s.Model.Kind == "sae" {
+			hp = append(hp, saeHyper(s)...)
 		}
 	}
 	return tensors.FromFlatDataAndDimensions(hp, len(members), P)

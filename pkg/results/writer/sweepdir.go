@@ -171,6 +171,10 @@ func (w *RunWriter) Epoch(e *train.Epoch) error {
 		weights = append(weights,
 			results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "kernel", Shape: []int32{int32(l.In), int32(l.Out)}, Values: l.Kernel},
 			results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "bias", Shape: []int32{int32(l.Out)}, Values: l.Bias})
+		if l.Threshold != nil {
+			weights = append(weights, results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "threshold",
+				Shape: []int32{int32(len(l.Threshold))}, Values: l.Threshold})
+		}
 	}
 	return w.weights.write(weights)
 }
@@ -210,7 +214,7 @@ func (w *RunWriter) Finish(o train.Outcome, be Backend, groupSize int) error {
 		Status: o.Status, Message: o.Message, Backend: be.Name, BackendDetail: be.Detail,
 		Device: be.Device, Deterministic: be.Deterministic, GroupSize: int32(groupSize), EpochsCompleted: int32(o.Epochs), DivergedEpoch: positive(int32(o.DivergedAt)),
 		StartTime: w.start.UTC(), EndTime: end.UTC(), WallSeconds: end.Sub(w.start).Seconds(),
-		CompileSeconds: positive(o.CompileSecs), FinalTrainLoss: metric("train/loss"),
+		CompileSeconds: positive(o.CompileSecs), InputScale: finiteOrNull(o.InputScale), FinalTrainLoss: metric("train/loss"),
 		FinalValidationLoss:           metric("validation/loss"),
 		FinalValidationReconstruction: metric("validation/reconstruction"),
 		FinalMetrics:                  string(finalJSON), Config: string(w.run.Config),
@@ -261,6 +265,15 @@ func (w *RunWriter) Abort() {
 // positive is v, or nil (null) when v is 0: a value that does not exist.
 func positive[T int32 | float64](v T) *T {
 	if v <= 0 {
+		return nil
+	}
+	return &v
+}
+
+// finiteOrNull is v, or null for NaN (a value that does not exist) and for a run that
+// produced no outcome value (0).
+func finiteOrNull(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v == 0 {
 		return nil
 	}
 	return &v

@@ -1,0 +1,147 @@
+package spec
+
+import "fmt"
+
+// Defaults of model.sae, applied only with kind: sae.
+const (
+	DefaultSAEBandwidth         = 0.001
+	DefaultSAEInitialThreshold  = 0.001
+	DefaultSAEThresholdMomentum = 0.999
+	DefaultSAEAuxCoefficient    = 1.0 / 32
+	DefaultSAEDeadAfter         = 10_000_000
+)
+
+func (a *SAE) applyDefaults(omitted func(string) bool) {
+	set := func(key string, apply func()) {
+		if omitted("model.sae." + key) {
+			apply()
+		}
+	}
+	switch a.Activation {
+	case "jumprelu":
+		set("bandwidth", func() { a.Bandwidth = DefaultSAEBandwidth })
+		set("initial_threshold", func() { a.InitialThreshold = DefaultSAEInitialThreshold })
+	case "batchtopk":
+		set("threshold_momentum", func() { a.ThresholdMomentum = DefaultSAEThresholdMomentum })
+	}
+	if a.Activation == "topk" || a.Activation == "batchtopk" {
+		set("aux_coefficient", func() { a.AuxCoefficient = DefaultSAEAuxCoefficient })
+	}
+	set("dead_after", func() { a.DeadAfter = DefaultSAEDeadAfter })
+	set("b_dec_init", func() { a.BDecInit = "geometric_median" })
+	set("normalize", func() { a.Normalize = "none" })
+}
+
+// UsesAuxK reports whether the model trains with the AuxK loss.
+func (a SAE) UsesAuxK() bool {
+	return (a.Activation == "topk" || a.Activation == "batchtopk") && a.AuxCoefficient > 0
+}
+
+// AuxKFor is the AuxK size for inputs of size dim: AuxK, or dim/2 when omitted, at
+// most Latents.
+func (a SAE) AuxKFor(dim int) int {
+	k := a.AuxK
+	if k == 0 {
+		k = max(dim/2, 1)
+	}
+	return min(k, a.Latents)
+}
+
+// validateSAE checks model.sae of a kind: sae spec.
+func (src *Source) validateSAE(s *Spec) Errors {
+	var errs Errors
+	bad := func(key, allowed, format string, args ...any) {
+		errs = append(errs, src.errAt("model.sae."+key, allowed, format, args...))
+	}
+	a := s.Model.SAE
+	if a.Latents < 1 || a.Latents > 1<<20 {
+		bad("latents", "1 to 1048576 (the dictionary size)", "invalid: %d", a.Latents)
+	}
+	if !contains(SAEActivations, a.Activation) {
+		if a.Activation == "" {
+			bad("activation", oneOf(SAEActivations), "missing")
+		} else {
+			bad("activation", oneOf(SAEActivations), "unknown value %q", a.Activation)
+		}
+	}
+	// only refuses a key the activation does not use; uses checks one it needs.
+	only := func(key string, set bool, kinds ...string) bool {
+		if contains(kinds, a.Activation) {
+			return true
+		}
+		if set || src.Given("model.sae."+key) {
+			bad(key, fmt.Sprintf("only with activation: %s", oneOf(kinds)), "not used by %s", a.Activation)
+		}
+		return false
+	}
+	if only("k", a.K != 0, "topk", "batchtopk") && (a.K < 1 || (a.Latents > 0 && a.K > a.Latents)) {
+		bad("k", fmt.Sprintf("1 to latents (%d)", a.Latents), "invalid: %d", a.K)
+	}
+	positive := func(key string, v float64, allowed string, ok func(float64) bool) {
+		if !isFinite(v) || !ok(v) {
+			bad(key, allowed, "out of range: %v", v)
+		}
+	}
+	if only("l1_coefficient", a.L1Coefficient != 0, "relu") {
+		if !src.Given("model.sae.l1_coefficient") {
+			bad("l1_coefficient", "a number >= 0 (relu's L1 penalty weight)", "missing")
+		} else {
+			positive("l1_coefficient", a.L1Coefficient, ">= 0", func(v float64) bool { return v >= 0 })
+		}
+	}
+	if only("l0_coefficient", a.L0Coefficient != 0, "jumprelu") {
+		if !src.Given("model.sae.l0_coefficient") {
+			bad("l0_coefficient", "a number >= 0 (jumprelu's L0 penalty weight)", "missing")
+		} else {
+			positive("l0_coefficient", a.L0Coefficient, ">= 0", func(v float64) bool { return v >= 0 })
+		}
+	}
+	if only("bandwidth", a.Bandwidth != 0, "jumprelu") {
+		positive("bandwidth", a.Bandwidth, "> 0", func(v float64) bool { return v > 0 })
+	}
+	if only("initial_threshold", a.InitialThreshold != 0, "jumprelu") {
+		positive("initial_threshold", a.InitialThreshold, ">= 0", func(v float64) bool { return v >= 0 })
+	}
+	if only("threshold_momentum", a.ThresholdMomentum != 0, "batchtopk") {
+		positive("threshold_momentum", a.ThresholdMomentum, "0 <= momentum < 1", func(v float64) bool { return v >= 0 && v < 1 })
+	}
+	if only("aux_coefficient", a.AuxCoefficient != 0, "topk", "batchtopk") {
+		positive("aux_coefficient", a.AuxCoefficient, ">= 0 (0 turns AuxK off)", func(v float64) bool { return v >= 0 })
+	}
+	if only("aux_k", a.AuxK != 0, "topk", "batchtopk") && src.Given("model.sae.aux_k") && (a.AuxK < 1 || (a.Latents > 0 && a.AuxK > a.Latents)) {
+		bad("aux_k", fmt.Sprintf("1 to latents (%d), or omitted for half the input size", a.Latents), "invalid: %d", a.AuxK)
+	}
+	if a.DeadAfter < 1 {
+		bad("dead_after", "a positive number of training samples", "invalid: %d", a.DeadAfter)
+	}
+	if !contains(BDecInits, a.BDecInit) {
+		bad("b_dec_init", oneOf(BDecInits), "unknown value %q", a.BDecInit)
+	}
+	if !contains(Normalizations, a.Normalize) {
+		bad("normalize", oneOf(Normalizations), "unknown value %q", a.Normalize)
+	}
+	if s.Loss != "" && s.Loss != "mse" && s.Loss != "mse_sum" {
+		errs = append(errs, src.errAt("loss", "mse_sum or mse with model.kind: sae", "%s is not used by sae", s.Loss))
+	}
+	for i, r := range s.Regularizers {
+		if r.Kind == "l1_activity" || r.Kind == "kl_sparsity" {
+			errs = append(errs, src.errAt(fmt.Sprintf("regularizers.%d.kind", i), "weight_decay with model.kind: sae (its sparsity is model.sae.activation and its coefficient)",
+				"%s is not used by sae", r.Kind))
+		}
+	}
+	if s.Train.InputNoise != 0 {
+		errs = append(errs, src.errAt("train.input_noise", "0 with model.kind: sae", "not used by sae"))
+	}
+	return errs
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func isFinite(v float64) bool { return v == v && v < 1e308 && v > -1e308 }
