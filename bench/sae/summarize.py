@@ -35,7 +35,7 @@ def saerun_record(folder, name):
         print(f"{folder}: {len(runs)} runs, expected 1; skipped", file=sys.stderr)
         return None
     run = runs.iloc[0]
-    if run["status"] != "ok":
+    if run["status"] != "completed":
         print(f"{folder}: run status {run['status']}: {run['message']}; skipped", file=sys.stderr)
         return None
     cfg = json.loads(run["config"])
