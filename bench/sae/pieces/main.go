@@ -1,0 +1,177 @@
+// Command pieces times the parts of saerun's TopK SAE training step (pkg/sae, as
+// pkg/train/sae.go assembles them) one by one on a backend, at the sizes of issue 17's
+// benchmark (bench/sae/topk.yaml: 512 inputs, 4,096 latents, k 32, batch 4,096): where the
+// time of a step goes, next to the whole step with and without AuxK.
+//
+//	go run ./bench/sae/pieces [--backend xla] [--runs 5] [--batch 4096] [--latents 4096]
+//
+// Each piece is one compiled program, called once to warm up and then --runs times; it
+// prints the median milliseconds per call (tab-separated) on stdout. Inputs stay on the
+// device between calls. The whole-step rows are the forward pass, the loss and the
+// gradients of the four parameters with the decoder-parallel component removed (no Adam
+// update, no dead-latent bookkeeping); "AuxK, none dead" is what a step of the benchmark
+// computes (no latent is dead in a short run, but the graph computes AuxK all the same).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/sparselab/saerun/pkg/backend"
+	"github.com/sparselab/saerun/pkg/sae"
+	"github.com/sparselab/saerun/pkg/sparsity"
+)
+
+func main() {
+	backendName := flag.String("backend", "xla", "backend: xla, xla:PLUGIN or go")
+	runs := flag.Int("runs", 5, "timed calls per piece (after one warm-up call)")
+	B := flag.Int("batch", 4096, "batch size")
+	D := flag.Int("dim", 512, "input size")
+	L := flag.Int("latents", 4096, "latents")
+	k := flag.Int("k", 32, "k of TopK")
+	auxK := flag.Int("aux-k", 256, "k of AuxK (dead latents that reconstruct the residual)")
+	flag.Parse()
+	if *runs < 1 || *B < 1 || *D < 1 || *L < 1 || *k < 1 || *k > *L || *auxK < 1 || *auxK > *L {
+		fmt.Fprintln(os.Stderr, "pieces: --runs, --batch, --dim, --latents, --k and --aux-k must be positive, k and aux-k at most latents")
+		os.Exit(2)
+	}
+	b, info, err := backend.Open(*backendName)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pieces:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "backend %s (%s)\n", info.Name, info.Detail)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	randn := func(scale float64, dims ...int) *tensors.Tensor {
+		n := 1
+		for _, d := range dims {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * scale)
+		}
+		return tensors.FromFlatDataAndDimensions(v, dims...)
+	}
+	x := randn(1, 1, *B, *D)
+	wEnc := randn(1/float64(*D), 1, *L, *D) // [K, L, D]
+	wDec := randn(1/float64(*D), 1, *D, *L) // [K, D, L]
+	bEnc := randn(0, 1, *L)
+	bDec := randn(0, 1, *D)
+	noneDead := tensors.FromFlatDataAndDimensions(make([]bool, *L), 1, *L)
+
+	kNode := func(g *Graph) *Node { return Const(g, []int32{int32(*k)}) }
+	encode := func(x, wEnc, bEnc, bDec *Node) *Node {
+		return Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
+	}
+	decode := func(h, wDec, bDec *Node) *Node {
+		return Add(Einsum("kbi,koi->kbo", h, wDec), ExpandAxes(bDec, 1))
+	}
+	// step: loss and gradients of the four parameters (W_dec's with the parallel part removed).
+	step := func(aux bool) func(x, wEnc, bEnc, wDec, bDec, dead *Node) []*Node {
+		return func(x, wEnc, bEnc, wDec, bDec, dead *Node) []*Node {
+			z := encode(x, wEnc, bEnc, bDec)
+			h := sae.KeepTopK(z, kNode(x.Graph()), *k)
+			recon := decode(h, wDec, bDec)
+			loss := ReduceAllMean(ReduceSum(Square(Sub(recon, x)), -1))
+			if aux {
+				loss = Add(loss, MulScalar(ReduceAllSum(sae.AuxK(z, dead, Sub(x, recon), wDec, *auxK, sparsity.Rows{})), 1.0/32))
+			}
+			g := Gradient(loss, wEnc, bEnc, wDec, bDec)
+			g[2] = sae.ProjectOutParallel(g[2], wDec)
+			return append([]*Node{loss}, g...)
+		}
+	}
+
+	type piece struct {
+		name string
+		exec func(compute.Backend) (*Exec, error)
+		args []any
+	}
+	// z and h as inputs of the pieces that start from them.
+	z := mustCall(b, func(x, wEnc, bEnc, bDec *Node) *Node { return encode(x, wEnc, bEnc, bDec) }, x, wEnc, bEnc, bDec)
+	h := mustCall(b, func(z *Node) *Node { return sae.KeepTopK(z, kNode(z.Graph()), *k) }, z)
+	residual := randn(0.1, 1, *B, *D)
+	pieces := []piece{
+		{"encoder product (x-b_dec)·W_encᵀ+b_enc", mk(func(x, wEnc, bEnc, bDec *Node) *Node { return encode(x, wEnc, bEnc, bDec) }), []any{x, wEnc, bEnc, bDec}},
+		{fmt.Sprintf("TopK(%d) values (graph.TopK)", *k), mk(func(z *Node) *Node { v, _ := TopK(z, *k, -1); return v }), []any{z}},
+		{fmt.Sprintf("sae.KeepTopK k=%d", *k), mk(func(z *Node) *Node { return sae.KeepTopK(z, kNode(z.Graph()), *k) }), []any{z}},
+		{"decoder product h·W_decᵀ+b_dec (dense)", mk(decode), []any{h, wDec, bDec}},
+		{fmt.Sprintf("TopK(%d) values (AuxK's selection)", *auxK), mk(func(z *Node) *Node { v, _ := TopK(z, *auxK, -1); return v }), []any{z}},
+		{fmt.Sprintf("sae.AuxK forward, aux_k=%d, none dead", *auxK), mk(func(z, dead, r, wDec *Node) *Node {
+			return sae.AuxK(z, dead, r, wDec, *auxK, sparsity.Rows{})
+		}), []any{z, noneDead, residual, wDec}},
+		{"forward + loss (no AuxK)", mk(func(x, wEnc, bEnc, wDec, bDec *Node) *Node {
+			rec := decode(sae.KeepTopK(encode(x, wEnc, bEnc, bDec), kNode(x.Graph()), *k), wDec, bDec)
+			return ReduceAllMean(ReduceSum(Square(Sub(rec, x)), -1))
+		}), []any{x, wEnc, bEnc, wDec, bDec}},
+		{"step: loss + gradients, no AuxK", mk(step(false)), []any{x, wEnc, bEnc, wDec, bDec, noneDead}},
+		{"step: loss + gradients, AuxK, none dead", mk(step(true)), []any{x, wEnc, bEnc, wDec, bDec, noneDead}},
+	}
+	fmt.Printf("piece\tms per call (median of %d)\n", *runs)
+	for _, p := range pieces {
+		ms, err := timeIt(b, p.exec, p.args, *runs)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pieces: %s: %v\n", p.name, err)
+			os.Exit(1)
+		}
+		fmt.Printf("%s\t%.1f\n", p.name, ms)
+	}
+}
+
+// mk defers building fn's program to the backend given.
+func mk[F ExecGraphFn](fn F) func(compute.Backend) (*Exec, error) {
+	return func(b compute.Backend) (*Exec, error) { return NewExec(b, fn) }
+}
+
+func mustCall[F ExecGraphFn](b compute.Backend, fn F, args ...any) *tensors.Tensor {
+	e, err := NewExec(b, fn)
+	if err != nil {
+		panic(err)
+	}
+	out, err := e.Exec(args...)
+	if err != nil {
+		panic(err)
+	}
+	return out[0]
+}
+
+// timeIt compiles fn, calls it once, then runs more times, and returns the median ms of
+// the timed calls (each waits for its outputs: a call returns when they are computed).
+func timeIt(b compute.Backend, build func(compute.Backend) (*Exec, error), args []any, runs int) (float64, error) {
+	e, err := build(b)
+	if err != nil {
+		return 0, err
+	}
+	defer e.Finalize()
+	var ms []float64
+	for i := 0; i <= runs; i++ {
+		t0 := time.Now()
+		out, err := e.Exec(args...)
+		if err != nil {
+			return 0, err
+		}
+		// Reading a scalar of the first output makes sure the computation finished.
+		if out[0].Shape().DType == dtypes.Float32 && out[0].Shape().Size() == 1 {
+			_ = tensors.MustCopyFlatData[float32](out[0])
+		}
+		if i > 0 {
+			ms = append(ms, time.Since(t0).Seconds()*1000)
+		}
+		for _, o := range out {
+			o.FinalizeAll()
+		}
+	}
+	slices.Sort(ms)
+	return ms[len(ms)/2], nil
+}
