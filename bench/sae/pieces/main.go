@@ -16,6 +16,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -31,23 +32,37 @@ import (
 	"github.com/sparselab/saerun/pkg/sparsity"
 )
 
+// sizes are the command's flags.
+type sizes struct {
+	backend                string
+	runs, B, D, L, k, auxK int
+}
+
 func main() {
-	backendName := flag.String("backend", "xla", "backend: xla, xla:PLUGIN or go")
-	runs := flag.Int("runs", 5, "timed calls per piece (after one warm-up call)")
-	B := flag.Int("batch", 4096, "batch size")
-	D := flag.Int("dim", 512, "input size")
-	L := flag.Int("latents", 4096, "latents")
-	k := flag.Int("k", 32, "k of TopK")
-	auxK := flag.Int("aux-k", 256, "k of AuxK (dead latents that reconstruct the residual)")
+	var c sizes
+	flag.StringVar(&c.backend, "backend", "xla", "backend: xla, xla:PLUGIN or go")
+	flag.IntVar(&c.runs, "runs", 5, "timed calls per piece (after one warm-up call)")
+	flag.IntVar(&c.B, "batch", 4096, "batch size")
+	flag.IntVar(&c.D, "dim", 512, "input size")
+	flag.IntVar(&c.L, "latents", 4096, "latents")
+	flag.IntVar(&c.k, "k", 32, "k of TopK")
+	flag.IntVar(&c.auxK, "aux-k", 256, "k of AuxK (dead latents that reconstruct the residual)")
 	flag.Parse()
-	if *runs < 1 || *B < 1 || *D < 1 || *L < 1 || *k < 1 || *k > *L || *auxK < 1 || *auxK > *L {
+	if c.runs < 1 || c.B < 1 || c.D < 1 || c.L < 1 || c.k < 1 || c.k > c.L || c.auxK < 1 || c.auxK > c.L {
 		fmt.Fprintln(os.Stderr, "pieces: --runs, --batch, --dim, --latents, --k and --aux-k must be positive, k and aux-k at most latents")
 		os.Exit(2)
 	}
-	b, info, err := backend.Open(*backendName)
-	if err != nil {
+	if err := run(os.Stdout, c); err != nil {
 		fmt.Fprintln(os.Stderr, "pieces:", err)
 		os.Exit(1)
+	}
+}
+
+// run times every piece and writes one "name<TAB>ms" line each to w, after a header.
+func run(w io.Writer, c sizes) error {
+	b, info, err := backend.Open(c.backend)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(os.Stderr, "backend %s (%s)\n", info.Name, info.Detail)
 
@@ -63,14 +78,14 @@ func main() {
 		}
 		return tensors.FromFlatDataAndDimensions(v, dims...)
 	}
-	x := randn(1, 1, *B, *D)
-	wEnc := randn(1/float64(*D), 1, *L, *D) // [K, L, D]
-	wDec := randn(1/float64(*D), 1, *D, *L) // [K, D, L]
-	bEnc := randn(0, 1, *L)
-	bDec := randn(0, 1, *D)
-	noneDead := tensors.FromFlatDataAndDimensions(make([]bool, *L), 1, *L)
+	x := randn(1, 1, c.B, c.D)
+	wEnc := randn(1/float64(c.D), 1, c.L, c.D) // [K, L, D]
+	wDec := randn(1/float64(c.D), 1, c.D, c.L) // [K, D, L]
+	bEnc := randn(0, 1, c.L)
+	bDec := randn(0, 1, c.D)
+	noneDead := tensors.FromFlatDataAndDimensions(make([]bool, c.L), 1, c.L)
 
-	kNode := func(g *Graph) *Node { return Const(g, []int32{int32(*k)}) }
+	kNode := func(g *Graph) *Node { return Const(g, []int32{int32(c.k)}) }
 	encode := func(x, wEnc, bEnc, bDec *Node) *Node {
 		return Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
 	}
@@ -81,11 +96,11 @@ func main() {
 	step := func(aux bool) func(x, wEnc, bEnc, wDec, bDec, dead *Node) []*Node {
 		return func(x, wEnc, bEnc, wDec, bDec, dead *Node) []*Node {
 			z := encode(x, wEnc, bEnc, bDec)
-			h := sae.KeepTopK(z, kNode(x.Graph()), *k)
+			h := sae.KeepTopK(z, kNode(x.Graph()), c.k)
 			recon := decode(h, wDec, bDec)
 			loss := ReduceAllMean(ReduceSum(Square(Sub(recon, x)), -1))
 			if aux {
-				loss = Add(loss, MulScalar(ReduceAllSum(sae.AuxK(z, dead, Sub(x, recon), wDec, *auxK, sparsity.Rows{})), 1.0/32))
+				loss = Add(loss, MulScalar(ReduceAllSum(sae.AuxK(z, dead, Sub(x, recon), wDec, c.auxK, sparsity.Rows{})), 1.0/32))
 			}
 			g := Gradient(loss, wEnc, bEnc, wDec, bDec)
 			g[2] = sae.ProjectOutParallel(g[2], wDec)
@@ -99,34 +114,40 @@ func main() {
 		args []any
 	}
 	// z and h as inputs of the pieces that start from them.
-	z := mustCall(b, func(x, wEnc, bEnc, bDec *Node) *Node { return encode(x, wEnc, bEnc, bDec) }, x, wEnc, bEnc, bDec)
-	h := mustCall(b, func(z *Node) *Node { return sae.KeepTopK(z, kNode(z.Graph()), *k) }, z)
-	residual := randn(0.1, 1, *B, *D)
+	z, err := call(b, func(x, wEnc, bEnc, bDec *Node) *Node { return encode(x, wEnc, bEnc, bDec) }, x, wEnc, bEnc, bDec)
+	if err != nil {
+		return err
+	}
+	h, err := call(b, func(z *Node) *Node { return sae.KeepTopK(z, kNode(z.Graph()), c.k) }, z)
+	if err != nil {
+		return err
+	}
+	residual := randn(0.1, 1, c.B, c.D)
 	pieces := []piece{
 		{"encoder product (x-b_dec)·W_encᵀ+b_enc", mk(func(x, wEnc, bEnc, bDec *Node) *Node { return encode(x, wEnc, bEnc, bDec) }), []any{x, wEnc, bEnc, bDec}},
-		{fmt.Sprintf("TopK(%d) values (graph.TopK)", *k), mk(func(z *Node) *Node { v, _ := TopK(z, *k, -1); return v }), []any{z}},
-		{fmt.Sprintf("sae.KeepTopK k=%d", *k), mk(func(z *Node) *Node { return sae.KeepTopK(z, kNode(z.Graph()), *k) }), []any{z}},
+		{fmt.Sprintf("TopK(%d) values (graph.TopK)", c.k), mk(func(z *Node) *Node { v, _ := TopK(z, c.k, -1); return v }), []any{z}},
+		{fmt.Sprintf("sae.KeepTopK k=%d", c.k), mk(func(z *Node) *Node { return sae.KeepTopK(z, kNode(z.Graph()), c.k) }), []any{z}},
 		{"decoder product h·W_decᵀ+b_dec (dense)", mk(decode), []any{h, wDec, bDec}},
-		{fmt.Sprintf("TopK(%d) values (AuxK's selection)", *auxK), mk(func(z *Node) *Node { v, _ := TopK(z, *auxK, -1); return v }), []any{z}},
-		{fmt.Sprintf("sae.AuxK forward, aux_k=%d, none dead", *auxK), mk(func(z, dead, r, wDec *Node) *Node {
-			return sae.AuxK(z, dead, r, wDec, *auxK, sparsity.Rows{})
+		{fmt.Sprintf("TopK(%d) values (AuxK's selection)", c.auxK), mk(func(z *Node) *Node { v, _ := TopK(z, c.auxK, -1); return v }), []any{z}},
+		{fmt.Sprintf("sae.AuxK forward, aux_k=%d, none dead", c.auxK), mk(func(z, dead, r, wDec *Node) *Node {
+			return sae.AuxK(z, dead, r, wDec, c.auxK, sparsity.Rows{})
 		}), []any{z, noneDead, residual, wDec}},
 		{"forward + loss (no AuxK)", mk(func(x, wEnc, bEnc, wDec, bDec *Node) *Node {
-			rec := decode(sae.KeepTopK(encode(x, wEnc, bEnc, bDec), kNode(x.Graph()), *k), wDec, bDec)
+			rec := decode(sae.KeepTopK(encode(x, wEnc, bEnc, bDec), kNode(x.Graph()), c.k), wDec, bDec)
 			return ReduceAllMean(ReduceSum(Square(Sub(rec, x)), -1))
 		}), []any{x, wEnc, bEnc, wDec, bDec}},
 		{"step: loss + gradients, no AuxK", mk(step(false)), []any{x, wEnc, bEnc, wDec, bDec, noneDead}},
 		{"step: loss + gradients, AuxK, none dead", mk(step(true)), []any{x, wEnc, bEnc, wDec, bDec, noneDead}},
 	}
-	fmt.Printf("piece\tms per call (median of %d)\n", *runs)
+	fmt.Fprintf(w, "piece\tms per call (median of %d)\n", c.runs)
 	for _, p := range pieces {
-		ms, err := timeIt(b, p.exec, p.args, *runs)
+		ms, err := timeIt(b, p.exec, p.args, c.runs)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "pieces: %s: %v\n", p.name, err)
-			os.Exit(1)
+			return fmt.Errorf("%s: %w", p.name, err)
 		}
-		fmt.Printf("%s\t%.1f\n", p.name, ms)
+		fmt.Fprintf(w, "%s\t%.1f\n", p.name, ms)
 	}
+	return nil
 }
 
 // mk defers building fn's program to the backend given.
@@ -134,16 +155,17 @@ func mk[F ExecGraphFn](fn F) func(compute.Backend) (*Exec, error) {
 	return func(b compute.Backend) (*Exec, error) { return NewExec(b, fn) }
 }
 
-func mustCall[F ExecGraphFn](b compute.Backend, fn F, args ...any) *tensors.Tensor {
+// call runs fn once and returns its first output.
+func call[F ExecGraphFn](b compute.Backend, fn F, args ...any) (*tensors.Tensor, error) {
 	e, err := NewExec(b, fn)
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
 	out, err := e.Exec(args...)
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
-	return out[0]
+	return out[0], nil
 }
 
 // timeIt compiles fn, calls it once, then runs more times, and returns the median ms of
