@@ -7,7 +7,8 @@
 # results.md and results.json. See bench/sae/README.md.
 #
 #   bench/sae/run.sh [--rounds N] [--epochs E] [--steps S] [--threads T] [--impls LIST]
-#                    [--only LIST] [--saerun BIN] [--skip-install] [--gpu [--cpu-dry]]
+#                    [--only LIST] [--saerun BIN] [--set KEY=VAL]... [--skip-install]
+#                    [--gpu [--cpu-dry]]
 #
 #   --rounds N      run everything N times, interleaved; each row keeps its fastest round
 #                   (default 1; use 2-3 on a shared machine)
@@ -22,6 +23,8 @@
 #   --only LIST     subset of saerun,torch (default both)
 #   --saerun BIN    a saerun binary (default: go build ./experiments; --gpu: unpack
 #                   .device/saerun.gz)
+#   --set KEY=VAL   passed on to saerun (repeatable), e.g. --set model.sae.aux_coefficient=0
+#                   to time it without AuxK; the command line is in machine.txt
 #   --skip-install  do not pip-install bench/sae/requirements.txt (bench/sae/.venv must exist)
 #   --gpu           on a GPU machine (../shared/notes/gpu.md: python3 with torch and
 #                   jax-cuda13-pjrt, no Go): saerun --backend xla:<the CUDA PJRT plugin>,
@@ -39,6 +42,7 @@ set -euo pipefail
 SAE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$SAE/../.." && pwd)"
 ROUNDS=1 EPOCHS="" STEPS="" THREADS=2 IMPLS=saelens,sparse ONLY=saerun,torch SAERUN="" INSTALL=1 GPU=0 DRY=0
+EXTRA_SET=() ARGV=""
 STEP_TIMEOUT="${STEP_TIMEOUT:-150}"
 BUDGET="${BUDGET:-420}"
 while [[ $# -gt 0 ]]; do
@@ -50,10 +54,11 @@ while [[ $# -gt 0 ]]; do
     --impls) IMPLS="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
     --saerun) SAERUN="$2"; shift 2 ;;
+    --set) EXTRA_SET+=(--set "$2"); ARGV+=" --set $2"; shift 2 ;;
     --skip-install) INSTALL=0; shift ;;
     --gpu) GPU=1; shift ;;
     --cpu-dry) DRY=1; shift ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -146,7 +151,7 @@ if want saerun && [[ -z "$SAERUN" ]]; then
   fi
 fi
 SAERUN_SET=(--set "train.epochs=$EPOCHS" --set "dataset.synthetic.samples=$SAMPLES"
-  --set "dataset.max_train_samples=$TRAIN" --set "dataset.max_validation_samples=$VAL")
+  --set "dataset.max_train_samples=$TRAIN" --set "dataset.max_validation_samples=$VAL" "${EXTRA_SET[@]}")
 TORCH_ARGS=(--device "$DEVICE" --threads "$THREADS" --epochs "$EPOCHS" --train-samples "$TRAIN"
   --validation-samples "$VAL" --batch "$BATCH")
 
@@ -209,7 +214,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 {
-  echo "command: bench/sae/run.sh --rounds $ROUNDS --epochs $EPOCHS --steps $STEPS --threads $THREADS --impls $IMPLS --only $ONLY$( ((GPU)) && echo " --gpu")$( ((DRY)) && echo " --cpu-dry (CPU: its figures mean nothing)")"
+  echo "command: bench/sae/run.sh --rounds $ROUNDS --epochs $EPOCHS --steps $STEPS --threads $THREADS --impls $IMPLS --only $ONLY$ARGV$( ((GPU)) && echo " --gpu")$( ((DRY)) && echo " --cpu-dry (CPU: its figures mean nothing)")"
   echo "date: $(date -u '+%F %T') UTC; machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB; threads $THREADS; OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
   if (( GPU && ! DRY )) && command -v nvidia-smi >/dev/null; then
     echo "GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1); XLA_FLAGS=${XLA_FLAGS:-(unset)}"

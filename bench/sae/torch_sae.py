@@ -352,6 +352,7 @@ def run(args):
         steps_per_epoch=steps, epochs=args.epochs,
         epoch_seconds=[round(e, 4) for e in epochs],
         samples_per_s=args.train_samples / steady,
+        best_epoch_samples_per_s=args.train_samples / min(epochs[1:]),
         step_samples_per_s=B / statistics.median(step_times),
         final_train_mse=train_mse, final_validation_fvu=sq / tot,
         dead_latents=int(trainer.dead().sum()),
