@@ -7,7 +7,7 @@
 # results.md and results.json. See bench/sae/README.md.
 #
 #   bench/sae/run.sh [--rounds N] [--epochs E] [--steps S] [--threads T] [--impls LIST]
-#                    [--only LIST] [--saerun BIN] [--set KEY=VAL]... [--skip-install]
+#                    [--only LIST] [--saerun BIN] [--dead-after N] [--set KEY=VAL]... [--skip-install]
 #                    [--gpu [--cpu-dry]]
 #
 #   --rounds N      run everything N times, interleaved; each row keeps its fastest round
@@ -23,6 +23,9 @@
 #   --only LIST     subset of saerun,torch (default both)
 #   --saerun BIN    a saerun binary (default: go build ./experiments; --gpu: unpack
 #                   .device/saerun.gz)
+#   --dead-after N  samples without firing before a latent counts dead, on both sides
+#                   (default: the spec's 10,000,000, so no latent dies in a short run and
+#                   AuxK has nothing to do; e.g. 4096 makes AuxK work from the second step)
 #   --set KEY=VAL   passed on to saerun (repeatable), e.g. --set model.sae.aux_coefficient=0
 #                   to time it without AuxK; the command line is in machine.txt
 #   --skip-install  do not pip-install bench/sae/requirements.txt (bench/sae/.venv must exist)
@@ -42,7 +45,7 @@ set -euo pipefail
 SAE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$SAE/../.." && pwd)"
 ROUNDS=1 EPOCHS="" STEPS="" THREADS=2 IMPLS=saelens,sparse ONLY=saerun,torch SAERUN="" INSTALL=1 GPU=0 DRY=0
-EXTRA_SET=() ARGV=""
+EXTRA_SET=() ARGV="" DEAD_AFTER=10000000
 STEP_TIMEOUT="${STEP_TIMEOUT:-150}"
 BUDGET="${BUDGET:-420}"
 while [[ $# -gt 0 ]]; do
@@ -55,10 +58,11 @@ while [[ $# -gt 0 ]]; do
     --only) ONLY="$2"; shift 2 ;;
     --saerun) SAERUN="$2"; shift 2 ;;
     --set) EXTRA_SET+=(--set "$2"); ARGV+=" --set $2"; shift 2 ;;
+    --dead-after) DEAD_AFTER="$2"; ARGV+=" --dead-after $2"; shift 2 ;;
     --skip-install) INSTALL=0; shift ;;
     --gpu) GPU=1; shift ;;
     --cpu-dry) DRY=1; shift ;;
-    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -70,7 +74,7 @@ elif (( GPU )); then
 else
   EPOCHS="${EPOCHS:-4}" STEPS="${STEPS:-8}"
 fi
-for v in "ROUNDS=$ROUNDS" "EPOCHS=$EPOCHS" "STEPS=$STEPS" "THREADS=$THREADS" "STEP_TIMEOUT=$STEP_TIMEOUT" "BUDGET=$BUDGET"; do
+for v in "DEAD_AFTER=$DEAD_AFTER" "ROUNDS=$ROUNDS" "EPOCHS=$EPOCHS" "STEPS=$STEPS" "THREADS=$THREADS" "STEP_TIMEOUT=$STEP_TIMEOUT" "BUDGET=$BUDGET"; do
   [[ "${v#*=}" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: ${v%%=*} must be a positive integer, got '${v#*=}'" >&2; exit 2; }
 done
 (( EPOCHS >= 2 )) || { echo "run.sh: --epochs must be at least 2 (the first is the warm-up), got $EPOCHS" >&2; exit 2; }
@@ -151,9 +155,10 @@ if want saerun && [[ -z "$SAERUN" ]]; then
   fi
 fi
 SAERUN_SET=(--set "train.epochs=$EPOCHS" --set "dataset.synthetic.samples=$SAMPLES"
-  --set "dataset.max_train_samples=$TRAIN" --set "dataset.max_validation_samples=$VAL" "${EXTRA_SET[@]}")
+  --set "dataset.max_train_samples=$TRAIN" --set "dataset.max_validation_samples=$VAL"
+  --set "model.sae.dead_after=$DEAD_AFTER" "${EXTRA_SET[@]}")
 TORCH_ARGS=(--device "$DEVICE" --threads "$THREADS" --epochs "$EPOCHS" --train-samples "$TRAIN"
-  --validation-samples "$VAL" --batch "$BATCH")
+  --validation-samples "$VAL" --batch "$BATCH" --dead-after "$DEAD_AFTER")
 
 # timed NAME CMD...: runs CMD (on a GPU: within STEP_TIMEOUT and the BUDGET), logs to
 # $R/logs/NAME.log and appends its wall seconds and the load average before and after to

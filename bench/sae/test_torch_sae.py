@@ -6,8 +6,11 @@
 run only here.)
 """
 
+import pytest
 import torch
 import torch_sae
+
+pytestmark = pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state")
 
 
 def test_saelens_and_sparse_impls_agree_on_loss_gradients_and_steps():

@@ -20,10 +20,10 @@ Two implementations of the same model and training step:
   around a ``torch.optim.Adam`` step; dead-latent bookkeeping from ``feature_acts > 0``.
 - ``--impl sparse`` is what a fast expert writes (EleutherAI sparsify's fused encoder and
   gather-based decoder): the encoder's forward is the same dense product, but its backward
-  only touches the k selected latents per sample (input gradient by ``F.embedding_bag``, weight
-  gradient as a CSR sparse x dense product, bias by ``index_add_``; the dense backward only
-  when AuxK sends a gradient to the pre-activations); the decoder is ``F.embedding_bag`` with
-  ``per_sample_weights`` (gather k rows of W_dec per sample); Adam with ``fused=True``.
+  only touches the k selected latents per sample, and AuxK's k_aux (input gradient by
+  ``F.embedding_bag``, weight gradient as a CSR sparse x dense product, bias by
+  ``index_add_``); the decoder is ``F.embedding_bag`` with ``per_sample_weights`` (gather k
+  rows of W_dec per sample), AuxK's too; Adam with ``fused=True``.
 
 Both compute the same function with the same gradients (``--check``). Deliberate differences
 from SAELens, shared by both impls because saerun does the same:
@@ -168,36 +168,38 @@ def _csr_transpose_product(indices, weights, dense, n_rows):
 
 
 class SparseTopKEncoder(torch.autograd.Function):
-    """relu(topk(x Wᵀ + b)) with a backward through the k selected latents only (sparsify's
+    """relu(topk(x Wᵀ + b)) with a backward through the selected latents only (sparsify's
     FusedEncoder; the gradient is masked where the selected pre-activation was negative, as
-    SAELens' topk-then-relu does). A gradient on the returned pre-activations (AuxK) makes the
-    backward dense."""
+    SAELens' topk-then-relu does). With a dead mask it also returns AuxK's selection, the
+    k_aux largest pre-activations among the dead latents (raw, as SAELens takes them), whose
+    gradient joins the same sparse backward."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, k):
+    def forward(ctx, x, weight, bias, k, dead, k_aux):
         pre = F.linear(x, weight, bias)
         values, indices = torch.topk(pre, k, dim=-1, sorted=False)
         positive = values > 0
-        ctx.save_for_backward(x, weight, indices, positive)
+        if dead is None:
+            aux_values = aux_indices = None
+            ctx.save_for_backward(x, weight, indices, positive)
+        else:
+            aux_values, aux_indices = torch.where(dead[None], pre, -torch.inf).topk(k_aux, sorted=False)
+            ctx.save_for_backward(x, weight, indices, positive, aux_indices)
         ctx.set_materialize_grads(False)
-        return values.relu(), indices, pre
+        return values.relu(), indices, aux_values, aux_indices
 
     @staticmethod
-    def backward(ctx, grad_values, _grad_indices, grad_pre):
-        x, weight, indices, positive = ctx.saved_tensors
+    def backward(ctx, grad_values, _gi, grad_aux, _gai):
+        x, weight, indices, positive, *aux = ctx.saved_tensors
         n_latents = weight.shape[0]
-        if grad_values is None:
-            grad_values = torch.zeros(indices.shape, dtype=x.dtype, device=x.device)
-        grad_values = grad_values * positive
-        if grad_pre is not None:
-            g = grad_pre.clone()
-            g.scatter_add_(1, indices, grad_values)
-            return g @ weight, g.T @ x, g.sum(0), None
-        grad_x = F.embedding_bag(indices, weight, per_sample_weights=grad_values, mode="sum")
-        grad_w = _csr_transpose_product(indices, grad_values, x, n_latents)
+        g = torch.zeros(indices.shape, dtype=x.dtype, device=x.device) if grad_values is None else grad_values * positive
+        if aux and grad_aux is not None:
+            indices, g = torch.cat([indices, aux[0]], dim=1), torch.cat([g, grad_aux], dim=1)
+        grad_x = F.embedding_bag(indices, weight, per_sample_weights=g, mode="sum")
+        grad_w = _csr_transpose_product(indices, g, x, n_latents)
         grad_b = torch.zeros(n_latents, dtype=x.dtype, device=x.device)
-        grad_b.index_add_(0, indices.reshape(-1), grad_values.reshape(-1))
-        return grad_x, grad_w, grad_b, None
+        grad_b.index_add_(0, indices.reshape(-1), g.reshape(-1))
+        return grad_x, grad_w, grad_b, None, None, None
 
 
 class SparseTopK(torch.nn.Module):
@@ -219,15 +221,16 @@ class SparseTopK(torch.nn.Module):
         return y + self.b_dec if bias else y
 
     def training_forward(self, x, dead):
-        values, indices, pre = SparseTopKEncoder.apply(x - self.b_dec, self.W_enc, self.b_enc, self.k)
+        num_dead = 0 if dead is None else int(dead.sum())
+        k_aux = min(self.aux_k, num_dead)
+        values, indices, aux_vals, aux_idx = SparseTopKEncoder.apply(
+            x - self.b_dec, self.W_enc, self.b_enc, self.k, dead if num_dead else None, k_aux)
         sae_out = self.decode(values, indices)
         e = sae_out - x
         mse = e.pow(2).sum(dim=-1).mean()
         loss = mse
-        if dead is not None and (num_dead := int(dead.sum())) > 0:
+        if num_dead:
             scale = min(num_dead / self.aux_k, 1.0)
-            k_aux = min(self.aux_k, num_dead)
-            aux_vals, aux_idx = torch.where(dead[None], pre, -torch.inf).topk(k_aux, sorted=False)
             e_hat = self.decode(aux_vals, aux_idx, bias=False)
             loss = loss + self.aux_coefficient * scale * (e_hat + e.detach()).pow(2).sum(dim=-1).mean()
         with torch.no_grad():
