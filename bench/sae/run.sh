@@ -143,6 +143,7 @@ else
   rm -rf "$OUTDIR"
   mkdir -p "$OUTDIR"
 fi
+SAERUN_GIVEN="$SAERUN"
 if want saerun && [[ -z "$SAERUN" ]]; then
   SAERUN="$OUTDIR/saerun"
   if (( GPU && ! DRY )); then
@@ -224,7 +225,13 @@ done
   if (( GPU && ! DRY )) && command -v nvidia-smi >/dev/null; then
     echo "GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1); XLA_FLAGS=${XLA_FLAGS:-(unset)}"
   fi
-  echo "saerun: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "binary $SAERUN"); backend $BACKEND"
+  if [[ -n "$SAERUN_GIVEN" ]]; then
+    echo "saerun: the binary $SAERUN_GIVEN (--saerun: its source is not recorded here); backend $BACKEND"
+  elif (( GPU && ! DRY )); then
+    echo "saerun: .device/saerun.gz, built from $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '(no git here)'); backend $BACKEND"
+  else
+    echo "saerun: built from $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "$ROOT"); backend $BACKEND"
+  fi
   echo "torch: $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '?')"
 } > "$OUTDIR/machine.txt"
 "$SUMPY" "$SAE/summarize.py" "$OUTDIR"
