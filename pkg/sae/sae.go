@@ -19,6 +19,9 @@
 package sae
 
 import (
+	"math"
+	"slices"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -53,32 +56,63 @@ func nth(v, pos *Node) *Node {
 	return ReduceSum(Where(BroadcastToDims(hit, v.Shape().Dimensions...), v, ZerosLike(v)), -1)
 }
 
+// Select returns the k-th largest value along the last axis of x [K, R, n], as [K, R],
+// with no gradient; k [K] is each model's k (int32, 1 ≤ k ≤ kmax, kmax a constant: the
+// group's largest). SortSelect and RadixSelect return the same value.
+type Select func(x, k *Node, kmax int) *Node
+
+// SortSelect reads the k-th value off graph.TopK's kmax largest, which XLA on a CPU
+// rewrites into a partial sort: at 4,096 latents a sixth of RadixSelect's time. But a
+// sort's comparator cannot be built inside a compiled loop body (GoMLX v0.28.2 with
+// go-xla v0.4.1), and the go backend's sort is slow (seconds for a small batch).
+func SortSelect(x, k *Node, kmax int) *Node {
+	vals, _ := TopK(StopGradient(x), kmax, -1)
+	pos := Sub(k, OnesLike(k))
+	return nth(vals, Reshape(pos, pos.Shape().Dimensions[0], 1))
+}
+
+// RadixSelect finds the k-th largest value bit by bit, from the top: the float32 bits
+// are mapped to int32 keys whose order is the floats' order, and each of 32 passes
+// keeps a bit when at least k keys are at or above the candidate. 32 passes of compares
+// and sums, no sort: it builds anywhere (loops, the go backend) and is exact.
+func RadixSelect(x, k *Node, _ int) *Node {
+	bits := Bitcast(StopGradient(x), dtypes.Int32)
+	flip := ConstAs(bits, int32(0x7fffffff))
+	key := Where(GreaterOrEqual(bits, ZerosLike(bits)), bits, BitwiseXor(bits, flip))
+	kk := Reshape(k, k.Shape().Dimensions[0], 1) // [K, 1]
+	atLeastK := func(c *Node) *Node {
+		return GreaterOrEqual(ReduceSum(ConvertDType(GreaterOrEqual(key, ExpandAxes(c, -1)), dtypes.Int32), -1), kk)
+	}
+	zero := ZerosLike(Slice(key, AxisRange(), AxisRange(), AxisElem(0)))
+	zero = Reshape(zero, zero.Shape().Dimensions[:2]...) // [K, R]
+	r := Where(atLeastK(zero), zero, AddScalar(zero, math.MinInt32))
+	for bit := 30; bit >= 0; bit-- {
+		c := BitwiseOr(r, ConstAs(r, int32(1)<<bit))
+		r = Where(atLeastK(c), c, r)
+	}
+	r = Where(GreaterOrEqual(r, ZerosLike(r)), r, BitwiseXor(r, ConstAs(r, int32(0x7fffffff))))
+	return Bitcast(r, dtypes.Float32)
+}
+
 // KeepTopK keeps, in each sample of z [K, B, L], the k largest pre-activations (ReLU'd: a
-// negative one among them becomes 0), and zeroes the rest. k [K] is each model's k as
-// int32, at most kmax (the group's largest, a constant). Ties with the k-th value are
-// all kept, so a sample has more than k non-zeros only when its pre-activations repeat.
-// Gradients reach z at the kept entries only.
-func KeepTopK(z, k *Node, kmax int) *Node {
-	vals := topValues(z, kmax)
-	kth := nth(vals, Sub(ExpandAxes(k, -1), OnesLike(ExpandAxes(k, -1)))) // [K, B]
+// negative one among them becomes 0), and zeroes the rest; k [K] is each model's k, at
+// most kmax. Ties with the k-th value are all kept, so a sample has more than k
+// non-zeros only when its pre-activations repeat. Gradients reach z at the kept
+// entries only.
+func KeepTopK(z, k *Node, kmax int, sel Select) *Node {
+	kth := sel(z, k, kmax) // [K, B]
 	keep := GreaterOrEqual(z, ExpandAxes(kth, -1))
 	return Where(keep, relu(z), ZerosLike(z))
 }
 
-// topValues returns the k largest values of x along its last axis, sorted in
-// descending order, with no gradient. (XLA on a CPU rewrites graph.TopK's sort and
-// slice into a partial sort: about a quarter of the encoder's matmul at 4,096 latents.)
-func topValues(x *Node, k int) *Node {
-	v, _ := TopK(StopGradient(x), k, -1)
-	return v
-}
-
-// KeepBatchTopK keeps the k·n largest ReLU'd pre-activations of a whole batch of n samples
-// (n = rows' sample count; padding rows keep nothing), so that samples share a budget of
-// k latents on average. It also returns, per model [K], the smallest positive activation
-// it kept (0 when it kept none): the statistic whose moving average becomes the single
-// threshold a trained BatchTopK SAE evaluates with (see Threshold).
-func KeepBatchTopK(z, k *Node, kmax int, rows sparsity.Rows) (h, minKept *Node) {
+// KeepBatchTopK keeps the k·n largest ReLU'd pre-activations of a whole batch of n
+// samples (n = rows' sample count; padding rows keep nothing), so that samples share a
+// budget of k latents on average. It also returns, per model [K], the smallest positive
+// activation it kept (0 when it kept none): the statistic whose moving average becomes
+// the single threshold a trained BatchTopK SAE evaluates with (see Threshold). It
+// reduces with a minimum, which go-xla cannot build in a loop body: BatchTopK steps run
+// one per call.
+func KeepBatchTopK(z, k *Node, kmax int, rows sparsity.Rows, sel Select) (h, minKept *Node) {
 	g := z.Graph()
 	K, B, L := z.Shape().Dimensions[0], z.Shape().Dimensions[1], z.Shape().Dimensions[2]
 	post := relu(z)
@@ -87,16 +121,13 @@ func KeepBatchTopK(z, k *Node, kmax int, rows sparsity.Rows) (h, minKept *Node) 
 		post = Mul(post, Reshape(rows.Mask, 1, B, 1))
 		n = ConvertDType(rows.N, dtypes.Int32)
 	}
-	budget := Mul(k, n) // [K]
-	vals := topValues(Reshape(post, K, B*L), kmax*B)
-	kth := nth(vals, Sub(budget, OnesLike(budget))) // [K]
-	keep := LogicalAnd(GreaterOrEqual(post, Reshape(kth, K, 1, 1)), GreaterThan(post, ZerosLike(post)))
+	budget := Mul(k, n)                                                    // [K]
+	kth := Reshape(sel(Reshape(post, K, 1, B*L), budget, kmax*B), K, 1, 1) // [K, 1, 1]
+	keep := LogicalAnd(GreaterOrEqual(post, kth), GreaterThan(post, ZerosLike(post)))
 	h = Where(keep, post, ZerosLike(post))
-	// The smallest positive kept value sits at position (number of positive kept) − 1.
-	pos := Iota(g, shapes.Make(dtypes.Int32, kmax*B), 0)
-	kept := LogicalAnd(GreaterThan(vals, ZerosLike(vals)), LessThan(ExpandAxes(pos, 0), ExpandAxes(budget, -1)))
-	count := ReduceSum(ConvertDType(kept, dtypes.Int32), -1)
-	return h, nth(vals, Sub(count, OnesLike(count)))
+	big := ConstAs(post, -lowest)
+	smallest := ReduceMin(Where(keep, post, BroadcastToDims(big, post.Shape().Dimensions...)), 1, 2) // [K]
+	return h, Where(LessThan(smallest, ConstAs(smallest, -lowest)), smallest, ZerosLike(smallest))
 }
 
 // Threshold is the evaluation form of BatchTopK: ReLU(z) where z > θ, θ [K] one
@@ -166,11 +197,12 @@ func WeightedL1(h, wDec, lambda *Node, rows sparsity.Rows) *Node {
 // ê = W_dec h_aux, with no b_dec (x − x̂ has none: adding it again is a bug of two
 // anchors). The loss is Σ‖r − ê‖² / Σ‖r − mean(r)‖² over the batch's samples, [K], and
 // exactly 0 for a model with no dead latent.
-func AuxK(z, dead, residual, wDec *Node, kAux int, rows sparsity.Rows) *Node {
+func AuxK(z, dead, residual, wDec *Node, kAux int, rows sparsity.Rows, sel Select) *Node {
+	K := z.Shape().Dimensions[0]
 	d := ExpandAxes(dead, 1) // [K, 1, L]
 	dz := Where(BroadcastToDims(d, z.Shape().Dimensions...), z, ConstAs(z, lowest))
-	vals := topValues(dz, kAux)
-	kth := nth(vals, Const(z.Graph(), int32(kAux-1))) // [K, B]
+	k := Const(z.Graph(), slices.Repeat([]int32{int32(kAux)}, K))
+	kth := sel(dz, k, kAux) // [K, B]
 	keep := LogicalAnd(d, GreaterOrEqual(dz, ExpandAxes(kth, -1)))
 	hAux := Where(keep, relu(z), ZerosLike(z))
 	eHat := Einsum("kbl,kdl->kbd", hAux, wDec)

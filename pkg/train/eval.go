@@ -32,7 +32,7 @@ type evalSums struct {
 	weightDecay              [][]float64 // per weight_decay regularizer, [K]
 	// A sparse autoencoder's Σ‖x̂ − x‖², Σ L0 and Σ_j |h_j|·‖d_j‖, [K].
 	saeSqErr, saeL0, saeWeightedL1 []float64
-	layers                   []layerSums // per observed layer
+	layers                         []layerSums // per observed layer
 }
 
 // layerSums are one observed layer's per-unit sums over the validation set, [K×U].

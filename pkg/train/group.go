@@ -26,8 +26,8 @@ type group struct {
 	rng      *gmodel.Variable // [K, RNG state] for input noise and VAE sampling; nil without either
 	vae      bool
 	sae      *saeGroup // model.kind sae; nil otherwise
-	observed []int   // layer indices whose statistics validation computes
-	wdLayers [][]int // per regularizer: kernels it decays (weight_decay only)
+	observed []int     // layer indices whose statistics validation computes
+	wdLayers [][]int   // per regularizer: kernels it decays (weight_decay only)
 	store    *gmodel.Store
 
 	// The data on the backend: the sets (uploaded on first use, then kept there for the
@@ -35,7 +35,12 @@ type group struct {
 	xTrain, xVal, hp *tensors.Tensor
 
 	// The training program: steps optimizer steps per call (1 without compiled loops).
-	trainExec     *gmodel.Exec
+	trainExec *gmodel.Exec
+	// trainExecAux is an SAE's training program with AuxK, run only after a step that
+	// left some latent dead (deadSeen); trainExec leaves AuxK out, whose loss and
+	// gradient are exactly 0 while no latent is dead. nil without AuxK.
+	trainExecAux  *gmodel.Exec
+	deadSeen      bool
 	stepsPerCall  int
 	batches, rows int // optimizer steps per epoch; samples in the last (maybe short) batch
 
@@ -60,7 +65,7 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	seeds := seedsOf(members)
 	xTrain, xVal := d.Train.X, d.Validation.X
 	if gr.arch.SAE != nil {
-		xTrain, xVal = gr.newSAEGroup(store)
+		xTrain, xVal = gr.newSAEGroup(store, backend)
 	}
 	gr.params = autoencoder.NewParams(store, gr.arch, seeds)
 	var err error
@@ -111,8 +116,13 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	gr.xVal = tensors.FromFlatDataAndDimensions(xVal, d.Validation.N, D)
 	gr.hp = hyperparameters(members)
 
-	if gr.trainExec, err = gmodel.NewExec(backend, store, gr.trainGraph); err != nil {
+	if gr.trainExec, err = gmodel.NewExec(backend, store, gr.trainGraph(false)); err != nil {
 		return nil, err
+	}
+	if gr.sae != nil && gr.sae.auxK > 0 {
+		if gr.trainExecAux, err = gmodel.NewExec(backend, store, gr.trainGraph(true)); err != nil {
+			return nil, err
+		}
 	}
 	if gr.evalExec, err = gmodel.NewExec(backend, store, gr.evalGraph); err != nil {
 		return nil, err
@@ -149,6 +159,7 @@ func (gr *group) load(members []Member) error {
 		if err := gr.sae.reset(len(members)); err != nil {
 			return err
 		}
+		gr.deadSeen = false
 	}
 	gr.hp.FinalizeAll()
 	gr.hp = hyperparameters(members)
@@ -158,7 +169,7 @@ func (gr *group) load(members []Member) error {
 // free releases the compiled programs, the data and the variables' backend buffers now
 // rather than at some later garbage collection (they live outside the Go heap).
 func (gr *group) free() {
-	for _, e := range []*gmodel.Exec{gr.trainExec, gr.evalExec, gr.recordExec} {
+	for _, e := range []*gmodel.Exec{gr.trainExec, gr.trainExecAux, gr.evalExec, gr.recordExec} {
 		if e != nil {
 			e.Finalize()
 		}

@@ -195,10 +195,18 @@ func (gr *group) trainEpoch(epoch int, idx *tensors.Tensor, active []bool, obs O
 	var out epochTally
 	for start := 0; start < gr.batches; start += gr.stepsPerCall {
 		t0 := time.Now()
-		next, err := gr.trainExec.Exec(gr.xTrain, idx, int32(start), gr.hp, tally[0], tally[1], tally[2], tally[3])
+		exec := gr.trainExec
+		if gr.deadSeen {
+			exec = gr.trainExecAux
+		}
+		next, err := exec.Exec(gr.xTrain, idx, int32(start), gr.hp, tally[0], tally[1], tally[2], tally[3])
 		freeAll(tally...)
 		if err != nil {
 			return out, fmt.Errorf("training (epoch %d, step %d): %w", epoch, start, err)
+		}
+		if gr.trainExecAux != nil { // an SAE with AuxK: does the next step need it?
+			gr.deadSeen = copyAndFree[bool](next[4])[0]
+			next = next[:4]
 		}
 		tally = next
 		if start == 0 {

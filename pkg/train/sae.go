@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gomlx/compute"
+
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/sparselab/saerun/pkg/autoencoder"
+	"github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/sae"
 	"github.com/sparselab/saerun/pkg/sparsity"
 	"github.com/sparselab/saerun/pkg/spec"
@@ -35,6 +38,9 @@ type saeGroup struct {
 	silent, threshold *gmodel.Variable
 	// sumSq and sumVar are Σ‖x‖² and Σ‖x − mean(x)‖² over the (scaled) validation set.
 	sumSq, sumVar float64
+	// sel finds the k-th largest pre-activations: XLA's partial sort on XLA, the sort-free
+	// radix selection on the go backend (whose sort takes seconds per batch).
+	sel sae.Select
 }
 
 // saeDenseFraction: a latent is dense when it fires on more than this fraction of the
@@ -44,10 +50,13 @@ const saeDenseFraction = 0.1
 // newSAEGroup prepares a group of sparse autoencoders: the input scale, b_dec's initial
 // value (into gr.arch) and the state variables. It returns the training and validation
 // sets as the device is to hold them (scaled when normalize asks for it).
-func (gr *group) newSAEGroup(store *gmodel.Store) (xTrain, xVal []float32) {
+func (gr *group) newSAEGroup(store *gmodel.Store, b compute.Backend) (xTrain, xVal []float32) {
 	cfg := gr.spec.Model.SAE
 	tr, val := gr.data.Train, gr.data.Validation
-	s := &saeGroup{cfg: cfg, scale: 1}
+	s := &saeGroup{cfg: cfg, scale: 1, sel: sae.RadixSelect}
+	if backend.IsXLA(b) {
+		s.sel = sae.SortSelect
+	}
 	for _, m := range gr.members {
 		s.kmax = max(s.kmax, m.Spec.Model.SAE.K)
 	}
@@ -100,9 +109,9 @@ func initialThreshold(K int) *tensors.Tensor {
 // batchtopk, AuxK). GoMLX v0.28.2 builds a sort's comparator as a closure of the main
 // function, which go-xla refuses inside a loop body ("Sort comparator must be a closure
 // of the current function"): such a group runs one step (and one validation batch) per
-// call, with XLA's partial-sort TopK, rather than a sort-free selection in a loop. At
-// the sizes where SAEs are trained a step takes tenths of a second, against a call
-// overhead of well under a millisecond.
+// call, with XLA's partial-sort TopK, rather than the sort-free RadixSelect in a loop,
+// which costs six times as much at 4,096 latents. At the sizes where SAEs are trained a
+// step takes tenths of a second, against a call overhead of well under a millisecond.
 func (s *saeGroup) sorts() bool {
 	return s != nil && (s.cfg.Activation == "topk" || s.cfg.Activation == "batchtopk" || s.auxK > 0)
 }
@@ -174,10 +183,10 @@ func (gr *group) saeForward(w autoencoder.Weights, h hyper, state []*Node, x *No
 	case "relu":
 		c.h = Max(c.z, ZerosLike(c.z))
 	case "topk":
-		c.h = sae.KeepTopK(c.z, k, gr.sae.kmax)
+		c.h = sae.KeepTopK(c.z, k, gr.sae.kmax, gr.sae.sel)
 	case "batchtopk":
 		if training {
-			c.h, c.minKept = sae.KeepBatchTopK(c.z, k, gr.sae.kmax, rows)
+			c.h, c.minKept = sae.KeepBatchTopK(c.z, k, gr.sae.kmax, rows, gr.sae.sel)
 		} else {
 			c.h = sae.Threshold(c.z, state[1])
 		}
@@ -200,7 +209,9 @@ func (gr *group) saeOutput(w autoencoder.Weights, h hyper, state []*Node, x *Nod
 // saeLoss is one training step's loss of every model [K] and its metric columns
 // (total, reconstruction, the sparsity penalty, AuxK, L0; see saeMetricNames), and the
 // state after the step (before the active mask applies).
-func (gr *group) saeLoss(w autoencoder.Weights, h hyper, state []*Node, x *Node, rows sparsity.Rows, n *Node) (total *Node, metrics, next []*Node) {
+//
+// Without aux the AuxK column is 0: the program for steps where no latent is dead.
+func (gr *group) saeLoss(w autoencoder.Weights, h hyper, state []*Node, x *Node, rows sparsity.Rows, n *Node, aux bool) (total *Node, metrics, next []*Node) {
 	c := gr.saeForward(w, h, state, x, true, rows)
 	rec := rows.Mean(sparsity.Reconstruction(gr.spec.Loss, c.recon, x))
 	total = rec
@@ -215,10 +226,13 @@ func (gr *group) saeLoss(w autoencoder.Weights, h hyper, state []*Node, x *Node,
 	}
 	silent := state[0]
 	deadAfter := ConvertDType(gr.saeHP(h, hpSAEDeadAfter), dtypes.Int32)
-	if gr.sae.auxK > 0 {
+	switch {
+	case gr.sae.auxK > 0 && aux:
 		dead := GreaterOrEqual(silent, ExpandAxes(deadAfter, -1))
-		aux := Mul(gr.saeHP(h, hpSAEAuxCoefficient), sae.AuxK(c.z, dead, Sub(x, c.recon), w.Kernels[1], gr.sae.auxK, rows))
-		total, metrics = Add(total, aux), append(metrics, aux)
+		a := Mul(gr.saeHP(h, hpSAEAuxCoefficient), sae.AuxK(c.z, dead, Sub(x, c.recon), w.Kernels[1], gr.sae.auxK, rows, gr.sae.sel))
+		total, metrics = Add(total, a), append(metrics, a)
+	case gr.sae.auxK > 0:
+		metrics = append(metrics, ZerosLike(rec))
 	}
 	fires := ConvertDType(GreaterThan(c.h, ZerosLike(c.h)), dtypes.Float32)
 	metrics = append(metrics, rows.Mean(ReduceSum(fires, -1))) // L0
@@ -234,6 +248,13 @@ func (gr *group) saeLoss(w autoencoder.Weights, h hyper, state []*Node, x *Node,
 		next = append(next, sae.UpdateThreshold(state[1], c.minKept, gr.saeHP(h, hpSAEMomentum)))
 	}
 	return total, metrics, next
+}
+
+// saeAnyDead is whether any model has a latent silent for its dead_after samples: the
+// next step needs AuxK. state are the state values after the call.
+func (gr *group) saeAnyDead(state []*Node, h hyper) *Node {
+	deadAfter := ConvertDType(gr.saeHP(h, hpSAEDeadAfter), dtypes.Int32)
+	return LogicalAny(GreaterOrEqual(state[0], ExpandAxes(deadAfter, -1)))
 }
 
 // saeMetricNames names saeLoss's metric columns.

@@ -68,7 +68,14 @@ func (gr *group) stateFrom(nodes []*Node) stepState {
 	return s
 }
 
-func (gr *group) trainGraph(_ *gmodel.Scope, in []*Node) []*Node {
+// trainGraph builds the training program; aux: with a sparse autoencoder's AuxK loss
+// (see group.trainExecAux). An SAE with AuxK also returns whether any model has a dead
+// latent after the call.
+func (gr *group) trainGraph(aux bool) func(*gmodel.Scope, []*Node) []*Node {
+	return func(_ *gmodel.Scope, in []*Node) []*Node { return gr.trainProgram(in, aux) }
+}
+
+func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
 	x, idx, start, hp := in[0], in[1], in[2], hyper{in[3]}
 	g := x.Graph()
 	st := stepState{
@@ -81,7 +88,7 @@ func (gr *group) trainGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	}
 	st.extra = optim.Values(g, gr.sae.vars())
 	st = gr.stateFrom(repeat(start, gr.stepsPerCall, []*Node{x, idx, hp.hp}, st.list(), func(b *Node, inv, state []*Node) []*Node {
-		return gr.step(inv[0], inv[1], b, hyper{inv[2]}, gr.stateFrom(state)).list()
+		return gr.step(inv[0], inv[1], b, hyper{inv[2]}, gr.stateFrom(state), aux).list()
 	}))
 	for i, v := range gr.params.All() {
 		v.SetNodeValue(st.params[i])
@@ -96,11 +103,14 @@ func (gr *group) trainGraph(_ *gmodel.Scope, in []*Node) []*Node {
 		v.SetNodeValue(st.extra[i])
 	}
 	backend.MarkDonors(g, gr.store) // XLA may update the variables in place
+	if gr.sae != nil && gr.sae.auxK > 0 {
+		return append(st.tally.list(), gr.saeAnyDead(st.extra, hp))
+	}
 	return st.tally.list()
 }
 
 // step is optimizer step b (int32 scalar) of the epoch for every model.
-func (gr *group) step(x, idx, b *Node, hp hyper, st stepState) stepState {
+func (gr *group) step(x, idx, b *Node, hp hyper, st stepState, aux bool) stepState {
 	g := x.Graph()
 	K, B := idx.Shape().Dimensions[1], idx.Shape().Dimensions[2]
 	inEpoch := LessThan(b, Const(g, int32(gr.batches))) // false past the end of the epoch
@@ -129,7 +139,7 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState) stepState {
 	var total *Node
 	var metrics, extra []*Node
 	if gr.sae != nil {
-		total, metrics, extra = gr.saeLoss(w, hp, st.extra, input, rows, samples)
+		total, metrics, extra = gr.saeLoss(w, hp, st.extra, input, rows, samples, aux)
 		for _, p := range gr.penalties(w, nil, hp, rows, ConvertDType(samples, dtypes.Float32)) {
 			total = Add(total, p)
 			metrics = append(metrics, p)
