@@ -33,13 +33,14 @@ import (
 
 // sizes are the command's flags.
 type sizes struct {
-	backend                string
+	backend, selection     string
 	runs, B, D, L, k, auxK int
 }
 
 func main() {
 	var c sizes
 	flag.StringVar(&c.backend, "backend", "xla", "backend: xla, xla:PLUGIN or go")
+	flag.StringVar(&c.selection, "select", "", "k-th value selection: sort (sae.SortSelect) or radix (sae.RadixSelect); default as training picks it: sort on XLA, radix otherwise")
 	flag.IntVar(&c.runs, "runs", 5, "timed calls per piece (after one warm-up call)")
 	flag.IntVar(&c.B, "batch", 4096, "batch size")
 	flag.IntVar(&c.D, "dim", 512, "input size")
@@ -63,7 +64,20 @@ func run(w io.Writer, c sizes) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "backend %s (%s)\n", info.Name, info.Detail)
+	sel, selName := sae.Select(sae.RadixSelect), "radix"
+	if backend.IsXLA(b) {
+		sel, selName = sae.SortSelect, "sort"
+	}
+	switch c.selection {
+	case "":
+	case "sort":
+		sel, selName = sae.SortSelect, "sort"
+	case "radix":
+		sel, selName = sae.RadixSelect, "radix"
+	default:
+		return fmt.Errorf("--select %q: want sort or radix", c.selection)
+	}
+	fmt.Fprintf(os.Stderr, "backend %s (%s), selection %s\n", info.Name, info.Detail, selName)
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	randn := func(scale float64, dims ...int) *tensors.Tensor {
@@ -95,11 +109,11 @@ func run(w io.Writer, c sizes) error {
 	step := func(aux bool) func(x, wEnc, bEnc, wDec, bDec, dead *Node) []*Node {
 		return func(x, wEnc, bEnc, wDec, bDec, dead *Node) []*Node {
 			z := encode(x, wEnc, bEnc, bDec)
-			h := sae.KeepTopK(z, kNode(x.Graph()), c.k)
+			h := sae.KeepTopK(z, kNode(x.Graph()), c.k, sel)
 			recon := decode(h, wDec, bDec)
 			loss := ReduceAllMean(ReduceSum(Square(Sub(recon, x)), -1))
 			if aux {
-				loss = Add(loss, MulScalar(ReduceAllSum(sae.AuxK(z, dead, Sub(x, recon), wDec, c.auxK, sparsity.Rows{})), 1.0/32))
+				loss = Add(loss, MulScalar(ReduceAllSum(sae.AuxK(z, dead, Sub(x, recon), wDec, c.auxK, sparsity.Rows{}, sel)), 1.0/32))
 			}
 			g := Gradient(loss, wEnc, bEnc, wDec, bDec)
 			g[2] = sae.ProjectOutParallel(g[2], wDec)
@@ -117,7 +131,7 @@ func run(w io.Writer, c sizes) error {
 	if err != nil {
 		return err
 	}
-	h, err := call(b, func(z *Node) *Node { return sae.KeepTopK(z, kNode(z.Graph()), c.k) }, z)
+	h, err := call(b, func(z *Node) *Node { return sae.KeepTopK(z, kNode(z.Graph()), c.k, sel) }, z)
 	if err != nil {
 		return err
 	}
@@ -125,14 +139,14 @@ func run(w io.Writer, c sizes) error {
 	pieces := []piece{
 		{"encoder product (x-b_dec)·W_encᵀ+b_enc", mk(func(x, wEnc, bEnc, bDec *Node) *Node { return encode(x, wEnc, bEnc, bDec) }), []any{x, wEnc, bEnc, bDec}},
 		{fmt.Sprintf("TopK(%d) values (graph.TopK)", c.k), mk(func(z *Node) *Node { v, _ := TopK(z, c.k, -1); return v }), []any{z}},
-		{fmt.Sprintf("sae.KeepTopK k=%d", c.k), mk(func(z *Node) *Node { return sae.KeepTopK(z, kNode(z.Graph()), c.k) }), []any{z}},
+		{fmt.Sprintf("sae.KeepTopK k=%d", c.k), mk(func(z *Node) *Node { return sae.KeepTopK(z, kNode(z.Graph()), c.k, sel) }), []any{z}},
 		{"decoder product h·W_decᵀ+b_dec (dense)", mk(decode), []any{h, wDec, bDec}},
 		{fmt.Sprintf("TopK(%d) values (AuxK's selection)", c.auxK), mk(func(z *Node) *Node { v, _ := TopK(z, c.auxK, -1); return v }), []any{z}},
 		{fmt.Sprintf("sae.AuxK forward, aux_k=%d, none dead", c.auxK), mk(func(z, dead, r, wDec *Node) *Node {
-			return sae.AuxK(z, dead, r, wDec, c.auxK, sparsity.Rows{})
+			return sae.AuxK(z, dead, r, wDec, c.auxK, sparsity.Rows{}, sel)
 		}), []any{z, noneDead, residual, wDec}},
 		{"forward + loss (no AuxK)", mk(func(x, wEnc, bEnc, wDec, bDec *Node) *Node {
-			rec := decode(sae.KeepTopK(encode(x, wEnc, bEnc, bDec), kNode(x.Graph()), c.k), wDec, bDec)
+			rec := decode(sae.KeepTopK(encode(x, wEnc, bEnc, bDec), kNode(x.Graph()), c.k, sel), wDec, bDec)
 			return ReduceAllMean(ReduceSum(Square(Sub(rec, x)), -1))
 		}), []any{x, wEnc, bEnc, wDec, bDec}},
 		{"step: loss + gradients, no AuxK", mk(step(false)), []any{x, wEnc, bEnc, wDec, bDec, noneDead}},
