@@ -27,8 +27,9 @@ Two implementations of the same model and training step:
 
 Both compute the same function with the same gradients (``--check``). Deliberate differences
 from SAELens, shared by both impls because saerun does the same:
-- the decoder-parallel gradient component is removed *before* the optimizer step (SAELens
-  <= 5 removed it after ``optimizer.step()``, where it has no effect) and the decoder rows
+- the decoder-parallel gradient component is removed *before* the optimizer step (SAELens'
+  earlier trainer, kept in its tests/_comparison/sae_lens_old, removed it after
+  ``optimizer.step()``, where it has no effect) and the decoder rows
   are renormalised after every step;
 - AuxK's reconstruction does not add b_dec (SAELens and sparsify add it, so b_dec counts
   twice against a residual that has none);
