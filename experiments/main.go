@@ -53,7 +53,7 @@ func run() int {
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./experiments [flags] SPEC.yaml\n       go run ./experiments VERB [flags] ARGS   (VERB -h for its usage)\n\nverbs:\n%s\nflags:\n", verbUsage())
 		flag.PrintDefaults()
-		fmt.Fprintf(flag.CommandLine.Output(), "\nbackends: %v; datasets: %v\n", backend.Names, data.Names())
+		fmt.Fprintf(flag.CommandLine.Output(), "\nbackends: %v; datasets: %v\n", backend.Names, append(data.Names(), data.VectorNames()...))
 	}
 	flag.Parse()
 	if flag.NArg() != 1 {

@@ -69,6 +69,13 @@ func MeanImage(train, validation *data.Set, loss string) (Scores, error) {
 	if validation.Dim != train.Dim {
 		return Scores{}, fmt.Errorf("baseline: validation rows have %d features, training rows %d", validation.Dim, train.Dim)
 	}
+	if base == "bce" {
+		for name, s := range map[string]*data.Set{"training": train, "validation": validation} {
+			if row, f, v, out := s.OutsideUnitInterval(); out {
+				return Scores{}, fmt.Errorf("baseline: loss %s needs values in [0, 1]; the %s set has %v at row %d, feature %d", loss, name, v, row, f)
+			}
+		}
+	}
 	var lossSum, ape, apeCount, absErr, absX float64
 	for i := range validation.N {
 		for j, xf := range validation.Row(i) {

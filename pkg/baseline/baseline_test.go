@@ -2,13 +2,14 @@ package baseline
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/sparselab/saerun/pkg/data"
 )
 
 func set(rows ...[]float32) *data.Set {
-	s := &data.Set{N: len(rows), Dim: len(rows[0]), Height: 1, Width: len(rows[0]), Labels: make([]uint8, len(rows))}
+	s := &data.Set{N: len(rows), Dim: len(rows[0]), Height: 1, Width: len(rows[0]), Labels: make([]int32, len(rows))}
 	for _, r := range rows {
 		s.X = append(s.X, r...)
 	}
@@ -84,5 +85,12 @@ func TestMeanImageUndefinedMAPEIsNaN(t *testing.T) {
 	}
 	if !math.IsNaN(s.MAPE) || !math.IsNaN(s.MAPESeed) {
 		t.Errorf("MAPE %v, MAPESeed %v: want NaN", s.MAPE, s.MAPESeed)
+	}
+}
+
+func TestMeanImageRefusesBCEOnValuesOutsideTheUnitInterval(t *testing.T) {
+	_, err := MeanImage(set([]float32{0, 1}), set([]float32{0.5, -0.25}), "bce_sum")
+	if err == nil || !strings.Contains(err.Error(), "[0, 1]") || !strings.Contains(err.Error(), "-0.25") {
+		t.Errorf("err = %v, want a refusal naming [0, 1] and the value -0.25", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 )
 
@@ -14,22 +15,69 @@ import (
 type Dataset struct {
 	Name  string
 	Train *Set
-	Test  *Set // nil for digits, which has no separate test set
+	Test  *Set // nil for digits and the vector sets, which have no separate test set
 }
 
-// Names lists the known dataset names.
+// Names lists the image datasets, which Load reads by name alone.
 func Names() []string { return []string{"digits", "mnist", "fashion-mnist"} }
 
-// Load returns the named dataset. digits is embedded in the binary; mnist
+// VectorNames lists the vector datasets, which Open reads from a Source (a path or a
+// configuration): vectors of any finite values, without image shape.
+func VectorNames() []string { return []string{"parquet", "npy", "synthetic"} }
+
+// Source names a dataset and, for the vector sets, where its vectors come from.
+type Source struct {
+	Name string
+	// Path is the parquet file or folder, or the .npy file (parquet, npy). A relative
+	// path is resolved against the working directory.
+	Path      string
+	Parquet   ParquetOptions  // parquet
+	Synthetic SyntheticConfig // synthetic
+}
+
+// Open returns the dataset src names: digits (embedded), mnist and fashion-mnist (from
+// dir, see Load), parquet (LoadParquet), npy (LoadNPY) or synthetic (Synthetic). The
+// vector sets have no test set.
+func Open(src Source, dir string) (*Dataset, error) {
+	var (
+		set *Set
+		err error
+	)
+	switch src.Name {
+	case "parquet", "npy":
+		if src.Path == "" {
+			return nil, fmt.Errorf("data: dataset %s needs a path (dataset.path: a file, relative to the working directory or absolute)", src.Name)
+		}
+		if src.Name == "parquet" {
+			set, err = LoadParquet(src.Path, src.Parquet)
+		} else {
+			set, err = LoadNPY(src.Path)
+		}
+	case "synthetic":
+		set, err = Synthetic(src.Synthetic)
+	default:
+		return Load(src.Name, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Dataset{Name: src.Name, Train: set}, nil
+}
+
+// Load returns the named image dataset. digits is embedded in the binary; mnist
 // and fashion-mnist are read from dir/<name>/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
 // (or the uncompressed files of the same name without .gz), and the MD5 of
-// each uncompressed payload is checked. If dir is "", DefaultDir() is used.
+// each uncompressed payload is checked. If dir is "", DefaultDir() is used. The
+// vector sets (parquet, npy, synthetic) need more than a name: use Open.
 func Load(name, dir string) (*Dataset, error) {
 	if name == "digits" {
 		return loadDigits()
 	}
 	sums, ok := canonicalMD5[name]
 	if !ok {
+		if slices.Contains(VectorNames(), name) {
+			return nil, fmt.Errorf("data: dataset %s needs a path or a configuration: use data.Open", name)
+		}
 		return nil, unknownDatasetError(name)
 	}
 	if dir == "" {
@@ -140,7 +188,11 @@ func newSet(im *images, labels []uint8, imPath, labelPath string) (*Set, error) 
 		return nil, fmt.Errorf("data: %w: %s holds %d images but %s holds %d labels",
 			ErrBadFormat, absPath(imPath), im.n, absPath(labelPath), len(labels))
 	}
-	return &Set{X: im.x, Labels: labels, N: im.n, Dim: im.h * im.w, Height: im.h, Width: im.w}, nil
+	l := make([]int32, len(labels))
+	for i, v := range labels {
+		l[i] = int32(v)
+	}
+	return &Set{X: im.x, Labels: l, N: im.n, Dim: im.h * im.w, Height: im.h, Width: im.w}, nil
 }
 
 func absPath(p string) string {

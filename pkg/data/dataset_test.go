@@ -80,7 +80,7 @@ func TestLoadSynthetic(t *testing.T) {
 			if s.N != c.n || s.Dim != 6 || s.Height != 3 || s.Width != 2 || len(s.X) != c.n*6 || len(s.Labels) != c.n {
 				t.Fatalf("gz=%v: shape N=%d Dim=%d %dx%d, want %dx6 (3x2)", gz, s.N, s.Dim, s.Height, s.Width, c.n)
 			}
-			if s.Row(1)[0] != 6.0/255 || s.Labels[11%c.n] != uint8(11%c.n%10) {
+			if s.Row(1)[0] != 6.0/255 || s.Labels[11%c.n] != int32(11%c.n%10) {
 				t.Errorf("gz=%v: wrong content: row 1 %v, labels %v", gz, s.Row(1), s.Labels)
 			}
 		}

@@ -67,7 +67,7 @@ func parseDigits(r io.Reader) (*Set, error) {
 				if v < 0 || v > 9 {
 					return nil, fmt.Errorf("line %d: label %d, want 0..9", line, v)
 				}
-				s.Labels = append(s.Labels, uint8(v))
+				s.Labels = append(s.Labels, int32(v))
 			}
 		}
 		s.N++

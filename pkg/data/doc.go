@@ -4,4 +4,12 @@
 // directory (or fetched once with Download). Every file read from disk is
 // checked against the MD5 of its canonical uncompressed payload, so an
 // experiment never silently runs on corrupted or substituted data.
+//
+// Sparse autoencoders are also trained on vectors that are not images: activations
+// stored in parquet (LoadParquet) or .npy (LoadNPY) files, and a synthetic set with
+// known sparse features (Synthetic, SyntheticFeatures) that tells whether a model
+// recovers them. These vector sets hold any finite values, no image shape and, unless
+// the file has a label column, no labels (NoLabel); Open reads any set from a Source.
+// Loading them is what bounds training on cached activations, so they are decoded
+// straight into one buffer (BenchmarkLoadVectors).
 package data

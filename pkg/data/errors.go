@@ -30,7 +30,7 @@ const dirHint = "set the data directory with the --data-dir flag or the SAERUN_D
 
 func unknownDatasetError(name string) error {
 	return fmt.Errorf("data: %w %q: known datasets are %s",
-		ErrUnknownDataset, name, strings.Join(Names(), ", "))
+		ErrUnknownDataset, name, strings.Join(append(Names(), VectorNames()...), ", "))
 }
 
 // classifyReadError turns an error met while reading a payload into one

@@ -1,11 +1,33 @@
 package data
 
-// Set is a block of examples: N rows of Dim float32 features in [0,1], row-major, with labels.
+// NoLabel is the label of a row that has none (a synthetic vector, a parquet or npy
+// row without a label column, a null label): the value the results tables already
+// use for generated images. A label that does not exist is never 0.
+const NoLabel = -1
+
+// Set is a block of examples: N rows of Dim float32 features, row-major, with labels.
+// Image sets (digits, MNIST, Fashion-MNIST) hold pixels in [0,1] and their image shape;
+// vector sets (parquet, npy, synthetic) hold any finite values and Height = Width = 0.
 type Set struct {
 	X             []float32 // N*Dim
-	Labels        []uint8   // N
+	Labels        []int32   // N; NoLabel (-1) where a row has no label
 	N, Dim        int
-	Height, Width int // image shape (8x8 or 28x28), Height*Width == Dim
+	Height, Width int // image shape (8x8 or 28x28), Height*Width == Dim; 0, 0 when rows are not images
+}
+
+// IsImage reports whether the rows are images (Height*Width == Dim > 0).
+func (s *Set) IsImage() bool { return s.Height > 0 && s.Width > 0 && s.Height*s.Width == s.Dim }
+
+// OutsideUnitInterval finds the first value of s outside [0,1] (a loss such as bce
+// needs every target there): its row, feature and value, and ok = true; ok = false
+// when every value lies in [0,1].
+func (s *Set) OutsideUnitInterval() (row, feature int, v float32, ok bool) {
+	for i, x := range s.X {
+		if !(x >= 0 && x <= 1) {
+			return i / s.Dim, i % s.Dim, x, true
+		}
+	}
+	return 0, 0, 0, false
 }
 
 // Row returns row i of s.X (a view, not a copy).
@@ -40,8 +62,17 @@ func (s *Set) Head(n int) *Set {
 func (s *Set) emptyLike(n int) *Set {
 	return &Set{
 		X:      make([]float32, n*s.Dim),
-		Labels: make([]uint8, n),
+		Labels: make([]int32, n),
 		N:      n, Dim: s.Dim,
 		Height: s.Height, Width: s.Width,
 	}
+}
+
+// unlabelled returns n labels, all NoLabel.
+func unlabelled(n int) []int32 {
+	l := make([]int32, n)
+	for i := range l {
+		l[i] = NoLabel
+	}
+	return l
 }

@@ -7,12 +7,12 @@ import (
 
 // counting returns a Set of n rows of dim values; row i is all i/100, label i.
 func counting(n, dim int) *Set {
-	s := &Set{X: make([]float32, n*dim), Labels: make([]uint8, n), N: n, Dim: dim, Height: 1, Width: dim}
+	s := &Set{X: make([]float32, n*dim), Labels: make([]int32, n), N: n, Dim: dim, Height: 1, Width: dim}
 	for i := range n {
 		for j := range dim {
 			s.X[i*dim+j] = float32(i) / 100
 		}
-		s.Labels[i] = uint8(i)
+		s.Labels[i] = int32(i)
 	}
 	return s
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -128,8 +129,12 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	}
 	sets := newDataCache(opts.DataDir)
 	for _, r := range mine {
-		if _, err := sets.get(r.Spec.Dataset); err != nil {
+		d, err := sets.get(r.Spec.Dataset)
+		if err != nil {
 			return Summary{}, err
+		}
+		if err := CheckLoss(r.Spec, d); err != nil {
+			return Summary{}, &UsageError{err}
 		}
 	}
 
@@ -452,11 +457,43 @@ func paramMap(r sweep.Run) map[string]any {
 	return m
 }
 
+// CheckLoss refuses a loss that the data cannot take: bce and bce_sum need every
+// value in [0, 1] (the image sets are; the vector sets need not be).
+func CheckLoss(s *spec.Spec, d train.Data) error {
+	if s.Loss != "bce" && s.Loss != "bce_sum" {
+		return nil
+	}
+	for _, part := range []struct {
+		name string
+		set  *data.Set
+	}{{"training", d.Train}, {"validation", d.Validation}} {
+		if part.set == nil {
+			continue
+		}
+		if row, f, v, out := part.set.OutsideUnitInterval(); out {
+			where := s.Dataset.Name
+			if s.Dataset.Path != "" {
+				where += " " + absPath(s.Dataset.Path)
+			}
+			return fmt.Errorf("loss %s needs every value of the data in [0, 1], but dataset %s has %v (%s row %d, feature %d): use loss mse or mse_sum",
+				s.Loss, where, v, part.name, row, f)
+		}
+	}
+	return nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
 // dataCache loads each dataset configuration once per invocation.
 type dataCache struct {
 	dir  string
-	full map[string]*data.Dataset
-	sets map[string]train.Data
+	full map[string]*data.Dataset // by source (name, path, column, where, synthetic)
+	sets map[string]train.Data    // by the whole dataset section
 }
 
 func newDataCache(dir string) *dataCache {
@@ -468,13 +505,15 @@ func (c *dataCache) get(ds spec.Dataset) (train.Data, error) {
 	if d, ok := c.sets[string(key)]; ok {
 		return d, nil
 	}
-	full, ok := c.full[ds.Name]
+	src := Source(ds)
+	srcKey, _ := json.Marshal(src)
+	full, ok := c.full[string(srcKey)]
 	if !ok {
 		var err error
-		if full, err = data.Load(ds.Name, c.dir); err != nil {
+		if full, err = data.Open(src, c.dir); err != nil {
 			return train.Data{}, err
 		}
-		c.full[ds.Name] = full
+		c.full[string(srcKey)] = full
 	}
 	d, err := Prepare(full, ds)
 	if err != nil {
@@ -482,6 +521,17 @@ func (c *dataCache) get(ds spec.Dataset) (train.Data, error) {
 	}
 	c.sets[string(key)] = d
 	return d, nil
+}
+
+// Source is what data.Open needs of a spec's dataset section.
+func Source(ds spec.Dataset) data.Source {
+	return data.Source{
+		Name:    ds.Name,
+		Path:    ds.Path,
+		Parquet: data.ParquetOptions{Column: ds.Column, Where: ds.Where},
+		Synthetic: data.SyntheticConfig{Dim: ds.Synthetic.Dim, Features: ds.Synthetic.Features,
+			Samples: ds.Synthetic.Samples, Active: ds.Synthetic.Active, Seed: ds.Synthetic.Seed},
+	}
 }
 
 // Prepare applies a spec's split and caps to a loaded dataset.

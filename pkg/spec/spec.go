@@ -31,10 +31,24 @@ type Spec struct {
 
 // Dataset selects the data and the train/validation split.
 type Dataset struct {
-	// Name is one of DatasetNames.
+	// Name is one of DatasetNames: an image set (digits, mnist, fashion-mnist) or a
+	// vector set (parquet, npy, synthetic).
 	Name string `yaml:"name" json:"name"`
+	// Path (parquet, npy; required there) is a .parquet file or a folder of them, or a
+	// 2-D .npy file. A relative path is resolved against the working directory.
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Column (parquet) is the list<float32> column of vectors. Default: the file's only
+	// list<float32> column.
+	Column string `yaml:"column,omitempty" json:"column,omitempty"`
+	// Where (parquet) keeps the rows whose columns equal these values (column: value;
+	// strings, integers, bools or numbers), e.g. {run_id: ..., epoch: 3, layer:
+	// encoder.0} to read one run, epoch and layer of an activations/ table.
+	Where map[string]any `yaml:"where,omitempty" json:"where,omitempty"`
+	// Synthetic (synthetic; required there) sizes the generated set of known sparse
+	// features.
+	Synthetic SyntheticData `yaml:"synthetic,omitempty" json:"synthetic,omitzero"`
 	// Validation is "split" (hold out ValidationFraction of the training set) or
-	// "test" (use the dataset's test set; not available for digits).
+	// "test" (use the dataset's test set: mnist and fashion-mnist only).
 	Validation string `yaml:"validation,omitempty" json:"validation"`
 	// ValidationFraction in [0.01, 0.9] when Validation is "split". Default 0.2.
 	ValidationFraction float64 `yaml:"validation_fraction,omitempty" json:"validation_fraction"`
@@ -45,6 +59,18 @@ type Dataset struct {
 	// checks and CI.
 	MaxTrainSamples      int `yaml:"max_train_samples,omitempty" json:"max_train_samples"`
 	MaxValidationSamples int `yaml:"max_validation_samples,omitempty" json:"max_validation_samples"`
+}
+
+// SyntheticData sizes dataset.name: synthetic: Samples vectors of length Dim, each a sum
+// of exactly Active of Features random unit directions with magnitudes uniform in
+// [0.5, 1.5), drawn from Seed (data.Synthetic documents the distribution).
+type SyntheticData struct {
+	Dim      int `yaml:"dim" json:"dim"`
+	Features int `yaml:"features" json:"features"`
+	Samples  int `yaml:"samples" json:"samples"`
+	Active   int `yaml:"active" json:"active"`
+	// Seed draws the features and the vectors. Default 0.
+	Seed int64 `yaml:"seed,omitempty" json:"seed"`
 }
 
 // Model is a dense encoder/decoder stack. Layers are named encoder.0, encoder.1, …,
@@ -225,7 +251,7 @@ type Parameter struct {
 
 // Allowed values of the enumerated keys.
 var (
-	DatasetNames      = []string{"digits", "mnist", "fashion-mnist"}
+	DatasetNames      = []string{"digits", "mnist", "fashion-mnist", "parquet", "npy", "synthetic"}
 	ValidationSources = []string{"split", "test"}
 	ModelKinds        = []string{"autoencoder", "vae", "sae"}
 	SAEActivations    = []string{"relu", "topk", "batchtopk", "jumprelu"}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/sparselab/saerun/pkg/data"
 )
 
 // Defaults for keys a spec may omit.
@@ -199,8 +201,12 @@ func (src *Source) validate(s *Spec) Errors {
 	if d.Validation == "test" && src.Given("dataset.validation_fraction") {
 		bad("dataset.validation_fraction", "only with validation: split", "not used with validation: test")
 	}
-	if d.Validation == "test" && d.Name == "digits" {
-		bad("dataset.validation", "split (digits has no test set)", "digits has no separate test set")
+	if d.Validation == "test" && slices.Contains([]string{"digits", "parquet", "npy", "synthetic"}, d.Name) {
+		bad("dataset.validation", fmt.Sprintf("split (%s has no test set)", d.Name), "%s has no separate test set", d.Name)
+	}
+	src.validateVectorDataset(d, bad)
+	if d.Name == "synthetic" && (s.Loss == "bce" || s.Loss == "bce_sum") {
+		bad("loss", "mse or mse_sum (synthetic vectors are not in [0, 1])", "%s needs targets in [0, 1]", s.Loss)
 	}
 	if d.MaxTrainSamples < 0 {
 		bad("dataset.max_train_samples", "0 (all) or a positive count", "negative: %d", d.MaxTrainSamples)
@@ -466,4 +472,85 @@ func (src *Source) validateSweep(sw *Sweep) Errors {
 		}
 	}
 	return errs
+}
+
+// validateVectorDataset checks the keys of the vector sets (parquet, npy, synthetic):
+// each is required where it is used and refused elsewhere.
+func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, format string, args ...any)) {
+	given := func(key string) bool { return src.Given("dataset." + key) }
+	usedBy := map[string][]string{"path": {"parquet", "npy"}, "column": {"parquet"}, "where": {"parquet"}, "synthetic": {"synthetic"}}
+	for _, key := range []string{"path", "column", "where", "synthetic"} {
+		set := given(key)
+		switch key {
+		case "path":
+			set = set || d.Path != ""
+		case "column":
+			set = set || d.Column != ""
+		case "where":
+			set = set || len(d.Where) > 0
+		case "synthetic":
+			set = set || d.Synthetic != SyntheticData{}
+		}
+		if set && !slices.Contains(usedBy[key], d.Name) {
+			// Name the keys the file gives (dataset.synthetic.dim), else the section.
+			var keys []string
+			switch key {
+			case "synthetic":
+				for _, sub := range []string{"dim", "features", "samples", "active", "seed"} {
+					if given("synthetic." + sub) {
+						keys = append(keys, "dataset.synthetic."+sub)
+					}
+				}
+			case "where":
+				for _, k := range sortedKeys(d.Where) {
+					keys = append(keys, "dataset.where."+k)
+				}
+			}
+			if len(keys) == 0 {
+				keys = []string{"dataset." + key}
+			}
+			for _, k := range keys {
+				bad(k, "only with name: "+strings.Join(usedBy[key], " or "), "not used by %s", d.Name)
+			}
+		}
+	}
+	switch d.Name {
+	case "parquet", "npy":
+		if d.Path == "" {
+			what := "a .parquet file or a folder of them"
+			if d.Name == "npy" {
+				what = "a 2-D .npy file of float32 or float16"
+			}
+			bad("dataset.path", what+" (relative to the working directory, or absolute)", "missing")
+		}
+	}
+	if d.Name == "parquet" {
+		if given("column") && d.Column == "" {
+			bad("dataset.column", "a column name (omit the key for the file's only list<float32> column)", "empty")
+		}
+		for _, k := range sortedKeys(d.Where) {
+			switch v := d.Where[k].(type) {
+			case string, bool, int, int64, uint64:
+			case float64:
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					bad("dataset.where."+k, "a string, integer, bool or finite number", "got %v", v)
+				}
+			default:
+				bad("dataset.where."+k, "a string, integer, bool or number (equality with the column's value)", "got %v", v)
+			}
+		}
+	}
+	if d.Name == "synthetic" {
+		sy := d.Synthetic
+		switch {
+		case sy.Dim < 1 || sy.Dim > data.MaxSyntheticDim:
+			bad("dataset.synthetic.dim", fmt.Sprintf("1 to %d", data.MaxSyntheticDim), "invalid: %d", sy.Dim)
+		case int64(sy.Features)*int64(sy.Dim) > data.MaxSyntheticValues || sy.Features > data.MaxSyntheticFeatures || sy.Features < 1:
+			bad("dataset.synthetic.features", fmt.Sprintf("1 to %d, and features·dim at most 2^31", data.MaxSyntheticFeatures), "invalid: %d", sy.Features)
+		case sy.Samples < 1 || int64(sy.Samples)*int64(sy.Dim) > data.MaxSyntheticValues:
+			bad("dataset.synthetic.samples", "1 to 2^31/dim (samples·dim at most 2^31 values)", "invalid: %d", sy.Samples)
+		case sy.Active < 1 || sy.Active > sy.Features:
+			bad("dataset.synthetic.active", fmt.Sprintf("1 to features (%d)", sy.Features), "invalid: %d", sy.Active)
+		}
+	}
 }

@@ -56,6 +56,26 @@ sweep:
   parameters:
     regularizers.0.weight: {min: 0.001, max: 0.1, distribution: log_uniform}
 `,
+	"synthetic": `name: s
+dataset:
+  name: synthetic
+  synthetic: {dim: 8, features: 16, samples: 100, active: 2, seed: 1}
+model:
+  encoder: [{units: 16, activation: relu}]
+  decoder: [{activation: linear}]
+loss: mse_sum
+optimizer: {name: adam}
+train: {epochs: 1, batch_size: 32}
+`,
+	"parquet": `name: s
+dataset: {name: parquet, path: acts/, column: activation, where: {epoch: 3, layer: encoder.0}}
+model:
+  encoder: [{units: 16, activation: relu}]
+  decoder: [{activation: linear}]
+loss: mse
+optimizer: {name: adam}
+train: {epochs: 1, batch_size: 32}
+`,
 	"vae": `name: s
 dataset: {name: mnist, validation: test}
 model:
