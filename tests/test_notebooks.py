@@ -26,6 +26,7 @@ EXPECTED_FIGURES = {
     "01-quickstart": 6,  # loss curves (2), reconstructions, unit bars, histogram, filters
     "02-sweep-analysis": 2,  # trade-off, learning curves
     "03-pandas-analysis": 3,  # trade-off, learning curves, activations (histogram + per class)
+    "04-sae-frontier": 3,  # L0-FVU frontier, feature density, top-activating images
     # notebooks/seeds/: one per seed notebook, shortened in CI (SAERUN_SEEDS_QUICK=1)
     "seeds/000-geron-sparse-ae": 10,  # unit bars (2 L1, 2 KL), histograms (4), reconstructions, filters
     "seeds/001-kl-weight-decay-ae": 6,  # loss curves (2), unit bars (2), reconstructions, filters
@@ -104,6 +105,35 @@ def test_executed_notebook_has_no_errors_and_its_figures(executed, name):
         # A folder given by hand may hold full-length copies: only the baseline is checked then.
         for want in SEED_TEXT[1:] if os.environ.get("SAERUN_NOTEBOOKS_EXECUTED") else SEED_TEXT:
             assert want in stdout, f"no {want!r} in the output"
+    if name == "04-sae-frontier":
+        check_sae_frontier_output(stdout)
     html = executed / f"{Path(name).name}.html"
     if html.exists():  # scripts/notebooks.sh writes it; a folder given by hand may not have it
         assert "cdnjs.cloudflare.com" not in html.read_text(encoding="utf-8")
+
+
+def check_sae_frontier_output(stdout: str) -> None:
+    """04-sae-frontier prints its table of final metrics and the host-side L0 check:
+    every activation must have runs with finite numbers, TopK's L0 must equal its k, and
+    the host's L0 over all rows must be the k it was trained with."""
+    import math
+    import re
+    rows = {}
+    for line in stdout.splitlines():
+        f = line.split()
+        if len(f) == 10 and f[0] in ("relu", "topk", "batchtopk", "jumprelu") and f[1] in ("k", "λ"):
+            value, l0, fvu, ev, nmse, dead, dense = (float(x) for x in (f[2],) + tuple(f[4:]))
+            for x in (value, l0, fvu, ev, nmse, dead, dense):
+                assert math.isfinite(x), line
+            assert abs(fvu + ev - 1) < 2e-4, f"FVU + explained variance != 1: {line}"
+            assert 0 <= dead <= 1 and 0 <= dense <= 1 and nmse >= 0 and l0 >= 0, line
+            if f[0] == "topk":
+                assert abs(l0 - value) < 1e-6, f"TopK L0 {l0} != k {value}"
+            rows.setdefault(f[0], []).append((value, l0, fvu))
+    assert sorted(rows) == ["batchtopk", "jumprelu", "relu", "topk"], f"metrics table rows: {rows}"
+    for act, rs in rows.items():
+        assert len(rs) >= 3, f"{act}: {len(rs)} runs"
+        assert any(fvu < 0.5 for _, _, fvu in rs), f"{act}: no run explains half the variance: {rs}"
+    m = re.search(r"host L0 over all (\d+) rows ([0-9.]+)", stdout)
+    assert m and int(m.group(1)) >= 1000 and abs(float(m.group(2)) - 8) < 1e-6, "no host-side L0 of 8 over the activation rows"
+    assert len(re.findall(r"^latent +\d+ fires on", stdout, re.M)) >= 3, "fewer than 3 latents shown"
