@@ -1,6 +1,10 @@
 package spec
 
-import "fmt"
+import (
+	"fmt"
+	"reflect"
+	"strings"
+)
 
 // Defaults of model.sae, applied only with kind: sae.
 const (
@@ -9,6 +13,7 @@ const (
 	DefaultSAEThresholdMomentum = 0.999
 	DefaultSAEAuxCoefficient    = 1.0 / 32
 	DefaultSAEDeadAfter         = 10_000_000
+	MaxSAEDeadAfter             = 1 << 30
 )
 
 func (a *SAE) applyDefaults(omitted func(string) bool) {
@@ -111,8 +116,8 @@ func (src *Source) validateSAE(s *Spec) Errors {
 	if only("aux_k", a.AuxK != 0, "topk", "batchtopk") && src.Given("model.sae.aux_k") && (a.AuxK < 1 || (a.Latents > 0 && a.AuxK > a.Latents)) {
 		bad("aux_k", fmt.Sprintf("1 to latents (%d), or omitted for half the input size", a.Latents), "invalid: %d", a.AuxK)
 	}
-	if a.DeadAfter < 1 {
-		bad("dead_after", "a positive number of training samples", "invalid: %d", a.DeadAfter)
+	if a.DeadAfter < 1 || a.DeadAfter > MaxSAEDeadAfter {
+		bad("dead_after", "1 to 1073741824 training samples (the silence count is an int32 on the device)", "invalid: %d", a.DeadAfter)
 	}
 	if !contains(BDecInits, a.BDecInit) {
 		bad("b_dec_init", oneOf(BDecInits), "unknown value %q", a.BDecInit)
@@ -145,3 +150,15 @@ func contains(list []string, s string) bool {
 }
 
 func isFinite(v float64) bool { return v == v && v < 1e308 && v > -1e308 }
+
+// yamlKeys lists the YAML key names of struct v's fields.
+func yamlKeys(v any) []string {
+	t := reflect.TypeOf(v)
+	keys := make([]string, 0, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}

@@ -55,6 +55,7 @@ func TestBadSAESpecsNameTheKeyAndAllowedValues(t *testing.T) {
 		{"bad b_dec_init", "k: 8}", "k: 8, b_dec_init: median}", "geometric_median, mean, zeros"},
 		{"bad normalize", "k: 8}", "k: 8, normalize: l2}", "none, unit_mean_squared_norm"},
 		{"aux_k 0 written", "k: 8}", "k: 8, aux_k: 0}", "model.sae.aux_k"},
+		{"dead_after too large", "k: 8}", "k: 8, dead_after: 2000000000}", "1 to 1073741824"},
 		{"bce loss", "loss: mse_sum", "loss: bce", "mse_sum or mse with model.kind: sae"},
 		{"encoder given", "  kind: sae\n", "  kind: sae\n  encoder: [{units: 4, activation: relu}]\n", "model.encoder"},
 		{"momentum with topk", "k: 8}", "k: 8, threshold_momentum: 0.9}", "only with activation: batchtopk"},

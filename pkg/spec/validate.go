@@ -232,7 +232,16 @@ func (src *Source) validate(s *Spec) Errors {
 			bad("model.decoder", "a list of {units, activation}", "at least one decoder layer is needed")
 		}
 		if src.Given("model.sae") {
-			bad("model.sae", "only with kind: sae", "not used by %s", m.Kind)
+			named := false
+			for _, key := range yamlKeys(SAE{}) {
+				if src.Given("model.sae." + key) {
+					bad("model.sae."+key, "only with kind: sae", "not used by %s", m.Kind)
+					named = true
+				}
+			}
+			if !named {
+				bad("model.sae", "only with kind: sae", "not used by %s", m.Kind)
+			}
 		}
 	}
 	for _, part := range []struct {

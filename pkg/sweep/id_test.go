@@ -43,6 +43,24 @@ func TestQuickstartRunIDsAreGolden(t *testing.T) {
 // Specs covering each optimizer, model kind, validation source and regularizer kind.
 var identityBases = map[string]string{
 	"adam-kl": base,
+	"sae-batchtopk": `name: s
+dataset: {name: synthetic, synthetic: {dim: 16, features: 32, samples: 500, active: 2}}
+model:
+  kind: sae
+  sae: {latents: 64, activation: batchtopk, k: 4, normalize: unit_mean_squared_norm}
+loss: mse_sum
+optimizer: {name: adam}
+train: {epochs: 1, batch_size: 32}
+`,
+	"sae-jumprelu": `name: s
+dataset: {name: digits}
+model:
+  kind: sae
+  sae: {latents: 64, activation: jumprelu, l0_coefficient: 0.01}
+loss: mse
+optimizer: {name: adam}
+train: {epochs: 1, batch_size: 32}
+`,
 	"sgd-l1-decay": `name: s
 dataset: {name: digits, split_seed: 3}
 model:

@@ -17,8 +17,8 @@ import (
 func BenchmarkSAETopKEpoch(b *testing.B) {
 	for _, aux := range []float64{0, 1.0 / 32} {
 		b.Run(fmt.Sprintf("aux=%v", aux), func(b *testing.B) {
-			t := &testing.T{}
-			be := xlaOrSkip(t)
+			t := b
+			be := xlaOrSkip(b)
 			const D, N, B = 512, 4 * 4096, 4096
 			tr, err := data.Synthetic(data.SyntheticConfig{Dim: D, Features: 8192, Samples: N + 1, Active: 32, Seed: 1})
 			if err != nil {

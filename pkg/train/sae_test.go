@@ -23,7 +23,7 @@ train: {epochs: 3, batch_size: 100, seed: 1}
 record: {activations: {samples: 0}, weights: {every: 1}, reconstructions: {samples: 5}}
 `
 
-func saeMember(t *testing.T, id string, overrides map[string]any) Member {
+func saeMember(t testing.TB, id string, overrides map[string]any) Member {
 	t.Helper()
 	_, src, err := spec.Parse("s.yaml", []byte(saeBase))
 	if err != nil {
@@ -213,7 +213,7 @@ func TestSAEMetricsFollowTheirDefinitions(t *testing.T) {
 // latents die (dead_after 100 samples here), the AuxK step runs and its loss shows.
 func TestAuxKRunsOnlyOnceLatentsAreDeadAndChangesNothingBefore(t *testing.T) {
 	b := saeBackend(t)
-	_, never := trainOn(t, b, saeMember(t, "a", map[string]any{"model.sae.dead_after": 1 << 40}))
+	_, never := trainOn(t, b, saeMember(t, "a", map[string]any{"model.sae.dead_after": 1 << 30}))
 	_, off := trainOn(t, b, saeMember(t, "a", map[string]any{"model.sae.aux_coefficient": 0}))
 	for _, name := range []string{"loss", "fvu", "l0"} {
 		if g, w := finalValue(t, never, 0, "validation", name), finalValue(t, off, 0, "validation", name); g != w {

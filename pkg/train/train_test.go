@@ -298,7 +298,7 @@ func TestExportedWeightsAreInByOutLikeTheInitialisation(t *testing.T) {
 
 // xlaOrSkip opens the XLA backend, or skips where no plugin is installed (fails where
 // SAERUN_REQUIRE_XLA=1).
-func xlaOrSkip(t *testing.T) compute.Backend {
+func xlaOrSkip(t testing.TB) compute.Backend {
 	t.Helper()
 	backend.SkipWithoutXLA(t)
 	b, _, err := backend.Open("xla")
