@@ -2,7 +2,9 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -62,7 +64,7 @@ func (src *Source) validateSAE(s *Spec) Errors {
 	if a.Latents < 1 || a.Latents > 1<<20 {
 		bad("latents", "1 to 1048576 (the dictionary size)", "invalid: %d", a.Latents)
 	}
-	if !contains(SAEActivations, a.Activation) {
+	if !slices.Contains(SAEActivations, a.Activation) {
 		if a.Activation == "" {
 			bad("activation", oneOf(SAEActivations), "missing")
 		} else {
@@ -71,7 +73,7 @@ func (src *Source) validateSAE(s *Spec) Errors {
 	}
 	// only refuses a key the activation does not use; uses checks one it needs.
 	only := func(key string, set bool, kinds ...string) bool {
-		if contains(kinds, a.Activation) {
+		if slices.Contains(kinds, a.Activation) {
 			return true
 		}
 		if set || src.Given("model.sae."+key) {
@@ -83,7 +85,7 @@ func (src *Source) validateSAE(s *Spec) Errors {
 		bad("k", fmt.Sprintf("1 to latents (%d)", a.Latents), "invalid: %d", a.K)
 	}
 	positive := func(key string, v float64, allowed string, ok func(float64) bool) {
-		if !isFinite(v) || !ok(v) {
+		if math.IsNaN(v) || math.IsInf(v, 0) || !ok(v) {
 			bad(key, allowed, "out of range: %v", v)
 		}
 	}
@@ -119,10 +121,10 @@ func (src *Source) validateSAE(s *Spec) Errors {
 	if a.DeadAfter < 1 || a.DeadAfter > MaxSAEDeadAfter {
 		bad("dead_after", "1 to 1073741824 training samples (the silence count is an int32 on the device)", "invalid: %d", a.DeadAfter)
 	}
-	if !contains(BDecInits, a.BDecInit) {
+	if !slices.Contains(BDecInits, a.BDecInit) {
 		bad("b_dec_init", oneOf(BDecInits), "unknown value %q", a.BDecInit)
 	}
-	if !contains(Normalizations, a.Normalize) {
+	if !slices.Contains(Normalizations, a.Normalize) {
 		bad("normalize", oneOf(Normalizations), "unknown value %q", a.Normalize)
 	}
 	if s.Loss != "" && s.Loss != "mse" && s.Loss != "mse_sum" {
@@ -139,17 +141,6 @@ func (src *Source) validateSAE(s *Spec) Errors {
 	}
 	return errs
 }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func isFinite(v float64) bool { return v == v && v < 1e308 && v > -1e308 }
 
 // yamlKeys lists the YAML key names of struct v's fields.
 func yamlKeys(v any) []string {

@@ -272,9 +272,10 @@ func (gr *group) saeMetricNames() []string {
 	return append(names, "l0")
 }
 
-// saeConstrain applies the decoder constraint around an optimizer step: the gradient of
-// W_dec loses its components along the decoder directions (before the step), and the
-// directions are renormalised to unit norm (after it, for the models that stepped).
+// saeProject and saeRenormalize apply the decoder constraint around an optimizer step:
+// the gradient of W_dec loses its components along the decoder directions (before the
+// step), and the directions are renormalised to unit norm (after it, for the models
+// that stepped).
 func (gr *group) saeProject(grads, params []*Node) {
 	grads[1] = sae.ProjectOutParallel(grads[1], params[1])
 }
@@ -410,7 +411,7 @@ func (gr *group) saeThresholds() ([][]float32, error) {
 	return out, nil
 }
 
-// InputScale is the factor c a sparse autoencoder's inputs were multiplied by (1
+// inputScale is the factor c a sparse autoencoder's inputs were multiplied by (1
 // without normalize); NaN for other models.
 func (gr *group) inputScale() float64 {
 	if gr.sae == nil {

@@ -303,3 +303,16 @@ func TestSAEsTrainAlikeOnGoAndXLA(t *testing.T) {
 		}
 	}
 }
+
+func TestSAEGroupKeyIgnoresItsTensorHyperparametersOnly(t *testing.T) {
+	a := saeMember(t, "a", nil)
+	same := saeMember(t, "b", map[string]any{"model.sae.k": 9, "model.sae.aux_coefficient": 0.5, "model.sae.dead_after": 50, "train.seed": 4})
+	if GroupKey(a.Spec) != GroupKey(same.Spec) {
+		t.Error("SAEs differing in k, AuxK's α and dead_after do not share a group")
+	}
+	for _, over := range []map[string]any{{"model.sae.aux_coefficient": 0}, {"model.sae.latents": 48}, {"model.sae.activation": "batchtopk"}} {
+		if GroupKey(a.Spec) == GroupKey(saeMember(t, "c", over).Spec) {
+			t.Errorf("%v shares a group with the base", over)
+		}
+	}
+}

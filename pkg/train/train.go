@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -77,7 +76,9 @@ func GroupKey(s *spec.Spec) string {
 	c.Train.InputNoise = 0
 	c.Model.SAE.K, c.Model.SAE.L1Coefficient, c.Model.SAE.L0Coefficient = 0, 0, 0
 	c.Model.SAE.Bandwidth, c.Model.SAE.ThresholdMomentum, c.Model.SAE.DeadAfter = 0, 0, 0
-	c.Model.SAE.AuxCoefficient = math.Min(c.Model.SAE.AuxCoefficient, 1) // only whether it is 0 matters
+	if c.Model.SAE.AuxCoefficient > 0 { // a tensor too; only whether AuxK is on matters
+		c.Model.SAE.AuxCoefficient = 1
+	}
 	c.Regularizers = slices.Clone(s.Regularizers)
 	for i := range c.Regularizers {
 		c.Regularizers[i].Weight, c.Regularizers[i].Target = 0, 0
