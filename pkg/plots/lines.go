@@ -2,7 +2,9 @@ package plots
 
 import (
 	"fmt"
+	"math"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -75,48 +77,72 @@ func TradeOff(title, xLabel, yLabel string, groups ...Group) ([]byte, error) {
 	p := newPlot(title, xLabel, yLabel)
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
-	for i, g := range groups {
-		switch {
-		case len(g.X) == 0:
-			return nil, fmt.Errorf("plots: TradeOff %q: group %q is empty", title, g.Name)
-		case len(g.X) != len(g.Y):
-			return nil, fmt.Errorf("plots: TradeOff %q: group %q has %d x values but %d y values", title, g.Name, len(g.X), len(g.Y))
-		case len(g.Labels) != 0 && len(g.Labels) != len(g.X):
-			return nil, fmt.Errorf("plots: TradeOff %q: group %q has %d points but %d labels", title, g.Name, len(g.X), len(g.Labels))
-		}
-		if err := checkFinite(g.Name+".X", g.X); err != nil {
-			return nil, err
-		}
-		if err := checkFinite(g.Name+".Y", g.Y); err != nil {
-			return nil, err
-		}
-		xys := make(plotter.XYs, len(g.X))
-		for j := range g.X {
-			xys[j] = plotter.XY{X: g.X[j], Y: g.Y[j]}
-		}
-		l, s, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return nil, err
-		}
-		l.Color, s.Color = seriesColor(i), seriesColor(i)
+	if _, _, err := addGroups(p, "TradeOff", title, groups, false, func(i int, l *plotter.Line, s *plotter.Scatter, lb *plotter.Labels) {
 		s.Shape = draw.CircleGlyph{}
-		s.Radius = vg.Points(3)
-		p.Add(l, s)
-		p.Legend.Add(g.Name, l, s)
-		if len(g.Labels) > 0 {
-			lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: g.Labels})
-			if err != nil {
-				return nil, err
-			}
+		if lb != nil {
 			for k := range lb.TextStyle {
-				lb.TextStyle[k].Color = seriesColor(i)
 				lb.TextStyle[k].Font.Size = vg.Points(8)
 			}
-			lb.Offset = vg.Point{X: vg.Points(4), Y: vg.Points(2)}
-			p.Add(lb)
 		}
+	}); err != nil {
+		return nil, err
 	}
 	pad(&p.X, 0.05, 0.12)
 	pad(&p.Y, 0.05, 0.15)
 	return render(p, defaultWidth, defaultHeight)
+}
+
+// addGroups checks groups (non-empty, as many y values and labels as x values, finite;
+// x > 0 for a log axis) and adds each to p as a line with markers in its series colour,
+// with its point labels; style then sets a group's look. It returns the range of x.
+func addGroups(p *plot.Plot, kind, title string, groups []Group, logX bool,
+	style func(i int, l *plotter.Line, s *plotter.Scatter, lb *plotter.Labels)) (lo, hi float64, err error) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for i, g := range groups {
+		switch {
+		case len(g.X) == 0:
+			return 0, 0, fmt.Errorf("plots: %s %q: group %q is empty", kind, title, g.Name)
+		case len(g.X) != len(g.Y):
+			return 0, 0, fmt.Errorf("plots: %s %q: group %q has %d x values but %d y values", kind, title, g.Name, len(g.X), len(g.Y))
+		case len(g.Labels) != 0 && len(g.Labels) != len(g.X):
+			return 0, 0, fmt.Errorf("plots: %s %q: group %q has %d points but %d labels", kind, title, g.Name, len(g.X), len(g.Labels))
+		}
+		if err := checkFinite(g.Name+".X", g.X); err != nil {
+			return 0, 0, err
+		}
+		if err := checkFinite(g.Name+".Y", g.Y); err != nil {
+			return 0, 0, err
+		}
+		xys := make(plotter.XYs, len(g.X))
+		for j := range g.X {
+			if logX && g.X[j] <= 0 {
+				return 0, 0, fmt.Errorf("plots: %s %q: group %q x[%d] = %v: a log axis needs x > 0", kind, title, g.Name, j, g.X[j])
+			}
+			xys[j] = plotter.XY{X: g.X[j], Y: g.Y[j]}
+			lo, hi = math.Min(lo, g.X[j]), math.Max(hi, g.X[j])
+		}
+		l, s, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return 0, 0, err
+		}
+		l.Color, s.Color = seriesColor(i), seriesColor(i)
+		s.Radius = vg.Points(3)
+		var lb *plotter.Labels
+		if len(g.Labels) > 0 {
+			if lb, err = plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: g.Labels}); err != nil {
+				return 0, 0, err
+			}
+			for k := range lb.TextStyle {
+				lb.TextStyle[k].Color = seriesColor(i)
+			}
+			lb.Offset = vg.Point{X: vg.Points(4), Y: vg.Points(2)}
+		}
+		style(i, l, s, lb)
+		p.Add(l, s)
+		p.Legend.Add(g.Name, l, s)
+		if lb != nil {
+			p.Add(lb)
+		}
+	}
+	return lo, hi, nil
 }

@@ -23,52 +23,17 @@ func Frontier(title, xLabel, yLabel string, groups ...Group) ([]byte, error) {
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for i, g := range groups {
-		switch {
-		case len(g.X) == 0:
-			return nil, fmt.Errorf("plots: Frontier %q: group %q is empty", title, g.Name)
-		case len(g.X) != len(g.Y):
-			return nil, fmt.Errorf("plots: Frontier %q: group %q has %d x values but %d y values", title, g.Name, len(g.X), len(g.Y))
-		case len(g.Labels) != 0 && len(g.Labels) != len(g.X):
-			return nil, fmt.Errorf("plots: Frontier %q: group %q has %d points but %d labels", title, g.Name, len(g.X), len(g.Labels))
-		}
-		if err := checkFinite(g.Name+".X", g.X); err != nil {
-			return nil, err
-		}
-		if err := checkFinite(g.Name+".Y", g.Y); err != nil {
-			return nil, err
-		}
-		xys := make(plotter.XYs, len(g.X))
-		for j := range g.X {
-			if g.X[j] <= 0 {
-				return nil, fmt.Errorf("plots: Frontier %q: group %q x[%d] = %v: a log axis needs x > 0", title, g.Name, j, g.X[j])
-			}
-			xys[j] = plotter.XY{X: g.X[j], Y: g.Y[j]}
-			lo, hi = math.Min(lo, g.X[j]), math.Max(hi, g.X[j])
-		}
-		l, s, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return nil, err
-		}
-		l.Color, s.Color = seriesColor(i), seriesColor(i)
+	lo, hi, err := addGroups(p, "Frontier", title, groups, true, func(i int, l *plotter.Line, s *plotter.Scatter, lb *plotter.Labels) {
 		l.Dashes = plotterDashes(i)
 		s.Shape = glyph(i)
-		s.Radius = vg.Points(3)
-		p.Add(l, s)
-		p.Legend.Add(g.Name, l, s)
-		if len(g.Labels) > 0 {
-			lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: g.Labels})
-			if err != nil {
-				return nil, err
-			}
+		if lb != nil {
 			for k := range lb.TextStyle {
-				lb.TextStyle[k].Color = seriesColor(i)
 				lb.TextStyle[k].Font.Size = vg.Points(7)
 			}
-			lb.Offset = vg.Point{X: vg.Points(4), Y: vg.Points(2)}
-			p.Add(lb)
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	// A multiplicative margin on the log axis (×/÷ 1.3), at least one decade shown.
 	p.X.Min, p.X.Max = lo/1.3, hi*1.3
