@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -601,32 +602,17 @@ func sameScalar(got, want any) bool {
 func normalizeWhere(where map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(where))
 	for k, v := range where {
+		rv := reflect.ValueOf(v)
 		switch x := v.(type) {
 		case string, bool:
 			out[k] = x
-		case int:
-			out[k] = int64(x)
-		case int8:
-			out[k] = int64(x)
-		case int16:
-			out[k] = int64(x)
-		case int32:
-			out[k] = int64(x)
-		case int64:
-			out[k] = x
-		case uint:
-			out[k] = int64(x)
-		case uint8:
-			out[k] = int64(x)
-		case uint16:
-			out[k] = int64(x)
-		case uint32:
-			out[k] = int64(x)
-		case uint64:
-			if x > math.MaxInt64 {
+		case int, int8, int16, int32, int64:
+			out[k] = rv.Int()
+		case uint, uint8, uint16, uint32, uint64:
+			if rv.Uint() > math.MaxInt64 {
 				return nil, fmt.Errorf("data: dataset.where.%s: %d is out of the int64 range", k, x)
 			}
-			out[k] = int64(x)
+			out[k] = int64(rv.Uint())
 		case float64:
 			if x == math.Trunc(x) && math.Abs(x) < 1<<62 {
 				out[k] = int64(x)
