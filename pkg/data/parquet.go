@@ -16,6 +16,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/sparselab/saerun/pkg/results"
 )
 
 // ParquetOptions select the vectors of a parquet data set.
@@ -83,7 +85,7 @@ func parquetFiles(path string) ([]string, error) {
 	var files []string
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || !strings.HasSuffix(name, ".parquet") {
+		if e.IsDir() || !results.IsParquetFile(name) { // the rule the results reader reads a table folder by
 			continue
 		}
 		files = append(files, filepath.Join(path, name))

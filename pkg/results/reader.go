@@ -353,6 +353,13 @@ func tableDir(dir, table string) string {
 	return p
 }
 
+// IsParquetFile reports whether a file called name in a table folder holds the table's
+// rows: a .parquet file whose name does not start with "." or "_" (files being written,
+// and the markers other tools leave, do).
+func IsParquetFile(name string) bool {
+	return strings.HasSuffix(name, ".parquet") && !strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "_")
+}
+
 // tableFiles lists a table's Parquet files: per-run files (of the runs f selects) and
 // compacted parts, in name order. A table not written (yet) has none.
 func tableFiles(dir, table string, f Filter) ([]string, error) {
@@ -367,7 +374,7 @@ func tableFiles(dir, table string, f Filter) ([]string, error) {
 	var files []string
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || !strings.HasSuffix(name, ".parquet") {
+		if e.IsDir() || !IsParquetFile(name) {
 			continue
 		}
 		if !strings.HasPrefix(name, partPrefix) && !f.run(strings.TrimSuffix(name, ".parquet")) {
