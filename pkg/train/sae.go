@@ -57,9 +57,7 @@ func (gr *group) newSAEGroup(store *gmodel.Store, b compute.Backend) (xTrain, xV
 	if backend.IsXLA(b) {
 		s.sel = sae.SortSelect
 	}
-	for _, m := range gr.members {
-		s.kmax = max(s.kmax, m.Spec.Model.SAE.K)
-	}
+	s.kmax = largestK(gr.members)
 	if cfg.UsesAuxK() {
 		s.auxK = cfg.AuxKFor(tr.Dim)
 	}
@@ -83,6 +81,16 @@ func (gr *group) newSAEGroup(store *gmodel.Store, b compute.Backend) (xTrain, xV
 	}
 	gr.sae = s
 	return xTrain, xVal
+}
+
+// largestK is the largest model.sae.k of members (0 for other models): the compiled
+// selection's size, under which each model's own k is a mask.
+func largestK(members []Member) int {
+	k := 0
+	for _, m := range members {
+		k = max(k, m.Spec.Model.SAE.K)
+	}
+	return k
 }
 
 func scaled(x []float32, c float64) []float32 {

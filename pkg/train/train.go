@@ -152,12 +152,11 @@ func (t *Trainer) Close() {
 // reuseKey is equal for two groups that compile to the same programs: the same
 // structure (GroupKey), group size, presence of input noise and data sets.
 func reuseKey(members []Member, d Data) string {
-	noise, kmax := false, 0
+	noise := false
 	for _, m := range members {
 		noise = noise || m.Spec.Train.InputNoise > 0
-		kmax = max(kmax, m.Spec.Model.SAE.K)
 	}
-	return fmt.Sprintf("%s|%d|%v|%d|%p|%p", GroupKey(members[0].Spec), len(members), noise, kmax, d.Train, d.Validation)
+	return fmt.Sprintf("%s|%d|%v|%d|%p|%p", GroupKey(members[0].Spec), len(members), noise, largestK(members), d.Train, d.Validation)
 }
 
 // panicError turns a panic during graph building or execution into an error. GoMLX
