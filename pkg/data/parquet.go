@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -103,9 +104,10 @@ type parquetLoader struct {
 	x      []float32
 	labels []int32
 	rows   int
-	dim    int    // 0 until the first row
-	dimAt  string // "row R of FILE": where dim was set
-	column string // the column chosen in the first file
+	dim    int          // 0 until the first row
+	dimAt  string       // "row R of FILE": where dim was set
+	column string       // the column chosen in the first file
+	f16    map[int]bool // leaf column indexes of the current file annotated FLOAT16
 }
 
 // vectorColumn is a top-level list column of a file.
@@ -132,6 +134,7 @@ func (ld *parquetLoader) file(path string) error {
 		return fmt.Errorf("data: %s: %w: not a readable parquet file (%v)", absPath(path), ErrBadFormat, err)
 	}
 	schema := pf.Schema()
+	ld.f16 = float16Leaves(pf.Metadata())
 	vec, err := ld.chooseColumn(path, schema)
 	if err != nil {
 		return err
@@ -158,7 +161,8 @@ func (ld *parquetLoader) file(path string) error {
 		ld.labels = make([]int32, 0, pf.NumRows())
 	}
 	var fileRow int64
-	for _, rg := range pf.RowGroups() {
+	md := pf.Metadata()
+	for rgi, rg := range pf.RowGroups() {
 		n := rg.NumRows()
 		chunks := rg.ColumnChunks()
 		var keep []bool
@@ -180,7 +184,7 @@ func (ld *parquetLoader) file(path string) error {
 			}
 		}
 		before := ld.rows
-		if err := ld.readVectors(path, vec, chunks[vec.leaf.ColumnIndex], n, fileRow, keep); err != nil {
+		if err := ld.readVectors(path, vec, chunks[vec.leaf.ColumnIndex], chunkMeta(md, rgi, vec.leaf.ColumnIndex), n, fileRow, keep); err != nil {
 			return err
 		}
 		for i := int64(0); i < n; i++ {
@@ -207,6 +211,9 @@ func (ld *parquetLoader) chooseColumn(path string, schema *parquet.Schema) (vect
 	var lists []vectorColumn
 	for _, field := range schema.Fields() {
 		if c, ok := listColumn(schema, field); ok {
+			if ld.f16[c.leaf.ColumnIndex] {
+				c.desc = "list<float16>" // parquet-go reads it as FIXED_LEN_BYTE_ARRAY(2)
+			}
 			lists = append(lists, c)
 		}
 	}
@@ -272,6 +279,26 @@ func listColumn(schema *parquet.Schema, field parquet.Field) (vectorColumn, bool
 		desc: "list<" + typeName(leaf.Node.Type()) + ">"}, true
 }
 
+// float16Leaves finds the leaf columns (by index) whose footer schema element carries
+// the FLOAT16 logical type, which parquet-go's schema does not surface.
+func float16Leaves(md *format.FileMetaData) map[int]bool {
+	out := map[int]bool{}
+	leaf := 0
+	for i, e := range md.Schema {
+		if i == 0 { // the root
+			continue
+		}
+		if n, ok := e.NumChildren.Get(); ok && n > 0 {
+			continue
+		}
+		if _, ok := e.LogicalType.Value.(*format.Float16Type); ok {
+			out[leaf] = true
+		}
+		leaf++
+	}
+	return out
+}
+
 // scalarColumn finds a top-level column with one value per row.
 func scalarColumn(schema *parquet.Schema, name string) (parquet.LeafColumn, bool) {
 	c, ok := schema.Lookup(name)
@@ -328,11 +355,24 @@ func describeColumns(schema *parquet.Schema) string {
 	return strings.Join(parts, ", ")
 }
 
+// chunkMeta is the footer's description of one column chunk (nil if absent).
+func chunkMeta(md *format.FileMetaData, rowGroup, column int) *format.ColumnMetaData {
+	if rowGroup >= len(md.RowGroups) || column >= len(md.RowGroups[rowGroup].Columns) {
+		return nil
+	}
+	return &md.RowGroups[rowGroup].Columns[column].MetaData
+}
+
 // readVectors appends the kept rows of one column chunk of vectors to ld.x. It walks
 // the pages' repetition levels (0 starts a row) and definition levels (below the
 // maximum: a null or empty list, or a null element), and takes the values from the
 // page's buffer (or its dictionary) without boxing them.
-func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parquet.ColumnChunk, rows, firstRow int64, keep []bool) error {
+//
+// The decoded chunk is checked against what its writer recorded in the footer: the
+// number of values and, where present, the exact minimum and maximum. A decoder bug
+// (parquet-go v0.32.0 read lz4 dictionary pages as zeros, issue 23) or a damaged page
+// then fails by name instead of training on wrong numbers.
+func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parquet.ColumnChunk, meta *format.ColumnMetaData, rows, firstRow int64, keep []bool) error {
 	pages := chunk.Pages()
 	defer pages.Close()
 	maxDef := byte(vec.leaf.MaxDefinitionLevel)
@@ -360,6 +400,8 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 		return nil
 	}
 	var dictVals []float32
+	var levels int64                                      // values + nulls decoded, against meta.NumValues
+	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1)) // of every value, kept or not
 	for {
 		page, err := pages.ReadPage()
 		if err == io.EOF {
@@ -370,6 +412,7 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 		}
 		reps, defs := page.RepetitionLevels(), page.DefinitionLevels()
 		n := int(page.NumValues())
+		levels += int64(n)
 		if len(reps) != n || len(defs) != n {
 			parquet.Release(page)
 			return fmt.Errorf("data: %s: %w: column %q: a page of %d values has %d repetition and %d definition levels",
@@ -381,6 +424,11 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 			if dictVals == nil {
 				d := dict.Page().Data()
 				dictVals = d.Float()
+				if len(dictVals) == 0 || len(dictVals) != dict.Len() {
+					parquet.Release(page)
+					return fmt.Errorf("data: %s: %w: column %q: its dictionary page decodes to %d values (dictionary length %d); the file is damaged or its encoding is not read correctly",
+						absPath(path), ErrBadFormat, vec.name, len(dictVals), dict.Len())
+				}
 			}
 			d := page.Data()
 			idx = d.Int32()
@@ -411,6 +459,11 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 		if len(vals) != n {
 			parquet.Release(page)
 			return bad("a page holds %d values but %d levels", len(vals), n)
+		}
+		for _, v := range vals {
+			if v == v { // writers' statistics leave NaN out
+				lo, hi = min(lo, v), max(hi, v)
+			}
 		}
 		// Walk the page a row segment at a time: a segment runs to the next repetition
 		// level 0 (found with a vectorized byte search) and is copied in one piece.
@@ -451,10 +504,49 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 	if err := endRow(); err != nil {
 		return err
 	}
+	if err := checkChunkMeta(meta, levels, lo, hi); err != nil {
+		return fmt.Errorf("data: %s: %w: column %q, rows %d to %d: %v", absPath(path), ErrBadFormat, vec.name, firstRow, firstRow+rows-1, err)
+	}
 	if row+1 != rows {
 		return fmt.Errorf("data: %s: %w: column %q holds %d rows, its row group %d", absPath(path), ErrBadFormat, vec.name, row+1, rows)
 	}
 	return nil
+}
+
+// checkChunkMeta compares a decoded float32 column chunk (levels values, minimum lo,
+// maximum hi) with its footer entry. Writers record exact float statistics (pyarrow,
+// parquet-go, polars, DuckDB); only min_value/max_value (not the deprecated min/max,
+// whose order some writers got wrong) are used.
+func checkChunkMeta(meta *format.ColumnMetaData, levels int64, lo, hi float32) error {
+	if meta == nil {
+		return nil
+	}
+	if meta.NumValues != levels {
+		return fmt.Errorf("decoded %d values, the footer says %d", levels, meta.NumValues)
+	}
+	st := meta.Statistics
+	if len(st.MinValue) != 4 || len(st.MaxValue) != 4 || levels == 0 {
+		return nil
+	}
+	smin := math.Float32frombits(binary.LittleEndian.Uint32(st.MinValue))
+	smax := math.Float32frombits(binary.LittleEndian.Uint32(st.MaxValue))
+	if smin != smin || smax != smax { // NaN statistics say nothing
+		return nil
+	}
+	if lo != smin || hi != smax {
+		return fmt.Errorf("decoded values range over [%v, %v], but the writer recorded [%v, %v]: the file is damaged or its pages are not decoded correctly (its codec and page encoding: %s)",
+			lo, hi, smin, smax, describeEncoding(meta))
+	}
+	return nil
+}
+
+// describeEncoding names a column chunk's codec and encodings for an error message.
+func describeEncoding(meta *format.ColumnMetaData) string {
+	var enc []string
+	for _, e := range meta.Encoding {
+		enc = append(enc, e.String())
+	}
+	return meta.Codec.String() + ", " + strings.Join(enc, "/")
 }
 
 func dimWord(dim int) string {
