@@ -129,7 +129,7 @@ func (ld *parquetLoader) file(path string) error {
 		return fmt.Errorf("data: %w", err)
 	}
 	pf, err := parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true),
-		parquet.ReadBufferSize(4<<20))
+		parquet.ReadBufferSize(int(min(4<<20, max(fi.Size(), 4<<10))))) // no 4 MB buffer for a 2 kB file
 	if err != nil {
 		return fmt.Errorf("data: %s: %w: not a readable parquet file (%v)", absPath(path), ErrBadFormat, err)
 	}
@@ -155,10 +155,15 @@ func (ld *parquetLoader) file(path string) error {
 		}
 		whereCols[key] = c
 	}
+	rows, err := checkFooterClaims(pf.Metadata(), fi.Size(), vec.leaf.ColumnIndex)
+	if err != nil {
+		return fmt.Errorf("data: %s: %w: %v", absPath(path), ErrBadFormat, err)
+	}
 	if ld.x == nil && len(ld.where) == 0 {
-		// No filter: the row count is known, so the buffer is allocated once (after the
-		// first row tells the length, see appendRow).
-		ld.labels = make([]int32, 0, pf.NumRows())
+		// No filter: the row count is known (and bounded by the file's size, see
+		// checkFooterClaims), so the buffer is allocated once (after the first row
+		// tells the length, see readVectors).
+		ld.labels = make([]int32, 0, rows)
 	}
 	var fileRow int64
 	md := pf.Metadata()
@@ -203,6 +208,51 @@ func (ld *parquetLoader) file(path string) error {
 		fileRow += n
 	}
 	return nil
+}
+
+// maxParquetExpansion bounds how many bytes of decoded vectors a parquet file may
+// hold per byte of file. Real float data compresses a few times at most (very sparse
+// activations, dictionary + RLE + zstd, a few tens of times); a footer claiming more
+// is damaged or forged, and the loader refuses it before allocating anything sized by
+// it (a 28 kB file claiming 2^28 rows once asked for 17 GB and crashed the runtime).
+const maxParquetExpansion = 1024
+
+// checkFooterClaims checks the row and value counts a file's footer claims before
+// any buffer is sized by them: they must agree with each other, and what they would
+// decode to (4 bytes per vector value, 9 per row for labels and filters) must fit in
+// maxParquetExpansion times the file's size. It returns the file's row count.
+func checkFooterClaims(md *format.FileMetaData, size int64, vecColumn int) (int64, error) {
+	var rows, values int64
+	for i, rg := range md.RowGroups {
+		if rg.NumRows < 0 {
+			return 0, fmt.Errorf("the footer says row group %d holds %d rows", i, rg.NumRows)
+		}
+		if vecColumn >= len(rg.Columns) {
+			return 0, fmt.Errorf("the footer lists %d columns in row group %d, the schema more", len(rg.Columns), i)
+		}
+		cm := &rg.Columns[vecColumn].MetaData
+		// A row of a list column takes at least one value (or null) in its leaf.
+		if cm.NumValues < rg.NumRows {
+			return 0, fmt.Errorf("the footer says row group %d holds %d rows but its vector column %d values", i, rg.NumRows, cm.NumValues)
+		}
+		if cm.TotalCompressedSize < 0 || cm.TotalCompressedSize > size {
+			return 0, fmt.Errorf("the footer says row group %d's vector column takes %d bytes, in a file of %d", i, cm.TotalCompressedSize, size)
+		}
+		rows += rg.NumRows
+		values += cm.NumValues
+		if rows > math.MaxInt32*8 || values > math.MaxInt64/8 {
+			return 0, fmt.Errorf("the footer claims %d rows, %d values", rows, values)
+		}
+	}
+	if rows != md.NumRows {
+		return 0, fmt.Errorf("the footer says the file holds %d rows but its row groups %d", md.NumRows, rows)
+	}
+	limit := size*maxParquetExpansion + 1<<20
+	if need := values*4 + rows*9; need > limit {
+		return 0, fmt.Errorf("the footer claims %d rows and %d vector values (%d MB decoded) in a file of %d bytes, more than %d times its size: the footer is damaged or forged",
+			rows, values, need>>20, size, maxParquetExpansion)
+	}
+	return rows, nil
 }
 
 // chooseColumn finds the vector column of a file: opt.Column, or the only
@@ -391,7 +441,11 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 				return bad("an empty vector (expected float32 values)")
 			}
 			if keep == nil {
-				ld.x = slices.Grow(ld.x, int(rows)*inRow)
+				want := rows * int64(inRow)
+				if meta != nil { // bounded by checkFooterClaims; a valid chunk holds exactly rows×dim
+					want = min(want, meta.NumValues)
+				}
+				ld.x = slices.Grow(ld.x, int(want))
 			}
 		}
 		if inRow != ld.dim {
