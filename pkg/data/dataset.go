@@ -192,7 +192,7 @@ func newSet(im *images, labels []uint8, imPath, labelPath string) (*Set, error) 
 	for i, v := range labels {
 		l[i] = int32(v)
 	}
-	return &Set{X: im.x, Labels: l, N: im.n, Dim: im.h * im.w, Height: im.h, Width: im.w}, nil
+	return &Set{X: im.x, Labels: l, N: im.n, Dim: im.h * im.w, Height: im.h, Width: im.w, Source: absPath(imPath)}, nil
 }
 
 func absPath(p string) string {

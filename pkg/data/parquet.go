@@ -64,7 +64,7 @@ func LoadParquet(path string, opt ParquetOptions) (*Set, error) {
 		}
 		return nil, fmt.Errorf("data: %s: %w: no rows", absPath(path), ErrBadFormat)
 	}
-	return &Set{X: slices.Clip(ld.x), Labels: slices.Clip(ld.labels), N: ld.rows, Dim: ld.dim}, nil
+	return &Set{X: slices.Clip(ld.x), Labels: slices.Clip(ld.labels), N: ld.rows, Dim: ld.dim, Source: absPath(path)}, nil
 }
 
 // parquetFiles lists the files path names: itself, or the .parquet files of a folder.
