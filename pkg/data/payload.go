@@ -104,13 +104,27 @@ func isGzip(path string) bool { return strings.HasSuffix(path, ".gz") }
 // verifyFile reads the whole payload of path and checks its MD5.
 // Errors do not name path; callers add it.
 func verifyFile(path string, gz bool, wantMD5 string) error {
+	return verifyPayload(path, gz, wantMD5, -1)
+}
+
+// verifyPayload is verifyFile reading at most size+1 payload bytes (size < 0: no
+// bound), so that a gzip bomb is refused after size bytes rather than inflated.
+func verifyPayload(path string, gz bool, wantMD5 string, size int64) error {
 	p, err := openPayload(path, gz)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	if _, err := io.Copy(io.Discard, p); err != nil {
+	var r io.Reader = p
+	if size >= 0 {
+		r = io.LimitReader(p, size+1)
+	}
+	n, err := io.Copy(io.Discard, r)
+	if err != nil {
 		return classifyReadError(err)
+	}
+	if size >= 0 && n > size {
+		return fmt.Errorf("%w: the payload is longer than the canonical file's %d bytes", ErrChecksum, size)
 	}
 	return p.checkMD5(wantMD5)
 }
