@@ -210,7 +210,7 @@ func TestDownloadStallsAndFloodsFailByName(t *testing.T) {
 	const file = trainImagesFile
 	lim := fx.limits()
 	lim.idle, lim.total = 300*time.Millisecond, time.Second // plus the fixture's size at 20 kB/s
-	bomb := gzipBytes(t, make([]byte, 50<<20)) // 50 MB of zeros in ~50 kB
+	bomb := gzipBytes(t, make([]byte, 50<<20))              // 50 MB of zeros in ~50 kB
 	tests := []struct {
 		name    string
 		handler func(w http.ResponseWriter, r *http.Request, stop <-chan struct{})
