@@ -82,7 +82,7 @@ func TestParquetFooterClaimingMoreRowsThanTheFileHoldsIsRefusedBeforeAllocating(
 		}, "-5"}, // refused by parquet-go itself or by checkFooterClaims
 		{"values claimed but not present", func(md *format.FileMetaData) {
 			md.RowGroups[0].Columns[0].MetaData.NumValues = 4000
-		}, "decoded 400 values, the footer says 4000"},
+		}, "the pages of a column chunk hold 400 values, the footer says 4000"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -153,5 +153,102 @@ func TestIDXHeaderClaimingMoreThanTheFileHoldsIsRefusedBeforeAllocating(t *testi
 	}
 	if im, err := readFile(path, md5Hex(ok), readImages); err != nil || im.n != 3 || im.x[11] != 1 {
 		t.Errorf("a valid file: %v, %+v", err, im)
+	}
+}
+
+// forgePageHeader copies a one-column, one-row-group parquet file whose chunk is one
+// data page, with that page's header rewritten by edit (the page index dropped and
+// the footer's offsets and sizes adjusted to the header's new length).
+func forgePageHeader(t *testing.T, src string, edit func(h *format.PageHeader)) string {
+	t.Helper()
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(binary.LittleEndian.Uint32(raw[len(raw)-8:]))
+	var md format.FileMetaData
+	if err := thrift.Unmarshal(new(thrift.CompactProtocol), raw[len(raw)-8-n:len(raw)-8], &md); err != nil {
+		t.Fatal(err)
+	}
+	cc := &md.RowGroups[0].Columns[0]
+	cm := &cc.MetaData
+	if len(md.RowGroups) != 1 || len(md.RowGroups[0].Columns) != 1 || cm.DictionaryPageOffset != 0 {
+		t.Fatalf("%s: not one column of plain pages in one row group", src)
+	}
+	off, end := cm.DataPageOffset, cm.DataPageOffset+cm.TotalCompressedSize
+	h, hlen, err := readPageHeader(bytes.NewReader(raw), off, end, make([]byte, 4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off+int64(hlen)+int64(h.CompressedPageSize) != end {
+		t.Fatalf("%s: the chunk holds more than one page", src)
+	}
+	edit(&h)
+	hdr, err := thrift.Marshal(new(thrift.CompactProtocol), &h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := append(append(append([]byte{}, raw[:off]...), hdr...), raw[off+int64(hlen):end]...)
+	delta := int64(len(hdr) - hlen)
+	cm.TotalCompressedSize += delta
+	cm.TotalUncompressedSize += delta
+	md.RowGroups[0].TotalByteSize += delta
+	cc.OffsetIndexOffset, cc.OffsetIndexLength, cc.ColumnIndexOffset, cc.ColumnIndexLength = 0, 0, 0, 0
+	footer, err := thrift.Marshal(new(thrift.CompactProtocol), &md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, footer...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(footer)))
+	b = append(b, "PAR1"...)
+	path := filepath.Join(t.TempDir(), "forged-page.parquet")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestParquetPageHeaderClaimingMoreThanTheFileHoldsIsRefusedBeforeAllocating forges
+// the one data page header of a 1.7 kB file to claim 2 GB uncompressed or 2^31 values
+// (parquet-go sizes its buffers by these): each is refused, naming the file, after
+// allocating less than 2 MB. The unforged copy still loads.
+func TestParquetPageHeaderClaimingMoreThanTheFileHoldsIsRefusedBeforeAllocating(t *testing.T) {
+	src := filepath.Join("testdata", "matrix", "required_none_v1_plain.parquet")
+	cases := []struct {
+		name string
+		edit func(h *format.PageHeader)
+		want string
+	}{
+		{"unchanged", func(h *format.PageHeader) {}, ""},
+		{"2 GB uncompressed", func(h *format.PageHeader) { h.UncompressedPageSize = 1<<31 - 1 }, "claims 2147483647 bytes uncompressed"},
+		{"negative size", func(h *format.PageHeader) { h.UncompressedPageSize = -1 }, "-1"},
+		{"2^31 values", func(h *format.PageHeader) {
+			v, _ := h.DataPageHeader.Get()
+			v.NumValues = 1<<31 - 1
+			h.DataPageHeader.Set(v)
+		}, "claims 2147483647 values, more than the 400"},
+		{"past the chunk", func(h *format.PageHeader) { h.CompressedPageSize += 100 }, "past its column chunk's end"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := forgePageHeader(t, src, c.edit)
+			var s *Set
+			var err error
+			if got := allocated(func() { s, err = LoadParquet(path, ParquetOptions{}) }); got > 2<<20 {
+				t.Errorf("allocated %d MB", got>>20)
+			}
+			if c.want == "" {
+				if err != nil || s.N != 100 || s.Dim != 4 || s.X[399] != 99.375 {
+					t.Fatalf("the unforged rewrite: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("a forged page header loaded")
+			}
+			if !errors.Is(err, ErrBadFormat) || !strings.Contains(err.Error(), "forged-page.parquet") || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q, want ErrBadFormat naming forged-page.parquet and saying %q", err, c.want)
+			}
+		})
 	}
 }

@@ -170,6 +170,24 @@ func (ld *parquetLoader) file(path string) error {
 	for rgi, rg := range pf.RowGroups() {
 		n := rg.NumRows()
 		chunks := rg.ColumnChunks()
+		// The page headers of every chunk read must agree with the footer before
+		// parquet-go sizes buffers by them.
+		check := map[int]int64{vec.leaf.ColumnIndex: chunkMeta(md, rgi, vec.leaf.ColumnIndex).NumValues}
+		if hasLabel {
+			check[label.ColumnIndex] = n
+		}
+		for _, c := range whereCols {
+			check[c.ColumnIndex] = n
+		}
+		for col, maxValues := range check {
+			cm := chunkMeta(md, rgi, col)
+			if cm == nil {
+				return fmt.Errorf("data: %s: %w: the footer has no entry for column %d of row group %d", absPath(path), ErrBadFormat, col, rgi)
+			}
+			if err := checkPageHeaders(f, cm, fi.Size(), parquetLimit(fi.Size()), maxValues); err != nil {
+				return fmt.Errorf("data: %s: %w: row group %d, column %d: %v", absPath(path), ErrBadFormat, rgi, col, err)
+			}
+		}
 		var keep []bool
 		if len(ld.where) > 0 {
 			keep = make([]bool, n)
@@ -217,6 +235,9 @@ func (ld *parquetLoader) file(path string) error {
 // it (a 28 kB file claiming 2^28 rows once asked for 17 GB and crashed the runtime).
 const maxParquetExpansion = 1024
 
+// parquetLimit is the most bytes a file of size bytes may decode to.
+func parquetLimit(size int64) int64 { return size*maxParquetExpansion + 1<<20 }
+
 // checkFooterClaims checks the row and value counts a file's footer claims before
 // any buffer is sized by them: they must agree with each other, and what they would
 // decode to (4 bytes per vector value, 9 per row for labels and filters) must fit in
@@ -247,7 +268,7 @@ func checkFooterClaims(md *format.FileMetaData, size int64, vecColumn int) (int6
 	if rows != md.NumRows {
 		return 0, fmt.Errorf("the footer says the file holds %d rows but its row groups %d", md.NumRows, rows)
 	}
-	limit := size*maxParquetExpansion + 1<<20
+	limit := parquetLimit(size)
 	if need := values*4 + rows*9; need > limit {
 		return 0, fmt.Errorf("the footer claims %d rows and %d vector values (%d MB decoded) in a file of %d bytes, more than %d times its size: the footer is damaged or forged",
 			rows, values, need>>20, size, maxParquetExpansion)
