@@ -535,11 +535,7 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 			parquet.Release(page)
 			return bad("a page holds %d values but %d levels", len(vals), n)
 		}
-		for _, v := range vals {
-			if v == v { // writers' statistics leave NaN out
-				lo, hi = min(lo, v), max(hi, v)
-			}
-		}
+		lo, hi = floatRange(vals, lo, hi)
 		// Walk the page a row segment at a time: a segment runs to the next repetition
 		// level 0 (found with a vectorized byte search) and is copied in one piece.
 		for i := 0; i < n; {
@@ -851,6 +847,20 @@ func (ld *parquetLoader) describeSeen() string {
 		parts = append(parts, fmt.Sprintf("%s: %s", k, strings.Join(vals, ", ")))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// floatRange widens [lo, hi] to hold every value of x but NaN (which writers'
+// statistics leave out; comparisons with NaN are false).
+func floatRange(x []float32, lo, hi float32) (float32, float32) {
+	for _, v := range x {
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
 }
 
 // firstNonFinite returns the index of the first NaN or ±Inf of x, or -1.
