@@ -42,6 +42,14 @@ type ParquetOptions struct {
 // Pages are decoded straight into the Set's buffer (dictionary pages looked up,
 // plain pages copied), so loading takes about the time to read and decompress the
 // file.
+//
+// A file is distrusted until its parts agree (issue 23): the footer's row and value
+// counts must fit in the file's size before any buffer is sized by them
+// (checkFooterClaims), every page header must agree with the footer before parquet-go
+// sizes a buffer by it (checkPageHeaders), and each decoded chunk must hold the
+// footer's number of values and exactly its recorded min and max (checkChunkMeta),
+// so that a decoder bug or a damaged page is refused by name instead of training on
+// zeros. testdata/matrix holds every way pyarrow writes such a column.
 func LoadParquet(path string, opt ParquetOptions) (*Set, error) {
 	files, err := parquetFiles(path)
 	if err != nil {
