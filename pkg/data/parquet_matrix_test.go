@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ type matrixExpected struct {
 	Values  []float64 `json:"values"`
 	Files   map[string]struct {
 		Kind        string `json:"kind"`
+		NullRow     *int   `json:"null_row"`
 		Element     string `json:"element"`
 		Codec       string `json:"codec"`
 		PageVersion string `json:"page_version"`
@@ -34,9 +36,10 @@ type matrixExpected struct {
 
 // TestParquetMatrixReadsWhatPyarrowReadsOrRefusesByName reads every file of the reader
 // matrix (each codec pyarrow writes x data page v1/v2 x dictionary on/off x required
-// and nullable list<float32>, plus list<float16> and list<double>): a float32 file must
-// give exactly pyarrow's values, any other one a refusal naming the file, the column
-// and its element type. Never zeros or garbage without an error (issue 23: lz4 + v2 +
+// and nullable list<float32> and one with a null row, plus list<float16> and
+// list<double>): a float32 file must give exactly pyarrow's values, one with a null
+// row a refusal naming the file and the row, any other one a refusal naming the
+// file, the column and its element type. Never zeros or garbage without an error (issue 23: lz4 + v2 +
 // dictionary pages read as zeros under parquet-go v0.32.0).
 func TestParquetMatrixReadsWhatPyarrowReadsOrRefusesByName(t *testing.T) {
 	dir := filepath.Join("testdata", "matrix")
@@ -78,6 +81,17 @@ func TestParquetMatrixReadsWhatPyarrowReadsOrRefusesByName(t *testing.T) {
 				}
 				if !errors.Is(err, ErrBadFormat) && !strings.Contains(err.Error(), "allowed") {
 					t.Errorf("error %q is neither ErrBadFormat nor a type refusal", err)
+				}
+				return
+			}
+			if f.NullRow != nil {
+				if err == nil {
+					t.Fatalf("a column with a null row loaded (%d rows)", s.N)
+				}
+				for _, w := range []string{name, fmt.Sprintf("row %d,", *f.NullRow), `column "vec"`, "null"} {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
 				}
 				return
 			}

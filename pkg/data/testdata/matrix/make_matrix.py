@@ -2,7 +2,7 @@
 
 Every way pyarrow writes a list-of-floats column that a user may hand to the loader:
 each codec pyarrow writes x data page v1/v2 x dictionary on/off x a required and a
-nullable list<float32> column, plus list<float16> and list<double> columns (which the
+nullable list<float32> column, and a nullable one with a null row (refused, by row), plus list<float16> and list<double> columns (which the
 loader refuses by type). A parquet-go bug once read lz4 + v2 + dictionary pages as
 garbage or zeros without an error; the Go test (parquet_matrix_test.go) reads every
 file here and requires pyarrow's values, or a refusal that names the file.
@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # sizes: under parquet-go v0.32.0 this size already made lz4 dictionary pages read as
 # all zeros (v1) or as garbage (v2) without an error, and lz4 plain v1 pages fail.
 ROWS, DIM = 100, 4
+NULL_ROW = 37
 # pyarrow's "lz4_raw" writes the same codec (LZ4_RAW) as its "lz4"; check() fails if a
 # pyarrow upgrade makes them differ, so the matrix then gains it.
 CODECS = ["none", "snappy", "gzip", "brotli", "zstd", "lz4"]
@@ -45,9 +46,11 @@ def column(kind, x):
     if kind == "required":  # non-nullable list of non-nullable elements
         t = pa.list_(pa.field("element", pa.float32(), nullable=False))
         return pa.field("vec", t, nullable=False), pa.array([list(r) for r in x], type=t)
-    t = {"nullable": pa.float32(), "float16": pa.float16(), "float64": pa.float64()}[kind]
+    t = {"nullable": pa.float32(), "nullrow": pa.float32(), "float16": pa.float16(), "float64": pa.float64()}[kind]
     t = pa.list_(t)
-    if kind == "float16":
+    if kind == "nullrow":  # row NULL_ROW is null: refused, by row
+        rows = [None if i == NULL_ROW else list(r) for i, r in enumerate(x)]
+    elif kind == "float16":
         rows = [list(r) for r in x.astype(np.float16)]
     else:
         rows = [list(r) for r in x.astype(t.value_type.to_pandas_dtype())]
@@ -60,7 +63,7 @@ def cases():
     for codec in CODECS:
         for version in PAGE_VERSIONS:
             for dictionary in (False, True):
-                for kind in ("required", "nullable"):
+                for kind in ("required", "nullable", "nullrow"):
                     out.append((kind, codec, version, dictionary))
             out.append(("float16", codec, version, True))
             out.append(("float64", codec, version, True))
@@ -92,10 +95,14 @@ def describe(folder, written):
         chunk = md.row_group(0).column(0)
         got = pf.read().column("vec").to_pylist()
         want = x.astype(np.float16) if kind == "float16" else x
+        if kind == "nullrow":
+            assert got[NULL_ROW] is None
+            got[NULL_ROW] = list(want[NULL_ROW])
         np.testing.assert_array_equal(np.array(got, dtype=want.dtype), want)
         seen_codecs.setdefault(codec, chunk.compression)
         files[name] = {
             "kind": kind,
+            "null_row": NULL_ROW if kind == "nullrow" else None,
             "element": {"float16": "float16", "float64": "double"}.get(kind, "float32"),
             "codec_asked": codec,
             "codec": chunk.compression,
