@@ -247,10 +247,17 @@ func slurmScripts(j clusterJob, o slurmOptions) (array, finish string, err error
 // escapes the next character (Slurm's _get_argument in src/sbatch/opt.c). A word with
 // any other character than the plain ones is written in double quotes with '"' and '\'
 // escaped. A line ends at a newline, so a value holding one (or a carriage return, or
-// NUL, which C strings end at) cannot be written: that is an error.
+// NUL, which C strings end at) cannot be written: that is an error. So is one holding
+// "packjob" or "hetjob" in any case: sbatch blanks those words out of a directive line
+// before splitting it (they separate the components of a heterogeneous job).
 func sbatchWord(s string) (string, error) {
 	if i := strings.IndexAny(s, "\n\r\x00"); i >= 0 {
 		return strconv.Quote(s), fmt.Errorf("it holds %q, which an #SBATCH line cannot", s[i:i+1])
+	}
+	for _, w := range []string{"packjob", "hetjob"} {
+		if strings.Contains(strings.ToLower(s), w) {
+			return strconv.Quote(s), fmt.Errorf("it holds %q, which sbatch removes from an #SBATCH line", w)
+		}
 	}
 	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !plainShellRune(r) }) < 0 {
 		return s, nil

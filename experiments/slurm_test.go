@@ -307,3 +307,21 @@ printf '%s\0' "$@" > "$REC/sbatch$n.args"; cat > "$REC/sbatch$n.script"; echo 42
 		})
 	}
 }
+
+// sbatch blanks out the words hetjob and packjob (any case) in a directive line, so a
+// value holding one is refused, naming where it came from.
+func TestSlurmRefusesDirectiveValuesSbatchWouldRewrite(t *testing.T) {
+	j := clusterJob{Name: "x", Spec: "/s.yaml", Runs: 4, Tasks: 2, Binary: "/b", Out: "/o", WorkDir: "/w/HetJob"}
+	if _, _, err := slurmScripts(j, slurmOptions{Logs: "/l"}); err == nil || !strings.Contains(err.Error(), "the current folder") || !strings.Contains(err.Error(), "hetjob") {
+		t.Errorf("hetjob in the folder: %v, want an error naming it", err)
+	}
+	j.WorkDir = "/w"
+	if _, _, err := slurmScripts(j, slurmOptions{Logs: "/l", Partition: "my-packjob"}); err == nil || !strings.Contains(err.Error(), "--partition") {
+		t.Errorf("packjob in --partition: %v, want an error naming it", err)
+	}
+	// hetjob outside a directive (the binary's path) is quoted, not refused.
+	j.Binary = "/hetjob/saerun"
+	if _, _, err := slurmScripts(j, slurmOptions{Logs: "/l"}); err != nil {
+		t.Error(err)
+	}
+}
