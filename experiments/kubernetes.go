@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -230,6 +231,25 @@ func configMapKey(base string) string {
 	return k
 }
 
+// DNS-1123 names, as Kubernetes checks them: a label (a namespace) and a subdomain (an
+// object's name, such as a PersistentVolumeClaim's).
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+)
+
+// checkKubeNames refuses a --claim or --namespace that Kubernetes would refuse, here,
+// with the rule, rather than at kubectl apply.
+func checkKubeNames(o kubeOptions) error {
+	if !dnsSubdomain.MatchString(o.Claim) || len(o.Claim) > 253 {
+		return fmt.Errorf("--claim %q: not a PersistentVolumeClaim name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)", o.Claim)
+	}
+	if o.Namespace != "" && !dnsLabel.MatchString(o.Namespace) {
+		return fmt.Errorf("--namespace %q: not a namespace name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)", o.Namespace)
+	}
+	return nil
+}
+
 // kubeName makes a DNS-1123 name (lower case, digits, '-', at most 52 characters: the
 // Job controller appends a pod suffix).
 func kubeName(s string) string {
@@ -288,6 +308,10 @@ kubectl apply -f; compact and report when the Job completes.`)
 	}
 	if o.CPUsPerTask < 0 || o.GPUsPerTask < 0 || o.Parallelism < 0 || o.BackoffPerIndex < 0 {
 		fmt.Fprintln(os.Stderr, "kubernetes: --cpus-per-task, --gpus-per-task, --parallelism and --retries must be 0 or more")
+		return 2
+	}
+	if err := checkKubeNames(o); err != nil {
+		fmt.Fprintln(os.Stderr, "kubernetes:", err)
 		return 2
 	}
 	if !filepath.IsAbs(o.Mount) || !filepath.IsAbs(o.Binary) {

@@ -150,3 +150,21 @@ func TestKubernetesConfigMapKeysAreValid(t *testing.T) {
 		}
 	}
 }
+
+func TestKubernetesRefusesClaimAndNamespaceNamesKubernetesWould(t *testing.T) {
+	for _, o := range []kubeOptions{{Claim: "saerun-results"}, {Claim: "a.b-c", Namespace: "ml-team"}} {
+		if err := checkKubeNames(o); err != nil {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	for _, o := range []kubeOptions{{Claim: "Results"}, {Claim: "a b"}, {Claim: "-x"}, {Claim: "x\ny"}, {Claim: ""},
+		{Claim: strings.Repeat("a", 254)}, {Claim: "ok", Namespace: "a.b"}, {Claim: "ok", Namespace: strings.Repeat("a", 64)}} {
+		flag := "--claim"
+		if o.Claim == "ok" {
+			flag = "--namespace"
+		}
+		if err := checkKubeNames(o); err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("%+v: %v, want a refusal naming %s", o, err, flag)
+		}
+	}
+}
