@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # The hostile strings of experiments/hostile_test.go that a parquet string can hold (UTF-8).
 HOSTILE = [
-    "a\nb", "it's", 'say "hi"', "back\\slash\\", '$(touch "$PWNED")', '`touch "$PWNED"`', "${PWNED:?}",
+    "a\nb", "a\rb", "\u2028\x1b", "it's", 'say "hi"', "back\\slash\\", '$(touch "$PWNED")', '`touch "$PWNED"`', "${PWNED:?}",
     "#not a comment", "{{.Name}} {{ x }}", "{% raw %}", "</script><script>alert(1)</script>",
     "<img src=x onerror=alert(1)>", "My Projects\tand tabs", "-leading-dash", "100%j %x %%",
     "key: value\n- item\n---\n", "'; touch \"$PWNED\"; echo '", "<a href=javascript:alert(1)>x</a>",
@@ -99,7 +99,8 @@ def page(tmp_path_factory):
         df.to_parquet(out / name / "part-0.parquet", index=False)
     proc = subprocess.run([go, "run", "./experiments", "report", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return (out / "report.html").read_text()
+    with open(out / "report.html", encoding="utf-8", newline="") as f:  # keep carriage returns as written
+        return f.read()
 
 
 def test_report_page_holds_no_markup_from_the_results(page):
