@@ -28,4 +28,5 @@ var hostileStrings = []string{
 	"100%j %x %%",               // Slurm's filename patterns
 	"key: value\n- item\n---\n", // YAML structure
 	"'; touch \"$PWNED\"; echo '",
+	"x)\n)\n' ) # `(", // parentheses and quotes left open
 }

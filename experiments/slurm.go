@@ -289,15 +289,20 @@ func heredocDelimiter(base, body string) string {
 }
 
 // slurmSubmitScript is the printed form of --submit: a bash script that submits both
-// batch scripts (sbatch reads a script from its standard input, here a quoted
-// here-document whose delimiter is no line of the script) and prints their ids.
+// batch scripts and prints their ids. It writes each batch script to a temporary file
+// from a quoted here-document whose delimiter is no line of the script, outside any
+// command substitution (which older bash parses by scanning for quotes), and gives the
+// file to sbatch on its standard input.
 func slurmSubmitScript(array, finish, logs string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!/bin/bash\n# Submit with: bash THIS_FILE (or pipe it to bash). Prints the array job id, then the finish job id.\nset -euo pipefail\n")
 	fmt.Fprintf(&b, "mkdir -p -- %s\n", shellQuote(logs))
+	fmt.Fprintf(&b, "scripts=$(mktemp -d)\ntrap 'rm -rf -- \"$scripts\"' EXIT\n")
 	da, df := heredocDelimiter("SAERUN_ARRAY_JOB", array), heredocDelimiter("SAERUN_FINISH_JOB", finish)
-	fmt.Fprintf(&b, "array=$(sbatch --parsable <<'%s'\n%s%s\n)\n", da, array, da)
-	fmt.Fprintf(&b, "finish=$(sbatch --parsable --kill-on-invalid-dep=yes --dependency=afterany:\"${array%%%%;*}\" <<'%s'\n%s%s\n)\n", df, finish, df)
+	fmt.Fprintf(&b, "cat > \"$scripts/array.sh\" <<'%s'\n%s%s\n", da, array, da)
+	fmt.Fprintf(&b, "cat > \"$scripts/finish.sh\" <<'%s'\n%s%s\n", df, finish, df)
+	fmt.Fprintf(&b, "array=$(sbatch --parsable < \"$scripts/array.sh\")\n")
+	fmt.Fprintf(&b, "finish=$(sbatch --parsable --kill-on-invalid-dep=yes --dependency=afterany:\"${array%%%%;*}\" < \"$scripts/finish.sh\")\n")
 	fmt.Fprintf(&b, "echo \"array\t${array%%%%;*}\"\necho \"finish\t${finish%%%%;*}\"\n")
 	return b.String()
 }
