@@ -99,21 +99,23 @@ func TestKubernetesManifestReadsBackHostileStringsOrRefusesThem(t *testing.T) {
 			c := []any{docs[1], "spec", "template", "spec", "containers", 0}
 			args := get(t, docs[1], append(c, "args")...).([]any)
 			wantArgs := []any{"--out", "/" + h, "--resume", "--shard", "auto", "--set", h, "--data-dir", h, "/etc/saerun/" + key}
-			for i, want := range map[string]any{
-				"image": get(t, docs[1], append(c, "image")...), "/bin/" + h: get(t, docs[1], append(c, "command", 0)...),
-				"/" + h: get(t, docs[1], append(c, "volumeMounts", 1, "mountPath")...),
-				"claim": get(t, docs[1], "spec", "template", "spec", "volumes", 1, "persistentVolumeClaim", "claimName"),
-				"ns":    get(t, docs[1], "metadata", "namespace"), "mem": get(t, docs[1], append(c, "resources", "limits", "memory")...),
+			for _, v := range []struct {
+				what string
+				got  any
+				want string
+			}{
+				{"image", get(t, docs[1], append(c, "image")...), h},
+				{"command", get(t, docs[1], append(c, "command", 0)...), "/bin/" + h},
+				{"mountPath", get(t, docs[1], append(c, "volumeMounts", 1, "mountPath")...), "/" + h},
+				{"claimName", get(t, docs[1], "spec", "template", "spec", "volumes", 1, "persistentVolumeClaim", "claimName"), h},
+				{"namespace", get(t, docs[1], "metadata", "namespace"), h},
+				{"memory limit", get(t, docs[1], append(c, "resources", "limits", "memory")...), h},
 			} {
-				wantV := map[string]string{"image": h, "claim": h, "ns": h, "mem": h}[i]
-				if wantV == "" {
-					wantV = i
-				}
-				if want != wantV {
-					t.Errorf("%s reads back as %q, want %q", i, want, wantV)
+				if v.got != v.want {
+					t.Errorf("%s reads back as %q, want %q", v.what, v.got, v.want)
 				}
 			}
-			if !slices.Equal(args[1:], wantArgs[1:]) {
+			if !slices.Equal(args, wantArgs) {
 				t.Errorf("args read back as %q, want %q", args, wantArgs)
 			}
 		})
