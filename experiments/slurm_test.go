@@ -325,3 +325,26 @@ func TestSlurmRefusesDirectiveValuesSbatchWouldRewrite(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// --submit hands each batch script to sbatch on its standard input, byte for byte,
+// with the given arguments and no shell between, and reads the id from "id;cluster".
+func TestSlurmSubmitGivesSbatchTheScriptUnchanged(t *testing.T) {
+	tmp := t.TempDir()
+	sb := filepath.Join(tmp, "sbatch")
+	if err := os.WriteFile(sb, []byte("#!/bin/bash\nprintf '%s\\0' \"$@\" > \"$REC.args\"; cat > \"$REC.script\"; echo '77;cluster'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", tmp+string(os.PathListSeparator)+os.Getenv("PATH"))
+	rec := filepath.Join(tmp, "rec")
+	t.Setenv("REC", rec)
+	script := "#!/bin/bash\n#SBATCH --chdir=\"/a b\"\nexec '" + strings.Join(hostileStrings[:4], "' '") + "'\n"
+	id, err := sbatch(script, "--dependency=afterany:5", "$(touch x)")
+	if err != nil || id != "77" {
+		t.Fatalf("sbatch: %q %v", id, err)
+	}
+	got, _ := os.ReadFile(rec + ".script")
+	args, _ := os.ReadFile(rec + ".args")
+	if string(got) != script || string(args) != "--parsable\x00--dependency=afterany:5\x00$(touch x)\x00" {
+		t.Errorf("sbatch received %q with arguments %q", got, args)
+	}
+}
