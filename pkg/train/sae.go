@@ -73,14 +73,14 @@ type saeActivation interface {
 	reconstruction(e saeEncode, h, recon, x *Node) *Node
 	// penalties are the activation's training loss terms [K] and their names.
 	penalties(e saeEncode, h *Node) []namedTerm
-	penaltyNames() []string
+	penaltyNames(s *saeModel) []string
 	// evalNames names the per-sample validation terms the activation's metrics need;
 	// evalTerms computes them [K, E].
-	evalNames() []string
+	evalNames(s *saeModel) []string
 	evalTerms(e saeEncode, h, recon, x *Node) []namedTerm
 	// validation is model k's penalties (terms, added to the loss) and own metrics
 	// (info), given its L0 over the validation set.
-	validation(m spec.SAE, v valSums, k int, l0 float64) (terms, info []Metric)
+	validation(s *saeModel, m spec.SAE, v valSums, k int, l0 float64) (terms, info []Metric)
 	// threshold is the variable a trained model's thresholds are exported from (nil: none).
 	threshold(s *saeModel) *gmodel.Variable
 }
@@ -90,6 +90,7 @@ type saeEncode struct {
 	s        *saeModel
 	w        autoencoder.Weights
 	h        hyper
+	x        *Node   // the (scaled) inputs [K, B, D]
 	z        *Node   // pre-activations [K, B, L]
 	state    []*Node // the activation's state values
 	rows     sparsity.Rows
@@ -108,13 +109,13 @@ func (saeActivationBase) resetState([]*gmodel.Variable, int) error       { retur
 func (saeActivationBase) coefficient(spec.SAE) float64                   { return 0 }
 func (saeActivationBase) sorts() bool                                    { return false }
 func (saeActivationBase) penalties(saeEncode, *Node) []namedTerm         { return nil }
-func (saeActivationBase) penaltyNames() []string                         { return nil }
-func (saeActivationBase) evalNames() []string                            { return nil }
+func (saeActivationBase) penaltyNames(*saeModel) []string                { return nil }
+func (saeActivationBase) evalNames(*saeModel) []string                   { return nil }
 func (saeActivationBase) evalTerms(saeEncode, *Node, *Node, *Node) []namedTerm {
 	return nil
 }
 func (saeActivationBase) threshold(*saeModel) *gmodel.Variable { return nil }
-func (saeActivationBase) validation(spec.SAE, valSums, int, float64) (terms, info []Metric) {
+func (saeActivationBase) validation(*saeModel, spec.SAE, valSums, int, float64) (terms, info []Metric) {
 	return nil, nil
 }
 func (saeActivationBase) reconstruction(e saeEncode, _, recon, x *Node) *Node {
@@ -264,7 +265,7 @@ type saeCode struct {
 // evaluation threshold); state are the state variables' values (state's order).
 func (s *saeModel) encode(w autoencoder.Weights, h hyper, state []*Node, x *Node, training bool, rows sparsity.Rows) saeCode {
 	wEnc, bEnc, wDec, bDec := w.Kernels[0], w.Biases[0], w.Kernels[1], w.Biases[1]
-	e := saeEncode{s: s, w: w, h: h, state: state[1:], rows: rows, training: training}
+	e := saeEncode{s: s, w: w, h: h, x: x, state: state[1:], rows: rows, training: training}
 	e.z = Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
 	c := saeCode{e: e}
 	c.h, c.next = s.act.encode(e)
@@ -324,7 +325,7 @@ func (s *saeModel) anyDead(state []*Node, h hyper) *Node {
 
 // trainNames names loss's metric columns.
 func (s *saeModel) trainNames() []string {
-	names := append([]string{"loss", "reconstruction"}, s.act.penaltyNames()...)
+	names := append([]string{"loss", "reconstruction"}, s.act.penaltyNames(s)...)
 	if s.auxK > 0 {
 		names = append(names, "penalty/auxk/encoder.0")
 	}
@@ -361,7 +362,7 @@ func (s *saeModel) firing(l autoencoder.Layer) func(a *Node) *Node {
 }
 
 func (s *saeModel) evalNames() []string {
-	return append([]string{"sae/sq_error", "sae/l0"}, s.act.evalNames()...)
+	return append([]string{"sae/sq_error", "sae/l0"}, s.act.evalNames(s)...)
 }
 
 // evalTerms are the validation sums an SAE adds: per sample Σ_D (x̂ − x)², the number
@@ -372,7 +373,7 @@ func (s *saeModel) evalTerms(w autoencoder.Weights, out autoencoder.Output, x *N
 		{"sae/sq_error", ReduceSum(Square(Sub(out.Recon, x)), -1)},
 		{"sae/l0", ReduceSum(ConvertDType(sae.Fires(h), dtypes.Float32), -1)},
 	}
-	e := saeEncode{s: s, w: w}
+	e := saeEncode{s: s, w: w, x: x}
 	return append(terms, s.act.evalTerms(e, h, out.Recon, x)...)
 }
 
@@ -390,7 +391,7 @@ func (s *saeModel) evalTerms(w autoencoder.Weights, out autoencoder.Output, x *N
 func (s *saeModel) validation(k int, v valSums) (terms, info []Metric) {
 	m := s.gr.members[k].Spec.Model.SAE
 	l0 := v.sum("sae/l0")[k] / v.n
-	terms, own := s.act.validation(m, v, k, l0)
+	terms, own := s.act.validation(s, m, v, k, l0)
 	st := v.layer("encoder.0")
 	dead, dense := 0, 0
 	for _, a := range st.active {

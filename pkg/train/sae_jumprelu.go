@@ -21,13 +21,13 @@ func (saeJumpReLU) encode(e saeEncode) (*Node, []*Node) {
 	return sae.JumpReLU(e.z, e.w.Threshold, e.s.hp(e.h, hpSAEBandwidth)), nil
 }
 
-func (saeJumpReLU) penaltyNames() []string { return []string{"penalty/l0/encoder.0"} }
+func (saeJumpReLU) penaltyNames(*saeModel) []string { return []string{"penalty/l0/encoder.0"} }
 
 func (saeJumpReLU) penalties(e saeEncode, _ *Node) []namedTerm {
 	return []namedTerm{{"penalty/l0/encoder.0", sae.L0(e.z, e.w.Threshold, e.s.hp(e.h, hpSAECoefficient), e.s.hp(e.h, hpSAEBandwidth), e.rows)}}
 }
 
-func (saeJumpReLU) validation(m spec.SAE, _ valSums, _ int, l0 float64) (terms, info []Metric) {
+func (saeJumpReLU) validation(_ *saeModel, m spec.SAE, _ valSums, _ int, l0 float64) (terms, info []Metric) {
 	return []Metric{{"validation", "penalty/l0/encoder.0", m.L0Coefficient * l0}}, nil
 }
 
