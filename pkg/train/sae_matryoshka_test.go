@@ -95,7 +95,7 @@ func TestMatryoshkaSweepTrainsInOneGroupWithFVUPerPrefix(t *testing.T) {
 				}
 				sum += v
 			}
-			tol := 1e-12 // validation adds the float64 sums
+			tol := 1e-12          // validation adds the float64 sums
 			if split == "train" { // each step's float32 terms, AuxK among them
 				sum += value(last, split, "penalty/auxk/encoder.0")
 				tol = 1e-6
