@@ -31,7 +31,9 @@ type model interface {
 	// state are the variables besides the parameters and the optimizer state that
 	// training carries from step to step, in the order the step carries them
 	// (e.g. an SAE's silence counters and a BatchTopK's threshold). A checkpoint must
-	// hold them; they are not trainable.
+	// hold them (see group.checkpointVariables); they are not trainable. Host-side
+	// switches are functions of them: the aux program runs after a call whose anyDead
+	// (of this state) was true, so a restored model recomputes it.
 	state() []*gmodel.Variable
 	// reset gives the state its initial values for K models (a reused group).
 	reset(K int) error
@@ -167,11 +169,15 @@ type valSums struct {
 	layer func(name string) *layerStats
 }
 
-// stateNames lists a model's state variables by name (for checkpoints and tests).
-func stateNames(m model) []string {
-	var out []string
-	for _, v := range m.state() {
-		out = append(out, v.Path())
+// checkpointVariables are every variable a checkpoint of the group must hold to
+// resume training bit for bit: the parameters (a jumprelu's thresholds among them),
+// the optimizer's state, the model's state and the generators of input noise and of
+// the model's own draws. (The data order is drawn from each seed per epoch, and the
+// hyperparameters come from the specs.)
+func (gr *group) checkpointVariables() []*gmodel.Variable {
+	out := slices.Concat(gr.params.All(), gr.opt.State(), gr.model.state())
+	if gr.rng != nil {
+		out = append(out, gr.rng)
 	}
-	return slices.Clip(out)
+	return out
 }
