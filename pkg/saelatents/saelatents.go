@@ -10,7 +10,7 @@
 // per row), so computing it here, in float64, is simpler than a second compiled program.
 //
 // The formulas are the runner's evaluation forward pass (pkg/sae, pkg/train's
-// saeForward), on exported weights, which are in the data's own units (an input scale
+// saeModel.forward), on exported weights, which are in the data's own units (an input scale
 // is already folded in): z = W_encᵀ(x − b_dec) + b_enc, then h = f(z) with
 //   - relu:      max(z, 0)
 //   - topk:      max(z, 0) where z ≥ the row's k-th largest z (ties with it kept), else 0

@@ -17,6 +17,15 @@
 // back to the host. The files follow that shape: step.go, eval.go and record.go build
 // the compiled programs, loop.go is the host loop, result.go and stats.go hold what
 // comes out.
+//
+// What differs between kinds of model lives in one implementation per kind, behind the
+// model interface (model.go), registered by model.kind: model_autoencoder.go
+// (autoencoder, vae) and sae.go (the sparse autoencoders, with one file per
+// model.sae.activation: sae_relu.go, sae_topk.go, sae_batchtopk.go, sae_jumprelu.go,
+// sae_matryoshka.go). Each regularizer kind is one file (penalty_*.go) behind the
+// penalty interface (penalty.go). The programs and the loop see only the interfaces:
+// a new kind, activation or regularizer is a new file that registers itself, and an
+// unknown name is an error.
 package train
 
 import (
