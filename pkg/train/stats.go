@@ -15,13 +15,14 @@ type layerStats struct {
 	max    []float32
 }
 
-// activityRule says when a unit counts as active: h > threshold, or |h| > threshold
-// (absolute) for activations that take both signs. A threshold in the spec
-// (record.active_threshold) replaces the activation's default.
+// activityRule says when a unit of an autoencoder counts as active: h > threshold, or
+// |h| > threshold (absolute) for activations that take both signs. A threshold in the
+// spec (record.active_threshold) replaces the activation's default. (An SAE's latents
+// fire by sae.Fires: see saeModel.firing.)
 func activityRule(activation string, threshold *float64) (float64, bool) {
 	thr, absolute := 0.1, false
 	switch activation {
-	case "relu", "satlin", "topk", "batchtopk", "jumprelu":
+	case "relu", "satlin":
 		thr = 0
 	case "tanh", "linear":
 		absolute = true
