@@ -216,7 +216,7 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 	if gr.sae != nil {
 		metrics := gr.saeValidation(k, e, stats[gr.observedIndex("encoder.0")])
 		for i, name := range gr.regularizerNames() { // weight_decay only (validate refuses the others)
-			metrics = append(metrics, Metric{"validation", name, e.weightDecay[i][k]})
+			metrics = append(metrics, Metric{Split: "validation", Name: name, Value: e.weightDecay[i][k]})
 			metrics[0].Value += e.weightDecay[i][k]
 		}
 		return metrics, gr.unitStats(stats, recordUnits, &metrics)
@@ -248,13 +248,13 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 		pens = append(pens, p)
 		total += p
 	}
-	metrics := []Metric{{"validation", names[0], total}, {"validation", names[1], recLoss}}
+	metrics := []Metric{{Split: "validation", Name: names[0], Value: total}, {Split: "validation", Name: names[1], Value: recLoss}}
 	for i, p := range pens {
-		metrics = append(metrics, Metric{"validation", names[2+i], p})
+		metrics = append(metrics, Metric{Split: "validation", Name: names[2+i], Value: p})
 	}
 	if gr.mape() {
-		metrics = append(metrics, Metric{"validation", "mape", 100 * e.ape[k] / math.Max(e.apeCount[k], 1)},
-			Metric{"validation", "mape_seed", 100 * e.absError[k] / e.absInput[k]})
+		metrics = append(metrics, Metric{Split: "validation", Name: "mape", Value: 100 * e.ape[k] / math.Max(e.apeCount[k], 1)},
+			Metric{Split: "validation", Name: "mape_seed", Value: 100 * e.absError[k] / e.absInput[k]})
 	}
 	return metrics, gr.unitStats(stats, recordUnits, &metrics)
 }

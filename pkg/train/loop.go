@@ -88,10 +88,10 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			e := results[k]
 			e.Epoch, e.Elapsed = epoch, elapsed
 			for m, name := range trainNames {
-				e.Metrics = append(e.Metrics, Metric{"train", name, t.sums[k*M+m] / float64(N)})
+				e.Metrics = append(e.Metrics, Metric{Split: "train", Name: name, Value: t.sums[k*M+m] / float64(N)})
 			}
 			if trainDead != nil {
-				e.Metrics = append(e.Metrics, Metric{"train", "dead_fraction", trainDead[k]})
+				e.Metrics = append(e.Metrics, Metric{Split: "train", Name: "dead_fraction", Value: trainDead[k]})
 			}
 			val, units := gr.validationMetrics(k, sums, d.units)
 			e.Metrics, e.Units = append(e.Metrics, val...), units

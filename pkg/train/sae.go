@@ -318,17 +318,17 @@ func (gr *group) saeValidation(k int, e *evalSums, st *layerStats) []Metric {
 	N := float64(gr.data.Validation.N)
 	recLoss := e.recon[k] / N
 	l0 := e.saeL0[k] / N
-	metrics := []Metric{{"validation", "reconstruction", recLoss}}
+	metrics := []Metric{{Split: "validation", Name: "reconstruction", Value: recLoss}}
 	total := recLoss
 	switch m.Activation {
 	case "relu":
 		p := m.L1Coefficient * e.saeWeightedL1[k] / N
 		total += p
-		metrics = append(metrics, Metric{"validation", "penalty/l1/encoder.0", p})
+		metrics = append(metrics, Metric{Split: "validation", Name: "penalty/l1/encoder.0", Value: p})
 	case "jumprelu":
 		p := m.L0Coefficient * l0
 		total += p
-		metrics = append(metrics, Metric{"validation", "penalty/l0/encoder.0", p})
+		metrics = append(metrics, Metric{Split: "validation", Name: "penalty/l0/encoder.0", Value: p})
 	}
 	dead, dense := 0, 0
 	for _, a := range st.active {
@@ -341,13 +341,13 @@ func (gr *group) saeValidation(k int, e *evalSums, st *layerStats) []Metric {
 	}
 	fvu := e.saeSqErr[k] / gr.sae.sumVar
 	L := float64(len(st.active))
-	return append([]Metric{{"validation", "loss", total}}, append(metrics,
-		Metric{"validation", "l0", l0},
-		Metric{"validation", "fvu", fvu},
-		Metric{"validation", "explained_variance", 1 - fvu},
-		Metric{"validation", "nmse", e.saeSqErr[k] / gr.sae.sumSq},
-		Metric{"validation", "dead_fraction", float64(dead) / L},
-		Metric{"validation", "dense_fraction", float64(dense) / L})...)
+	return append([]Metric{{Split: "validation", Name: "loss", Value: total}}, append(metrics,
+		Metric{Split: "validation", Name: "l0", Value: l0},
+		Metric{Split: "validation", Name: "fvu", Value: fvu},
+		Metric{Split: "validation", Name: "explained_variance", Value: 1 - fvu},
+		Metric{Split: "validation", Name: "nmse", Value: e.saeSqErr[k] / gr.sae.sumSq},
+		Metric{Split: "validation", Name: "dead_fraction", Value: float64(dead) / L},
+		Metric{Split: "validation", Name: "dense_fraction", Value: float64(dense) / L})...)
 }
 
 // saeTrainDead reads each model's fraction of latents silent for dead_after training

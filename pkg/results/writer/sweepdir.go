@@ -17,7 +17,6 @@ import (
 
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/sweep"
-	"github.com/sparselab/saerun/pkg/train"
 )
 
 // ToolVersion is recorded in every file.
@@ -128,7 +127,7 @@ func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
 }
 
 // Epoch writes one epoch's rows (a row group in each table).
-func (w *RunWriter) Epoch(e *train.Epoch) error {
+func (w *RunWriter) Epoch(e *results.Epoch) error {
 	id, ep := w.run.ID, int32(e.Epoch)
 	metrics := make([]results.MetricRow, len(e.Metrics))
 	for i, m := range e.Metrics {
@@ -181,7 +180,7 @@ func (w *RunWriter) Epoch(e *train.Epoch) error {
 
 // Finish commits the table files and then writes the runs/ row, which marks the run
 // as recorded. backend names the backend that ran it.
-func (w *RunWriter) Finish(o train.Outcome, be Backend, groupSize int) error {
+func (w *RunWriter) Finish(o results.Outcome, be Backend, groupSize int) error {
 	tables := []interface{ commit() error }{w.metrics, w.units, w.acts, w.images}
 	if w.weights != nil {
 		tables = append(tables, w.weights)
@@ -236,7 +235,7 @@ type Backend struct {
 func (s *Sweep) RecordFailed(r sweep.Run, reason string, be Backend) error {
 	now := time.Now().UTC()
 	info := results.RunInfo{RunID: r.ID, Sweep: s.Name, RunIndex: int32(r.Index), Seed: r.Seed,
-		Status: train.StatusFailed, Message: reason, Backend: be.Name, BackendDetail: be.Detail,
+		Status: results.StatusFailed, Message: reason, Backend: be.Name, BackendDetail: be.Detail,
 		Device: be.Device, Deterministic: be.Deterministic,
 		StartTime: now, EndTime: now, FinalMetrics: "{}", Config: string(r.Config),
 		SpecHash: s.SpecHash, ToolVersion: ToolVersion}
