@@ -20,6 +20,7 @@ import (
 
 	"github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/data/specdata"
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/results/writer"
 	"github.com/sparselab/saerun/pkg/spec"
@@ -127,9 +128,9 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	} else {
 		info.Name, info.Device = be.Name(), backend.DeviceOf(be)
 	}
-	sets := newDataCache(opts.DataDir)
+	sets := specdata.NewCache(opts.DataDir)
 	for _, r := range mine {
-		d, err := sets.get(r.Spec.Dataset)
+		d, err := sets.Get(r.Spec.Dataset)
 		if err != nil {
 			return Summary{}, err
 		}
@@ -179,7 +180,7 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 		if opts.GroupSize > 0 {
 			return opts.GroupSize
 		}
-		d, _ := sets.get(r.Spec.Dataset)
+		d, _ := sets.Get(r.Spec.Dataset)
 		return MaxGroupSize(r.Spec, d.Train.Dim, info.Device)
 	})
 	prog := opts.Progress
@@ -200,7 +201,7 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 		if len(g) == 0 {
 			continue
 		}
-		d, _ := sets.get(g[0].Spec.Dataset)
+		d, _ := sets.Get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
 		outcomes, err := trainGroup(ctx, trainer, info, sw, g, d, prog)
 		prog.EndGroup(outcomes)
@@ -487,75 +488,6 @@ func absPath(p string) string {
 		return a
 	}
 	return p
-}
-
-// dataCache loads each dataset configuration once per invocation.
-type dataCache struct {
-	dir  string
-	full map[string]*data.Dataset // by source (name, path, column, where, synthetic)
-	sets map[string]train.Data    // by the whole dataset section
-}
-
-func newDataCache(dir string) *dataCache {
-	return &dataCache{dir: dir, full: map[string]*data.Dataset{}, sets: map[string]train.Data{}}
-}
-
-func (c *dataCache) get(ds spec.Dataset) (train.Data, error) {
-	key, _ := json.Marshal(ds)
-	if d, ok := c.sets[string(key)]; ok {
-		return d, nil
-	}
-	src := Source(ds)
-	srcKey, _ := json.Marshal(src)
-	full, ok := c.full[string(srcKey)]
-	if !ok {
-		var err error
-		if full, err = data.Open(src, c.dir); err != nil {
-			return train.Data{}, err
-		}
-		c.full[string(srcKey)] = full
-	}
-	d, err := Prepare(full, ds)
-	if err != nil {
-		return train.Data{}, err
-	}
-	c.sets[string(key)] = d
-	return d, nil
-}
-
-// Source is what data.Open needs of a spec's dataset section.
-func Source(ds spec.Dataset) data.Source {
-	return data.Source{
-		Name:    ds.Name,
-		Path:    ds.Path,
-		Parquet: data.ParquetOptions{Column: ds.Column, Where: ds.Where},
-		Synthetic: data.SyntheticConfig{Dim: ds.Synthetic.Dim, Features: ds.Synthetic.Features,
-			Samples: ds.Synthetic.Samples, Active: ds.Synthetic.Active, Seed: ds.Synthetic.Seed},
-	}
-}
-
-// Prepare applies a spec's split and caps to a loaded dataset.
-func Prepare(full *data.Dataset, ds spec.Dataset) (train.Data, error) {
-	var d train.Data
-	switch ds.Validation {
-	case "test":
-		if full.Test == nil {
-			return d, fmt.Errorf("dataset %s has no test set: use validation: split", ds.Name)
-		}
-		d.Train, d.Validation = full.Train, full.Test
-	default:
-		var err error
-		if d.Train, d.Validation, err = data.Split(full.Train, ds.ValidationFraction, ds.SplitSeed); err != nil {
-			return d, err
-		}
-	}
-	if ds.MaxTrainSamples > 0 {
-		d.Train = d.Train.Head(ds.MaxTrainSamples)
-	}
-	if ds.MaxValidationSamples > 0 {
-		d.Validation = d.Validation.Head(ds.MaxValidationSamples)
-	}
-	return d, nil
 }
 
 // foreignRuns counts the runs recorded in a sweep folder that are not among runs.
