@@ -3,8 +3,8 @@
 // how much of it), and caches loaded sets across the runs of a sweep. The runner,
 // the notebooks and the tools that rebuild a run's data all prepare it here, so that a
 // notebook's validation set is the very one its run was scored on. It is a package of
-// its own because package data knows nothing of the spec (the layering test in
-// package layers keeps it so) and the spec nothing of data.
+// its own because package data knows nothing of the spec (layers_test.go, at the
+// module root, keeps it so) and the spec nothing of data.
 package specdata
 
 import (
