@@ -262,6 +262,10 @@ func TestCompactMergesFinishedRunsKeepsTheOthersAndIsIdempotent(t *testing.T) {
 		}
 		// Unfinished runs keep their own files, so that --resume replaces them.
 		wantLoose := []string{failed + ".parquet", interrupted + ".parquet"}
+		if t, _ := results.Lookup(table); t.Optional {
+			// A run that failed before its first epoch recorded no weights: no file.
+			wantLoose = wantLoose[1:]
+		}
 		if len(parts) == 0 || !slices.Equal(loose, wantLoose) {
 			t.Errorf("%s: parts %v, per-run files %v (want %v)", table, parts, loose, wantLoose)
 		}

@@ -85,111 +85,81 @@ func (s *Sweep) Statuses() (map[string]string, error) {
 	return results.ReadStatuses(s.Dir)
 }
 
-// RunWriter streams one run's rows into its table files.
+// RunWriter streams one run's rows into its table files: one per table of
+// results.Registry that is written epoch by epoch (an optional table's file is
+// opened at the first epoch that has rows for it).
 type RunWriter struct {
-	sweep   *Sweep
-	run     sweep.Run
-	start   time.Time
-	metrics *table[results.MetricRow]
-	units   *table[results.UnitRow]
-	acts    *table[results.ActivationRow]
-	images  *table[results.ImageRow]
-	weights *table[results.WeightRow] // nil unless the spec records weights
+	sweep *Sweep
+	run   sweep.Run
+	start time.Time
+	files []*tableFile // in Registry order; nil for an optional table not opened yet
 }
 
 // StartRun opens the run's table files (under temporary names).
 func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
-	meta := s.meta(r.ID)
 	w := &RunWriter{sweep: s, run: r, start: time.Now()}
-	var err error
-	if w.metrics, err = newTable[results.MetricRow](s.path(results.MetricsTable, r.ID), meta); err != nil {
-		return nil, err
-	}
-	if w.units, err = newTable[results.UnitRow](s.path(results.UnitsTable, r.ID), meta); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if w.acts, err = newTable[results.ActivationRow](s.path(results.ActivationsTable, r.ID), meta); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if w.images, err = newTable[results.ImageRow](s.path(results.ImagesTable, r.ID), meta); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if r.Spec != nil && r.Spec.Record.Weights.Every > 0 {
-		if w.weights, err = newTable[results.WeightRow](s.path(results.WeightsTable, r.ID), meta); err != nil {
-			w.Abort()
-			return nil, err
+	for _, t := range results.Registry {
+		if !t.PerEpoch() {
+			continue
 		}
+		var f *tableFile
+		if !t.Optional {
+			var err error
+			if f, err = newTableFile(t, s.path(t.Name, r.ID), s.meta(r.ID)); err != nil {
+				w.Abort()
+				return nil, err
+			}
+		}
+		w.files = append(w.files, f)
 	}
 	return w, nil
 }
 
-// Epoch writes one epoch's rows (a row group in each table).
+// Epoch writes one epoch's rows (a row group in each table that has rows).
 func (w *RunWriter) Epoch(e *results.Epoch) error {
-	id, ep := w.run.ID, int32(e.Epoch)
-	metrics := make([]results.MetricRow, len(e.Metrics))
-	for i, m := range e.Metrics {
-		metrics[i] = results.MetricRow{RunID: id, Epoch: ep, Split: m.Split, Metric: m.Name, Value: m.Value, ElapsedSeconds: e.Elapsed}
-	}
-	if err := w.metrics.write(metrics); err != nil {
-		return err
-	}
-	units := make([]results.UnitRow, len(e.Units))
-	for i, u := range e.Units {
-		units[i] = results.UnitRow{RunID: id, Epoch: ep, Layer: u.Layer, Unit: int32(u.Unit),
-			MeanActivation: u.MeanActivation, ActiveFraction: u.ActiveFraction, MaxActivation: u.MaxActivation}
-	}
-	if err := w.units.write(units); err != nil {
-		return err
-	}
-	var acts []results.ActivationRow
-	for _, a := range e.Activations {
-		for i, v := range a.Vectors {
-			acts = append(acts, results.ActivationRow{RunID: id, Epoch: ep, Layer: a.Layer, Sample: int32(i),
-				ValidationIndex: int32(a.Index[i]), Label: int32(a.Labels[i]), Activation: v})
+	k := 0
+	for _, t := range results.Registry {
+		if !t.PerEpoch() {
+			continue
 		}
-	}
-	if err := w.acts.write(acts); err != nil {
-		return err
-	}
-	images := make([]results.ImageRow, len(e.Images))
-	for i, im := range e.Images {
-		images[i] = results.ImageRow{RunID: id, Epoch: ep, Kind: im.Kind, Sample: int32(im.Sample),
-			ValidationIndex: int32(im.Index), Label: int32(im.Label), Input: im.Input, Output: im.Output}
-	}
-	if err := w.images.write(images); err != nil {
-		return err
-	}
-	if w.weights == nil {
-		return nil
-	}
-	var weights []results.WeightRow
-	for _, l := range e.Weights {
-		weights = append(weights,
-			results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "kernel", Shape: []int32{int32(l.In), int32(l.Out)}, Values: l.Kernel},
-			results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "bias", Shape: []int32{int32(l.Out)}, Values: l.Bias})
-		if l.Threshold != nil {
-			weights = append(weights, results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "threshold",
-				Shape: []int32{int32(len(l.Threshold))}, Values: l.Threshold})
+		f, opened := w.files[k], false
+		if f == nil {
+			var err error
+			if f, err = newTableFile(t, w.sweep.path(t.Name, w.run.ID), w.sweep.meta(w.run.ID)); err != nil {
+				return err
+			}
+			opened = true
 		}
+		n, err := f.write(w.run.ID, e)
+		switch {
+		case err != nil && opened:
+			f.abort()
+			return err
+		case err != nil:
+			return err
+		case n == 0 && opened:
+			f.abort() // an optional table without rows yet: no file
+		default:
+			w.files[k] = f
+		}
+		k++
 	}
-	return w.weights.write(weights)
+	return nil
 }
 
 // Finish commits the table files and then writes the runs/ row, which marks the run
 // as recorded. backend names the backend that ran it.
 func (w *RunWriter) Finish(o results.Outcome, be Backend, groupSize int) error {
-	tables := []interface{ commit() error }{w.metrics, w.units, w.acts, w.images}
-	if w.weights != nil {
-		tables = append(tables, w.weights)
-	}
-	for _, t := range tables {
-		if err := t.commit(); err != nil {
+	for i, f := range w.files {
+		if f == nil {
+			continue
+		}
+		if err := f.commit(); err != nil {
+			w.files[i] = nil // committed or removed
 			w.Abort()
 			return err
 		}
+		w.files[i] = nil
 	}
 	end := time.Now()
 	final := map[string]float64{}
@@ -244,20 +214,10 @@ func (s *Sweep) RecordFailed(r sweep.Run, reason string, be Backend) error {
 
 // Abort removes the run's temporary files; files of earlier, complete runs are untouched.
 func (w *RunWriter) Abort() {
-	if w.metrics != nil {
-		w.metrics.abort()
-	}
-	if w.units != nil {
-		w.units.abort()
-	}
-	if w.acts != nil {
-		w.acts.abort()
-	}
-	if w.images != nil {
-		w.images.abort()
-	}
-	if w.weights != nil {
-		w.weights.abort()
+	for _, f := range w.files {
+		if f != nil {
+			f.abort()
+		}
 	}
 }
 

@@ -1,0 +1,91 @@
+package results_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/sparselab/saerun/pkg/results"
+	"github.com/sparselab/saerun/pkg/results/writer"
+	"github.com/sparselab/saerun/pkg/sweep"
+)
+
+func TestRegistryDeclaresEachTableOnceWithAKeyOfItsOwnColumns(t *testing.T) {
+	seen := map[string]bool{}
+	for i, tab := range results.Registry {
+		if seen[tab.Name] {
+			t.Errorf("table %s declared twice", tab.Name)
+		}
+		seen[tab.Name] = true
+		if tab.Doc == "" || len(tab.Key) == 0 || tab.Key[0] != "run_id" {
+			t.Errorf("table %s: doc %q, key %v: want a doc and a key starting with run_id", tab.Name, tab.Doc, tab.Key)
+		}
+		cols := tab.Columns()
+		for _, k := range tab.Key {
+			if !slices.Contains(cols, k) {
+				t.Errorf("table %s: key column %s is not one of its columns %v", tab.Name, k, cols)
+			}
+		}
+		if tab.Name == results.RunsTable && (tab.PerEpoch() || i != len(results.Registry)-1) {
+			t.Errorf("the runs table must be last and written once per run (compaction switches it last)")
+		}
+		if got, ok := results.Lookup(tab.Name); !ok || got.Name != tab.Name {
+			t.Errorf("Lookup(%s) = %v %v", tab.Name, got.Name, ok)
+		}
+	}
+	if !slices.Equal(results.Tables, slices.Collect(func(yield func(string) bool) {
+		for _, tab := range results.Registry {
+			if !yield(tab.Name) {
+				return
+			}
+		}
+	})) {
+		t.Errorf("Tables %v is not Registry's names", results.Tables)
+	}
+	if _, ok := results.Lookup("../runs"); ok {
+		t.Error("Lookup found a table that is not declared")
+	}
+}
+
+// TestWriterOpensAFileForEveryTableAndAnOptionalOneOnlyWithRows writes two runs through
+// the writer: every per-epoch table of the registry gets a file; the optional weights
+// table only for the run whose epochs carry weights.
+func TestWriterOpensAFileForEveryTableAndAnOptionalOneOnlyWithRows(t *testing.T) {
+	dir := t.TempDir()
+	sw, err := writer.OpenSweep(dir, "s", []byte("name: s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, withWeights := range []bool{false, true} {
+		id := "plain"
+		e := &results.Epoch{Epoch: 1, Metrics: []results.Metric{{Split: "validation", Name: "loss", Value: 1}}}
+		if withWeights {
+			id = "weighed"
+			e.Weights = []results.LayerWeights{{Name: "encoder.0", In: 1, Out: 1, Kernel: []float32{1}, Bias: []float32{0}}}
+		}
+		w, err := sw.StartRun(sweep.Run{ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Epoch(e); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Finish(results.Outcome{Status: results.StatusCompleted, Epochs: 1}, writer.Backend{Name: "go"}, 1); err != nil {
+			t.Fatal(err)
+		}
+		for _, tab := range results.Registry {
+			_, err := os.Stat(filepath.Join(dir, "s", tab.Name, id+".parquet"))
+			if want := !tab.Optional || withWeights; (err == nil) != want {
+				t.Errorf("run %s, table %s: file exists %v, want %v", id, tab.Name, err == nil, want)
+			}
+		}
+	}
+	r, err := results.Open(filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := r.Weights(results.Filter{}); err != nil || len(rows) != 2 || rows[0].RunID != "weighed" {
+		t.Errorf("weights rows %+v %v", rows, err)
+	}
+}
