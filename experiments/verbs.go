@@ -67,9 +67,10 @@ func hasFlags(fs *flag.FlagSet) bool {
 	return n > 0
 }
 
-// parse parses a verb's flags: -1 means go on, else the exit code (0 after -h).
+// parse parses a verb's flags, before or after its arguments (reorder): -1 means go
+// on, else the exit code (0 after -h).
 func parse(fs *flag.FlagSet, args []string) int {
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(reorder(fs, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
