@@ -40,20 +40,40 @@ func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
 	dir := filepath.Join(out, name)
 	sum := sha256.Sum256(specData)
 	s := &Sweep{Dir: dir, Name: name, SpecHash: hex.EncodeToString(sum[:])}
-	path := filepath.Join(dir, "spec.yaml")
-	old, err := os.ReadFile(path)
-	switch {
-	case err == nil && !sameSpec(old, specData):
-		return nil, fmt.Errorf("%w: %s differs from the spec given; use another name or --out, or remove the folder", ErrSpecChanged, path)
-	case err == nil:
-		return s, nil
-	case !errors.Is(err, fs.ErrNotExist):
+	exists, err := checkSpec(dir, specData)
+	if err != nil {
 		return nil, err
+	}
+	if exists {
+		return s, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return s, WriteFileAtomic(path, specData)
+	return s, WriteFileAtomic(filepath.Join(dir, "spec.yaml"), specData)
+}
+
+// CheckSpec is OpenSweep's check alone, writing nothing: an error wrapping
+// ErrSpecChanged when out/name holds a different spec.
+func CheckSpec(out, name string, specData []byte) error {
+	_, err := checkSpec(filepath.Join(out, name), specData)
+	return err
+}
+
+// checkSpec reports whether dir holds a spec.yaml, and refuses one that differs from
+// specData.
+func checkSpec(dir string, specData []byte) (exists bool, err error) {
+	path := filepath.Join(dir, "spec.yaml")
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && !sameSpec(old, specData):
+		return true, fmt.Errorf("%w: %s differs from the spec given; use another name or --out, or remove the folder", ErrSpecChanged, path)
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, err
 }
 
 // sameSpec reports whether two spec files say the same thing: equal bytes, or equal
