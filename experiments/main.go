@@ -1,7 +1,10 @@
 // Command experiments runs a sparse-autoencoder experiment spec:
 //
-//	go run ./experiments experiments/quickstart.yaml
-//	go run ./experiments VERB -h          compact, download: see verbs.go
+//	go run ./experiments experiments/quickstart.yaml [--resume] [...]
+//	go run ./experiments VERB -h          compact, download, report, slurm, ...: see verbs.go
+//
+// The run flags (flags.go) are declared once for the main command and the cluster
+// verbs, and every command line takes its flags before or after its arguments.
 //
 // It expands the spec's sweep, trains every run with GoMLX and writes per-epoch
 // metrics, unit statistics and activations as Parquet under results/<name>/. See
