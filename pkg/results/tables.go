@@ -185,7 +185,12 @@ type EpochWriter interface {
 type epochRows interface {
 	newWriter(w io.Writer, opts []parquet.WriterOption) EpochWriter
 	schema() *parquet.Schema
+	count(e *Epoch) int
 }
+
+// HasRows reports whether the epoch has rows for the table (always false for runs):
+// the writer opens an optional table's file only then.
+func (t Table) HasRows(e *Epoch) bool { return t.rows != nil && t.rows.count(e) > 0 }
 
 // Columns are the table's columns (for runs, those every sweep has: each swept
 // parameter adds one).
@@ -209,6 +214,8 @@ func (f rowsFunc[T]) newWriter(w io.Writer, opts []parquet.WriterOption) EpochWr
 }
 
 func (f rowsFunc[T]) schema() *parquet.Schema { return parquet.SchemaOf(new(T)) }
+
+func (f rowsFunc[T]) count(e *Epoch) int { return len(f("", 0, e)) }
 
 func epochTable[T any](name, doc string, key []string, optional bool, rows rowsFunc[T]) Table {
 	return Table{Name: name, Doc: doc, Key: key, Optional: optional, rows: rows}

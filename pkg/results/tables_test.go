@@ -75,11 +75,36 @@ func TestWriterOpensAFileForEveryTableAndAnOptionalOneOnlyWithRows(t *testing.T)
 			t.Fatal(err)
 		}
 		for _, tab := range results.Registry {
+			if tab.HasRows(e) != (tab.PerEpoch() && (!tab.Optional || withWeights) && tab.Name != results.UnitsTable &&
+				tab.Name != results.ActivationsTable && tab.Name != results.ImagesTable) {
+				t.Errorf("run %s, table %s: HasRows %v", id, tab.Name, tab.HasRows(e))
+			}
 			_, err := os.Stat(filepath.Join(dir, "s", tab.Name, id+".parquet"))
 			if want := !tab.Optional || withWeights; (err == nil) != want {
 				t.Errorf("run %s, table %s: file exists %v, want %v", id, tab.Name, err == nil, want)
 			}
 		}
+	}
+	// Not even an empty folder for the optional table of a sweep that never records it.
+	plain := t.TempDir()
+	sw, err = writer.OpenSweep(plain, "p", []byte("name: p\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sw.StartRun(sweep.Run{ID: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ep := 1; ep <= 2; ep++ {
+		if err := w.Epoch(&results.Epoch{Epoch: ep}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Finish(results.Outcome{Status: results.StatusCompleted, Epochs: 2}, writer.Backend{Name: "go"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(plain, "p", results.WeightsTable)); err == nil {
+		t.Error("a sweep that records no weights has a weights folder")
 	}
 	r, err := results.Open(filepath.Join(dir, "s"))
 	if err != nil {

@@ -83,13 +83,12 @@ func newTableFile(t results.Table, path string, meta map[string]string) (*tableF
 	return &tableFile{table: t, file: f, w: t.NewEpochWriter(f, opts...)}, nil
 }
 
-// write appends one epoch's rows as a row group and returns how many there were.
-func (t *tableFile) write(runID string, e *results.Epoch) (int, error) {
-	n, err := t.w.Write(runID, e)
-	if err != nil {
-		return 0, fmt.Errorf("write %s: %w", t.file.final, err)
+// write appends one epoch's rows as a row group.
+func (t *tableFile) write(runID string, e *results.Epoch) error {
+	if _, err := t.w.Write(runID, e); err != nil {
+		return fmt.Errorf("write %s: %w", t.file.final, err)
 	}
-	return n, nil
+	return nil
 }
 
 func (t *tableFile) commit() error {

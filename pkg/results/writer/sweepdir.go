@@ -142,25 +142,19 @@ func (w *RunWriter) Epoch(e *results.Epoch) error {
 		if !t.PerEpoch() {
 			continue
 		}
-		f, opened := w.files[k], false
-		if f == nil {
-			var err error
-			if f, err = newTableFile(t, w.sweep.path(t.Name, w.run.ID), w.sweep.meta(w.run.ID)); err != nil {
+		if w.files[k] == nil { // an optional table: opened at its first rows
+			if !t.HasRows(e) {
+				k++
+				continue
+			}
+			f, err := newTableFile(t, w.sweep.path(t.Name, w.run.ID), w.sweep.meta(w.run.ID))
+			if err != nil {
 				return err
 			}
-			opened = true
-		}
-		n, err := f.write(w.run.ID, e)
-		switch {
-		case err != nil && opened:
-			f.abort()
-			return err
-		case err != nil:
-			return err
-		case n == 0 && opened:
-			f.abort() // an optional table without rows yet: no file
-		default:
 			w.files[k] = f
+		}
+		if err := w.files[k].write(w.run.ID, e); err != nil {
+			return err
 		}
 		k++
 	}
