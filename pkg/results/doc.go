@@ -6,7 +6,8 @@
 //
 // Every table is declared once, in Registry (tables.go): its name, row type, key
 // columns and how an epoch becomes its rows. The writer, compaction, claims, the size
-// report and `go run ./experiments tables` (which the Python tests read) all walk it.
+// report and `go run ./experiments tables` (which the Python tests read) all walk it,
+// and Read reads any of them by name.
 //
 // A sweep folder holds one table per folder, so that pandas reads a whole table with
 // pd.read_parquet("results/<name>/metrics") and run_id is an ordinary column:

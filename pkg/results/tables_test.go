@@ -113,4 +113,24 @@ func TestWriterOpensAFileForEveryTableAndAnOptionalOneOnlyWithRows(t *testing.T)
 	if rows, err := r.Weights(results.Filter{}); err != nil || len(rows) != 2 || rows[0].RunID != "weighed" {
 		t.Errorf("weights rows %+v %v", rows, err)
 	}
+	// Any table reads through the generic reader, by its name alone.
+	type key struct {
+		RunID string `parquet:"run_id"`
+		Epoch int32  `parquet:"epoch"`
+	}
+	for table, want := range map[string]int{results.MetricsTable: 2, results.WeightsTable: 2, results.UnitsTable: 0} {
+		rows, err := results.Read[key](r, table, results.Filter{Epochs: []int{1}})
+		if err != nil || len(rows) != want {
+			t.Errorf("Read %s: %d rows %v, want %d", table, len(rows), err, want)
+		}
+	}
+	if rows, err := results.Read[key](r, results.MetricsTable, results.Filter{RunIDs: []string{"plain"}, Epochs: []int{2}}); err != nil || len(rows) != 0 {
+		t.Errorf("Read of an epoch no run has: %v %v", rows, err)
+	}
+	if rows, err := results.Read[results.MetricRow](r, results.MetricsTable, results.Filter{RunIDs: []string{"plain"}}); err != nil || len(rows) != 1 || rows[0].RunID != "plain" {
+		t.Errorf("Read of one run: %+v %v", rows, err)
+	}
+	if _, err := results.Read[key](r, "../spec.yaml", results.Filter{}); err == nil {
+		t.Error("Read of an undeclared table succeeded")
+	}
 }
