@@ -6,7 +6,6 @@ package main
 // task skips the runs it already finished; docs/cluster.md has the details.
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -323,28 +322,6 @@ func sbatch(script string, extra ...string) (string, error) {
 	return id, nil
 }
 
-// runFlags are the main-command flags the cluster verbs pass on to every task.
-type runFlags struct {
-	out, backend, dataDir string
-	groupSize             int
-	noCompact             bool
-	sets                  []string
-}
-
-func (r *runFlags) register(fs *flag.FlagSet, noCompact bool) {
-	fs.StringVar(&r.out, "out", "results", "results root folder (shared by every node)")
-	fs.StringVar(&r.backend, "backend", "", "backend of every task, as the main command's --backend (default there: $GOMLX_BACKEND, else auto)")
-	fs.StringVar(&r.dataDir, "data-dir", "", "data folder of every task, as the main command's --data-dir")
-	fs.IntVar(&r.groupSize, "group-size", 0, "as the main command's --group-size")
-	if noCompact {
-		fs.BoolVar(&r.noCompact, "no-compact", false, "as the main command's --no-compact (else the last task to finish compacts)")
-	}
-	fs.Func("set", "override a spec key in every task, as the main command's --set (repeatable)", func(v string) error {
-		r.sets = append(r.sets, v)
-		return nil
-	})
-}
-
 // taskFlags are the flags a task passes to the main command, paths made absolute.
 func (r *runFlags) taskFlags() ([]string, error) {
 	var f []string
@@ -464,33 +441,6 @@ See docs/cluster.md.`)
 	return 0
 }
 
-// reorder moves flags after the spec argument in front of it, so that both
-// "slurm spec.yaml --tasks 4" (as in the docs) and "slurm --tasks 4 spec.yaml" work.
-func reorder(fs *flag.FlagSet, args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		if f := fs.Lookup(name); f != nil && !isBoolFlag(f) && i+1 < len(args) {
-			flags = append(flags, args[i+1])
-			i++
-		}
-	}
-	return append(flags, pos...)
-}
-
 // shellJoin quotes each word for bash.
 func shellJoin(words []string) string {
 	q := make([]string, len(words))
@@ -514,9 +464,4 @@ func shellQuote(s string) string {
 // parser wherever it stands in a word.
 func plainShellRune(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=+,@%", r)
-}
-
-func isBoolFlag(f *flag.Flag) bool {
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
 }

@@ -203,7 +203,7 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 	for _, t := range terms {
 		total += t.Value
 	}
-	metrics := append(append([]Metric{{"validation", "loss", total}, {"validation", "reconstruction", recLoss}}, terms...), info...)
+	metrics := append(append([]Metric{{Split: "validation", Name: "loss", Value: total}, {Split: "validation", Name: "reconstruction", Value: recLoss}}, terms...), info...)
 	names := gr.regularizerNames()
 	for i, p := range gr.pens {
 		r := m.Spec.Regularizers[i]
@@ -216,12 +216,12 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 			eval = e.pens[i][k]
 		}
 		pv := p.validation(r, m.Spec, layer, eval)
-		metrics = append(metrics, Metric{"validation", names[i], pv})
+		metrics = append(metrics, Metric{Split: "validation", Name: names[i], Value: pv})
 		metrics[0].Value += pv
 	}
 	if gr.mape() {
-		metrics = append(metrics, Metric{"validation", "mape", 100 * e.sums["ape"][k] / math.Max(e.sums["ape_count"][k], 1)},
-			Metric{"validation", "mape_seed", 100 * e.sums["abs_error"][k] / e.sums["abs_input"][k]})
+		metrics = append(metrics, Metric{Split: "validation", Name: "mape", Value: 100 * e.sums["ape"][k] / math.Max(e.sums["ape_count"][k], 1)},
+			Metric{Split: "validation", Name: "mape_seed", Value: 100 * e.sums["abs_error"][k] / e.sums["abs_input"][k]})
 	}
 	return metrics, gr.unitStats(stats, recordUnits, &metrics)
 }

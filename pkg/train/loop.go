@@ -86,7 +86,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			e := results[k]
 			e.Epoch, e.Elapsed = epoch, elapsed
 			for m, name := range trainNames {
-				e.Metrics = append(e.Metrics, Metric{"train", name, t.sums[k*M+m] / float64(N)})
+				e.Metrics = append(e.Metrics, Metric{Split: "train", Name: name, Value: t.sums[k*M+m] / float64(N)})
 			}
 			if own != nil {
 				e.Metrics = append(e.Metrics, own[k]...)

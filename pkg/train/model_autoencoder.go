@@ -115,7 +115,7 @@ func (m *vaeModel) evalTerms(_ autoencoder.Weights, out autoencoder.Output, _ *N
 
 func (m *vaeModel) validation(k int, v valSums) (terms, info []Metric) {
 	kl := m.gr.members[k].Spec.Model.KLWeight * v.sum("kl")[k] / v.n
-	return []Metric{{"validation", "penalty/gaussian_kl/latent", kl}}, nil
+	return []Metric{{Split: "validation", Name: "penalty/gaussian_kl/latent", Value: kl}}, nil
 }
 
 // prior are each model's fixed draws z [K, n, latent] for generated samples, from its

@@ -406,12 +406,12 @@ func (s *saeModel) validation(k int, v valSums) (terms, info []Metric) {
 	fvu := sqErr / s.sumVar
 	L := float64(len(st.active))
 	info = []Metric{
-		{"validation", "l0", l0},
-		{"validation", "fvu", fvu},
-		{"validation", "explained_variance", 1 - fvu},
-		{"validation", "nmse", sqErr / s.sumSq},
-		{"validation", "dead_fraction", float64(dead) / L},
-		{"validation", "dense_fraction", float64(dense) / L}}
+		{Split: "validation", Name: "l0", Value: l0},
+		{Split: "validation", Name: "fvu", Value: fvu},
+		{Split: "validation", Name: "explained_variance", Value: 1 - fvu},
+		{Split: "validation", Name: "nmse", Value: sqErr / s.sumSq},
+		{Split: "validation", Name: "dead_fraction", Value: float64(dead) / L},
+		{Split: "validation", Name: "dense_fraction", Value: float64(dense) / L}}
 	return terms, append(info, own...)
 }
 
@@ -432,7 +432,7 @@ func (s *saeModel) epochMetrics() ([][]Metric, error) {
 				dead++
 			}
 		}
-		out[k] = []Metric{{"train", "dead_fraction", float64(dead) / float64(L)}}
+		out[k] = []Metric{{Split: "train", Name: "dead_fraction", Value: float64(dead) / float64(L)}}
 	}
 	return out, nil
 }

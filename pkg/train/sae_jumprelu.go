@@ -28,7 +28,7 @@ func (saeJumpReLU) penalties(e saeEncode, _ *Node) []namedTerm {
 }
 
 func (saeJumpReLU) validation(_ *saeModel, m spec.SAE, _ valSums, _ int, l0 float64) (terms, info []Metric) {
-	return []Metric{{"validation", "penalty/l0/encoder.0", m.L0Coefficient * l0}}, nil
+	return []Metric{{Split: "validation", Name: "penalty/l0/encoder.0", Value: m.L0Coefficient * l0}}, nil
 }
 
 func (saeJumpReLU) threshold(s *saeModel) *gmodel.Variable { return s.gr.params.Threshold }

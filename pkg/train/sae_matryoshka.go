@@ -81,9 +81,9 @@ func (a saeMatryoshka) evalTerms(e saeEncode, h, _, x *Node) []namedTerm {
 // prefix's FVU, Σ‖x − x̂_m‖² / Σ‖x − mean(x)‖² (the last is fvu).
 func (a saeMatryoshka) validation(s *saeModel, _ spec.SAE, v valSums, k int, _ float64) (terms, info []Metric) {
 	for _, m := range a.inner(s) {
-		terms = append(terms, Metric{"validation", prefixName("reconstruction", m), v.sum(prefixName("sae/recon", m))[k] / v.n})
-		info = append(info, Metric{"validation", prefixName("fvu", m), v.sum(prefixName("sae/sq_error", m))[k] / s.sumVar})
+		terms = append(terms, Metric{Split: "validation", Name: prefixName("reconstruction", m), Value: v.sum(prefixName("sae/recon", m))[k] / v.n})
+		info = append(info, Metric{Split: "validation", Name: prefixName("fvu", m), Value: v.sum(prefixName("sae/sq_error", m))[k] / s.sumVar})
 	}
-	info = append(info, Metric{"validation", prefixName("fvu", s.cfg.Latents), v.sum("sae/sq_error")[k] / s.sumVar})
+	info = append(info, Metric{Split: "validation", Name: prefixName("fvu", s.cfg.Latents), Value: v.sum("sae/sq_error")[k] / s.sumVar})
 	return terms, info
 }

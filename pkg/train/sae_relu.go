@@ -31,5 +31,5 @@ func (saeReLU) evalTerms(e saeEncode, h, _, _ *Node) []namedTerm {
 }
 
 func (saeReLU) validation(_ *saeModel, m spec.SAE, v valSums, k int, _ float64) (terms, info []Metric) {
-	return []Metric{{"validation", "penalty/l1/encoder.0", m.L1Coefficient * v.sum("sae/weighted_l1")[k] / v.n}}, nil
+	return []Metric{{Split: "validation", Name: "penalty/l1/encoder.0", Value: m.L1Coefficient * v.sum("sae/weighted_l1")[k] / v.n}}, nil
 }

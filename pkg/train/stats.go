@@ -61,9 +61,9 @@ func (s *layerStats) metrics(layer string) []Metric {
 	}
 	mean /= float64(s.n * len(s.sum))
 	return []Metric{
-		{"validation", "mean_activation/" + layer, mean},
-		{"validation", "l0/" + layer, active / float64(s.n)},
-		{"validation", "dead_fraction/" + layer, float64(dead) / float64(len(s.sum))},
+		{Split: "validation", Name: "mean_activation/" + layer, Value: mean},
+		{Split: "validation", Name: "l0/" + layer, Value: active / float64(s.n)},
+		{Split: "validation", Name: "dead_fraction/" + layer, Value: float64(dead) / float64(len(s.sum))},
 	}
 }
 

@@ -51,10 +51,8 @@ type Member struct {
 	Spec  *spec.Spec
 }
 
-// Data is what the models train and validate on.
-type Data struct {
-	Train, Validation *data.Set
-}
+// Data is what the models train and validate on (prepared by package data).
+type Data = data.Splits
 
 // Observer receives the results as training goes.
 type Observer interface {
