@@ -92,6 +92,7 @@ func Compact(dir string, opts CompactOptions) ([]TableCompaction, error) {
 	if err := recoverCompaction(dir); err != nil {
 		return nil, err
 	}
+	removeStaleTemps(dir)
 	statuses, err := ReadStatuses(dir)
 	if err != nil {
 		return nil, err
@@ -100,7 +101,14 @@ func Compact(dir string, opts CompactOptions) ([]TableCompaction, error) {
 	for _, table := range Tables {
 		tc, err := compactTable(dir, table, statuses, opts)
 		if err != nil {
-			return done, fmt.Errorf("compact %s: %w", filepath.Join(dir, table), err)
+			// A full disk, a damaged input: undo this table's switch if it was under
+			// way and remove every file this compaction wrote, so that a failure
+			// leaves the disk as it was (tables already switched stay compacted).
+			err = fmt.Errorf("compact %s: %w", filepath.Join(dir, table), err)
+			if rerr := recoverCompaction(dir); rerr != nil {
+				err = fmt.Errorf("%w; cleaning up after it: %v", err, rerr)
+			}
+			return done, err
 		}
 		if tc != nil {
 			done = append(done, *tc)
@@ -191,12 +199,13 @@ func compactTable(dir, table string, statuses map[string]string, opts CompactOpt
 			first = max(first, n+1)
 		}
 	}
-	w := &partWriter{dir: next, next: first, opts: opts}
+	w := &partWriter{dir: next, next: first, opts: opts, want: rowSchema(table)}
 	if err := w.merge(parts, merge); err != nil {
 		w.abort()
 		return nil, err
 	}
 	if err := w.close(); err != nil {
+		w.abort()
 		return nil, err
 	}
 	for _, name := range keep {
@@ -242,13 +251,14 @@ type partWriter struct {
 	dir   string
 	next  int // number of the next part file
 	opts  CompactOptions
+	want  *parquet.Schema // the table's columns, which every input must have
 	files int
 	rows  int64
 
 	schema            *parquet.Schema
 	meta              map[string]string
 	rowBytes          float64 // estimated uncompressed bytes per row
-	f                 *os.File
+	f                 partFile
 	w                 *parquet.Writer
 	groupRows         int64
 	fileRows          int64
@@ -268,7 +278,7 @@ func (p *partWriter) merge(parts, runs []source) error {
 	}()
 	var totalBytes, totalRows int64
 	open := func(s source) (*openSource, error) {
-		o, err := openParquet(s)
+		o, err := openParquet(s, p.want)
 		if err != nil {
 			return nil, err
 		}
@@ -397,7 +407,7 @@ func (p *partWriter) write(rows []parquet.Row) error {
 // open starts the next part file.
 func (p *partWriter) open() error {
 	name := filepath.Join(p.dir, fmt.Sprintf("%s%05d.parquet", partPrefix, p.next))
-	f, err := os.Create(name)
+	f, err := createPart(name)
 	if err != nil {
 		return err
 	}
@@ -440,9 +450,21 @@ func (p *partWriter) close() error {
 func (p *partWriter) abort() {
 	if p.f != nil {
 		p.f.Close()
+		p.f, p.w = nil, nil
 	}
 	os.RemoveAll(p.dir)
 }
+
+// partFile is a part file being written.
+type partFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Name() string
+}
+
+// createPart creates a part file; tests replace it with one that runs out of space.
+var createPart = func(name string) (partFile, error) { return os.Create(name) }
 
 // openSource is an input file, open.
 type openSource struct {
@@ -451,19 +473,9 @@ type openSource struct {
 	pf   *parquet.File
 }
 
-func openParquet(s source) (*openSource, error) {
-	f, err := os.Open(s.path)
+func openParquet(s source, want *parquet.Schema) (*openSource, error) {
+	f, pf, err := openChecked(s.path, want)
 	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("read %s: %w", s.path, err)
 	}
 	return &openSource{path: s.path, f: f, pf: pf}, nil

@@ -17,7 +17,8 @@ import (
 // systems and NFSv4; on file systems without it, use --shard so that runners never
 // share runs.)
 type Claim struct {
-	f *os.File
+	f    *os.File
+	path string
 }
 
 // ErrClaimed means another live process holds the run.
@@ -26,16 +27,9 @@ var ErrClaimed = errors.New("run is being trained by another process")
 // Claim takes the run for this process, or returns ErrClaimed. It also removes
 // temporary files a killed process left for this run.
 func (s *Sweep) Claim(runID string) (*Claim, error) {
-	dir := filepath.Join(s.Dir, "claims")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, runID+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	path := filepath.Join(s.Dir, "claims", runID+".lock")
+	f, err := results.LockFile(path, syscall.LOCK_EX|syscall.LOCK_NB)
 	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, ErrClaimed
 		}
@@ -44,20 +38,19 @@ func (s *Sweep) Claim(runID string) (*Claim, error) {
 	host, _ := os.Hostname()
 	f.Truncate(0)
 	fmt.Fprintf(f, "host=%s pid=%d\n", host, os.Getpid())
-	for _, table := range []string{results.RunsTable, results.MetricsTable, results.UnitsTable, results.ActivationsTable, results.ImagesTable, results.WeightsTable} {
+	for _, table := range results.Tables {
 		stale, _ := filepath.Glob(filepath.Join(s.Dir, table, "."+runID+".parquet.*.tmp"))
 		for _, p := range stale {
 			os.Remove(p)
 		}
 	}
-	return &Claim{f: f}, nil
+	return &Claim{f: f, path: path}, nil
 }
 
-// Release gives the run back.
+// Release gives the run back and removes its lock file (claims/ too when empty).
 func (c *Claim) Release() {
 	if c != nil && c.f != nil {
-		syscall.Flock(int(c.f.Fd()), syscall.LOCK_UN)
-		c.f.Close()
+		results.UnlockFile(c.f, c.path)
 		c.f = nil
 	}
 }

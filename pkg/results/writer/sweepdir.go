@@ -180,16 +180,25 @@ func (w *RunWriter) Epoch(e *train.Epoch) error {
 }
 
 // Finish commits the table files and then writes the runs/ row, which marks the run
-// as recorded. backend names the backend that ran it.
+// as recorded; the row's file records how many rows each table got (results.Verify
+// checks them). backend names the backend that ran it. A failed run keeps no rows in
+// any table (its epochs are no result; --resume runs it again), only its runs/ row
+// with the reason. When a file cannot be written, none of the run's files is left.
 func (w *RunWriter) Finish(o train.Outcome, be Backend, groupSize int) error {
-	tables := []interface{ commit() error }{w.metrics, w.units, w.acts, w.images}
-	if w.weights != nil {
-		tables = append(tables, w.weights)
-	}
-	for _, t := range tables {
-		if err := t.commit(); err != nil {
-			w.Abort()
+	rows := map[string]int64{}
+	if o.Status == train.StatusFailed {
+		w.Abort()
+		if err := w.sweep.removeRunFiles(w.run.ID); err != nil {
 			return err
+		}
+	} else {
+		for _, t := range w.tables() {
+			if err := t.commit(); err != nil {
+				w.Abort()
+				w.sweep.removeRunFiles(w.run.ID)
+				return err
+			}
+			rows[t.name()] = t.count()
 		}
 	}
 	end := time.Now()
@@ -220,7 +229,69 @@ func (w *RunWriter) Finish(o train.Outcome, be Backend, groupSize int) error {
 		FinalMetrics:                  string(finalJSON), Config: string(w.run.Config),
 		SpecHash: w.sweep.SpecHash, ToolVersion: ToolVersion,
 	}
-	return writeRunRow(w.sweep.path(results.RunsTable, w.run.ID), info, w.run.Params, w.sweep.meta(w.run.ID))
+	if err := writeRunRow(w.sweep.path(results.RunsTable, w.run.ID), info, w.run.Params, w.sweep.runMeta(w.run.ID, rows)); err != nil {
+		// Without its runs/ row the run is not recorded: its files would be orphans.
+		w.sweep.removeRunFiles(w.run.ID)
+		return err
+	}
+	return nil
+}
+
+// runTable is one of a run's table files, whatever its row type.
+type runTable interface {
+	commit() error
+	abort()
+	count() int64
+	name() string
+}
+
+func (t *table[T]) count() int64 { return t.rows }
+func (t *table[T]) name() string  { return filepath.Base(filepath.Dir(t.path)) }
+
+func (w *RunWriter) tables() []runTable {
+	ts := []runTable{w.metrics, w.units, w.acts, w.images}
+	if w.weights != nil {
+		ts = append(ts, w.weights)
+	}
+	return ts
+}
+
+// runMeta is the key-value metadata of a run's runs/ file: meta, and the number of
+// rows each table got (results.TableRowsKey; a table missing from it has none).
+func (s *Sweep) runMeta(runID string, rows map[string]int64) map[string]string {
+	m := s.meta(runID)
+	b, _ := json.Marshal(rows)
+	m[results.TableRowsKey] = string(b)
+	return m
+}
+
+// removeRunFiles removes a run's files in every table but runs/ (committed and
+// temporary ones), and table folders that are left empty.
+func (s *Sweep) removeRunFiles(runID string) error {
+	var first error
+	for _, table := range results.Tables {
+		if table == results.RunsTable {
+			continue
+		}
+		paths, _ := filepath.Glob(filepath.Join(s.Dir, table, "."+runID+".parquet.*.tmp"))
+		for _, p := range append(paths, s.path(table, runID)) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) && first == nil {
+				first = fmt.Errorf("remove %s: %w", p, err)
+			}
+		}
+		removeIfEmpty(filepath.Join(s.Dir, table))
+	}
+	return first
+}
+
+// Discard forgets a run: its runs/ row first (so that it is no longer recorded, and
+// --resume runs it again), then its files in the other tables. For a finished run
+// whose files are damaged (results.Verify).
+func (s *Sweep) Discard(runID string) error {
+	if err := os.Remove(s.path(results.RunsTable, runID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", s.path(results.RunsTable, runID), err)
+	}
+	return s.removeRunFiles(runID)
 }
 
 // Backend is what a run ran on, for its runs/ row.
@@ -231,16 +302,23 @@ type Backend struct {
 }
 
 // RecordFailed writes a runs/ row with status failed and the reason, for a run whose
-// results could not be written (a full disk, a read-only folder). Best effort: when
-// even this row cannot be written, the run simply has no row and --resume re-runs it.
+// results could not be written (a full disk, a read-only folder), and removes the
+// run's rows from every other table: a failed run has no results. Best effort: when
+// even this row cannot be written, the run's runs/ file is removed, the run has no row
+// and --resume re-runs it.
 func (s *Sweep) RecordFailed(r sweep.Run, reason string, be Backend) error {
+	removeErr := s.removeRunFiles(r.ID)
 	now := time.Now().UTC()
 	info := results.RunInfo{RunID: r.ID, Sweep: s.Name, RunIndex: int32(r.Index), Seed: r.Seed,
 		Status: train.StatusFailed, Message: reason, Backend: be.Name, BackendDetail: be.Detail,
 		Device: be.Device, Deterministic: be.Deterministic,
 		StartTime: now, EndTime: now, FinalMetrics: "{}", Config: string(r.Config),
 		SpecHash: s.SpecHash, ToolVersion: ToolVersion}
-	return writeRunRow(s.path(results.RunsTable, r.ID), info, r.Params, s.meta(r.ID))
+	if err := writeRunRow(s.path(results.RunsTable, r.ID), info, r.Params, s.runMeta(r.ID, map[string]int64{})); err != nil {
+		os.Remove(s.path(results.RunsTable, r.ID))
+		return err
+	}
+	return removeErr
 }
 
 // Abort removes the run's temporary files; files of earlier, complete runs are untouched.
