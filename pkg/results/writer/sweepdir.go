@@ -246,7 +246,7 @@ type runTable interface {
 }
 
 func (t *table[T]) count() int64 { return t.rows }
-func (t *table[T]) name() string  { return filepath.Base(filepath.Dir(t.path)) }
+func (t *table[T]) name() string { return filepath.Base(filepath.Dir(t.path)) }
 
 func (w *RunWriter) tables() []runTable {
 	ts := []runTable{w.metrics, w.units, w.acts, w.images}
