@@ -3,6 +3,7 @@ package writer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -68,4 +69,33 @@ func (s *Sweep) Status(runID string) (string, error) {
 	}
 	st, err := readRunStatus(path)
 	return st.Status, err
+}
+
+// DiscardDamaged checks the files of the sweep's finished runs (results.Verify) and
+// discards each run with a damaged file (Discard), saying so on log by file, so that
+// --resume runs it again instead of counting it done. A damaged compacted part holds
+// many runs' rows and cannot be replaced run by run: that is an error naming it.
+func (s *Sweep) DiscardDamaged(log io.Writer) error {
+	damage, err := results.Verify(s.Dir)
+	if err != nil {
+		return err
+	}
+	discarded := map[string]bool{}
+	for _, d := range damage {
+		if d.RunID == "" {
+			return fmt.Errorf("%s is damaged (%s): it holds the rows of many finished runs, which --resume cannot run again one by one; restore it from a copy, or move %s aside and run the sweep again",
+				d.Path, d.Problem, s.Dir)
+		}
+	}
+	for _, d := range damage {
+		fmt.Fprintf(log, "damaged: %s: %s; run %s will be run again\n", d.Path, d.Problem, d.RunID)
+		if discarded[d.RunID] {
+			continue
+		}
+		discarded[d.RunID] = true
+		if err := s.Discard(d.RunID); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -25,7 +25,9 @@ type atomicFile struct {
 func createAtomic(final string) (*atomicFile, error) {
 	dir, base := filepath.Split(final)
 	for range 100 {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o755); errors.Is(err, fs.ErrExist) {
+			continue // created and removed again by another process meanwhile
+		} else if err != nil {
 			return nil, err
 		}
 		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
