@@ -52,7 +52,11 @@ func checkSchema(pf *parquet.File, want *parquet.Schema) error {
 		name := strings.Join(path, ".")
 		g, ok := pf.Schema().Lookup(path...)
 		if !ok {
-			problems = append(problems, fmt.Sprintf("no column %s", name))
+			if top, found := pf.Schema().Lookup(path[0]); found && len(path) > 1 {
+				problems = append(problems, fmt.Sprintf("column %s is %s, expected a list", path[0], typeName(top.Node)))
+			} else {
+				problems = append(problems, fmt.Sprintf("no column %s", name))
+			}
 			continue
 		}
 		if gk, wk := g.Node.Type().Kind(), w.Node.Type().Kind(); gk != wk || g.Node.Leaf() != w.Node.Leaf() {
