@@ -388,7 +388,7 @@ func (p *partWriter) write(rows []parquet.Row) error {
 		}
 		n := int(min(int64(len(rows)), p.maxGroup-p.groupRows, p.maxFile-p.fileRows))
 		if _, err := p.w.WriteRows(rows[:n]); err != nil {
-			return fmt.Errorf("write %s: %w", p.f.Name(), err)
+			return writeError(p.f.Name(), err)
 		}
 		rows = rows[n:]
 		p.rows += int64(n)
@@ -397,7 +397,7 @@ func (p *partWriter) write(rows []parquet.Row) error {
 		if p.groupRows >= p.maxGroup {
 			p.groupRows = 0
 			if err := p.w.Flush(); err != nil {
-				return fmt.Errorf("write %s: %w", p.f.Name(), err)
+				return writeError(p.f.Name(), err)
 			}
 		}
 	}
@@ -421,14 +421,14 @@ func (p *partWriter) open() error {
 
 func (p *partWriter) closeFile() error {
 	if err := p.w.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", p.f.Name(), err)
+		return writeError(p.f.Name(), err)
 	}
 	step(strings.TrimSuffix(filepath.Base(p.dir), newSuffix) + ": part written")
 	if err := p.f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", p.f.Name(), err)
+		return writeError(p.f.Name(), err)
 	}
 	if err := p.f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", p.f.Name(), err)
+		return writeError(p.f.Name(), err)
 	}
 	p.w, p.f = nil, nil
 	return nil
@@ -540,4 +540,13 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// writeError names the file a write failed on, unless err already does.
+func writeError(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == name {
+		return err
+	}
+	return fmt.Errorf("write %s: %w", name, err)
 }

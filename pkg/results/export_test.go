@@ -3,8 +3,8 @@ package results
 import (
 	"os"
 	"slices"
-	"syscall"
 	"strings"
+	"syscall"
 )
 
 // StopAt makes the compactions of this process call stop at their n-th step (from 1)
