@@ -187,7 +187,7 @@ func compactTable(dir, table string, statuses map[string]string, opts CompactOpt
 	if err := os.RemoveAll(next); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(next, 0o755); err != nil {
+	if err := os.MkdirAll(next, 0o777); err != nil {
 		return nil, err
 	}
 	// Part names continue after the old ones, so that a part never has the name of a
@@ -215,7 +215,7 @@ func compactTable(dir, table string, statuses map[string]string, opts CompactOpt
 	}
 	syncDir(next)
 	step(table + ": new folder written")
-	if err := os.WriteFile(filepath.Join(cd, table+readySuffix), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(cd, table+readySuffix), nil, 0o666); err != nil {
 		return nil, err
 	}
 	syncDir(cd)

@@ -34,7 +34,7 @@ func lockPath(dir string) string { return filepath.Join(dir, "claims", "sweep.lo
 // it too.
 func LockFile(path string, how int) (*os.File, error) {
 	for {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); errors.Is(err, fs.ErrExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o777); errors.Is(err, fs.ErrExist) {
 			continue // created and removed again by others meanwhile
 		} else if err != nil {
 			return nil, err

@@ -311,8 +311,11 @@ func (s *Sweep) Statuses() (map[string]string, error) { return ReadStatuses(s.Di
 
 // ReadStatuses returns the status of every run of the sweep folder dir that has a row
 // in its runs table (either layout; an empty map when there is none yet).
-func ReadStatuses(dir string) (map[string]string, error) {
-	files, err := tableFiles(dir, RunsTable, Filter{})
+func ReadStatuses(dir string) (map[string]string, error) { return readStatuses(dir, Filter{}) }
+
+// readStatuses is ReadStatuses for the runs f selects (and every run of a compacted part).
+func readStatuses(dir string, f Filter) (map[string]string, error) {
+	files, err := tableFiles(dir, RunsTable, f)
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +393,7 @@ func tableFiles(dir, table string, f Filter) ([]string, error) {
 			}
 			if table != RunsTable {
 				if statuses == nil {
-					if statuses, err = ReadStatuses(dir); err != nil {
+					if statuses, err = readStatuses(dir, f); err != nil {
 						return nil, err
 					}
 				}

@@ -21,11 +21,12 @@ type atomicFile struct {
 
 // createAtomic starts writing final under a hidden temporary name in its folder. The
 // file is created with mode 0666 less the umask, like any file a program writes (not
-// os.CreateTemp's 0600): colleagues sharing a results folder can read it.
+// os.CreateTemp's 0600), and folders with 0777 less the umask: colleagues sharing a
+// results folder can read it (and, under umask 002, their group can write it).
 func createAtomic(final string) (*atomicFile, error) {
 	dir, base := filepath.Split(final)
 	for range 100 {
-		if err := os.MkdirAll(dir, 0o755); errors.Is(err, fs.ErrExist) {
+		if err := os.MkdirAll(dir, 0o777); errors.Is(err, fs.ErrExist) {
 			continue // created and removed again by another process meanwhile
 		} else if err != nil {
 			return nil, err

@@ -154,10 +154,19 @@ func TestResultFilesFollowTheUmask(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range runFiles(t, sw.Dir) {
+		files := runFiles(t, sw.Dir)
+		if len(files) < 5 {
+			t.Fatalf("files %v", files)
+		}
+		for _, f := range files {
 			st, _ := os.Stat(filepath.Join(sw.Dir, f))
 			if st.Mode().Perm() != c.want {
 				t.Errorf("umask %03o: %s has mode %v, want %v", c.umask, f, st.Mode().Perm(), c.want)
+			}
+			// Its folder: 0777 less the umask.
+			dst, _ := os.Stat(filepath.Dir(filepath.Join(sw.Dir, f)))
+			if want := os.FileMode(0o777 &^ c.umask); dst.Mode().Perm() != want {
+				t.Errorf("umask %03o: the folder of %s has mode %v, want %v", c.umask, f, dst.Mode().Perm(), want)
 			}
 		}
 	}

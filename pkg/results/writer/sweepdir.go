@@ -51,7 +51,7 @@ func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, err
 	}
 	return s, WriteFileAtomic(path, specData)
