@@ -369,7 +369,8 @@ func IsParquetFile(name string) bool {
 // but runs, the per-run files of runs that are not recorded (no runs row: being
 // written, or left by a killed process) or that failed are left out: they are not
 // that run's results (a failed run's files are removed when it is recorded, but a
-// folder written by an older version may still hold some).
+// folder written by an older version may still hold some). A file of no recorded run
+// that is not a file of the table at all is an error naming it.
 func tableFiles(dir, table string, f Filter) ([]string, error) {
 	d := tableDir(dir, table)
 	entries, err := os.ReadDir(d)
@@ -397,7 +398,21 @@ func tableFiles(dir, table string, f Filter) ([]string, error) {
 						return nil, err
 					}
 				}
-				if st := statuses[id]; st == "" || st == StatusFailed {
+				st := statuses[id]
+				if st == StatusFailed {
+					continue
+				}
+				if st == "" {
+					// Being written, or left by a killed process; a file that is not
+					// this table's at all is refused, not passed over in silence.
+					p := filepath.Join(d, name)
+					file, _, err := openChecked(p, rowSchema(table))
+					if err != nil && !errors.Is(err, fs.ErrNotExist) {
+						return nil, fmt.Errorf("results: read %s: %w (and no run of this sweep is called %s)", p, err, id)
+					}
+					if file != nil {
+						file.Close()
+					}
 					continue
 				}
 			}

@@ -243,10 +243,16 @@ func TestTheReaderRefusesForeignFilesByNameAndNeverReadsZeros(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			for _, name := range []string{"per-run", "part"} {
+			for _, name := range []string{"per-run", "part", "stranger"} {
 				w, dir := newSweep(t)
 				id := fakeRun(t, w, 1, results.StatusCompleted, 2)
 				path := filepath.Join(dir, c.table, id+".parquet")
+				if name == "stranger" {
+					// A file of no run of the sweep, beside the run's own.
+					b, _ := os.ReadFile(path)
+					path = filepath.Join(dir, c.table, "notes.parquet")
+					os.WriteFile(path, b, 0o644)
+				}
 				if name == "part" {
 					// A foreign file beside the per-run ones, named like a compacted part.
 					b, _ := os.ReadFile(path)
@@ -263,7 +269,7 @@ func TestTheReaderRefusesForeignFilesByNameAndNeverReadsZeros(t *testing.T) {
 					var m results.Metrics
 					m, err = sw.Metrics(results.Filter{})
 					n = len(m)
-					if err == nil && c.want == "" && (n != 1 || m[0].Value != one) {
+					if err == nil && c.want == "" && name != "stranger" && (n != 1 || m[0].Value != one) {
 						t.Errorf("%s: read %+v, want the one row written", name, m)
 					}
 				case results.UnitsTable:
@@ -337,6 +343,13 @@ func TestVerifyNamesEachDamagedFileOfAFinishedRunAndResumeRunsThemAgain(t *testi
 	for _, x := range want {
 		if !strings.Contains(log.String(), strings.Fields(x)[1]) {
 			t.Errorf("the log does not name %s:\n%s", x, log.String())
+		}
+	}
+	// The damaged files are kept aside, not deleted (the missing one excepted).
+	for _, x := range []string{p(results.MetricsTable, a), p(results.UnitsTable, b), p(results.WeightsTable, d), p(results.RunsTable, e)} {
+		aside := filepath.Join(dir, "damaged", filepath.Base(filepath.Dir(x)), filepath.Base(x))
+		if _, err := os.Stat(aside); err != nil || !strings.Contains(log.String(), "moved to "+aside) {
+			t.Errorf("%s is not kept as %s (%v):\n%s", x, aside, err, log.String())
 		}
 	}
 	st, err := results.ReadStatuses(dir)

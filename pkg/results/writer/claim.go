@@ -72,23 +72,33 @@ func (s *Sweep) Status(runID string) (string, error) {
 }
 
 // DiscardDamaged checks the files of the sweep's finished runs (results.Verify) and
-// discards each run with a damaged file (Discard), saying so on log by file, so that
-// --resume runs it again instead of counting it done. A damaged compacted part holds
-// many runs' rows and cannot be replaced run by run: that is an error naming it.
+// discards each run with a damaged file, so that --resume runs it again instead of
+// counting it done. Each damaged file is moved aside into damaged/<table>/ (not a
+// table folder: readers skip it), never deleted, and named on log with where it went;
+// the run's other files are removed (Discard). A damaged compacted part holds many
+// runs' rows and cannot be replaced run by run: that is an error naming it.
 func (s *Sweep) DiscardDamaged(log io.Writer) error {
 	damage, err := results.Verify(s.Dir)
 	if err != nil {
 		return err
 	}
-	discarded := map[string]bool{}
 	for _, d := range damage {
 		if d.RunID == "" {
 			return fmt.Errorf("%s is damaged (%s): it holds the rows of many finished runs, which --resume cannot run again one by one; restore it from a copy, or move %s aside and run the sweep again",
 				d.Path, d.Problem, s.Dir)
 		}
 	}
+	discarded := map[string]bool{}
 	for _, d := range damage {
-		fmt.Fprintf(log, "damaged: %s: %s; run %s will be run again\n", d.Path, d.Problem, d.RunID)
+		aside, err := moveAside(s.Dir, d.Path)
+		if err != nil {
+			return err
+		}
+		where := ""
+		if aside != "" {
+			where = " (moved to " + aside + ")"
+		}
+		fmt.Fprintf(log, "damaged: %s: %s%s; run %s will be run again\n", d.Path, d.Problem, where, d.RunID)
 		if discarded[d.RunID] {
 			continue
 		}
@@ -98,4 +108,30 @@ func (s *Sweep) DiscardDamaged(log io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// moveAside moves a file of a table folder to damaged/<table>/ (a name not yet taken
+// there), and returns where; "" when there is no file (a missing one).
+func moveAside(dir, path string) (string, error) {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	dst := filepath.Join(dir, "damaged", filepath.Base(filepath.Dir(path)))
+	if err := os.MkdirAll(dst, 0o777); err != nil {
+		return "", fmt.Errorf("move %s aside: %w", path, err)
+	}
+	base := filepath.Base(path)
+	for i := 0; ; i++ {
+		to := filepath.Join(dst, base)
+		if i > 0 {
+			to = filepath.Join(dst, fmt.Sprintf("%s.%d", base, i))
+		}
+		if _, err := os.Lstat(to); err == nil {
+			continue
+		}
+		if err := os.Rename(path, to); err != nil {
+			return "", fmt.Errorf("move %s aside: %w", path, err)
+		}
+		return to, nil
+	}
 }
