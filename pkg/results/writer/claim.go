@@ -56,7 +56,8 @@ func (c *Claim) Release() {
 	}
 }
 
-// Status returns the recorded status of one run ("" if it has no runs/ row).
+// Status returns the recorded status of one run ("" if it has no runs/ row, or one
+// that cannot be read).
 func (s *Sweep) Status(runID string) (string, error) {
 	path := s.path(results.RunsTable, runID)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -68,7 +69,12 @@ func (s *Sweep) Status(runID string) (string, error) {
 		return "", nil
 	}
 	st, err := readRunStatus(path)
-	return st.Status, err
+	if err != nil {
+		// A damaged runs/ file records nothing (as for results.ReadStatuses): the run
+		// is run again, not passed over as if another runner held it.
+		return "", nil
+	}
+	return st.Status, nil
 }
 
 // DiscardDamaged checks the files of the sweep's finished runs (results.Verify) and

@@ -222,3 +222,22 @@ func TestClaimsLeaveNoLockFilesAndNeverHoldARunTwice(t *testing.T) {
 		t.Errorf("lock files left: %v", left)
 	}
 }
+
+func TestAnUnreadableRunsFileRecordsNothing(t *testing.T) {
+	dir := t.TempDir()
+	sw, _ := OpenSweep(dir, "s", []byte("name: s\n"))
+	w, _ := sw.StartRun(sweep.Run{ID: "good"})
+	w.Epoch(epoch(1))
+	if err := w.Finish(train.Outcome{Status: train.StatusCompleted, Epochs: 1}, Backend{Name: "go"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range [][]byte{nil, []byte("PAR1"), []byte("not parquet at all")} {
+		os.WriteFile(filepath.Join(sw.Dir, results.RunsTable, "bad.parquet"), body, 0o644)
+		if st, err := sw.Status("bad"); st != "" || err != nil {
+			t.Errorf("%q: status %q %v, want none", body, st, err)
+		}
+		if all, err := sw.Statuses(); err != nil || len(all) != 1 || all["good"] != "completed" {
+			t.Errorf("%q: statuses %v %v", body, all, err)
+		}
+	}
+}
