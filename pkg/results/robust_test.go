@@ -120,7 +120,15 @@ func TestACompactionThatRunsOutOfDiskRemovesWhatItWroteAndLosesNothing(t *testin
 func TestTemporaryFilesOfAKilledProcessAreRemovedOnTheNextStart(t *testing.T) {
 	w, dir := newSweep(t)
 	fakeRun(t, w, 1, results.StatusCompleted, 2)
+	// A file of someone else, named like a run's: left alone.
+	foreign := filepath.Join(dir, results.MetricsTable, "0000000000ee.parquet")
+	writeParquet(t, foreign, []struct {
+		A int64 `parquet:"a"`
+	}{{1}})
 	plant := func() []string {
+		// A run killed after committing its tables, before its runs/ row.
+		orphan := fakeRun(t, w, 2, results.StatusCompleted, 1)
+		os.Remove(filepath.Join(dir, results.RunsTable, orphan+".parquet"))
 		paths := []string{
 			filepath.Join(dir, results.MetricsTable, ".0000000000ff.parquet.123.tmp"),
 			filepath.Join(dir, results.UnitsTable, ".0000000000ff.parquet.abc.tmp"),
@@ -134,7 +142,11 @@ func TestTemporaryFilesOfAKilledProcessAreRemovedOnTheNextStart(t *testing.T) {
 		}
 		return paths
 	}
+	os.Remove(foreign) // (the reader refuses it by name)
 	before := read(t, dir)
+	writeParquet(t, foreign, []struct {
+		A int64 `parquet:"a"`
+	}{{1}})
 	plant()
 	lock, err := results.LockForWriting(dir, nil)
 	if err != nil {
@@ -144,6 +156,20 @@ func TestTemporaryFilesOfAKilledProcessAreRemovedOnTheNextStart(t *testing.T) {
 	if bad := hiddenOrCompact(allFiles(t, dir)); len(bad) != 0 {
 		t.Errorf("a runner's start left %v", bad)
 	}
+	orphans := func(when string) {
+		t.Helper()
+		for _, table := range results.Tables {
+			for _, f := range files(dir, table) {
+				if f != "0000000000ee.parquet" && !strings.HasPrefix(f, "part-") && !strings.HasPrefix(f, strings.TrimSuffix(files(dir, results.RunsTable)[0], ".parquet")) {
+					t.Errorf("%s left %s/%s", when, table, f)
+				}
+			}
+		}
+		if _, err := os.Stat(foreign); err != nil {
+			t.Errorf("%s removed a file of someone else: %v", when, err)
+		}
+	}
+	orphans("a runner's start")
 	if _, err := os.Stat(filepath.Join(dir, "claims")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("claims/ left after the lock was released (%v)", err)
 	}
@@ -154,6 +180,8 @@ func TestTemporaryFilesOfAKilledProcessAreRemovedOnTheNextStart(t *testing.T) {
 	if bad := hiddenOrCompact(allFiles(t, dir)); len(bad) != 0 {
 		t.Errorf("a compaction left %v", bad)
 	}
+	orphans("a compaction")
+	os.Remove(foreign)
 	if got := read(t, dir); !reflect.DeepEqual(got, before) {
 		t.Error("removing stale files changed the rows")
 	}

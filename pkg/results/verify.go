@@ -310,9 +310,13 @@ func readStatusFile(path string) ([]statusRow, map[string]string, error) {
 	return rows, meta, nil
 }
 
-// removeStaleTemps removes the temporary files that writers left in the table folders
-// (a process killed while writing). Only for a caller that holds the sweep folder
-// exclusively: then no live process is writing them.
+// removeStaleTemps removes what killed writers left in the table folders: temporary
+// files (killed while writing), and the committed files of runs that have no runs/
+// row (killed between committing a run's tables and writing its row) or that failed
+// (written by an older version), so that pandas, which reads whole folders, does not
+// see them either. A file is removed only if its key-value metadata names the run its
+// file name does: a file of anyone else is left alone. Only for a caller that holds the
+// sweep folder exclusively: then no live process is writing them.
 func removeStaleTemps(dir string) {
 	for _, table := range Tables {
 		stale, _ := filepath.Glob(filepath.Join(dir, table, ".*.parquet.*.tmp"))
@@ -320,4 +324,38 @@ func removeStaleTemps(dir string) {
 			os.Remove(p)
 		}
 	}
+	statuses, err := ReadStatuses(dir)
+	if err != nil {
+		return
+	}
+	for _, table := range Tables {
+		if table == RunsTable {
+			continue
+		}
+		entries, _ := os.ReadDir(filepath.Join(dir, table))
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || !IsParquetFile(name) || strings.HasPrefix(name, partPrefix) {
+				continue
+			}
+			id := strings.TrimSuffix(name, ".parquet")
+			if st := statuses[id]; st != "" && st != StatusFailed {
+				continue
+			}
+			if p := filepath.Join(dir, table, name); fileOfRun(p) == id {
+				os.Remove(p)
+			}
+		}
+	}
+}
+
+// fileOfRun is the run_id key-value metadata of a Parquet file ("" if none or unreadable).
+func fileOfRun(path string) string {
+	f, pf, err := openChecked(path, nil)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	id, _ := pf.Lookup("run_id")
+	return id
 }
