@@ -260,11 +260,11 @@ func TestCompactMergesFinishedRunsKeepsTheOthersAndIsIdempotent(t *testing.T) {
 				loose = append(loose, f)
 			}
 		}
-		// Unfinished runs keep their own files, so that --resume replaces them.
-		wantLoose := []string{failed + ".parquet", interrupted + ".parquet"}
-		if t, _ := results.Lookup(table); t.Optional {
-			// A run that failed before its first epoch recorded no weights: no file.
-			wantLoose = wantLoose[1:]
+		// Unfinished runs keep their own files, so that --resume replaces them; a
+		// failed run has none but its runs/ row.
+		wantLoose := []string{interrupted + ".parquet"}
+		if table == results.RunsTable {
+			wantLoose = []string{failed + ".parquet", interrupted + ".parquet"}
 		}
 		if len(parts) == 0 || !slices.Equal(loose, wantLoose) {
 			t.Errorf("%s: parts %v, per-run files %v (want %v)", table, parts, loose, wantLoose)

@@ -118,7 +118,8 @@ type Table struct {
 	Doc  string   // one line, for `experiments tables`
 	Key  []string // the columns that identify a row, in the order compaction sorts them
 	// Optional tables are written only by the runs that record them (weights:
-	// record.weights): a run's file is opened at its first epoch with rows.
+	// record.weights). Every table's file is created at a run's first epoch with rows
+	// for it, so a run that records nothing in a table has no file there.
 	Optional bool
 	rows     epochRows // how an epoch becomes rows; nil for the runs table
 }
@@ -186,6 +187,15 @@ type epochRows interface {
 	newWriter(w io.Writer, opts []parquet.WriterOption) EpochWriter
 	schema() *parquet.Schema
 	count(e *Epoch) int
+}
+
+// Schema is the schema of the table's files: the columns of its row type. The runs
+// table's files have more columns (one per swept parameter).
+func (t Table) Schema() *parquet.Schema {
+	if t.rows == nil {
+		return parquet.SchemaOf(RunInfo{})
+	}
+	return t.rows.schema()
 }
 
 // HasRows reports whether the epoch has rows for the table (always false for runs):

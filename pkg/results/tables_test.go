@@ -48,10 +48,11 @@ func TestRegistryDeclaresEachTableOnceWithAKeyOfItsOwnColumns(t *testing.T) {
 	}
 }
 
-// TestWriterOpensAFileForEveryTableAndAnOptionalOneOnlyWithRows writes two runs through
-// the writer: every per-epoch table of the registry gets a file; the optional weights
-// table only for the run whose epochs carry weights.
-func TestWriterOpensAFileForEveryTableAndAnOptionalOneOnlyWithRows(t *testing.T) {
+// TestWriterWritesAFileForATableOnlyWithRows writes two runs through the writer: a
+// per-epoch table of the registry gets a file exactly when the run's epochs have rows
+// for it (the runs table always); the optional weights table only for the run whose
+// epochs carry weights.
+func TestWriterWritesAFileForATableOnlyWithRows(t *testing.T) {
 	dir := t.TempDir()
 	sw, err := writer.OpenSweep(dir, "s", []byte("name: s\n"))
 	if err != nil {
@@ -80,7 +81,7 @@ func TestWriterOpensAFileForEveryTableAndAnOptionalOneOnlyWithRows(t *testing.T)
 				t.Errorf("run %s, table %s: HasRows %v", id, tab.Name, tab.HasRows(e))
 			}
 			_, err := os.Stat(filepath.Join(dir, "s", tab.Name, id+".parquet"))
-			if want := !tab.Optional || withWeights; (err == nil) != want {
+			if want := tab.HasRows(e) || !tab.PerEpoch(); (err == nil) != want {
 				t.Errorf("run %s, table %s: file exists %v, want %v", id, tab.Name, err == nil, want)
 			}
 		}

@@ -272,6 +272,12 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		return sum, err
 	}
 	defer lock.Release()
+	if opts.Resume {
+		// Finished runs whose files are damaged are run again.
+		if err := sw.DiscardDamaged(opts.Log); err != nil {
+			return sum, err
+		}
+	}
 	statuses, err := sw.Statuses()
 	if err != nil {
 		return sum, err
@@ -364,8 +370,9 @@ func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
 		return nil
 	}
 	if err != nil {
-		// The runs are recorded and the per-run layout is intact: the sweep succeeded.
-		fmt.Fprintf(log, "warning: %v (the per-run files are intact and complete)\n", err)
+		// The runs are recorded and compaction removed what it wrote: the sweep
+		// succeeded, in the per-run layout. A damaged file is named in err.
+		fmt.Fprintf(log, "warning: %v (the per-run files are kept as they were; --resume checks the finished runs' files and runs damaged ones again)\n", err)
 		return nil
 	}
 	for _, t := range tables {

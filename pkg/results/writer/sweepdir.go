@@ -47,7 +47,7 @@ func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
 	if exists {
 		return s, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, err
 	}
 	return s, WriteFileAtomic(filepath.Join(dir, "spec.yaml"), specData)
@@ -106,29 +106,26 @@ func (s *Sweep) Statuses() (map[string]string, error) {
 }
 
 // RunWriter streams one run's rows into its table files: one per table of
-// results.Registry that is written epoch by epoch (an optional table's file is
-// opened at the first epoch that has rows for it).
+// results.Registry that is written epoch by epoch (a file is created at the first
+// epoch that has rows for its table).
 type RunWriter struct {
 	sweep *Sweep
 	run   sweep.Run
 	start time.Time
-	files []*tableFile // in Registry order; nil for an optional table not opened yet
+	files []*tableFile // in Registry order
 }
 
-// StartRun opens the run's table files (under temporary names).
+// StartRun prepares the run's table files (written under temporary names).
 func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
 	w := &RunWriter{sweep: s, run: r, start: time.Now()}
 	for _, t := range results.Registry {
 		if !t.PerEpoch() {
 			continue
 		}
-		var f *tableFile
-		if !t.Optional {
-			var err error
-			if f, err = newTableFile(t, s.path(t.Name, r.ID), s.meta(r.ID)); err != nil {
-				w.Abort()
-				return nil, err
-			}
+		f, err := newTableFile(t, s.path(t.Name, r.ID), s.meta(r.ID))
+		if err != nil {
+			w.Abort()
+			return nil, err
 		}
 		w.files = append(w.files, f)
 	}
@@ -137,43 +134,37 @@ func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
 
 // Epoch writes one epoch's rows (a row group in each table that has rows).
 func (w *RunWriter) Epoch(e *results.Epoch) error {
-	k := 0
-	for _, t := range results.Registry {
-		if !t.PerEpoch() {
-			continue
-		}
-		if w.files[k] == nil { // an optional table: opened at its first rows
-			if !t.HasRows(e) {
-				k++
-				continue
-			}
-			f, err := newTableFile(t, w.sweep.path(t.Name, w.run.ID), w.sweep.meta(w.run.ID))
-			if err != nil {
-				return err
-			}
-			w.files[k] = f
-		}
-		if err := w.files[k].write(w.run.ID, e); err != nil {
+	for _, f := range w.files {
+		if err := f.write(w.run.ID, e); err != nil {
 			return err
 		}
-		k++
 	}
 	return nil
 }
 
 // Finish commits the table files and then writes the runs/ row, which marks the run
-// as recorded. backend names the backend that ran it.
+// as recorded; the row's file records how many rows each table got (results.Verify
+// checks them). backend names the backend that ran it. A failed run keeps no rows in
+// any table (its epochs are no result; --resume runs it again), only its runs/ row
+// with the reason. When a file cannot be written, none of the run's files is left.
 func (w *RunWriter) Finish(o results.Outcome, be Backend, groupSize int) error {
-	for i, f := range w.files {
-		if f == nil {
-			continue
-		}
-		if err := f.commit(); err != nil {
-			w.files[i] = nil // committed or removed
-			w.Abort()
+	rows := map[string]int64{}
+	if o.Status == results.StatusFailed {
+		w.Abort()
+		if err := w.sweep.removeRunFiles(w.run.ID); err != nil {
 			return err
 		}
-		w.files[i] = nil
+	} else {
+		for _, f := range w.files {
+			if err := f.commit(); err != nil {
+				w.Abort()
+				w.sweep.removeRunFiles(w.run.ID)
+				return err
+			}
+			if f.rows > 0 {
+				rows[f.table.Name] = f.rows
+			}
+		}
 	}
 	end := time.Now()
 	final := map[string]float64{}
@@ -203,7 +194,50 @@ func (w *RunWriter) Finish(o results.Outcome, be Backend, groupSize int) error {
 		FinalMetrics:                  string(finalJSON), Config: string(w.run.Config),
 		SpecHash: w.sweep.SpecHash, ToolVersion: ToolVersion,
 	}
-	return writeRunRow(w.sweep.path(results.RunsTable, w.run.ID), info, w.run.Params, w.sweep.meta(w.run.ID))
+	if err := writeRunRow(w.sweep.path(results.RunsTable, w.run.ID), info, w.run.Params, w.sweep.runMeta(w.run.ID, rows)); err != nil {
+		// Without its runs/ row the run is not recorded: its files would be orphans.
+		w.sweep.removeRunFiles(w.run.ID)
+		return err
+	}
+	return nil
+}
+
+// runMeta is the key-value metadata of a run's runs/ file: meta, and the number of
+// rows each table got (results.TableRowsKey; a table missing from it has none).
+func (s *Sweep) runMeta(runID string, rows map[string]int64) map[string]string {
+	m := s.meta(runID)
+	b, _ := json.Marshal(rows)
+	m[results.TableRowsKey] = string(b)
+	return m
+}
+
+// removeRunFiles removes a run's files in every table but runs/ (committed and
+// temporary ones), and table folders that are left empty.
+func (s *Sweep) removeRunFiles(runID string) error {
+	var first error
+	for _, table := range results.Tables {
+		if table == results.RunsTable {
+			continue
+		}
+		paths, _ := filepath.Glob(filepath.Join(s.Dir, table, "."+runID+".parquet.*.tmp"))
+		for _, p := range append(paths, s.path(table, runID)) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) && first == nil {
+				first = fmt.Errorf("remove %s: %w", p, err)
+			}
+		}
+		removeIfEmpty(filepath.Join(s.Dir, table))
+	}
+	return first
+}
+
+// Discard forgets a run: its runs/ row first (so that it is no longer recorded, and
+// --resume runs it again), then its files in the other tables. For a finished run
+// whose files are damaged (results.Verify).
+func (s *Sweep) Discard(runID string) error {
+	if err := os.Remove(s.path(results.RunsTable, runID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", s.path(results.RunsTable, runID), err)
+	}
+	return s.removeRunFiles(runID)
 }
 
 // Backend is what a run ran on, for its runs/ row.
@@ -214,16 +248,23 @@ type Backend struct {
 }
 
 // RecordFailed writes a runs/ row with status failed and the reason, for a run whose
-// results could not be written (a full disk, a read-only folder). Best effort: when
-// even this row cannot be written, the run simply has no row and --resume re-runs it.
+// results could not be written (a full disk, a read-only folder), and removes the
+// run's rows from every other table: a failed run has no results. Best effort: when
+// even this row cannot be written, the run's runs/ file is removed, the run has no row
+// and --resume re-runs it.
 func (s *Sweep) RecordFailed(r sweep.Run, reason string, be Backend) error {
+	removeErr := s.removeRunFiles(r.ID)
 	now := time.Now().UTC()
 	info := results.RunInfo{RunID: r.ID, Sweep: s.Name, RunIndex: int32(r.Index), Seed: r.Seed,
 		Status: results.StatusFailed, Message: reason, Backend: be.Name, BackendDetail: be.Detail,
 		Device: be.Device, Deterministic: be.Deterministic,
 		StartTime: now, EndTime: now, FinalMetrics: "{}", Config: string(r.Config),
 		SpecHash: s.SpecHash, ToolVersion: ToolVersion}
-	return writeRunRow(s.path(results.RunsTable, r.ID), info, r.Params, s.meta(r.ID))
+	if err := writeRunRow(s.path(results.RunsTable, r.ID), info, r.Params, s.runMeta(r.ID, map[string]int64{})); err != nil {
+		os.Remove(s.path(results.RunsTable, r.ID))
+		return err
+	}
+	return removeErr
 }
 
 // Abort removes the run's temporary files; files of earlier, complete runs are untouched.
