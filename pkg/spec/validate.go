@@ -6,8 +6,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-
-	"github.com/sparselab/saerun/pkg/data"
 )
 
 // Defaults for keys a spec may omit.
@@ -552,11 +550,11 @@ func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, forma
 	if d.Name == "synthetic" {
 		sy := d.Synthetic
 		switch {
-		case sy.Dim < 1 || sy.Dim > data.MaxSyntheticDim:
-			bad("dataset.synthetic.dim", fmt.Sprintf("1 to %d", data.MaxSyntheticDim), "invalid: %d", sy.Dim)
-		case int64(sy.Features)*int64(sy.Dim) > data.MaxSyntheticValues || sy.Features > data.MaxSyntheticFeatures || sy.Features < 1:
-			bad("dataset.synthetic.features", fmt.Sprintf("1 to %d, and features·dim at most 2^31", data.MaxSyntheticFeatures), "invalid: %d", sy.Features)
-		case sy.Samples < 1 || int64(sy.Samples)*int64(sy.Dim) > data.MaxSyntheticValues:
+		case sy.Dim < 1 || sy.Dim > MaxSyntheticDim:
+			bad("dataset.synthetic.dim", fmt.Sprintf("1 to %d", MaxSyntheticDim), "invalid: %d", sy.Dim)
+		case int64(sy.Features)*int64(sy.Dim) > MaxSyntheticValues || sy.Features > MaxSyntheticFeatures || sy.Features < 1:
+			bad("dataset.synthetic.features", fmt.Sprintf("1 to %d, and features·dim at most 2^31", MaxSyntheticFeatures), "invalid: %d", sy.Features)
+		case sy.Samples < 1 || int64(sy.Samples)*int64(sy.Dim) > MaxSyntheticValues:
 			bad("dataset.synthetic.samples", "1 to 2^31/dim (samples·dim at most 2^31 values)", "invalid: %d", sy.Samples)
 		case sy.Active < 1 || sy.Active > sy.Features:
 			bad("dataset.synthetic.active", fmt.Sprintf("1 to features (%d)", sy.Features), "invalid: %d", sy.Active)
