@@ -2,10 +2,13 @@ package spec
 
 import (
 	"encoding/json"
-	"fmt"
+	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"unicode/utf8"
 )
 
 // CanonicalVersion names the rules of Canonical. It is part of the canonical form, so
@@ -20,132 +23,344 @@ const CanonicalVersion = "saerun.run/v1"
 // ApplyDefaults would give it if it were omitted (zero for keys without a default).
 // Writing a default out, or adding a key with a default to the schema, therefore
 // leaves the form (and the run id hashed from it) as it was. The result is compact
-// JSON with sorted keys:
+// JSON with sorted keys, as encoding/json writes it:
 //
 //	{"config":{"dataset":{"name":"digits"},...},"version":"saerun.run/v1"}
+//
+// A sweep computes it for every run, so it is written directly (no JSON round trip,
+// no map) and the defaults are found in a few calls of ApplyDefaults (atDefault);
+// TestCanonicalEqualsItsDefinition holds it to the rules written out literally.
 func Canonical(s *Spec) ([]byte, error) {
-	c := canonicalizer{spec: s}
-	config, _ := c.value(reflect.ValueOf(s).Elem(), nil)
-	if c.err != nil {
-		return nil, c.err
+	// A copy, so that atDefault can set fields of it: the fields ApplyDefaults writes
+	// are values of the Spec or of its regularizers.
+	c := *s
+	c.Sweep = nil
+	c.Regularizers = slices.Clone(s.Regularizers)
+	w := canonicalWriter{defaults: atDefault(&c, s), buf: make([]byte, 0, 512)}
+	w.buf = append(w.buf, `{"config":`...)
+	w.object(reflect.ValueOf(&c).Elem(), true)
+	if w.err != nil {
+		return nil, w.err
 	}
-	if config == nil {
-		config = map[string]any{}
-	}
-	return json.Marshal(map[string]any{"version": CanonicalVersion, "config": config})
+	w.buf = append(w.buf, `,"version":"`+CanonicalVersion+`"}`...)
+	return w.buf, nil
 }
 
-type canonicalizer struct {
-	spec *Spec
-	err  error
-}
-
-// value returns v's canonical form and whether it is kept (false: at its default).
-func (c *canonicalizer) value(v reflect.Value, path []string) (any, bool) {
-	switch {
-	case v.Kind() == reflect.Struct:
-		out := map[string]any{}
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			if name == "" || name == "-" || (len(path) == 0 && name == "sweep") {
-				continue
+// atDefault returns, for each key ApplyDefaults would fill in s if it were omitted
+// (by the address of its field), whether s holds that default. Every other key's
+// default is its zero value. The definition is per key: omit it alone, apply the
+// defaults, compare. Doing that for all of them at once gives the same answer when
+// every value matches (the defaults read only keys already set, so each saw s's
+// values); keys that do not match are omitted no more, the rest tried again, and each
+// of them is then checked alone. s is left as it was.
+// orig is a spec equal to s whose fields are not written (to restore s's from).
+func atDefault(s, orig *Spec) defaultSet {
+	keys := make([]string, 0, 24)
+	ApplyDefaults(s, func(key string) bool {
+		keys = append(keys, key)
+		return true
+	})
+	type field struct {
+		key   string
+		v     reflect.Value
+		saved reflect.Value
+	}
+	root, origRoot := reflect.ValueOf(s).Elem(), reflect.ValueOf(orig).Elem()
+	fields := make([]field, 0, len(keys))
+	for _, k := range keys {
+		v, ok := fieldAt(root, k)
+		if !ok {
+			continue
+		}
+		saved, _ := fieldAt(origRoot, k)
+		fields = append(fields, field{k, v, saved})
+	}
+	// try omits the fields of set, applies defaults and says which came back equal.
+	try := func(set []int, omitted func(string) bool) []bool {
+		for _, i := range set {
+			fields[i].v.SetZero()
+		}
+		ApplyDefaults(s, func(k string) bool { return !omitted(k) })
+		same := make([]bool, len(set))
+		for j, i := range set {
+			same[j] = sameValue(fields[i].saved, fields[i].v)
+			fields[i].v.Set(fields[i].saved)
+		}
+		return same
+	}
+	out := make(defaultSet, 0, len(fields))
+	var alone []int
+	set := make([]int, len(fields))
+	for i := range set {
+		set[i] = i
+	}
+	for len(set) > 0 {
+		same := try(set, func(k string) bool {
+			for _, i := range set {
+				if fields[i].key == k {
+					return true
+				}
 			}
-			if fv, keep := c.value(v.Field(i), append(path[:len(path):len(path)], name)); keep {
-				out[name] = fv
+			return false
+		})
+		var next []int
+		for j, i := range set {
+			if same[j] {
+				next = append(next, i)
+			} else {
+				alone = append(alone, i)
 			}
 		}
-		// A struct in a list keeps its place even when every key is at its default.
-		return out, len(out) > 0 || (len(path) > 0 && isIndex(path[len(path)-1]))
-	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct && v.Len() > 0:
-		out := make([]any, v.Len())
-		for i := range out {
-			out[i], _ = c.value(v.Index(i), append(path[:len(path):len(path)], strconv.Itoa(i)))
+		if len(next) == len(set) {
+			for _, i := range set {
+				out = append(out, defaultAt{fields[i].v.UnsafeAddr(), true})
+			}
+			break
 		}
-		return out, true
+		set = next
 	}
-	def, err := c.isDefault(path)
-	if err != nil {
-		c.err = err
+	for _, i := range alone {
+		key := fields[i].key
+		out = append(out, defaultAt{fields[i].v.UnsafeAddr(), try([]int{i}, func(k string) bool { return k == key })[0]})
 	}
-	if def {
-		return nil, false
-	}
-	if v.Kind() == reflect.Pointer {
-		if v.IsNil() {
-			return nil, true
-		}
-		return v.Elem().Interface(), true
-	}
-	return v.Interface(), true
+	return out
 }
 
-// isDefault reports whether the key at path holds what ApplyDefaults gives it when it
-// is omitted from a spec that is otherwise this one.
-func (c *canonicalizer) isDefault(path []string) (bool, error) {
-	data, err := json.Marshal(c.spec)
-	if err != nil {
-		return false, err
+// defaultSet is atDefault's answer: a handful of fields, by address.
+type defaultSet []defaultAt
+
+type defaultAt struct {
+	addr uintptr
+	def  bool
+}
+
+func (d defaultSet) lookup(addr uintptr) (def, ok bool) {
+	for _, e := range d {
+		if e.addr == addr {
+			return e.def, true
+		}
 	}
-	var omitted Spec
-	if err := json.Unmarshal(data, &omitted); err != nil {
-		return false, err
-	}
-	key := strings.Join(path, ".")
-	f, err := fieldAt(reflect.ValueOf(&omitted).Elem(), path)
-	if err != nil {
-		return false, err
-	}
-	f.SetZero()
-	ApplyDefaults(&omitted, func(k string) bool { return k != key })
-	orig, _ := fieldAt(reflect.ValueOf(c.spec).Elem(), path)
-	return sameValue(orig, f), nil
+	return false, false
 }
 
 // sameValue is reflect.DeepEqual, with every empty list equal (nil or []).
 func sameValue(a, b reflect.Value) bool {
-	if a.Kind() == reflect.Slice && a.Len() == 0 && b.Len() == 0 {
-		return true
+	switch a.Kind() {
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Float64:
+		return a.Float() == b.Float()
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Slice:
+		if a.Len() == 0 && b.Len() == 0 {
+			return true
+		}
+		if a.Type().Elem().Kind() == reflect.String && !a.IsNil() && !b.IsNil() {
+			if a.Len() != b.Len() {
+				return false
+			}
+			for i := range a.Len() {
+				if a.Index(i).String() != b.Index(i).String() {
+					return false
+				}
+			}
+			return true
+		}
 	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())
 }
 
+var pathCache sync.Map // dotted key -> []string
+
 // fieldAt follows a dotted path of YAML names and list indices from v.
-func fieldAt(v reflect.Value, path []string) (reflect.Value, error) {
-	for _, p := range path {
+func fieldAt(v reflect.Value, key string) (reflect.Value, bool) {
+	parts, ok := pathCache.Load(key)
+	if !ok {
+		parts, _ = pathCache.LoadOrStore(key, strings.Split(key, "."))
+	}
+	for _, part := range parts.([]string) {
 		for v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return v, false
+			}
 			v = v.Elem()
 		}
 		switch v.Kind() {
 		case reflect.Struct:
-			i := fieldIndex(v.Type(), p)
-			if i < 0 {
-				return reflect.Value{}, fmt.Errorf("spec has no key %q", strings.Join(path, "."))
+			i, ok := infoOf(v.Type()).index[part]
+			if !ok {
+				return v, false
 			}
 			v = v.Field(i)
 		case reflect.Slice:
-			i, err := strconv.Atoi(p)
+			i, err := strconv.Atoi(part)
 			if err != nil || i < 0 || i >= v.Len() {
-				return reflect.Value{}, fmt.Errorf("spec has no key %q", strings.Join(path, "."))
+				return v, false
 			}
 			v = v.Index(i)
 		default:
-			return reflect.Value{}, fmt.Errorf("spec has no key %q", strings.Join(path, "."))
+			return v, false
 		}
 	}
-	return v, nil
+	return v, true
 }
 
-func fieldIndex(t reflect.Type, name string) int {
-	for i := 0; i < t.NumField(); i++ {
-		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); n == name {
-			return i
+type canonicalWriter struct {
+	defaults defaultSet
+	buf      []byte
+	err      error
+}
+
+// object writes struct v's kept keys in sorted order; false (and nothing written)
+// when none is kept, unless always.
+func (w *canonicalWriter) object(v reflect.Value, always bool) bool {
+	start := len(w.buf)
+	w.buf = append(w.buf, '{')
+	n := 0
+	for _, f := range infoOf(v.Type()).sorted {
+		mark := len(w.buf)
+		if n > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = append(w.buf, f.quoted...)
+		if w.value(v.Field(f.index)) {
+			n++
+		} else {
+			w.buf = w.buf[:mark]
 		}
 	}
-	return -1
+	if n == 0 && !always {
+		w.buf = w.buf[:start]
+		return false
+	}
+	w.buf = append(w.buf, '}')
+	return true
 }
 
-func isIndex(s string) bool {
-	_, err := strconv.Atoi(s)
-	return err == nil
+// value writes v's canonical form; false: it is at its default (write nothing).
+func (w *canonicalWriter) value(v reflect.Value) bool {
+	switch {
+	case v.Kind() == reflect.Struct:
+		return w.object(v, false)
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct && v.Len() > 0:
+		w.buf = append(w.buf, '[')
+		for i := range v.Len() {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.object(v.Index(i), true) // a struct in a list keeps its place
+		}
+		w.buf = append(w.buf, ']')
+		return true
+	}
+	if def, ok := w.defaults.lookup(v.UnsafeAddr()); ok {
+		if def {
+			return false
+		}
+	} else if isZeroValue(v) {
+		return false
+	}
+	w.leaf(v)
+	return true
+}
+
+// isZeroValue: the value a key without a default has when omitted (any empty list).
+func isZeroValue(v reflect.Value) bool {
+	if v.Kind() == reflect.Slice {
+		return v.Len() == 0
+	}
+	return v.IsZero()
+}
+
+var jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+
+// leaf writes a value as encoding/json does.
+func (w *canonicalWriter) leaf(v reflect.Value) {
+	if v.Type().Implements(jsonMarshaler) {
+		w.marshal(v)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Bool:
+		w.buf = strconv.AppendBool(w.buf, v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		w.buf = strconv.AppendInt(w.buf, v.Int(), 10)
+	case reflect.Float64:
+		w.float(v)
+	case reflect.String:
+		w.str(v)
+	case reflect.Pointer:
+		if v.IsNil() {
+			w.buf = append(w.buf, "null"...)
+			return
+		}
+		w.leaf(v.Elem())
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			w.marshal(v)
+			return
+		}
+		if v.IsNil() {
+			w.buf = append(w.buf, "null"...)
+			return
+		}
+		w.buf = append(w.buf, '[')
+		for i := range v.Len() {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.str(v.Index(i))
+		}
+		w.buf = append(w.buf, ']')
+	default:
+		w.marshal(v)
+	}
+}
+
+func (w *canonicalWriter) marshal(v reflect.Value) {
+	b, err := json.Marshal(v.Interface())
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	w.buf = append(w.buf, b...)
+}
+
+// float writes a float64 as encoding/json does ('f' format, 'e' below 1e-6 and from
+// 1e21, with a one-digit negative exponent written e-7).
+func (w *canonicalWriter) float(v reflect.Value) {
+	f := v.Float()
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		w.marshal(v)
+		return
+	}
+	format := byte('f')
+	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	w.buf = strconv.AppendFloat(w.buf, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(w.buf); n >= 4 && w.buf[n-4] == 'e' && w.buf[n-3] == '-' && w.buf[n-2] == '0' {
+			w.buf[n-2] = w.buf[n-1]
+			w.buf = w.buf[:n-1]
+		}
+	}
+}
+
+// str writes a string as encoding/json does: plain ASCII directly, anything needing
+// an escape (quotes, controls, <, >, &, non-ASCII) through encoding/json.
+func (w *canonicalWriter) str(v reflect.Value) {
+	s := v.String()
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			w.buf = append(w.buf, b...)
+			return
+		}
+	}
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, s...)
+	w.buf = append(w.buf, '"')
 }

@@ -3,9 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
-	"strings"
 )
 
 // Defaults of model.sae, applied only with kind: sae.
@@ -140,16 +138,4 @@ func (src *Source) validateSAE(s *Spec) Errors {
 		errs = append(errs, src.errAt("train.input_noise", "0 with model.kind: sae", "not used by sae"))
 	}
 	return errs
-}
-
-// yamlKeys lists the YAML key names of struct v's fields.
-func yamlKeys(v any) []string {
-	t := reflect.TypeOf(v)
-	keys := make([]string, 0, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
-			keys = append(keys, name)
-		}
-	}
-	return keys
 }

@@ -3,8 +3,10 @@ package spec
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -59,7 +61,7 @@ func ApplyDefaults(s *Spec, given func(key string) bool) {
 		}
 	}
 	for i := range s.Regularizers {
-		if reg := &s.Regularizers[i]; reg.Kind == "kl_sparsity" && omitted(fmt.Sprintf("regularizers.%d.convention", i)) {
+		if reg := &s.Regularizers[i]; reg.Kind == "kl_sparsity" && omitted("regularizers."+strconv.Itoa(i)+".convention") {
 			reg.Convention = "textbook"
 		}
 	}
@@ -73,14 +75,14 @@ func ApplyDefaults(s *Spec, given func(key string) bool) {
 	if omitted("record.units.layers") {
 		r.Units.Layers = s.defaultRecordedLayers()
 	}
-	for key, every := range map[string]*int{"record.activations.every": &r.Activations.Every, "record.units.every": &r.Units.Every,
-		"record.reconstructions.every": &r.Reconstructions.Every, "record.generated.every": &r.Generated.Every} {
-		if omitted(key) {
-			if key == "record.activations.every" {
-				*every = DefaultActivationsEvery
-				continue
-			}
-			*every = 1
+	for _, e := range [...]struct {
+		key   string
+		every *int
+		def   int
+	}{{"record.activations.every", &r.Activations.Every, DefaultActivationsEvery}, {"record.units.every", &r.Units.Every, 1},
+		{"record.reconstructions.every", &r.Reconstructions.Every, 1}, {"record.generated.every", &r.Generated.Every, 1}} {
+		if omitted(e.key) {
+			*e.every = e.def
 		}
 	}
 	if s.Sweep != nil {
@@ -148,11 +150,15 @@ func (m *Model) Layer(name string) (Layer, bool) {
 		}
 		return Layer{}, false
 	}
-	var i int
-	if _, err := fmt.Sscanf(name, "encoder.%d", &i); err == nil && i >= 0 && i < len(m.Encoder) && name == fmt.Sprintf("encoder.%d", i) {
+	part, index, _ := strings.Cut(name, ".")
+	i, err := strconv.Atoi(index)
+	if err != nil || i < 0 || strconv.Itoa(i) != index {
+		return Layer{}, false
+	}
+	if part == "encoder" && i < len(m.Encoder) {
 		return m.Encoder[i], true
 	}
-	if _, err := fmt.Sscanf(name, "decoder.%d", &i); err == nil && i >= 0 && i < len(m.Decoder) && name == fmt.Sprintf("decoder.%d", i) {
+	if part == "decoder" && i < len(m.Decoder) {
 		return m.Decoder[i], true
 	}
 	return Layer{}, false
@@ -231,7 +237,7 @@ func (src *Source) validate(s *Spec) Errors {
 		}
 		if src.Given("model.sae") {
 			named := false
-			for _, key := range yamlKeys(SAE{}) {
+			for _, key := range infoOf(reflect.TypeFor[SAE]()).keys {
 				if src.Given("model.sae." + key) {
 					bad("model.sae."+key, "only with kind: sae", "not used by %s", m.Kind)
 					named = true
