@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"unicode/utf8"
 )
 
@@ -28,184 +25,18 @@ const CanonicalVersion = "saerun.run/v1"
 //	{"config":{"dataset":{"name":"digits"},...},"version":"saerun.run/v1"}
 //
 // A sweep computes it for every run, so it is written directly (no JSON round trip,
-// no map) and the defaults are found in a few calls of ApplyDefaults (atDefault);
-// TestCanonicalEqualsItsDefinition holds it to the rules written out literally.
+// no map), with the defaults read from their declarations (atDefault);
+// TestResolveEqualsTheDocumentWithTheValuesWrittenIn holds it to the rule written out
+// literally (referenceCanonical).
 func Canonical(s *Spec) ([]byte, error) {
-	// A copy, so that atDefault can set fields of it: the fields ApplyDefaults writes
-	// are values of the Spec or of its regularizers.
-	c := *s
-	c.Sweep = nil
-	c.Regularizers = slices.Clone(s.Regularizers)
-	w := canonicalWriter{defaults: atDefault(&c, s), buf: make([]byte, 0, 512)}
+	w := canonicalWriter{defaults: atDefault(s), buf: make([]byte, 0, 512)}
 	w.buf = append(w.buf, `{"config":`...)
-	w.object(reflect.ValueOf(&c).Elem(), true)
+	w.object(reflect.ValueOf(s).Elem(), true)
 	if w.err != nil {
 		return nil, w.err
 	}
 	w.buf = append(w.buf, `,"version":"`+CanonicalVersion+`"}`...)
 	return w.buf, nil
-}
-
-// atDefault returns, for each key ApplyDefaults would fill in s if it were omitted
-// (by the address of its field), whether s holds that default. Every other key's
-// default is its zero value. The definition is per key: omit it alone, apply the
-// defaults, compare. Doing that for all of them at once gives the same answer when
-// every value matches (the defaults read only keys already set, so each saw s's
-// values); keys that do not match are omitted no more, the rest tried again, and each
-// of them is then checked alone. s is left as it was.
-// orig is a spec equal to s whose fields are not written (to restore s's from).
-func atDefault(s, orig *Spec) defaultSet {
-	keys := make([]string, 0, 24)
-	ApplyDefaults(s, func(key string) bool {
-		keys = append(keys, key)
-		return true
-	})
-	type field struct {
-		key   string
-		v     reflect.Value
-		saved reflect.Value
-	}
-	root, origRoot := reflect.ValueOf(s).Elem(), reflect.ValueOf(orig).Elem()
-	fields := make([]field, 0, len(keys))
-	for _, k := range keys {
-		v, ok := fieldAt(root, k)
-		if !ok {
-			continue
-		}
-		saved, _ := fieldAt(origRoot, k)
-		fields = append(fields, field{k, v, saved})
-	}
-	// try omits the fields of set, applies defaults and says which came back equal.
-	try := func(set []int, omitted func(string) bool) []bool {
-		for _, i := range set {
-			fields[i].v.SetZero()
-		}
-		ApplyDefaults(s, func(k string) bool { return !omitted(k) })
-		same := make([]bool, len(set))
-		for j, i := range set {
-			same[j] = sameValue(fields[i].saved, fields[i].v)
-			fields[i].v.Set(fields[i].saved)
-		}
-		return same
-	}
-	out := make(defaultSet, 0, len(fields))
-	var alone []int
-	set := make([]int, len(fields))
-	for i := range set {
-		set[i] = i
-	}
-	for len(set) > 0 {
-		same := try(set, func(k string) bool {
-			for _, i := range set {
-				if fields[i].key == k {
-					return true
-				}
-			}
-			return false
-		})
-		var next []int
-		for j, i := range set {
-			if same[j] {
-				next = append(next, i)
-			} else {
-				alone = append(alone, i)
-			}
-		}
-		if len(next) == len(set) {
-			for _, i := range set {
-				out = append(out, defaultAt{fields[i].v.UnsafeAddr(), true})
-			}
-			break
-		}
-		set = next
-	}
-	for _, i := range alone {
-		key := fields[i].key
-		out = append(out, defaultAt{fields[i].v.UnsafeAddr(), try([]int{i}, func(k string) bool { return k == key })[0]})
-	}
-	return out
-}
-
-// defaultSet is atDefault's answer: a handful of fields, by address.
-type defaultSet []defaultAt
-
-type defaultAt struct {
-	addr uintptr
-	def  bool
-}
-
-func (d defaultSet) lookup(addr uintptr) (def, ok bool) {
-	for _, e := range d {
-		if e.addr == addr {
-			return e.def, true
-		}
-	}
-	return false, false
-}
-
-// sameValue is reflect.DeepEqual, with every empty list equal (nil or []).
-func sameValue(a, b reflect.Value) bool {
-	switch a.Kind() {
-	case reflect.Bool:
-		return a.Bool() == b.Bool()
-	case reflect.Int, reflect.Int64:
-		return a.Int() == b.Int()
-	case reflect.Float64:
-		return a.Float() == b.Float()
-	case reflect.String:
-		return a.String() == b.String()
-	case reflect.Slice:
-		if a.Len() == 0 && b.Len() == 0 {
-			return true
-		}
-		if a.Type().Elem().Kind() == reflect.String && !a.IsNil() && !b.IsNil() {
-			if a.Len() != b.Len() {
-				return false
-			}
-			for i := range a.Len() {
-				if a.Index(i).String() != b.Index(i).String() {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	return reflect.DeepEqual(a.Interface(), b.Interface())
-}
-
-var pathCache sync.Map // dotted key -> []string
-
-// fieldAt follows a dotted path of YAML names and list indices from v.
-func fieldAt(v reflect.Value, key string) (reflect.Value, bool) {
-	parts, ok := pathCache.Load(key)
-	if !ok {
-		parts, _ = pathCache.LoadOrStore(key, strings.Split(key, "."))
-	}
-	for _, part := range parts.([]string) {
-		for v.Kind() == reflect.Pointer {
-			if v.IsNil() {
-				return v, false
-			}
-			v = v.Elem()
-		}
-		switch v.Kind() {
-		case reflect.Struct:
-			i, ok := infoOf(v.Type()).index[part]
-			if !ok {
-				return v, false
-			}
-			v = v.Field(i)
-		case reflect.Slice:
-			i, err := strconv.Atoi(part)
-			if err != nil || i < 0 || i >= v.Len() {
-				return v, false
-			}
-			v = v.Index(i)
-		default:
-			return v, false
-		}
-	}
-	return v, true
 }
 
 type canonicalWriter struct {

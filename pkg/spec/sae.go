@@ -16,27 +16,6 @@ const (
 	MaxSAEDeadAfter             = 1 << 30
 )
 
-func (a *SAE) applyDefaults(omitted func(string) bool) {
-	set := func(key string, apply func()) {
-		if omitted("model.sae." + key) {
-			apply()
-		}
-	}
-	switch a.Activation {
-	case "jumprelu":
-		set("bandwidth", func() { a.Bandwidth = DefaultSAEBandwidth })
-		set("initial_threshold", func() { a.InitialThreshold = DefaultSAEInitialThreshold })
-	case "batchtopk":
-		set("threshold_momentum", func() { a.ThresholdMomentum = DefaultSAEThresholdMomentum })
-	}
-	if a.Activation == "topk" || a.Activation == "batchtopk" {
-		set("aux_coefficient", func() { a.AuxCoefficient = DefaultSAEAuxCoefficient })
-	}
-	set("dead_after", func() { a.DeadAfter = DefaultSAEDeadAfter })
-	set("b_dec_init", func() { a.BDecInit = "geometric_median" })
-	set("normalize", func() { a.Normalize = "none" })
-}
-
 // UsesAuxK reports whether the model trains with the AuxK loss.
 func (a SAE) UsesAuxK() bool {
 	return (a.Activation == "topk" || a.Activation == "batchtopk") && a.AuxCoefficient > 0
