@@ -29,7 +29,12 @@ const CanonicalVersion = "saerun.run/v1"
 // TestResolveEqualsTheDocumentWithTheValuesWrittenIn holds it to the rule written out
 // literally (referenceCanonical).
 func Canonical(s *Spec) ([]byte, error) {
-	w := canonicalWriter{defaults: atDefault(s), buf: make([]byte, 0, 512)}
+	return AppendCanonical(make([]byte, 0, 512), s)
+}
+
+// AppendCanonical appends Canonical(s) to buf (a sweep reuses one buffer per worker).
+func AppendCanonical(buf []byte, s *Spec) ([]byte, error) {
+	w := canonicalWriter{defaults: atDefault(s), buf: buf}
 	w.buf = append(w.buf, `{"config":`...)
 	w.object(reflect.ValueOf(s).Elem(), true)
 	if w.err != nil {

@@ -16,6 +16,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -86,13 +87,17 @@ func expandRuns(s *spec.Spec, src *spec.Source, keep func(k int) bool) ([]Run, e
 			errs[k] = err
 			return
 		}
-		canonical, err := spec.Canonical(resolved)
+		bufp := buffers.Get().(*[]byte)
+		defer buffers.Put(bufp)
+		canonical, err := spec.AppendCanonical((*bufp)[:0], resolved)
+		*bufp = canonical
 		if err != nil {
 			errs[k] = err
 			return
 		}
 		runs[k] = Run{Index: k, ID: ID(canonical), Params: point, Seed: seed}
 		if keep(k) {
+			canonical = slices.Clone(canonical)
 			config, err := json.Marshal(resolved)
 			if err != nil {
 				errs[k] = err
@@ -123,6 +128,10 @@ func expandRuns(s *spec.Spec, src *spec.Source, keep func(k int) bool) ([]Run, e
 	}
 	return runs, nil
 }
+
+// buffers holds the canonical forms of runs being expanded (a 100,000-run sweep keeps
+// only those of its shard).
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // ID is the run id of a canonical form: the first 12 hex digits of its SHA-256.
 func ID(canonical []byte) string {
