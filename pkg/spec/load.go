@@ -193,7 +193,7 @@ func (src *Source) walk(node ast.Node, t reflect.Type, path string, errs *Errors
 	case reflect.Struct:
 		fields := yamlFields(t)
 		for _, mv := range mappingValues(node) {
-			key := mv.Key.String()
+			key := keyName(mv.Key)
 			child := join(path, key)
 			pos := mv.Key.GetToken().Position
 			src.pos[child] = [2]int{pos.Line, pos.Column}
@@ -208,7 +208,7 @@ func (src *Source) walk(node ast.Node, t reflect.Type, path string, errs *Errors
 		}
 	case reflect.Map:
 		for _, mv := range mappingValues(node) {
-			child := join(path, mv.Key.String())
+			child := join(path, keyName(mv.Key))
 			pos := mv.Key.GetToken().Position
 			src.pos[child] = [2]int{pos.Line, pos.Column}
 			src.markGiven(child, mv.Value)
@@ -251,6 +251,14 @@ func (src *Source) markGiven(key string, value ast.Node) {
 		return
 	}
 	src.given[key] = true
+}
+
+// keyName is a mapping key as written, without its quotes ("name": is name).
+func keyName(key ast.MapKeyNode) string {
+	if s, ok := key.(*ast.StringNode); ok {
+		return s.Value
+	}
+	return key.String()
 }
 
 func mappingValues(node ast.Node) []*ast.MappingValueNode {
