@@ -227,9 +227,14 @@ func (src *Source) validate(s *Spec) Errors {
 		if o.Momentum != 0 || src.Given("optimizer.momentum") {
 			bad("optimizer.momentum", "only with name: sgd (adam uses beta1)", "not used by adam")
 		}
-		for key, v := range map[string]float64{"beta1": o.Beta1, "beta2": o.Beta2} {
-			if finite("optimizer."+key, v) && (v <= 0 || v >= 1) {
-				bad("optimizer."+key, "0 < value < 1", "out of range: %v", v)
+		// Kingma & Ba: β1, β2 ∈ [0, 1). β1 = 0 (no first-moment averaging) is the
+		// JumpReLU SAE recipe's (betas (0, 0.999)).
+		for _, b := range [...]struct {
+			key string
+			v   float64
+		}{{"optimizer.beta1", o.Beta1}, {"optimizer.beta2", o.Beta2}} {
+			if finite(b.key, b.v) && (b.v < 0 || b.v >= 1) {
+				bad(b.key, "0 <= value < 1", "out of range: %v", b.v)
 			}
 		}
 		if finite("optimizer.epsilon", o.Epsilon) && (o.Epsilon <= 0 || o.Epsilon > 1) {
