@@ -73,10 +73,7 @@ func RunFile(ctx context.Context, path string, opts Options) (Summary, error) {
 	if err != nil {
 		return Summary{}, &UsageError{fmt.Errorf("%s: cannot read spec: %w", path, err)}
 	}
-	if raw, err = spec.Override(path, raw, opts.Set); err != nil {
-		return Summary{}, &UsageError{err}
-	}
-	s, src, err := spec.Parse(path, raw)
+	s, src, err := spec.ParseWithSets(path, raw, opts.Set)
 	if err != nil {
 		return Summary{}, &UsageError{err}
 	}

@@ -30,6 +30,7 @@ type Source struct {
 	// over and overKeys (sorted) are a sweep point's overrides (resolve.go).
 	over     map[string]any
 	overKeys []string
+	sets     []string // the command line's --set overrides (ParseWithSets)
 }
 
 // Load reads, strictly decodes, defaults and validates the spec at path.
@@ -156,6 +157,10 @@ func (src *Source) ErrorAt(key, allowed, format string, args ...any) *Error {
 // errAt builds an Error located at key (or its closest known parent).
 func (src *Source) errAt(key, allowed, format string, args ...any) *Error {
 	e := &Error{File: src.Path, Key: key, Msg: fmt.Sprintf(format, args...), Allowed: allowed}
+	if set := src.setFor(key); set != "" {
+		e.Msg += fmt.Sprintf(" (set by --set %s)", set)
+		return e
+	}
 	for k := key; ; {
 		if p, ok := src.pos[k]; ok {
 			e.Line, e.Column = p[0], p[1]

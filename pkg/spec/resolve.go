@@ -43,8 +43,9 @@ func (src *Source) resolve(overrides map[string]any, sweep bool) (_ *Spec, err e
 	}
 	run := src
 	if len(overrides) > 0 {
-		run = &Source{Path: src.Path, Data: src.Data, raw: src.raw, pos: src.pos, given: src.given,
-			over: overrides, overKeys: sortedKeys(overrides)}
+		r := *src
+		r.over, r.overKeys = overrides, sortedKeys(overrides)
+		run = &r
 		for _, k := range run.overKeys {
 			if errs := setOverride(dst, k, overrides[k]); len(errs) > 0 {
 				return nil, run.relocate(errs)

@@ -223,3 +223,24 @@ func TestOverrideKeepsSmallFloatsNumbers(t *testing.T) {
 		}
 	}
 }
+
+// With --set, an error in a key the --set gives names the --set (the command line has
+// no line), and one in a key the file gives points at the file's line, not at a line
+// of the document re-written with the override.
+func TestSetErrorsPointAtTheSetOrTheUsersLine(t *testing.T) {
+	data, err := os.ReadFile("../../experiments/quickstart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = ParseWithSets("qs.yaml", data, []string{"description=x", "train.epochs=0"})
+	var es Errors
+	if !errors.As(err, &es) || es[0].Line != 0 || !strings.Contains(err.Error(), "train.epochs") || !strings.Contains(err.Error(), "--set train.epochs=0") {
+		t.Errorf("error in a --set key: %v", err)
+	}
+	bad := strings.Replace(string(data), "batch_size: 32", "batch_size: -1", 1)
+	line := 1 + strings.Count(bad[:strings.Index(bad, "batch_size: -1")], "\n")
+	_, _, err = ParseWithSets("qs.yaml", []byte(bad), []string{"sweep.seeds=[1, 2, 3]", "record.activations.every=2"})
+	if !errors.As(err, &es) || es[0].Line != line || es[0].Key != "train.batch_size" {
+		t.Errorf("error in the file with --set: %v, want line %d", err, line)
+	}
+}
