@@ -34,13 +34,12 @@ func (src *Source) Resolve(overrides map[string]any) (*Spec, error) {
 // says whether the sweep section is kept (the file itself) or dropped (a run).
 func (src *Source) resolve(overrides map[string]any, sweep bool) (_ *Spec, err error) {
 	defer recoverYAML(src.Path, &err)
-	s := new(Spec)
-	dst, from := reflect.ValueOf(s).Elem(), reflect.ValueOf(src.raw).Elem()
-	for i := range dst.NumField() {
-		if i != sweepField || sweep {
-			deepCopy(dst.Field(i), from.Field(i))
-		}
+	s := src.raw.clone()
+	if sweep && src.raw.Sweep != nil {
+		s.Sweep = new(Sweep)
+		deepCopy(reflect.ValueOf(s.Sweep).Elem(), reflect.ValueOf(src.raw.Sweep).Elem())
 	}
+	dst := reflect.ValueOf(s).Elem()
 	run := src
 	if len(overrides) > 0 {
 		r := *src
@@ -58,9 +57,6 @@ func (src *Source) resolve(overrides map[string]any, sweep bool) (_ *Spec, err e
 	}
 	return s, nil
 }
-
-// sweepField is the index of Spec.Sweep.
-var sweepField = yamlFieldIndex(reflect.TypeFor[Spec]())["sweep"]
 
 // Given reports whether the document gives key (a dotted path) a non-null value: the
 // presence set that decides where a default applies. With overrides (a sweep point),
@@ -348,4 +344,29 @@ func copyDoc(v any) any {
 		return l
 	}
 	return v
+}
+
+// clone is a deep copy of s without its sweep: the copy each sweep point starts from
+// (written out, since a sweep makes one per run; TestCloneSharesNothing checks that it
+// covers every slice, map and pointer of the schema).
+func (s *Spec) clone() *Spec {
+	c := *s
+	c.Sweep = nil
+	if s.Dataset.Where != nil {
+		c.Dataset.Where = copyDoc(s.Dataset.Where).(map[string]any)
+	}
+	c.Model.Encoder = slices.Clone(s.Model.Encoder)
+	c.Model.Decoder = slices.Clone(s.Model.Decoder)
+	c.Regularizers = slices.Clone(s.Regularizers)
+	for i := range c.Regularizers {
+		c.Regularizers[i].Layers = slices.Clone(s.Regularizers[i].Layers)
+	}
+	c.Record.Activations.Layers = slices.Clone(s.Record.Activations.Layers)
+	c.Record.Units.Layers = slices.Clone(s.Record.Units.Layers)
+	if s.Record.ActiveThreshold != nil {
+		th := *s.Record.ActiveThreshold
+		c.Record.ActiveThreshold = &th
+	}
+	c.Metrics = slices.Clone(s.Metrics)
+	return &c
 }

@@ -202,3 +202,53 @@ func refusedKey(key string) string {
 	}
 	return strings.TrimPrefix(key, "sweep.parameters.")
 }
+
+// clone shares no slice, map or pointer with its original, for a spec in which every
+// one of them is set: a reference field added to the schema and not to clone fails
+// here (the walk finds it set in the original and shared by the copy, or unset in the
+// fixture).
+func TestCloneSharesNothing(t *testing.T) {
+	th := 0.5
+	s := Spec{
+		Dataset:      Dataset{Where: map[string]any{"a": []any{1}}},
+		Model:        Model{Encoder: []Layer{{Units: 1}}, Decoder: []Layer{{Units: 2}}},
+		Regularizers: []Regularizer{{Layers: []string{"encoder.0"}}},
+		Record:       Record{Activations: ActivationsRecord{Layers: []string{"x"}}, Units: UnitsRecord{Layers: []string{"y"}}, ActiveThreshold: &th},
+		Metrics:      []string{"mape"},
+	}
+	c := s.clone()
+	var walk func(a, b reflect.Value, path string)
+	walk = func(a, b reflect.Value, path string) {
+		switch a.Kind() {
+		case reflect.Struct:
+			for i := range a.NumField() {
+				if path == "" && a.Type().Field(i).Name == "Sweep" {
+					continue
+				}
+				walk(a.Field(i), b.Field(i), path+"."+a.Type().Field(i).Name)
+			}
+		case reflect.Slice, reflect.Map, reflect.Pointer:
+			if a.IsNil() || (a.Kind() != reflect.Pointer && a.Len() == 0) {
+				t.Errorf("fixture leaves %s unset: set it so that the test covers it", path)
+				return
+			}
+			if a.Pointer() == b.Pointer() {
+				t.Errorf("clone shares %s", path)
+			}
+			if a.Kind() == reflect.Slice {
+				walk(a.Index(0), b.Index(0), path+"[0]")
+			}
+		case reflect.Interface:
+			if !a.IsNil() && (a.Elem().Kind() == reflect.Slice || a.Elem().Kind() == reflect.Map) && a.Elem().Pointer() == b.Elem().Pointer() {
+				t.Errorf("clone shares %s", path)
+			}
+		}
+	}
+	walk(reflect.ValueOf(s), reflect.ValueOf(*c), "")
+	if !reflect.DeepEqual(&s, c) {
+		t.Errorf("clone differs:\n%+v\n%+v", s, *c)
+	}
+	if c.Dataset.Where["a"].([]any)[0] = 2; s.Dataset.Where["a"].([]any)[0] != 1 {
+		t.Errorf("clone shares a where value")
+	}
+}

@@ -22,7 +22,7 @@ func (s *Spec) defaultRecordedLayers() []string {
 		layers = []string{"encoder.0"}
 	}
 	if len(layers) == 0 && len(s.Model.Encoder) > 0 {
-		layers = []string{fmt.Sprintf("encoder.%d", len(s.Model.Encoder)-1)}
+		layers = []string{"encoder." + strconv.Itoa(len(s.Model.Encoder)-1)}
 	}
 	return layers
 }
@@ -37,13 +37,13 @@ func (m *Model) LayerNames() []string {
 	}
 	var names []string
 	for i := range m.Encoder {
-		names = append(names, fmt.Sprintf("encoder.%d", i))
+		names = append(names, "encoder."+strconv.Itoa(i))
 	}
 	if m.Kind == "vae" {
 		names = append(names, LatentLayer)
 	}
 	for i := range m.Decoder {
-		names = append(names, fmt.Sprintf("decoder.%d", i))
+		names = append(names, "decoder."+strconv.Itoa(i))
 	}
 	return names
 }
@@ -165,7 +165,7 @@ func (src *Source) validate(s *Spec) Errors {
 		layers []Layer
 	}{{"encoder", m.Encoder}, {"decoder", m.Decoder}} {
 		for i, l := range part.layers {
-			key := fmt.Sprintf("model.%s.%d", part.name, i)
+			key := "model." + part.name + "." + strconv.Itoa(i)
 			lastDecoder := part.name == "decoder" && i == len(part.layers)-1
 			if l.Units < 0 || l.Units > 1<<16 || (l.Units == 0 && (!lastDecoder || src.Given(key+".units"))) {
 				allowed := "1 to 65536"
@@ -255,7 +255,7 @@ func (src *Source) validate(s *Spec) Errors {
 
 	layers := m.LayerNames()
 	for i, r := range s.Regularizers {
-		key := fmt.Sprintf("regularizers.%d", i)
+		key := "regularizers." + strconv.Itoa(i)
 		enum(key+".kind", r.Kind, RegularizerKinds)
 		if finite(key+".weight", r.Weight) && r.Weight < 0 {
 			bad(key+".weight", "weight >= 0", "negative: %v", r.Weight)
@@ -404,13 +404,17 @@ func (src *Source) validateSweep(sw *Sweep) Errors {
 	return errs
 }
 
+// vectorKeysUsedBy lists the data sets that use each dataset key of the vector sets.
+var vectorKeysUsedBy = map[string][]string{"path": {"parquet", "npy"}, "column": {"parquet"}, "where": {"parquet"}, "synthetic": {"synthetic"}}
+
+var vectorDatasetKeys = map[string]string{"path": "dataset.path", "column": "dataset.column", "where": "dataset.where", "synthetic": "dataset.synthetic"}
+
 // validateVectorDataset checks the keys of the vector sets (parquet, npy, synthetic):
 // each is required where it is used and refused elsewhere.
 func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, format string, args ...any)) {
 	given := func(key string) bool { return src.Given("dataset." + key) }
-	usedBy := map[string][]string{"path": {"parquet", "npy"}, "column": {"parquet"}, "where": {"parquet"}, "synthetic": {"synthetic"}}
-	for _, key := range []string{"path", "column", "where", "synthetic"} {
-		set := given(key)
+	for _, key := range [...]string{"path", "column", "where", "synthetic"} {
+		set := src.Given(vectorDatasetKeys[key])
 		switch key {
 		case "path":
 			set = set || d.Path != ""
@@ -421,7 +425,7 @@ func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, forma
 		case "synthetic":
 			set = set || d.Synthetic != SyntheticData{}
 		}
-		if set && !slices.Contains(usedBy[key], d.Name) {
+		if set && !slices.Contains(vectorKeysUsedBy[key], d.Name) {
 			// Name the keys the file gives (dataset.synthetic.dim), else the section.
 			var keys []string
 			switch key {
@@ -440,7 +444,7 @@ func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, forma
 				keys = []string{"dataset." + key}
 			}
 			for _, k := range keys {
-				bad(k, "only with name: "+strings.Join(usedBy[key], " or "), "not used by %s", d.Name)
+				bad(k, "only with name: "+strings.Join(vectorKeysUsedBy[key], " or "), "not used by %s", d.Name)
 			}
 		}
 	}
