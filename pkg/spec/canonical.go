@@ -36,7 +36,7 @@ func Canonical(s *Spec) ([]byte, error) {
 func AppendCanonical(buf []byte, s *Spec) ([]byte, error) {
 	w := canonicalWriter{defaults: atDefault(s), buf: buf}
 	w.buf = append(w.buf, `{"config":`...)
-	w.object(reflect.ValueOf(s).Elem(), true)
+	w.object(reflect.ValueOf(s).Elem(), infoOf(reflect.TypeFor[Spec]()), true)
 	if w.err != nil {
 		return nil, w.err
 	}
@@ -52,17 +52,17 @@ type canonicalWriter struct {
 
 // object writes struct v's kept keys in sorted order; false (and nothing written)
 // when none is kept, unless always.
-func (w *canonicalWriter) object(v reflect.Value, always bool) bool {
+func (w *canonicalWriter) object(v reflect.Value, info *structInfo, always bool) bool {
 	start := len(w.buf)
 	w.buf = append(w.buf, '{')
 	n := 0
-	for _, f := range infoOf(v.Type()).sorted {
+	for _, f := range info.sorted {
 		mark := len(w.buf)
 		if n > 0 {
 			w.buf = append(w.buf, ',')
 		}
 		w.buf = append(w.buf, f.quoted...)
-		if w.value(v.Field(f.index)) {
+		if w.value(v.Field(f.index), f.sub) {
 			n++
 		} else {
 			w.buf = w.buf[:mark]
@@ -77,17 +77,17 @@ func (w *canonicalWriter) object(v reflect.Value, always bool) bool {
 }
 
 // value writes v's canonical form; false: it is at its default (write nothing).
-func (w *canonicalWriter) value(v reflect.Value) bool {
+func (w *canonicalWriter) value(v reflect.Value, sub *structInfo) bool {
 	switch {
 	case v.Kind() == reflect.Struct:
-		return w.object(v, false)
-	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct && v.Len() > 0:
+		return w.object(v, sub, false)
+	case v.Kind() == reflect.Slice && sub != nil && v.Len() > 0:
 		w.buf = append(w.buf, '[')
 		for i := range v.Len() {
 			if i > 0 {
 				w.buf = append(w.buf, ',')
 			}
-			w.object(v.Index(i), true) // a struct in a list keeps its place
+			w.object(v.Index(i), sub, true) // a struct in a list keeps its place
 		}
 		w.buf = append(w.buf, ']')
 		return true

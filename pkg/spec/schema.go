@@ -21,7 +21,8 @@ type structInfo struct {
 
 type sortedField struct {
 	index  int
-	quoted string // "name":
+	quoted string      // "name":
+	sub    *structInfo // the field's struct type, or its list's element struct type
 }
 
 var structs, refs = buildSchema()
@@ -29,6 +30,15 @@ var structs, refs = buildSchema()
 func buildSchema() (map[reflect.Type]*structInfo, map[reflect.Type]bool) {
 	b := schemaBuilder{structs: map[reflect.Type]*structInfo{}, refs: map[reflect.Type]bool{}}
 	b.register(reflect.TypeFor[Spec]())
+	for t, info := range b.structs {
+		for i, f := range info.sorted {
+			ft := t.Field(f.index).Type
+			if ft.Kind() == reflect.Slice {
+				ft = ft.Elem()
+			}
+			info.sorted[i].sub = b.structs[ft]
+		}
+	}
 	return b.structs, b.refs
 }
 
@@ -58,7 +68,7 @@ func (b *schemaBuilder) register(t reflect.Type) bool {
 			info.index[name], info.types[name] = i, f.Type
 			info.keys = append(info.keys, name)
 			if t != reflect.TypeFor[Spec]() || name != "sweep" {
-				info.sorted = append(info.sorted, sortedField{i, strconv.Quote(name) + ":"})
+				info.sorted = append(info.sorted, sortedField{index: i, quoted: strconv.Quote(name) + ":"})
 			}
 		}
 		sort.Slice(info.sorted, func(a, b int) bool { return info.sorted[a].quoted < info.sorted[b].quoted })
