@@ -13,16 +13,23 @@ import (
 // default values are part of the rules: a new key with a default keeps every id, but
 // changing an existing default changes what the runs that omit the key compute without
 // changing their ids, so such a change needs a new version.
-const CanonicalVersion = "saerun.run/v1"
+//
+// v2 leaves out the documentation-only keys (DocumentationKeys): v1 hashed
+// description, so editing a sweep's free text changed every run id.
+const CanonicalVersion = "saerun.run/v2"
+
+// DocumentationKeys are the keys that describe an experiment without changing what
+// it computes: Canonical leaves them out, so they never change a run id.
+var DocumentationKeys = []string{"description"}
 
 // Canonical is a resolved spec's identity: the keys of the run (every key of the
-// schema but sweep), by their YAML names, leaving out each key whose value is the one
+// schema but sweep and DocumentationKeys), by their YAML names, leaving out each key whose value is the one
 // ApplyDefaults would give it if it were omitted (zero for keys without a default).
 // Writing a default out, or adding a key with a default to the schema, therefore
 // leaves the form (and the run id hashed from it) as it was. The result is compact
 // JSON with sorted keys, as encoding/json writes it:
 //
-//	{"config":{"dataset":{"name":"digits"},...},"version":"saerun.run/v1"}
+//	{"config":{"dataset":{"name":"digits"},...},"version":"saerun.run/v2"}
 //
 // A sweep computes it for every run, so it is written directly (no JSON round trip,
 // no map), with the defaults read from their declarations (atDefault);

@@ -17,7 +17,7 @@ import (
 // leaves the form (and the run id hashed from it) as it was. The result is compact
 // JSON with sorted keys:
 //
-//	{"config":{"dataset":{"name":"digits"},...},"version":"saerun.run/v1"}
+//	{"config":{"dataset":{"name":"digits"},...},"version":"saerun.run/v2"}
 func referenceCanonical(s *Spec) ([]byte, error) {
 	c := refCanonicalizer{spec: s}
 	config, _ := c.value(reflect.ValueOf(s).Elem(), nil)
@@ -43,7 +43,7 @@ func (c *refCanonicalizer) value(v reflect.Value, path []string) (any, bool) {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			if name == "" || name == "-" || (len(path) == 0 && name == "sweep") {
+			if name == "" || name == "-" || (len(path) == 0 && (name == "sweep" || name == "description")) {
 				continue
 			}
 			if fv, keep := c.value(v.Field(i), append(path[:len(path):len(path)], name)); keep {

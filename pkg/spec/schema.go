@@ -2,6 +2,7 @@ package spec
 
 import (
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,7 +17,7 @@ type structInfo struct {
 	index  map[string]int          // yaml key -> field index
 	types  map[string]reflect.Type // yaml key -> field type
 	keys   []string                // yaml keys in field order
-	sorted []sortedField           // canonical order (Spec's sweep left out)
+	sorted []sortedField           // canonical order (Spec's sweep and documentation keys left out)
 }
 
 type sortedField struct {
@@ -67,7 +68,7 @@ func (b *schemaBuilder) register(t reflect.Type) bool {
 			}
 			info.index[name], info.types[name] = i, f.Type
 			info.keys = append(info.keys, name)
-			if t != reflect.TypeFor[Spec]() || name != "sweep" {
+			if t != reflect.TypeFor[Spec]() || (name != "sweep" && !slices.Contains(DocumentationKeys, name)) {
 				info.sorted = append(info.sorted, sortedField{index: i, quoted: strconv.Quote(name) + ":"})
 			}
 		}
