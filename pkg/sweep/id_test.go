@@ -135,7 +135,7 @@ func TestWritingADefaultOutKeepsTheRunID(t *testing.T) {
 		}
 	}
 	for _, key := range []string{"dataset.validation_fraction", "optimizer.beta1", "optimizer.learning_rate",
-		"model.kl_weight", "model.kind", "train.seed", "record.units.layers", "record.activations.samples"} {
+		"model.kl_weight", "model.kind", "train.seed", "record.units.layers", "record.activations.samples", "model.sae.aux_k"} {
 		if !checked[key] {
 			t.Errorf("%s was never checked at its default", key)
 		}
