@@ -35,9 +35,8 @@ func (src *Source) Resolve(overrides map[string]any) (*Spec, error) {
 func (src *Source) resolve(overrides map[string]any, sweep bool) (_ *Spec, err error) {
 	defer recoverYAML(src.Path, &err)
 	s := src.raw.clone()
-	if sweep && src.raw.Sweep != nil {
-		s.Sweep = new(Sweep)
-		deepCopy(reflect.ValueOf(s.Sweep).Elem(), reflect.ValueOf(src.raw.Sweep).Elem())
+	if sweep {
+		s.Sweep = src.raw.Sweep // the file's own spec (Parse, once); runs never read raw's sweep
 	}
 	dst := reflect.ValueOf(s).Elem()
 	run := src
@@ -245,62 +244,6 @@ func setScalar(field reflect.Value, value any) bool {
 		}
 	}
 	return false
-}
-
-// deepCopy copies src into dst (same type), sharing no slice, map or pointer.
-func deepCopy(dst, src reflect.Value) {
-	if !hasRefs(src.Type()) {
-		dst.Set(src)
-		return
-	}
-	switch src.Kind() {
-	case reflect.Struct:
-		for i := 0; i < src.NumField(); i++ {
-			deepCopy(dst.Field(i), src.Field(i))
-		}
-	case reflect.Slice:
-		if src.IsNil() {
-			dst.SetZero()
-			return
-		}
-		s := reflect.MakeSlice(src.Type(), src.Len(), src.Len())
-		if !hasRefs(src.Type().Elem()) {
-			reflect.Copy(s, src)
-		} else {
-			for i := 0; i < src.Len(); i++ {
-				deepCopy(s.Index(i), src.Index(i))
-			}
-		}
-		dst.Set(s)
-	case reflect.Pointer:
-		if src.IsNil() {
-			dst.SetZero()
-			return
-		}
-		p := reflect.New(src.Type().Elem())
-		deepCopy(p.Elem(), src.Elem())
-		dst.Set(p)
-	case reflect.Map:
-		if src.IsNil() {
-			dst.SetZero()
-			return
-		}
-		m := reflect.MakeMapWithSize(src.Type(), src.Len())
-		for it := src.MapRange(); it.Next(); {
-			v := reflect.New(src.Type().Elem()).Elem()
-			deepCopy(v, it.Value())
-			m.SetMapIndex(it.Key(), v)
-		}
-		dst.Set(m)
-	case reflect.Interface:
-		if src.IsNil() {
-			dst.SetZero()
-			return
-		}
-		dst.Set(reflect.ValueOf(copyDoc(src.Interface())))
-	default:
-		dst.Set(src)
-	}
 }
 
 // docHas reports whether a decoded YAML document gives the dotted key a non-null
