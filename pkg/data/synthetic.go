@@ -125,7 +125,7 @@ func Synthetic(c SyntheticConfig) (*Set, error) {
 			row[d] = float32(v)
 		}
 	})
-	return &Set{X: x, Labels: unlabelled(c.Samples), N: c.Samples, Dim: c.Dim}, nil
+	return &Set{X: x, Labels: unlabelled(c.Samples), N: c.Samples, Dim: c.Dim, Source: "synthetic"}, nil
 }
 
 // syntheticCodes draws each sample's features (Active distinct indexes) and their

@@ -58,10 +58,6 @@ type TableCompaction struct {
 	Rows                    int64
 }
 
-// Tables are the table folders compaction handles, runs last: until the runs table is
-// switched, the runs it lists are those of the old layout.
-var Tables = []string{MetricsTable, UnitsTable, ActivationsTable, ImagesTable, WeightsTable, RunsTable}
-
 // Compact merges the per-run files of the finished runs (completed or diverged) of
 // the sweep folder dir into a few part-NNNNN.parquet files per table, sorted by run id
 // and epoch, with row groups sized by opts. Files of runs that are not finished
@@ -159,8 +155,10 @@ func compactTable(dir, table string, statuses map[string]string, opts CompactOpt
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".parquet"):
+		case e.IsDir() || strings.HasPrefix(name, "."):
 			// A temporary file of a killed runner, or not ours: left alone.
+		case !IsParquetFile(name):
+			keep = append(keep, name) // holds no rows of the table (IsParquetFile): carried over as it is
 		case strings.HasPrefix(name, partPrefix):
 			parts = append(parts, source{path: filepath.Join(src, name)})
 		case Done(statuses[strings.TrimSuffix(name, ".parquet")]):

@@ -4,6 +4,11 @@
 // plotting tool, builds without XLA or cgo (a test checks `go list -deps`); the runner
 // writes through the writer subpackage, which converts training's epochs to these rows.
 //
+// Every table is declared once, in Registry (tables.go): its name, row type, key
+// columns and how an epoch becomes its rows. The writer, compaction, claims, the size
+// report and `go run ./experiments tables` (which the Python tests read) all walk it,
+// and Read reads any of them by name.
+//
 // A sweep folder holds one table per folder, so that pandas reads a whole table with
 // pd.read_parquet("results/<name>/metrics") and run_id is an ordinary column:
 //

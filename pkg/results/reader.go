@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -419,6 +420,10 @@ func readFile[T any](path string, f Filter, keep func(*T) bool, out []T) ([]T, e
 	if leaf, ok := pf.Schema().Lookup("run_id"); ok {
 		runCol = leaf.ColumnIndex
 	}
+	idField := runIDField[T]()
+	if len(f.RunIDs) > 0 && idField < 0 {
+		return out, fmt.Errorf("row type %T has no RunID field to select runs by", *new(T))
+	}
 	buf := make([]T, 256)
 	for _, rg := range pf.RowGroups() {
 		if runCol >= 0 && len(f.RunIDs) > 0 && !mayHoldRuns(rg.ColumnChunks()[runCol], f.RunIDs) {
@@ -428,7 +433,7 @@ func readFile[T any](path string, f Filter, keep func(*T) bool, out []T) ([]T, e
 		for {
 			n, err := r.Read(buf)
 			for i := range buf[:n] {
-				if keep(&buf[i]) && (len(f.RunIDs) == 0 || f.run(runIDOf(&buf[i]))) {
+				if keep(&buf[i]) && (len(f.RunIDs) == 0 || f.run(reflect.ValueOf(&buf[i]).Elem().Field(idField).String())) {
 					out = append(out, buf[i])
 				}
 			}
@@ -463,21 +468,28 @@ func mayHoldRuns(c parquet.ColumnChunk, ids []string) bool {
 	return false
 }
 
-// runIDOf returns the run id of a row type with a RunID field.
-func runIDOf(row any) string {
-	switch r := row.(type) {
-	case *MetricRow:
-		return r.RunID
-	case *UnitRow:
-		return r.RunID
-	case *ActivationRow:
-		return r.RunID
-	case *ImageRow:
-		return r.RunID
-	case *WeightRow:
-		return r.RunID
-	case *RunInfo:
-		return r.RunID
+// Read reads any table of Registry as rows of type T: the table's row type, or a
+// struct of a subset of its columns (parquet tags). Only f's RunIDs and Epochs apply
+// (the latter when T has an Epoch field); rows come in file order. A new table needs
+// no reader of its own.
+func Read[T any](s *Sweep, table string, f Filter) ([]T, error) {
+	if _, ok := Lookup(table); !ok {
+		return nil, fmt.Errorf("results: no table %q (the tables are %s)", table, strings.Join(Tables, ", "))
 	}
-	panic(fmt.Sprintf("results: row type %T has no run id", row))
+	epoch := -1
+	if e, ok := reflect.TypeFor[T]().FieldByName("Epoch"); ok && len(e.Index) == 1 && e.Type.Kind() == reflect.Int32 {
+		epoch = e.Index[0]
+	}
+	return readTable(s.Dir, table, f, func(r *T) bool {
+		return epoch < 0 || f.epoch(int32(reflect.ValueOf(r).Elem().Field(epoch).Int()))
+	})
+}
+
+// runIDField is the index of the RunID string field of row type T, which every
+// table's row type has (a test checks the registry's); -1 if it has none.
+func runIDField[T any]() int {
+	if f, ok := reflect.TypeFor[T]().FieldByName("RunID"); ok && len(f.Index) == 1 && f.Type.Kind() == reflect.String {
+		return f.Index[0]
+	}
+	return -1
 }

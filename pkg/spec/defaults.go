@@ -55,12 +55,12 @@ var defaultRules = []defaultRule{
 	{"model.kl_weight", func(s *Spec) any { return &s.Model.KLWeight }, func(s *Spec) bool { return s.Model.Kind == "vae" }, constant(1.0)},
 	{"model.sae.bandwidth", func(s *Spec) any { return &s.Model.SAE.Bandwidth }, sae("jumprelu"), constant(DefaultSAEBandwidth)},
 	{"model.sae.initial_threshold", func(s *Spec) any { return &s.Model.SAE.InitialThreshold }, sae("jumprelu"), constant(DefaultSAEInitialThreshold)},
-	{"model.sae.threshold_momentum", func(s *Spec) any { return &s.Model.SAE.ThresholdMomentum }, sae("batchtopk"), constant(DefaultSAEThresholdMomentum)},
-	{"model.sae.aux_coefficient", func(s *Spec) any { return &s.Model.SAE.AuxCoefficient }, sae("topk", "batchtopk"), constant(DefaultSAEAuxCoefficient)},
+	{"model.sae.threshold_momentum", func(s *Spec) any { return &s.Model.SAE.ThresholdMomentum }, sae("batchtopk", "matryoshka_batchtopk"), constant(DefaultSAEThresholdMomentum)},
+	{"model.sae.aux_coefficient", func(s *Spec) any { return &s.Model.SAE.AuxCoefficient }, sae(selecting...), constant(DefaultSAEAuxCoefficient)},
 	// aux_k omitted is half the input size (at most latents); the spec knows that size
 	// only for synthetic data, where writing it out must keep the run id.
 	{"model.sae.aux_k", func(s *Spec) any { return &s.Model.SAE.AuxK }, func(s *Spec) bool {
-		return sae("topk", "batchtopk")(s) && s.Dataset.Name == "synthetic" && s.Dataset.Synthetic.Dim >= 1 && s.Model.SAE.Latents >= 1
+		return sae(selecting...)(s) && s.Dataset.Name == "synthetic" && s.Dataset.Synthetic.Dim >= 1 && s.Model.SAE.Latents >= 1
 	}, func(s *Spec) any { return min(max(s.Dataset.Synthetic.Dim/2, 1), s.Model.SAE.Latents) }}, // SAE.AuxKFor of an omitted aux_k
 	{"model.sae.dead_after", func(s *Spec) any { return &s.Model.SAE.DeadAfter }, sae(), constant(int64(DefaultSAEDeadAfter))},
 	{"model.sae.b_dec_init", func(s *Spec) any { return &s.Model.SAE.BDecInit }, sae(), constant("geometric_median")},

@@ -300,6 +300,7 @@ func (s *Spec) clone() *Spec {
 	}
 	c.Model.Encoder = slices.Clone(s.Model.Encoder)
 	c.Model.Decoder = slices.Clone(s.Model.Decoder)
+	c.Model.SAE.MatryoshkaWidths = slices.Clone(s.Model.SAE.MatryoshkaWidths)
 	c.Regularizers = slices.Clone(s.Regularizers)
 	for i := range c.Regularizers {
 		c.Regularizers[i].Layers = slices.Clone(s.Regularizers[i].Layers)

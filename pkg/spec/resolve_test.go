@@ -217,7 +217,7 @@ func TestCloneSharesNothing(t *testing.T) {
 	th := 0.5
 	s := Spec{
 		Dataset:      Dataset{Where: map[string]any{"a": []any{1}}},
-		Model:        Model{Encoder: []Layer{{Units: 1}}, Decoder: []Layer{{Units: 2}}},
+		Model:        Model{Encoder: []Layer{{Units: 1}}, Decoder: []Layer{{Units: 2}}, SAE: SAE{MatryoshkaWidths: []int{4, 8}}},
 		Regularizers: []Regularizer{{Layers: []string{"encoder.0"}}},
 		Record:       Record{Activations: ActivationsRecord{Layers: []string{"x"}}, Units: UnitsRecord{Layers: []string{"y"}}, ActiveThreshold: &th},
 		Metrics:      []string{"mape"},

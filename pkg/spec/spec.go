@@ -133,6 +133,9 @@ type SAE struct {
 	// factor c, from the training set, so that mean ‖c·x‖² = 1; the factor is in the
 	// runs table, and recorded weights and reconstructions are in the data's own units).
 	Normalize string `yaml:"normalize,omitempty" json:"normalize"`
+	// MatryoshkaWidths are matryoshka_batchtopk's nested prefix sizes, ascending, the
+	// last equal to Latents: the loss is the sum of each prefix's reconstruction loss.
+	MatryoshkaWidths []int `yaml:"matryoshka_widths,omitempty" json:"matryoshka_widths,omitempty"`
 }
 
 // Layer is one dense layer. Units 0 on the last decoder layer means "the input size".
@@ -261,7 +264,7 @@ var (
 	VectorDatasets    = []string{"parquet", "npy", "synthetic"}
 	ValidationSources = []string{"split", "test"}
 	ModelKinds        = []string{"autoencoder", "vae", "sae"}
-	SAEActivations    = []string{"relu", "topk", "batchtopk", "jumprelu"}
+	SAEActivations    = []string{"relu", "topk", "batchtopk", "jumprelu", "matryoshka_batchtopk"}
 	BDecInits         = []string{"geometric_median", "mean", "zeros"}
 	Normalizations    = []string{"none", "unit_mean_squared_norm"}
 	Activations       = []string{"relu", "sigmoid", "tanh", "linear", "satlin"}

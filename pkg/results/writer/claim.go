@@ -44,7 +44,7 @@ func (s *Sweep) Claim(runID string) (*Claim, error) {
 	host, _ := os.Hostname()
 	f.Truncate(0)
 	fmt.Fprintf(f, "host=%s pid=%d\n", host, os.Getpid())
-	for _, table := range []string{results.RunsTable, results.MetricsTable, results.UnitsTable, results.ActivationsTable, results.ImagesTable, results.WeightsTable} {
+	for _, table := range results.Tables {
 		stale, _ := filepath.Glob(filepath.Join(s.Dir, table, "."+runID+".parquet.*.tmp"))
 		for _, p := range stale {
 			os.Remove(p)

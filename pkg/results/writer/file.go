@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/sparselab/saerun/pkg/results"
 )
 
 // atomicFile is a file written under a hidden temporary name and renamed into place
@@ -61,39 +63,35 @@ func WriteFileAtomic(path string, data []byte) error {
 	return f.commit()
 }
 
-// table streams rows of one Parquet file: a row group per flush.
-type table[T any] struct {
-	file *atomicFile
-	w    *parquet.GenericWriter[T]
+// tableFile streams one run's rows of one table into one Parquet file: a row group
+// per epoch.
+type tableFile struct {
+	table results.Table
+	file  *atomicFile
+	w     results.EpochWriter
 }
 
-func newTable[T any](path string, meta map[string]string, opts ...parquet.WriterOption) (*table[T], error) {
+func newTableFile(t results.Table, path string, meta map[string]string) (*tableFile, error) {
 	f, err := createAtomic(path)
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, parquet.Compression(&parquet.Zstd))
+	opts := []parquet.WriterOption{parquet.Compression(&parquet.Zstd)}
 	for k, v := range meta {
 		opts = append(opts, parquet.KeyValueMetadata(k, v))
 	}
-	return &table[T]{file: f, w: parquet.NewGenericWriter[T](f, opts...)}, nil
+	return &tableFile{table: t, file: f, w: t.NewEpochWriter(f, opts...)}, nil
 }
 
-// write appends rows and flushes them as a row group.
-func (t *table[T]) write(rows []T) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	if _, err := t.w.Write(rows); err != nil {
-		return fmt.Errorf("write %s: %w", t.file.final, err)
-	}
-	if err := t.w.Flush(); err != nil {
+// write appends one epoch's rows as a row group.
+func (t *tableFile) write(runID string, e *results.Epoch) error {
+	if _, err := t.w.Write(runID, e); err != nil {
 		return fmt.Errorf("write %s: %w", t.file.final, err)
 	}
 	return nil
 }
 
-func (t *table[T]) commit() error {
+func (t *tableFile) commit() error {
 	if err := t.w.Close(); err != nil {
 		t.file.abort()
 		return fmt.Errorf("write %s: %w", t.file.final, err)
@@ -101,4 +99,4 @@ func (t *table[T]) commit() error {
 	return t.file.commit()
 }
 
-func (t *table[T]) abort() { t.file.abort() }
+func (t *tableFile) abort() { t.file.abort() }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/sweep"
-	"github.com/sparselab/saerun/pkg/train"
 )
 
 // ToolVersion is recorded in every file.
@@ -41,20 +40,40 @@ func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
 	dir := filepath.Join(out, name)
 	sum := sha256.Sum256(specData)
 	s := &Sweep{Dir: dir, Name: name, SpecHash: hex.EncodeToString(sum[:])}
-	path := filepath.Join(dir, "spec.yaml")
-	old, err := os.ReadFile(path)
-	switch {
-	case err == nil && !sameSpec(old, specData):
-		return nil, fmt.Errorf("%w: %s differs from the spec given; use another name or --out, or remove the folder", ErrSpecChanged, path)
-	case err == nil:
-		return s, nil
-	case !errors.Is(err, fs.ErrNotExist):
+	exists, err := checkSpec(dir, specData)
+	if err != nil {
 		return nil, err
+	}
+	if exists {
+		return s, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return s, WriteFileAtomic(path, specData)
+	return s, WriteFileAtomic(filepath.Join(dir, "spec.yaml"), specData)
+}
+
+// CheckSpec is OpenSweep's check alone, writing nothing: an error wrapping
+// ErrSpecChanged when out/name holds a different spec.
+func CheckSpec(out, name string, specData []byte) error {
+	_, err := checkSpec(filepath.Join(out, name), specData)
+	return err
+}
+
+// checkSpec reports whether dir holds a spec.yaml, and refuses one that differs from
+// specData.
+func checkSpec(dir string, specData []byte) (exists bool, err error) {
+	path := filepath.Join(dir, "spec.yaml")
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && !sameSpec(old, specData):
+		return true, fmt.Errorf("%w: %s differs from the spec given; use another name or --out, or remove the folder", ErrSpecChanged, path)
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, err
 }
 
 // sameSpec reports whether two spec files say the same thing: equal bytes, or equal
@@ -86,111 +105,75 @@ func (s *Sweep) Statuses() (map[string]string, error) {
 	return results.ReadStatuses(s.Dir)
 }
 
-// RunWriter streams one run's rows into its table files.
+// RunWriter streams one run's rows into its table files: one per table of
+// results.Registry that is written epoch by epoch (an optional table's file is
+// opened at the first epoch that has rows for it).
 type RunWriter struct {
-	sweep   *Sweep
-	run     sweep.Run
-	start   time.Time
-	metrics *table[results.MetricRow]
-	units   *table[results.UnitRow]
-	acts    *table[results.ActivationRow]
-	images  *table[results.ImageRow]
-	weights *table[results.WeightRow] // nil unless the spec records weights
+	sweep *Sweep
+	run   sweep.Run
+	start time.Time
+	files []*tableFile // in Registry order; nil for an optional table not opened yet
 }
 
 // StartRun opens the run's table files (under temporary names).
 func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
-	meta := s.meta(r.ID)
 	w := &RunWriter{sweep: s, run: r, start: time.Now()}
-	var err error
-	if w.metrics, err = newTable[results.MetricRow](s.path(results.MetricsTable, r.ID), meta); err != nil {
-		return nil, err
-	}
-	if w.units, err = newTable[results.UnitRow](s.path(results.UnitsTable, r.ID), meta); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if w.acts, err = newTable[results.ActivationRow](s.path(results.ActivationsTable, r.ID), meta); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if w.images, err = newTable[results.ImageRow](s.path(results.ImagesTable, r.ID), meta); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if r.Spec != nil && r.Spec.Record.Weights.Every > 0 {
-		if w.weights, err = newTable[results.WeightRow](s.path(results.WeightsTable, r.ID), meta); err != nil {
-			w.Abort()
-			return nil, err
+	for _, t := range results.Registry {
+		if !t.PerEpoch() {
+			continue
 		}
+		var f *tableFile
+		if !t.Optional {
+			var err error
+			if f, err = newTableFile(t, s.path(t.Name, r.ID), s.meta(r.ID)); err != nil {
+				w.Abort()
+				return nil, err
+			}
+		}
+		w.files = append(w.files, f)
 	}
 	return w, nil
 }
 
-// Epoch writes one epoch's rows (a row group in each table).
-func (w *RunWriter) Epoch(e *train.Epoch) error {
-	id, ep := w.run.ID, int32(e.Epoch)
-	metrics := make([]results.MetricRow, len(e.Metrics))
-	for i, m := range e.Metrics {
-		metrics[i] = results.MetricRow{RunID: id, Epoch: ep, Split: m.Split, Metric: m.Name, Value: m.Value, ElapsedSeconds: e.Elapsed}
-	}
-	if err := w.metrics.write(metrics); err != nil {
-		return err
-	}
-	units := make([]results.UnitRow, len(e.Units))
-	for i, u := range e.Units {
-		units[i] = results.UnitRow{RunID: id, Epoch: ep, Layer: u.Layer, Unit: int32(u.Unit),
-			MeanActivation: u.MeanActivation, ActiveFraction: u.ActiveFraction, MaxActivation: u.MaxActivation}
-	}
-	if err := w.units.write(units); err != nil {
-		return err
-	}
-	var acts []results.ActivationRow
-	for _, a := range e.Activations {
-		for i, v := range a.Vectors {
-			acts = append(acts, results.ActivationRow{RunID: id, Epoch: ep, Layer: a.Layer, Sample: int32(i),
-				ValidationIndex: int32(a.Index[i]), Label: int32(a.Labels[i]), Activation: v})
+// Epoch writes one epoch's rows (a row group in each table that has rows).
+func (w *RunWriter) Epoch(e *results.Epoch) error {
+	k := 0
+	for _, t := range results.Registry {
+		if !t.PerEpoch() {
+			continue
 		}
-	}
-	if err := w.acts.write(acts); err != nil {
-		return err
-	}
-	images := make([]results.ImageRow, len(e.Images))
-	for i, im := range e.Images {
-		images[i] = results.ImageRow{RunID: id, Epoch: ep, Kind: im.Kind, Sample: int32(im.Sample),
-			ValidationIndex: int32(im.Index), Label: int32(im.Label), Input: im.Input, Output: im.Output}
-	}
-	if err := w.images.write(images); err != nil {
-		return err
-	}
-	if w.weights == nil {
-		return nil
-	}
-	var weights []results.WeightRow
-	for _, l := range e.Weights {
-		weights = append(weights,
-			results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "kernel", Shape: []int32{int32(l.In), int32(l.Out)}, Values: l.Kernel},
-			results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "bias", Shape: []int32{int32(l.Out)}, Values: l.Bias})
-		if l.Threshold != nil {
-			weights = append(weights, results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "threshold",
-				Shape: []int32{int32(len(l.Threshold))}, Values: l.Threshold})
+		if w.files[k] == nil { // an optional table: opened at its first rows
+			if !t.HasRows(e) {
+				k++
+				continue
+			}
+			f, err := newTableFile(t, w.sweep.path(t.Name, w.run.ID), w.sweep.meta(w.run.ID))
+			if err != nil {
+				return err
+			}
+			w.files[k] = f
 		}
+		if err := w.files[k].write(w.run.ID, e); err != nil {
+			return err
+		}
+		k++
 	}
-	return w.weights.write(weights)
+	return nil
 }
 
 // Finish commits the table files and then writes the runs/ row, which marks the run
 // as recorded. backend names the backend that ran it.
-func (w *RunWriter) Finish(o train.Outcome, be Backend, groupSize int) error {
-	tables := []interface{ commit() error }{w.metrics, w.units, w.acts, w.images}
-	if w.weights != nil {
-		tables = append(tables, w.weights)
-	}
-	for _, t := range tables {
-		if err := t.commit(); err != nil {
+func (w *RunWriter) Finish(o results.Outcome, be Backend, groupSize int) error {
+	for i, f := range w.files {
+		if f == nil {
+			continue
+		}
+		if err := f.commit(); err != nil {
+			w.files[i] = nil // committed or removed
 			w.Abort()
 			return err
 		}
+		w.files[i] = nil
 	}
 	end := time.Now()
 	final := map[string]float64{}
@@ -236,7 +219,7 @@ type Backend struct {
 func (s *Sweep) RecordFailed(r sweep.Run, reason string, be Backend) error {
 	now := time.Now().UTC()
 	info := results.RunInfo{RunID: r.ID, Sweep: s.Name, RunIndex: int32(r.Index), Seed: r.Seed,
-		Status: train.StatusFailed, Message: reason, Backend: be.Name, BackendDetail: be.Detail,
+		Status: results.StatusFailed, Message: reason, Backend: be.Name, BackendDetail: be.Detail,
 		Device: be.Device, Deterministic: be.Deterministic,
 		StartTime: now, EndTime: now, FinalMetrics: "{}", Config: string(r.Config),
 		SpecHash: s.SpecHash, ToolVersion: ToolVersion}
@@ -245,20 +228,10 @@ func (s *Sweep) RecordFailed(r sweep.Run, reason string, be Backend) error {
 
 // Abort removes the run's temporary files; files of earlier, complete runs are untouched.
 func (w *RunWriter) Abort() {
-	if w.metrics != nil {
-		w.metrics.abort()
-	}
-	if w.units != nil {
-		w.units.abort()
-	}
-	if w.acts != nil {
-		w.acts.abort()
-	}
-	if w.images != nil {
-		w.images.abort()
-	}
-	if w.weights != nil {
-		w.weights.abort()
+	for _, f := range w.files {
+		if f != nil {
+			f.abort()
+		}
 	}
 }
 
