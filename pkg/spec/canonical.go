@@ -60,6 +60,9 @@ type canonicalWriter struct {
 // object writes struct v's kept keys in sorted order; false (and nothing written)
 // when none is kept, unless always.
 func (w *canonicalWriter) object(v reflect.Value, info *structInfo, always bool) bool {
+	if !always && v.IsZero() && !w.defaults.nonDefaultWithin(v.UnsafeAddr(), v.Type().Size()) {
+		return false // every key zero, and zero is each one's default (model.sae of an autoencoder)
+	}
 	start := len(w.buf)
 	w.buf = append(w.buf, '{')
 	n := 0

@@ -177,6 +177,17 @@ type defaultAt struct {
 	def  bool
 }
 
+// nonDefaultWithin reports whether a key whose default applies lies in the size bytes
+// from addr and is not at its default.
+func (d defaultSet) nonDefaultWithin(addr, size uintptr) bool {
+	for _, e := range d {
+		if !e.def && e.addr >= addr && e.addr < addr+size {
+			return true
+		}
+	}
+	return false
+}
+
 func (d defaultSet) lookup(addr uintptr) (def, ok bool) {
 	for _, e := range d {
 		if e.addr == addr {

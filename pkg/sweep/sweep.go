@@ -73,12 +73,16 @@ func expandRuns(s *spec.Spec, src *spec.Source, keep func(k int) bool) ([]Run, e
 	if s.Sweep != nil && len(s.Sweep.Seeds) > 0 {
 		seeds = s.Sweep.Seeds
 	}
+	boxed := make([]any, len(seeds)) // each seed as an override value, boxed once
+	for i, seed := range seeds {
+		boxed[i] = seed
+	}
 	runs := make([]Run, len(points)*len(seeds))
 	errs := make([]error, len(runs))
 	resolve := func(k int) {
 		point, seed := points[k/len(seeds)], seeds[k%len(seeds)]
 		overrides := make(map[string]any, len(point)+1)
-		overrides["train.seed"] = seed
+		overrides["train.seed"] = boxed[k%len(seeds)]
 		for _, p := range point {
 			overrides[p.Path] = p.Value
 		}
