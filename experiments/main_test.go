@@ -155,7 +155,7 @@ func TestDryRunJSONIsOneObjectPerRun(t *testing.T) {
 func TestZeroTheUserWritesIsRefusedNotDefaulted(t *testing.T) {
 	for key, want := range map[string]string{
 		"optimizer.learning_rate": "0 < learning_rate <= 10",
-		"optimizer.beta1":         "0 < value < 1",
+		"optimizer.epsilon":       "0 < epsilon <= 1",
 	} {
 		out := t.TempDir()
 		code, _, stderr := runCmd(t, "--dry-run", "--out", out, "--set", key+"=0", "experiments/quickstart.yaml")

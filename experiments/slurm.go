@@ -153,10 +153,7 @@ func checkSpec(specPath string, tasks int, sets []string) (clusterJob, error) {
 	if err != nil {
 		return j, fmt.Errorf("%s: cannot read spec: %w", specPath, err)
 	}
-	if raw, err = spec.Override(specPath, raw, sets); err != nil {
-		return j, err
-	}
-	s, _, err := spec.Parse(specPath, raw)
+	s, _, err := spec.ParseWithSets(specPath, raw, sets)
 	if err != nil {
 		return j, err
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/sparselab/saerun/pkg/spec"
 )
 
 // Dataset is what a named dataset provides.
@@ -21,11 +23,11 @@ type Dataset struct {
 }
 
 // Names lists the image datasets, which Load reads by name alone.
-func Names() []string { return []string{"digits", "mnist", "fashion-mnist"} }
+func Names() []string { return slices.Clone(spec.ImageDatasets) }
 
 // VectorNames lists the vector datasets, which Open reads from a Source (a path or a
 // configuration): vectors of any finite values, without image shape.
-func VectorNames() []string { return []string{"parquet", "npy", "synthetic"} }
+func VectorNames() []string { return slices.Clone(spec.VectorDatasets) }
 
 // Source names a dataset and, for the vector sets, where its vectors come from.
 type Source struct {

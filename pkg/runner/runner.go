@@ -135,10 +135,7 @@ func PlanFile(path string, opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, &UsageError{fmt.Errorf("%s: cannot read spec: %w", path, err)}
 	}
-	if raw, err = spec.Override(path, raw, opts.Set); err != nil {
-		return nil, &UsageError{err}
-	}
-	s, src, err := spec.Parse(path, raw)
+	s, src, err := spec.ParseWithSets(path, raw, opts.Set)
 	if err != nil {
 		return nil, &UsageError{err}
 	}

@@ -3,9 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
-	"strings"
 )
 
 // Defaults of model.sae, applied only with kind: sae.
@@ -17,27 +15,6 @@ const (
 	DefaultSAEDeadAfter         = 10_000_000
 	MaxSAEDeadAfter             = 1 << 30
 )
-
-func (a *SAE) applyDefaults(omitted func(string) bool) {
-	set := func(key string, apply func()) {
-		if omitted("model.sae." + key) {
-			apply()
-		}
-	}
-	switch a.Activation {
-	case "jumprelu":
-		set("bandwidth", func() { a.Bandwidth = DefaultSAEBandwidth })
-		set("initial_threshold", func() { a.InitialThreshold = DefaultSAEInitialThreshold })
-	case "batchtopk", "matryoshka_batchtopk":
-		set("threshold_momentum", func() { a.ThresholdMomentum = DefaultSAEThresholdMomentum })
-	}
-	if a.selects() {
-		set("aux_coefficient", func() { a.AuxCoefficient = DefaultSAEAuxCoefficient })
-	}
-	set("dead_after", func() { a.DeadAfter = DefaultSAEDeadAfter })
-	set("b_dec_init", func() { a.BDecInit = "geometric_median" })
-	set("normalize", func() { a.Normalize = "none" })
-}
 
 // selects reports whether the activation keeps the k largest pre-activations (and so
 // takes k and AuxK).
@@ -164,16 +141,4 @@ func (src *Source) validateSAE(s *Spec) Errors {
 		errs = append(errs, src.errAt("train.input_noise", "0 with model.kind: sae", "not used by sae"))
 	}
 	return errs
-}
-
-// yamlKeys lists the YAML key names of struct v's fields.
-func yamlKeys(v any) []string {
-	t := reflect.TypeOf(v)
-	keys := make([]string, 0, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
-			keys = append(keys, name)
-		}
-	}
-	return keys
 }
