@@ -192,7 +192,8 @@ type Record struct {
 	Reconstructions SamplesRecord `yaml:"reconstructions,omitempty" json:"reconstructions"`
 	// Generated writes decodings of fixed draws z ~ N(0, I) (kind: vae only).
 	Generated SamplesRecord `yaml:"generated,omitempty" json:"generated"`
-	// Weights writes every layer's kernel and bias every Every epochs (and at the last).
+	// Weights writes every layer's kernel and bias every Every epochs (and at the last);
+	// by default at the last epoch only (the trained model is kept).
 	Weights WeightsRecord `yaml:"weights,omitempty" json:"weights"`
 	// ActiveThreshold: a unit counts as active on a sample when its activation is above
 	// this value (|h| for tanh and linear). Default: 0 for relu and satlin, 0.1 otherwise.
@@ -219,8 +220,8 @@ type UnitsRecord struct {
 	Every int `yaml:"every,omitempty" json:"every"`
 }
 
-// WeightsRecord writes the trained parameters to the weights/ table. Every 0 (the
-// default) turns it off.
+// WeightsRecord writes the trained parameters to the weights/ table. Every defaults
+// to train.epochs (the final weights only); 0 turns it off.
 type WeightsRecord struct {
 	Every int `yaml:"every,omitempty" json:"every"`
 }
