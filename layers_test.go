@@ -60,9 +60,10 @@ pkg/data: PARQUET pkg/results pkg/spec
 pkg/data/specdata: pkg/data pkg/spec
 pkg/baseline: pkg/data
 
-# What reads results: plots and a trained SAE's latents on the host.
+# What reads results: plots, a trained model (any kind) and an SAE's latents on the host.
 pkg/plots: PLOT pkg/results
-pkg/saelatents: pkg/results pkg/spec
+pkg/trained: pkg/results pkg/spec
+pkg/saelatents: pkg/results pkg/trained
 
 # Models and training: GoMLX from here up.
 pkg/backend: GOMLX XLA CGO
@@ -83,7 +84,7 @@ bench/sae/pieces: GOMLX pkg/backend pkg/sae pkg/sparsity
 
 // noHeavy are the packages whose whole dependency graph (not only their direct
 // imports) must hold no GoMLX, no XLA and no cgo outside the standard library.
-var noHeavy = []string{"pkg/results", "pkg/results/writer", "pkg/plots", "pkg/data", "pkg/spec", "pkg/sweep"}
+var noHeavy = []string{"pkg/results", "pkg/results/writer", "pkg/plots", "pkg/data", "pkg/spec", "pkg/sweep", "pkg/trained"}
 
 // only are packages whose whole dependency graph is limited to the standard library
 // and the named external groups (and module packages, none for these).
