@@ -64,6 +64,7 @@ pkg/baseline: pkg/data
 pkg/plots: PLOT pkg/results
 pkg/trained: pkg/results pkg/spec
 pkg/saelatents: pkg/results pkg/trained
+pkg/export: pkg/results pkg/trained
 
 # Models and training: GoMLX from here up.
 pkg/backend: GOMLX XLA CGO
@@ -76,7 +77,7 @@ pkg/train: GOMLX pkg/autoencoder pkg/backend pkg/data pkg/optim pkg/results pkg/
 # Running a sweep, and what drives it.
 pkg/runner: GOMLX PROGRESS XSYS pkg/backend pkg/data pkg/data/specdata pkg/results pkg/results/writer pkg/spec pkg/sweep pkg/train
 pkg/seednb: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/runner pkg/spec pkg/sweep pkg/train
-experiments: YAML pkg/backend pkg/data pkg/data/specdata pkg/results pkg/runner pkg/spec pkg/sweep
+experiments: YAML pkg/backend pkg/data pkg/data/specdata pkg/export pkg/results pkg/runner pkg/spec pkg/sweep
 experiments/seeds/baseline: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/spec
 bench/profile: GOMLX KLOG pkg/runner
 bench/sae/pieces: GOMLX pkg/backend pkg/sae pkg/sparsity
@@ -84,7 +85,7 @@ bench/sae/pieces: GOMLX pkg/backend pkg/sae pkg/sparsity
 
 // noHeavy are the packages whose whole dependency graph (not only their direct
 // imports) must hold no GoMLX, no XLA and no cgo outside the standard library.
-var noHeavy = []string{"pkg/results", "pkg/results/writer", "pkg/plots", "pkg/data", "pkg/spec", "pkg/sweep", "pkg/trained"}
+var noHeavy = []string{"pkg/results", "pkg/results/writer", "pkg/plots", "pkg/data", "pkg/spec", "pkg/sweep", "pkg/trained", "pkg/export"}
 
 // only are packages whose whole dependency graph is limited to the standard library
 // and the named external groups (and module packages, none for these).
