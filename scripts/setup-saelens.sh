@@ -5,9 +5,10 @@
 # Kept apart from .venv: torch and SAELens' dependencies are large, and the notebooks
 # and the other Python tests need none of them.
 #
-# Only PyPI is reached, so torch is PyPI's Linux wheel, which pulls its CUDA libraries
-# (nvidia-* packages) even for CPU use: the lightest install that `import torch` accepts
-# from PyPI (a --no-deps torch fails to import without them).
+# Only PyPI is reached (PyTorch's own CPU-wheel index is not), so torch is PyPI's Linux
+# wheel, which declares its CUDA libraries (nvidia-* packages) as dependencies: they are
+# installed too, and unused on a CPU. SAELens is installed with its real dependencies
+# (its package imports transformer_lens, transformers and datasets at import time).
 #
 # Idempotent: a second run checks a stamp and exits in a second.
 # scripts/test.sh runs it when SAERUN_REQUIRE_XLA=1 (CI); elsewhere run it by hand.
