@@ -140,6 +140,9 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 			return Summary{}, &UsageError{err}
 		}
 	}
+	if err := checkMemory(src.Path, mine, sets, opts.GroupSize, info.Device); err != nil {
+		return Summary{}, &UsageError{err}
+	}
 
 	sw, err := writer.OpenSweep(opts.Out, s.Name, src.Data)
 	if err != nil {
