@@ -253,8 +253,8 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 		metrics = append(metrics, Metric{"validation", names[2+i], p})
 	}
 	if gr.mape() {
-		metrics = append(metrics, Metric{"validation", "mape", 100 * e.ape[k] / math.Max(e.apeCount[k], 1)},
-			Metric{"validation", "mape_seed", 100 * e.absError[k] / e.absInput[k]})
+		metrics = append(metrics, Metric{"validation", "mape", 100 * ratio(e.ape[k], e.apeCount[k])},
+			Metric{"validation", "mape_seed", 100 * ratio(e.absError[k], e.absInput[k])})
 	}
 	return metrics, gr.unitStats(stats, recordUnits, &metrics)
 }

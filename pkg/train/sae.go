@@ -339,13 +339,13 @@ func (gr *group) saeValidation(k int, e *evalSums, st *layerStats) []Metric {
 			dense++
 		}
 	}
-	fvu := e.saeSqErr[k] / gr.sae.sumVar
+	fvu := ratio(e.saeSqErr[k], gr.sae.sumVar)
 	L := float64(len(st.active))
 	return append([]Metric{{"validation", "loss", total}}, append(metrics,
 		Metric{"validation", "l0", l0},
 		Metric{"validation", "fvu", fvu},
 		Metric{"validation", "explained_variance", 1 - fvu},
-		Metric{"validation", "nmse", e.saeSqErr[k] / gr.sae.sumSq},
+		Metric{"validation", "nmse", ratio(e.saeSqErr[k], gr.sae.sumSq)},
 		Metric{"validation", "dead_fraction", float64(dead) / L},
 		Metric{"validation", "dense_fraction", float64(dense) / L})...)
 }
