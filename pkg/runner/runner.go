@@ -430,8 +430,8 @@ type observer struct {
 }
 
 func (o *observer) Progress(epoch, batch, batches int) {
-	if stallHook != nil {
-		stallHook(o.runIDs)
+	if hook := stallHook.Load(); hook != nil {
+		(*hook)(o.runIDs)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -68,7 +68,7 @@ func (e *errHung) Error() string { return e.msg }
 
 // stallHook, when set (by tests), is called by every progress report of a group: a
 // hook that blocks simulates a training call that never returns.
-var stallHook func(runIDs []string)
+var stallHook atomic.Pointer[func(runIDs []string)]
 
 // watchedTrain runs trainer.Train under the watchdog. obs must report progress through
 // beat. When the group stalls, it returns a *errHung (after writing the goroutine dump

@@ -29,14 +29,15 @@ sweep:
 `
 
 // stallFirstGroup makes the training of the sweep's first group block for good once it
-// has reported progress after, calls (a hung backend), until the test ends. It returns
-// the id of the stalled run (filled when the stall starts).
+// has reported progress after calls (a hung backend). The blocked goroutine is never
+// released, as a hung backend's is not (were it released, it would go on training and
+// call a later test's hook). It returns the id of the stalled run (filled at the
+// group's first report).
 func stallFirstGroup(t *testing.T, after int) func() string {
-	release := make(chan struct{})
 	var mu sync.Mutex
 	var first string
 	calls := 0
-	stallHook = func(ids []string) {
+	hook := func(ids []string) {
 		mu.Lock()
 		if first == "" {
 			first = ids[0]
@@ -45,10 +46,11 @@ func stallFirstGroup(t *testing.T, after int) func() string {
 		calls++
 		mu.Unlock()
 		if stall {
-			<-release
+			select {}
 		}
 	}
-	t.Cleanup(func() { stallHook = nil; close(release) })
+	stallHook.Store(&hook)
+	t.Cleanup(func() { stallHook.Store(nil) })
 	return func() string { mu.Lock(); defer mu.Unlock(); return first }
 }
 
@@ -105,7 +107,7 @@ func TestWatchdogFailsAHungGroupWithAGoroutineDumpAndTheSweepGoesOn(t *testing.T
 		t.Error("the stalled run's first epoch was not kept")
 	}
 
-	stallHook = nil
+	stallHook.Store(nil)
 	o.Resume, o.Log = true, &bytes.Buffer{}
 	sum, err = RunFile(context.Background(), path, o)
 	if err != nil || sum.Completed != 1 || sum.Skipped != 1 {
