@@ -6,10 +6,16 @@ package main
 // ConfigMap; results go to a volume every pod shares (a ReadWriteMany claim).
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 )
@@ -22,7 +28,25 @@ type kubeOptions struct {
 }
 
 // kubeManifest returns the ConfigMap (the spec) and the Indexed Job, as one YAML stream.
+// Both are data structures marshalled by the YAML library, and each document is read
+// back and compared with what was meant before it is returned (marshalYAMLExactly), so
+// no value (the spec's text, a flag, a path) can change the manifest's structure. YAML
+// holds only UTF-8: a value that is not is refused, naming its flag.
 func kubeManifest(name, specFile string, specText []byte, tasks, runs int, taskFlags []string, o kubeOptions) (string, error) {
+	if !utf8.Valid(specText) {
+		return "", fmt.Errorf("%s: the spec is not UTF-8 text, which a ConfigMap's data (and YAML) cannot hold", specFile)
+	}
+	for _, v := range []struct{ flag, value string }{{"--image", o.Image}, {"--binary", o.Binary}, {"--namespace", o.Namespace},
+		{"--claim", o.Claim}, {"--mount", o.Mount}, {"--mem", o.Mem}} {
+		if !utf8.ValidString(v.value) {
+			return "", fmt.Errorf("%s %q: not UTF-8, which a Kubernetes manifest cannot hold", v.flag, v.value)
+		}
+	}
+	for i, f := range taskFlags {
+		if !utf8.ValidString(f) {
+			return "", fmt.Errorf("%s %q: not UTF-8, which a Kubernetes manifest cannot hold", taskFlags[max(i-1, 0)], f)
+		}
+	}
 	id := kubeName("saerun-" + name)
 	meta := func(n string) map[string]any {
 		m := map[string]any{"name": n, "labels": map[string]any{"app.kubernetes.io/name": "saerun", "saerun/sweep": id}}
@@ -31,7 +55,7 @@ func kubeManifest(name, specFile string, specText []byte, tasks, runs int, taskF
 		}
 		return m
 	}
-	base := filepath.Base(specFile)
+	base := configMapKey(filepath.Base(specFile))
 	configMap := map[string]any{
 		"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(id + "-spec"),
 		"data": map[string]any{base: string(specText)},
@@ -99,10 +123,10 @@ func kubeManifest(name, specFile string, specText []byte, tasks, runs int, taskF
 	}
 	var out []byte
 	header := fmt.Sprintf("# saerun: sweep %s, %d runs in %d shards (pod i runs the runs with index = i mod %d), results in the claim %s at %s.\n# kubectl apply -f THIS_FILE; when the Job completes: saerun compact and saerun report on the results folder (docs/cluster.md).\n",
-		name, runs, tasks, tasks, o.Claim, o.Mount)
+		commentText(name), runs, tasks, tasks, commentText(o.Claim), commentText(o.Mount))
 	out = append(out, header...)
 	for i, doc := range []any{configMap, job} {
-		b, err := yaml.MarshalWithOptions(doc, yaml.UseLiteralStyleIfMultiline(true))
+		b, err := marshalYAMLExactly(doc)
 		if err != nil {
 			return "", err
 		}
@@ -112,6 +136,118 @@ func kubeManifest(name, specFile string, specText []byte, tasks, runs int, taskF
 		out = append(out, b...)
 	}
 	return string(out), nil
+}
+
+// marshalYAMLExactly marshals doc as YAML with multi-line strings (the spec) as literal
+// blocks, which keep the spec readable, and reads the result back. The library writes
+// some strings so that they read back differently or not at all (a first line of
+// spaces only in a literal block, a carriage return, a tab in a plain scalar), and YAML
+// parsers refuse raw control characters; so a document holding any string with a
+// character other than printable ones, newline and tab, or one that does not read back
+// the same, is written as JSON instead: a JSON document is YAML, its strings escaped.
+// The JSON form is read back and compared too.
+func marshalYAMLExactly(doc any) ([]byte, error) {
+	want, err := jsonNormal(doc)
+	if err != nil {
+		return nil, err
+	}
+	var forms []func() ([]byte, error)
+	if plainStrings(want) {
+		forms = append(forms, func() ([]byte, error) { return yaml.MarshalWithOptions(doc, yaml.UseLiteralStyleIfMultiline(true)) })
+	}
+	forms = append(forms, func() ([]byte, error) {
+		b, err := json.MarshalIndent(doc, "", "  ")
+		return append(b, '\n'), err
+	})
+	var last error
+	for _, form := range forms {
+		b, err := form()
+		if err != nil {
+			return nil, err
+		}
+		var back any
+		if last = yaml.Unmarshal(b, &back); last == nil {
+			got, err := jsonNormal(back)
+			if err == nil && reflect.DeepEqual(got, want) {
+				return b, nil
+			}
+			last = fmt.Errorf("reads back as %v, not %v (%v)", got, want, err)
+		}
+	}
+	return nil, fmt.Errorf("the YAML library cannot write this manifest so that it reads back the same: %w", last)
+}
+
+// plainStrings reports whether every string (key or value) in v, a JSON-normal value,
+// holds only printable characters, newlines and tabs.
+func plainStrings(v any) bool {
+	plain := func(s string) bool {
+		return strings.IndexFunc(s, func(r rune) bool { return !(unicode.IsPrint(r) || r == '\n' || r == '\t') || r == '\ufeff' }) < 0
+	}
+	switch v := v.(type) {
+	case string:
+		return plain(v)
+	case []any:
+		for _, x := range v {
+			if !plainStrings(x) {
+				return false
+			}
+		}
+	case map[string]any:
+		for k, x := range v {
+			if !plain(k) || !plainStrings(x) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// jsonNormal is v through JSON, so that documents built in Go and read from YAML compare
+// equal when they hold the same values (numbers as float64, maps as map[string]any).
+func jsonNormal(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var n any
+	return n, json.Unmarshal(b, &n)
+}
+
+// configMapKey is the ConfigMap key (and the file name in the pods) of the spec file
+// name: Kubernetes allows letters, digits, '-', '_' and '.', at most 253 characters,
+// not "." or ".." or starting with "..". Other characters become '_'; a name that still
+// cannot be a key becomes spec.yaml.
+func configMapKey(base string) string {
+	b := []byte(base)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	k := string(b)
+	if len(k) > 253 || k == "" || k == "." || strings.HasPrefix(k, "..") {
+		return "spec.yaml"
+	}
+	return k
+}
+
+// DNS-1123 names, as Kubernetes checks them: a label (a namespace) and a subdomain (an
+// object's name, such as a PersistentVolumeClaim's).
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+)
+
+// checkKubeNames refuses a --claim or --namespace that Kubernetes would refuse, here,
+// with the rule, rather than at kubectl apply.
+func checkKubeNames(o kubeOptions) error {
+	if !dnsSubdomain.MatchString(o.Claim) || len(o.Claim) > 253 {
+		return fmt.Errorf("--claim %q: not a PersistentVolumeClaim name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)", o.Claim)
+	}
+	if o.Namespace != "" && !dnsLabel.MatchString(o.Namespace) {
+		return fmt.Errorf("--namespace %q: not a namespace name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)", o.Namespace)
+	}
+	return nil
 }
 
 // kubeName makes a DNS-1123 name (lower case, digits, '-', at most 52 characters: the
@@ -172,6 +308,10 @@ kubectl apply -f; compact and report when the Job completes.`)
 	}
 	if o.CPUsPerTask < 0 || o.GPUsPerTask < 0 || o.Parallelism < 0 || o.BackoffPerIndex < 0 {
 		fmt.Fprintln(os.Stderr, "kubernetes: --cpus-per-task, --gpus-per-task, --parallelism and --retries must be 0 or more")
+		return 2
+	}
+	if err := checkKubeNames(o); err != nil {
+		fmt.Fprintln(os.Stderr, "kubernetes:", err)
 		return 2
 	}
 	if !filepath.IsAbs(o.Mount) || !filepath.IsAbs(o.Binary) {

@@ -1,7 +1,10 @@
 // Command experiments runs a sparse-autoencoder experiment spec:
 //
-//	go run ./experiments experiments/quickstart.yaml
-//	go run ./experiments VERB -h          compact, download: see verbs.go
+//	go run ./experiments experiments/quickstart.yaml [--resume] [...]
+//	go run ./experiments VERB -h          compact, download, report, slurm, ...: see verbs.go
+//
+// The run flags (flags.go) are declared once for the main command and the cluster
+// verbs, and every command line takes its flags before or after its arguments.
 //
 // It expands the spec's sweep, trains every run with GoMLX and writes per-epoch
 // metrics, unit statistics and activations as Parquet under results/<name>/. See
@@ -35,43 +38,22 @@ func run() int {
 			return v.run(os.Args[1], os.Args[2:])
 		}
 	}
-	var opts runner.Options
-	var shard string
-	flag.StringVar(&opts.Out, "out", "results", "results root folder")
-	flag.StringVar(&opts.DataDir, "data-dir", "", "folder holding mnist/ and fashion-mnist/ (default $SAERUN_DATA_DIR, ../shared/datasets, or the user cache)")
-	flag.StringVar(&opts.Backend, "backend", "", "auto, go, xla or xla:/path/plugin.so (default $GOMLX_BACKEND, else auto)")
-	flag.BoolVar(&opts.Resume, "resume", false, "skip runs whose results are complete and run the rest")
-	flag.StringVar(&shard, "shard", "", "i/n: run only the runs with index ≡ i (mod n); auto: from a Slurm array task's SLURM_ARRAY_TASK_ID (the default inside one)")
-	flag.IntVar(&opts.GroupSize, "group-size", 0, "train up to this many compatible runs together in one compiled program (0: as many as fit, on a CPU a 128 MiB step and at most 16, on a GPU half its free memory and at most 256; 1: one run at a time)")
-	flag.BoolVar(&opts.NoCompact, "no-compact", false, "keep one file per run and table when the sweep completes (default: compact them, see the compact verb)")
-	flag.BoolVar(&opts.DryRun, "dry-run", false, "print the expanded runs (id, seed, parameters) and exit")
-	flag.Func("set", "override a spec key, e.g. --set train.epochs=2 (repeatable; value in YAML)", func(v string) error {
-		opts.Set = append(opts.Set, v)
-		return nil
-	})
-	flag.BoolVar(&opts.JSON, "json", false, "with --dry-run: one JSON object a line (index, run_id, seed, params, config) on stdout")
+	var rf runFlags
+	rf.registerAll(flag.CommandLine)
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./experiments [flags] SPEC.yaml\n       go run ./experiments VERB [flags] ARGS   (VERB -h for its usage)\n\nverbs:\n%s\nflags:\n", verbUsage())
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./experiments [flags] SPEC.yaml [flags]\n       go run ./experiments VERB [flags] ARGS   (VERB -h for its usage)\n\nverbs:\n%s\nflags:\n", verbUsage())
 		flag.PrintDefaults()
 		fmt.Fprintf(flag.CommandLine.Output(), "\nbackends: %v; datasets: %v\n", backend.Names, append(data.Names(), data.VectorNames()...))
 	}
-	flag.Parse()
+	flag.CommandLine.Parse(reorder(flag.CommandLine, os.Args[1:])) // exits 2 on a bad flag, 0 after -h
 	if flag.NArg() != 1 {
 		flag.Usage()
 		return 2
 	}
-	if opts.JSON && !opts.DryRun {
-		fmt.Fprintln(os.Stderr, "--json lists runs: use it with --dry-run")
-		return 2
-	}
-	var from string
-	var err error
-	if opts.Shard, opts.Shards, from, err = parseShard(shard, os.Getenv); err != nil {
+	opts, err := rf.options(os.Getenv)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
-	}
-	if from != "" {
-		fmt.Fprintf(os.Stderr, "shard %d/%d (%s)\n", opts.Shard, opts.Shards, from)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -10,8 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sparselab/saerun/pkg/results"
 )
 
 // The command is built once per test binary; every test below runs it.
@@ -152,7 +155,7 @@ func TestDryRunJSONIsOneObjectPerRun(t *testing.T) {
 func TestZeroTheUserWritesIsRefusedNotDefaulted(t *testing.T) {
 	for key, want := range map[string]string{
 		"optimizer.learning_rate": "0 < learning_rate <= 10",
-		"optimizer.beta1":         "0 < value < 1",
+		"optimizer.epsilon":       "0 < epsilon <= 1",
 	} {
 		out := t.TempDir()
 		code, _, stderr := runCmd(t, "--dry-run", "--out", out, "--set", key+"=0", "experiments/quickstart.yaml")
@@ -186,7 +189,7 @@ func TestBadCommandLinesExit2(t *testing.T) {
 }
 
 func TestEveryVerbHasItsOwnHelp(t *testing.T) {
-	for _, v := range []string{"compact", "download"} {
+	for _, v := range []string{"compact", "download", "tables"} {
 		code, stdout, stderr := runCmd(t, v, "-h")
 		if code != 0 || !strings.Contains(stdout+stderr, "usage: go run ./experiments "+v) {
 			t.Errorf("%s -h: exit %d\n%s%s", v, code, stdout, stderr)
@@ -200,6 +203,38 @@ func TestEveryVerbHasItsOwnHelp(t *testing.T) {
 	}
 	if code, _, stderr := runCmd(t, "compact"); code != 2 || !strings.Contains(stderr, "usage") {
 		t.Errorf("compact without a folder: exit %d, %s", code, stderr)
+	}
+}
+
+// The tables verb prints results.Registry, one JSON object a line on stdout: the list
+// the Python tests read.
+func TestTablesVerbPrintsTheRegistryAsJSON(t *testing.T) {
+	code, stdout, stderr := runCmd(t, "tables")
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var tab struct {
+			Name     string   `json:"name"`
+			Key      []string `json:"key"`
+			Columns  []string `json:"columns"`
+			Optional bool     `json:"optional"`
+		}
+		if err := json.Unmarshal([]byte(line), &tab); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		decl, ok := results.Lookup(tab.Name)
+		if !ok || !slices.Equal(tab.Key, decl.Key) || !slices.Equal(tab.Columns, decl.Columns()) || tab.Optional != decl.Optional {
+			t.Errorf("printed %+v, declared %+v", tab, decl)
+		}
+		names = append(names, tab.Name)
+	}
+	if !slices.Equal(names, results.Tables) {
+		t.Errorf("printed tables %v, declared %v", names, results.Tables)
+	}
+	if code, _, _ := runCmd(t, "tables", "extra"); code != 2 {
+		t.Errorf("tables with an argument: exit %d, want 2", code)
 	}
 }
 
@@ -229,8 +264,8 @@ func TestCompactVerbMergesASweepAndIsIdempotent(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sweep: exit %d\n%s", code, stderr)
 	}
-	if !regexp.MustCompile(`results: .* in 20 files, .* per run`).MatchString(stderr) {
-		t.Errorf("no size line for 4 runs x 5 tables in:\n%s", stderr)
+	if !regexp.MustCompile(`results: .* in 16 files, .* per run`).MatchString(stderr) {
+		t.Errorf("no size line for 4 runs x 4 tables (no reconstructions recorded: no file) in:\n%s", stderr)
 	}
 	dir := filepath.Join(out, "tiny")
 	code, stdout, stderr := runCmd(t, "compact", dir)

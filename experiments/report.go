@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sparselab/saerun/pkg/results"
 )
@@ -45,10 +47,7 @@ bars. Needs Jupyter: scripts/setup.sh installs it into .venv.`)
 		flags.Usage()
 		return 2
 	}
-	dir, err := filepath.Abs(flags.Arg(0))
-	if err == nil {
-		_, err = results.Open(dir)
-	}
+	dir, err := reportDir(flags.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		return 2
@@ -71,6 +70,22 @@ bars. Needs Jupyter: scripts/setup.sh installs it into .venv.`)
 	}
 	fmt.Println(*out)
 	return 0
+}
+
+// reportDir is the sweep folder of the report, absolute; it must be a sweep's results
+// folder and, since the notebook gets it as a Python str through JSON, a UTF-8 path.
+func reportDir(arg string) (string, error) {
+	dir, err := filepath.Abs(arg)
+	if err != nil {
+		return "", err
+	}
+	if !utf8.ValidString(dir) {
+		return "", fmt.Errorf("%q is not UTF-8: the notebook (JSON) and its RESULTS (a Python str) cannot name this folder exactly; rename it, or link it from a UTF-8 name (ln -s) and give the link", dir)
+	}
+	if _, err := results.Open(dir); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
 
 // report executes the notebook (nbPath, or the built-in one when "") with RESULTS = dir
@@ -123,7 +138,12 @@ func report(nbPath, jupyter, dir, out string, timeout time.Duration) error {
 }
 
 // injectParameters inserts a code cell assigning values (as Python strings) after the
-// notebook's cell tagged "parameters", as papermill does.
+// notebook's cell tagged "parameters", as papermill does. Each value is written as a
+// JSON string, which Python reads as a str literal holding the same characters (JSON's
+// escapes \" \\ \/ \b \f \n \r \t \uXXXX are Python's too, and encoding/json writes
+// every control character, and U+2028/U+2029, escaped), so no value can end the literal
+// or the line; names must be Python identifiers, and values UTF-8 (JSON, and so the
+// notebook, holds nothing else: encoding/json would silently replace the bytes).
 func injectParameters(raw []byte, values map[string]string) ([]byte, error) {
 	var nb map[string]any
 	if err := json.Unmarshal(raw, &nb); err != nil {
@@ -150,7 +170,16 @@ func injectParameters(raw []byte, values map[string]string) ([]byte, error) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		lit, _ := json.Marshal(values[k]) // a JSON string is a valid Python string literal
+		if !pythonIdentifier.MatchString(k) {
+			return nil, fmt.Errorf("parameter name %q: not a Python identifier", k)
+		}
+		if !utf8.ValidString(values[k]) {
+			return nil, fmt.Errorf("parameter %s = %q: not UTF-8, which a notebook cannot hold", k, values[k])
+		}
+		lit, err := json.Marshal(values[k]) // a JSON string is a valid Python string literal
+		if err != nil {
+			return nil, err
+		}
 		src += fmt.Sprintf("%s = %s\n", k, lit)
 	}
 	cell := map[string]any{"cell_type": "code", "execution_count": nil, "id": "injected-parameters",
@@ -158,6 +187,9 @@ func injectParameters(raw []byte, values map[string]string) ([]byte, error) {
 	nb["cells"] = slices.Insert(cells, at+1, any(cell))
 	return json.MarshalIndent(nb, "", " ")
 }
+
+// pythonIdentifier is an ASCII Python identifier (the report's parameters are ASCII).
+var pythonIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // findVenvJupyter returns .venv/bin/jupyter of the working directory or the first
 // folder above it that has one (scripts/setup.sh installs it there), else "".

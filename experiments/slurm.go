@@ -6,13 +6,14 @@ package main
 // task skips the runs it already finished; docs/cluster.md has the details.
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sparselab/saerun/pkg/spec"
 	"github.com/sparselab/saerun/pkg/sweep"
@@ -152,10 +153,7 @@ func checkSpec(specPath string, tasks int, sets []string) (clusterJob, error) {
 	if err != nil {
 		return j, fmt.Errorf("%s: cannot read spec: %w", specPath, err)
 	}
-	if raw, err = spec.Override(specPath, raw, sets); err != nil {
-		return j, err
-	}
-	s, _, err := spec.Parse(specPath, raw)
+	s, _, err := spec.ParseWithSets(specPath, raw, sets)
 	if err != nil {
 		return j, err
 	}
@@ -177,20 +175,33 @@ type slurmOptions struct {
 	Report                     bool
 }
 
-// slurmScripts returns the array job's batch script and the dependent job's.
-func slurmScripts(j clusterJob, o slurmOptions) (array, finish string) {
+// slurmScripts returns the array job's batch script and the dependent job's. Every
+// value from the user is written for the language that reads it: #SBATCH values as
+// sbatch reads a directive (sbatchWord), command words as bash reads them (shellQuote),
+// and comments as Go-quoted text when they hold more than printable characters. A value
+// an #SBATCH line cannot hold (a newline ends the directive) is refused, naming where
+// it came from.
+func slurmScripts(j clusterJob, o slurmOptions) (array, finish string, err error) {
+	directive := func(b *strings.Builder, option, value, from string) {
+		w, e := sbatchWord(value)
+		if e != nil && err == nil {
+			err = fmt.Errorf("%s %q: %v: sbatch reads each #SBATCH directive from one line of the script", from, value, e)
+		}
+		fmt.Fprintf(b, "#SBATCH --%s=%s\n", option, w)
+	}
 	head := func(b *strings.Builder, name, output string) {
 		fmt.Fprintf(b, "#!/bin/bash\n")
-		fmt.Fprintf(b, "#SBATCH --job-name=%s\n", name)
-		fmt.Fprintf(b, "#SBATCH --chdir=%s\n", j.WorkDir)
-		fmt.Fprintf(b, "#SBATCH --output=%s\n", filepath.Join(o.Logs, output))
+		directive(b, "job-name", name, "the spec's name")
+		directive(b, "chdir", j.WorkDir, "the current folder (the tasks' --chdir)")
+		// --output is a filename pattern: a '%' of the folder is written %%.
+		directive(b, "output", strings.ReplaceAll(o.Logs, "%", "%%")+string(filepath.Separator)+output, "--logs")
 		fmt.Fprintf(b, "#SBATCH --open-mode=append\n")
 		fmt.Fprintf(b, "#SBATCH --ntasks=1\n")
 		if o.Partition != "" {
-			fmt.Fprintf(b, "#SBATCH --partition=%s\n", o.Partition)
+			directive(b, "partition", o.Partition, "--partition")
 		}
 		if o.Time != "" {
-			fmt.Fprintf(b, "#SBATCH --time=%s\n", o.Time)
+			directive(b, "time", o.Time, "--time")
 		}
 	}
 	var a strings.Builder
@@ -201,18 +212,18 @@ func slurmScripts(j clusterJob, o slurmOptions) (array, finish string) {
 		fmt.Fprintf(&a, "#SBATCH --cpus-per-task=%d\n", o.CPUsPerTask)
 	}
 	if o.Mem != "" {
-		fmt.Fprintf(&a, "#SBATCH --mem=%s\n", o.Mem)
+		directive(&a, "mem", o.Mem, "--mem")
 	}
 	if o.GPUsPerTask > 0 {
 		fmt.Fprintf(&a, "#SBATCH --gpus-per-task=%d\n", o.GPUsPerTask)
 	}
-	fmt.Fprintf(&a, "# saerun: sweep %s, %d runs in %d shards; a task runs the runs with index = shard (mod %d).\n", j.Name, j.Runs, j.Tasks, j.Tasks)
+	fmt.Fprintf(&a, "# saerun: sweep %s, %d runs in %d shards; a task runs the runs with index = shard (mod %d).\n", commentText(j.Name), j.Runs, j.Tasks, j.Tasks)
 	fmt.Fprintf(&a, "# --resume makes a requeued task skip its finished runs; --shard auto reads SLURM_ARRAY_TASK_*.\n")
 	fmt.Fprintf(&a, "exec %s\n", shellJoin(j.runCommand("auto")))
 
 	var f strings.Builder
 	head(&f, "saerun-"+j.Name+"-finish", "%x-%j.log")
-	fmt.Fprintf(&f, "# saerun: after every task of the array has ended (afterany): compact %s", j.SweepDir())
+	fmt.Fprintf(&f, "# saerun: after every task of the array has ended (afterany): compact %s", commentText(j.SweepDir()))
 	if o.Report {
 		fmt.Fprintf(&f, " and write its report")
 	}
@@ -220,17 +231,74 @@ func slurmScripts(j clusterJob, o slurmOptions) (array, finish string) {
 	for _, c := range j.finishCommands(o.Report, o.Jupyter) {
 		fmt.Fprintf(&f, "%s\n", shellJoin(c))
 	}
-	return a.String(), f.String()
+	if err != nil {
+		return "", "", err
+	}
+	return a.String(), f.String(), nil
+}
+
+// sbatchWord writes s as one word of an #SBATCH directive. sbatch splits a directive's
+// line into words the way a shell would, without expanding anything: whitespace
+// separates words, an unquoted '#' starts a comment, quotes group and a backslash
+// escapes the next character (Slurm's _get_argument in src/sbatch/opt.c). A word with
+// any other character than the plain ones is written in double quotes with '"' and '\'
+// escaped. A line ends at a newline, so a value holding one (or a carriage return, or
+// NUL, which C strings end at) cannot be written: that is an error. So is one holding
+// "packjob" or "hetjob" in any case: sbatch blanks those words out of a directive line
+// before splitting it (they separate the components of a heterogeneous job).
+func sbatchWord(s string) (string, error) {
+	if i := strings.IndexAny(s, "\n\r\x00"); i >= 0 {
+		return strconv.Quote(s), fmt.Errorf("it holds %q, which an #SBATCH line cannot", s[i:i+1])
+	}
+	for _, w := range []string{"packjob", "hetjob"} {
+		if strings.Contains(strings.ToLower(s), w) {
+			return strconv.Quote(s), fmt.Errorf("it holds %q, which sbatch removes from an #SBATCH line", w)
+		}
+	}
+	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !plainShellRune(r) }) < 0 {
+		return s, nil
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`, nil
+}
+
+// commentText is s as a comment of a script or manifest shows it: as is when every
+// character is printable, else Go-quoted, so that no value ends the comment's line.
+func commentText(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// heredocDelimiter returns a here-document delimiter (base, or base with a numeric
+// suffix) that is no line of body, so that body cannot end the here-document early.
+func heredocDelimiter(base, body string) string {
+	lines := map[string]bool{}
+	for _, l := range strings.Split(body, "\n") {
+		lines[l] = true
+	}
+	d := base
+	for i := 2; lines[d]; i++ {
+		d = base + "_" + strconv.Itoa(i)
+	}
+	return d
 }
 
 // slurmSubmitScript is the printed form of --submit: a bash script that submits both
-// batch scripts (sbatch reads a script from its standard input) and prints their ids.
+// batch scripts and prints their ids. It writes each batch script to a temporary file
+// from a quoted here-document whose delimiter is no line of the script, outside any
+// command substitution (which older bash parses by scanning for quotes), and gives the
+// file to sbatch on its standard input.
 func slurmSubmitScript(array, finish, logs string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!/bin/bash\n# Submit with: bash THIS_FILE (or pipe it to bash). Prints the array job id, then the finish job id.\nset -euo pipefail\n")
-	fmt.Fprintf(&b, "mkdir -p %s\n", shellQuote(logs))
-	fmt.Fprintf(&b, "array=$(sbatch --parsable <<'SAERUN_ARRAY_JOB'\n%sSAERUN_ARRAY_JOB\n)\n", array)
-	fmt.Fprintf(&b, "finish=$(sbatch --parsable --kill-on-invalid-dep=yes --dependency=afterany:\"${array%%%%;*}\" <<'SAERUN_FINISH_JOB'\n%sSAERUN_FINISH_JOB\n)\n", finish)
+	fmt.Fprintf(&b, "mkdir -p -- %s\n", shellQuote(logs))
+	fmt.Fprintf(&b, "scripts=$(mktemp -d)\ntrap 'rm -rf -- \"$scripts\"' EXIT\n")
+	da, df := heredocDelimiter("SAERUN_ARRAY_JOB", array), heredocDelimiter("SAERUN_FINISH_JOB", finish)
+	fmt.Fprintf(&b, "cat > \"$scripts/array.sh\" <<'%s'\n%s%s\n", da, array, da)
+	fmt.Fprintf(&b, "cat > \"$scripts/finish.sh\" <<'%s'\n%s%s\n", df, finish, df)
+	fmt.Fprintf(&b, "array=$(sbatch --parsable < \"$scripts/array.sh\")\n")
+	fmt.Fprintf(&b, "finish=$(sbatch --parsable --kill-on-invalid-dep=yes --dependency=afterany:\"${array%%%%;*}\" < \"$scripts/finish.sh\")\n")
 	fmt.Fprintf(&b, "echo \"array\t${array%%%%;*}\"\necho \"finish\t${finish%%%%;*}\"\n")
 	return b.String()
 }
@@ -249,28 +317,6 @@ func sbatch(script string, extra ...string) (string, error) {
 		return "", fmt.Errorf("sbatch printed %q, expected a job id", out)
 	}
 	return id, nil
-}
-
-// runFlags are the main-command flags the cluster verbs pass on to every task.
-type runFlags struct {
-	out, backend, dataDir string
-	groupSize             int
-	noCompact             bool
-	sets                  []string
-}
-
-func (r *runFlags) register(fs *flag.FlagSet, noCompact bool) {
-	fs.StringVar(&r.out, "out", "results", "results root folder (shared by every node)")
-	fs.StringVar(&r.backend, "backend", "", "backend of every task, as the main command's --backend (default there: $GOMLX_BACKEND, else auto)")
-	fs.StringVar(&r.dataDir, "data-dir", "", "data folder of every task, as the main command's --data-dir")
-	fs.IntVar(&r.groupSize, "group-size", 0, "as the main command's --group-size")
-	if noCompact {
-		fs.BoolVar(&r.noCompact, "no-compact", false, "as the main command's --no-compact (else the last task to finish compacts)")
-	}
-	fs.Func("set", "override a spec key in every task, as the main command's --set (repeatable)", func(v string) error {
-		r.sets = append(r.sets, v)
-		return nil
-	})
 }
 
 // taskFlags are the flags a task passes to the main command, paths made absolute.
@@ -362,7 +408,11 @@ See docs/cluster.md.`)
 		fmt.Fprintln(os.Stderr, "slurm:", err)
 		return 2
 	}
-	array, finish := slurmScripts(j, o)
+	array, finish, err := slurmScripts(j, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "slurm:", err)
+		return 2
+	}
 	if !*submit {
 		fmt.Print(slurmSubmitScript(array, finish, o.Logs))
 		return 0
@@ -388,33 +438,6 @@ See docs/cluster.md.`)
 	return 0
 }
 
-// reorder moves flags after the spec argument in front of it, so that both
-// "slurm spec.yaml --tasks 4" (as in the docs) and "slurm --tasks 4 spec.yaml" work.
-func reorder(fs *flag.FlagSet, args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		if f := fs.Lookup(name); f != nil && !isBoolFlag(f) && i+1 < len(args) {
-			flags = append(flags, args[i+1])
-			i++
-		}
-	}
-	return append(flags, pos...)
-}
-
 // shellJoin quotes each word for bash.
 func shellJoin(words []string) string {
 	q := make([]string, len(words))
@@ -424,16 +447,18 @@ func shellJoin(words []string) string {
 	return strings.Join(q, " ")
 }
 
+// shellQuote writes s as one bash word: as is when it holds only plain characters,
+// else in single quotes (inside which bash reads every byte literally, newlines
+// included) with each ' written '\”.
 func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=+,@%", r))
-	}) < 0 {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !plainShellRune(r) }) < 0 {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func isBoolFlag(f *flag.Flag) bool {
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
+// plainShellRune reports whether r means itself to bash and to sbatch's directive
+// parser wherever it stands in a word.
+func plainShellRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=+,@%", r)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,7 @@ var verbs = map[string]verb{
 	"report":     {"write results/<name>/report.html from the report notebook", reportCmd},
 	"kubernetes": {"print a Kubernetes Indexed Job running a sweep's shards (no cluster needed to write it)", kubernetesCmd},
 	"slurm":      {"run a sweep as a Slurm job array, then compact it and write its report", slurmCmd},
+	"tables":     {"list the output tables (name, key columns, columns) as JSON", tablesCmd},
 }
 
 // verbUsage lists the verbs, for the main command's -h.
@@ -65,9 +67,10 @@ func hasFlags(fs *flag.FlagSet) bool {
 	return n > 0
 }
 
-// parse parses a verb's flags: -1 means go on, else the exit code (0 after -h).
+// parse parses a verb's flags, before or after its arguments (reorder): -1 means go
+// on, else the exit code (0 after -h).
 func parse(fs *flag.FlagSet, args []string) int {
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(reorder(fs, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -110,6 +113,38 @@ writes the folder. Prints, per table, the files before and after.`)
 		}
 	}
 	return code
+}
+
+func tablesCmd(name string, args []string) int {
+	fs := newFlags(name, `
+Prints the output tables of a sweep folder, as package results declares them
+(results.Registry), one JSON object a line on stdout: name, doc, key (the columns that
+identify a row, in compaction's sort order), columns, per_epoch, and optional (written
+only by the runs that record it). The Python tests take their list of tables from it.`)
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetEscapeHTML(false)
+	for _, t := range results.Registry {
+		err := enc.Encode(struct {
+			Name     string   `json:"name"`
+			Doc      string   `json:"doc"`
+			Key      []string `json:"key"`
+			Columns  []string `json:"columns"`
+			PerEpoch bool     `json:"per_epoch"`
+			Optional bool     `json:"optional"`
+		}{t.Name, t.Doc, t.Key, t.Columns(), t.PerEpoch(), t.Optional})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return 0
 }
 
 func downloadCmd(name string, args []string) int {

@@ -50,6 +50,10 @@ fi
 
 # --- 2. daemons ---------------------------------------------------------------------
 TMP="$(mktemp -d /tmp/saerun-slurm.XXXXXX)"
+# Logs and results in folders whose names sbatch must read quoted (a space, '#') and
+# whose '%' the slurm verb must escape (--output is a filename pattern).
+LOGS="$TMP/logs #1 %x"
+RES="$TMP/slurm results"
 chmod 755 "$TMP"
 pids=()
 cleanup() {
@@ -149,7 +153,7 @@ BACKEND="${SAERUN_SLURM_BACKEND:-${GOMLX_BACKEND:-auto}}"
 # verb finds its notebook and .venv/bin/jupyter here); results and logs go to $TMP.
 SPEC=experiments/quickstart.yaml
 start=$SECONDS
-ids="$("$TMP/saerun" slurm "$SPEC" --tasks 4 --out "$TMP/slurm-results" --logs "$TMP/logs" --backend "$BACKEND" "${SETS[@]}" --submit)"
+ids="$("$TMP/saerun" slurm "$SPEC" --tasks 4 --out "$RES" --logs "$LOGS" --backend "$BACKEND" "${SETS[@]}" --submit)"
 ARRAY="$(awk '$1 == "array" {print $2}' <<<"$ids")"
 FINISH="$(awk '$1 == "finish" {print $2}' <<<"$ids")"
 [[ -n $ARRAY && -n $FINISH ]] || { log "FAIL: the slurm verb printed no job ids: $ids"; exit 1; }
@@ -159,7 +163,7 @@ log "submitted: array job $ARRAY (4 tasks), finish job $FINISH"
 victim=""
 for _ in $(seq 240); do
   for t in 0 1 2 3; do
-    f="$TMP/logs/saerun-$NAME-${ARRAY}_$t.log"
+    f="$LOGS/saerun-$NAME-${ARRAY}_$t.log"
     if [[ -f $f ]] && grep -q " epoch [0-9]*/" "$f" && [[ "$(squeue -h -j "${ARRAY}_$t" -o %T 2>/dev/null)" == RUNNING ]]; then
       victim=$t
       break 2
@@ -202,17 +206,17 @@ for t in 0 1 2 3; do
   st="$(scontrol show job "${ARRAY}_$t" | grep -o 'JobState=[A-Z_]*' | head -1)"
   [[ $st == JobState=COMPLETED ]] || { log "FAIL: task ${ARRAY}_$t ended $st"; exit 1; }
 done
-grep -q "interrupt" "$TMP/logs/saerun-$NAME-${ARRAY}_$victim.log" || { log "FAIL: the cancelled task's log shows no interrupt"; exit 1; }
-[[ -s "$TMP/slurm-results/$NAME/report.html" ]] || { log "FAIL: the finish job wrote no report.html"; exit 1; }
+grep -q "interrupt" "$LOGS/saerun-$NAME-${ARRAY}_$victim.log" || { log "FAIL: the cancelled task's log shows no interrupt"; exit 1; }
+[[ -s "$RES/$NAME/report.html" ]] || { log "FAIL: the finish job wrote no report.html"; exit 1; }
 # Tasks run --no-compact; the finish job compacted: part files, no per-run files left.
-compgen -G "$TMP/slurm-results/$NAME/metrics/part-*.parquet" >/dev/null || { log "FAIL: the finish job did not compact the metrics"; ls "$TMP/slurm-results/$NAME/metrics" >&2; exit 1; }
+compgen -G "$RES/$NAME/metrics/part-*.parquet" >/dev/null || { log "FAIL: the finish job did not compact the metrics"; ls "$RES/$NAME/metrics" >&2; exit 1; }
 
 # --- 4. the same spec in one local process ------------------------------------------
 start=$SECONDS
-"$TMP/saerun" --out "$TMP/local-results" --backend "$BACKEND" "${SETS[@]}" "$SPEC" 2> "$TMP/logs/local.log" || { tail -20 "$TMP/logs/local.log" >&2; exit 1; }
+"$TMP/saerun" --out "$TMP/local-results" --backend "$BACKEND" "${SETS[@]}" "$SPEC" 2> "$LOGS/local.log" || { tail -20 "$LOGS/local.log" >&2; exit 1; }
 local_wall=$((SECONDS - start))
 
-"$ROOT/.venv/bin/python" - "$TMP/slurm-results/$NAME" "$TMP/local-results/$NAME" <<'EOF'
+"$ROOT/.venv/bin/python" - "$RES/$NAME" "$TMP/local-results/$NAME" <<'EOF'
 import sys
 from pathlib import Path
 import pandas as pd

@@ -63,3 +63,30 @@ def test_the_job_is_indexed_and_each_pod_runs_its_shard_with_resume(manifest):
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["spec"]["configMap"]["name"] == cm["metadata"]["name"]
     assert volumes["results"]["persistentVolumeClaim"]["claimName"] == "saerun-results"
+
+
+HOSTILE_DATA_DIR = "/data/</script> $(touch x) `id` #c {{.x}}\n- key: value\r\n---"
+
+
+@pytest.mark.parametrize("lead", ["  \n", "\r\n"], ids=["blank-line-of-spaces", "crlf"])
+def test_a_hostile_spec_file_and_flags_read_back_in_another_yaml_parser(tmp_path, lead):
+    """A spec whose first line holds only spaces, or whose lines end in CRLF, in a file
+    whose name has spaces, and a --data-dir full of YAML and shell syntax: PyYAML (not
+    the library that wrote it) reads the manifest back to the same values, the ConfigMap
+    key is valid, and the documents still validate strictly."""
+    text = lead + SPEC.read_text().replace("\n", lead[-2:] if lead == "\r\n" else "\n")
+    spec = tmp_path / "my sweep #1.yaml"
+    spec.write_bytes(text.encode())
+    binary = tmp_path / "saerun"
+    subprocess.run(["go", "build", "-o", str(binary), "./experiments"], cwd=ROOT, check=True)
+    out = subprocess.run([str(binary), "kubernetes", str(spec), "--tasks", "2", "--image", "registry.example.org/saerun:1",
+                          "--claim", "saerun-results", "--mount", "/results dir", "--data-dir", HOSTILE_DATA_DIR],
+                         cwd=ROOT, check=True, capture_output=True).stdout.decode()
+    docs = {d["kind"]: d for d in yaml.safe_load_all(out) if d is not None}
+    assert set(docs) == {"ConfigMap", "Job"}
+    for doc in docs.values():
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    assert docs["ConfigMap"]["data"] == {"my_sweep__1.yaml": text}
+    args = docs["Job"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--data-dir") + 1] == HOSTILE_DATA_DIR
+    assert args[args.index("--out") + 1] == "/results dir" and args[-1] == "/etc/saerun/my_sweep__1.yaml"

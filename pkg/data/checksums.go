@@ -31,6 +31,16 @@ var canonicalMD5 = map[string]fileSums{
 	},
 }
 
+// canonicalPayloadBytes is the uncompressed size of each canonical file (the same for
+// MNIST and Fashion-MNIST): a 16-byte header and 60000 or 10000 images of 28×28 bytes,
+// an 8-byte header and one byte per label. It bounds what a download may send.
+var canonicalPayloadBytes = map[string]int64{
+	trainImagesFile: 16 + 60000*28*28,
+	trainLabelsFile: 8 + 60000,
+	testImagesFile:  16 + 10000*28*28,
+	testLabelsFile:  8 + 10000,
+}
+
 // defaultBaseURL holds the canonical mirror of each downloadable dataset.
 var defaultBaseURL = map[string]string{
 	"mnist":         "https://ossci-datasets.s3.amazonaws.com/mnist/",

@@ -8,7 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
+	"unicode/utf8"
+
+	"github.com/sparselab/saerun/pkg/spec"
 )
 
 // Dataset is what a named dataset provides.
@@ -19,11 +23,11 @@ type Dataset struct {
 }
 
 // Names lists the image datasets, which Load reads by name alone.
-func Names() []string { return []string{"digits", "mnist", "fashion-mnist"} }
+func Names() []string { return slices.Clone(spec.ImageDatasets) }
 
 // VectorNames lists the vector datasets, which Open reads from a Source (a path or a
 // configuration): vectors of any finite values, without image shape.
-func VectorNames() []string { return []string{"parquet", "npy", "synthetic"} }
+func VectorNames() []string { return slices.Clone(spec.VectorDatasets) }
 
 // Source names a dataset and, for the vector sets, where its vectors come from.
 type Source struct {
@@ -192,12 +196,18 @@ func newSet(im *images, labels []uint8, imPath, labelPath string) (*Set, error) 
 	for i, v := range labels {
 		l[i] = int32(v)
 	}
-	return &Set{X: im.x, Labels: l, N: im.n, Dim: im.h * im.w, Height: im.h, Width: im.w}, nil
+	return &Set{X: im.x, Labels: l, N: im.n, Dim: im.h * im.w, Height: im.h, Width: im.w, Source: absPath(imPath)}, nil
 }
 
+// absPath is how messages (and Set.Source) show a path: absolute, and quoted with Go
+// escapes when it is not valid UTF-8, so that an error stays one readable line of
+// text (in YAML, JSON, a terminal) whatever bytes the file name holds.
 func absPath(p string) string {
 	if a, err := filepath.Abs(p); err == nil {
-		return a
+		p = a
+	}
+	if !utf8.ValidString(p) {
+		return strconv.Quote(p)
 	}
 	return p
 }

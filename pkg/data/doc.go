@@ -12,4 +12,10 @@
 // the file has a label column, no labels (NoLabel); Open reads any set from a Source.
 // Loading them is what bounds training on cached activations, so they are decoded
 // straight into one buffer (BenchmarkLoadVectors).
+//
+// Every file is hostile until checked: what a header or footer claims is compared with
+// the file's size before memory is allocated by it, decoded values with what the
+// writer recorded, and downloads are bounded in size (by the canonical files') and
+// time, so that a damaged, forged or foreign file fails by name, not as a crash, a
+// hang, or a model trained on zeros.
 package data

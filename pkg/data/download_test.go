@@ -3,6 +3,7 @@ package data
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fileServer serves name/<file>.gz bodies and counts the requests for each path.
@@ -70,7 +72,7 @@ func TestDownloadGood(t *testing.T) {
 	cache := t.TempDir()
 	ctx := context.Background()
 
-	if err := download(ctx, srv.Client(), "mnist", cache, srv.URL+"/mirror", fx.sums); err != nil {
+	if err := download(ctx, srv.Client(), "mnist", cache, srv.URL+"/mirror", fx.sums, fx.limits()); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{testImagesFile + ".gz", testLabelsFile + ".gz", trainImagesFile + ".gz", trainLabelsFile + ".gz"}
@@ -87,7 +89,7 @@ func TestDownloadGood(t *testing.T) {
 
 	// Valid files are not fetched again; an invalid one is replaced.
 	n := srv.requests()
-	if err := download(ctx, srv.Client(), "mnist", cache, srv.URL+"/mirror/", fx.sums); err != nil {
+	if err := download(ctx, srv.Client(), "mnist", cache, srv.URL+"/mirror/", fx.sums, fx.limits()); err != nil {
 		t.Fatal(err)
 	}
 	if srv.requests() != n {
@@ -97,7 +99,7 @@ func TestDownloadGood(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("junk"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := download(ctx, srv.Client(), "mnist", cache, srv.URL+"/mirror/", fx.sums); err != nil {
+	if err := download(ctx, srv.Client(), "mnist", cache, srv.URL+"/mirror/", fx.sums, fx.limits()); err != nil {
 		t.Fatal(err)
 	}
 	if srv.requests() != n+1 {
@@ -116,7 +118,7 @@ func TestDownloadGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	n = srv.requests()
-	if err := download(ctx, srv.Client(), "mnist", cache, srv.URL+"/mirror/", fx.sums); err != nil {
+	if err := download(ctx, srv.Client(), "mnist", cache, srv.URL+"/mirror/", fx.sums, fx.limits()); err != nil {
 		t.Fatal(err)
 	}
 	if srv.requests() != n {
@@ -156,7 +158,7 @@ func TestDownloadFailures(t *testing.T) {
 			srv := newFileServer(t, gzBodies(t, fx, "/"))
 			tt.spoil(srv, "/"+tt.file+".gz")
 			cache := t.TempDir()
-			err := download(context.Background(), srv.Client(), "mnist", cache, srv.URL, fx.sums)
+			err := download(context.Background(), srv.Client(), "mnist", cache, srv.URL, fx.sums, fx.limits())
 			if !errors.Is(err, tt.wantErr) || !errors.Is(err, ErrDownload) {
 				t.Fatalf("err = %v, want %v and ErrDownload", err, tt.wantErr)
 			}
@@ -180,12 +182,124 @@ func TestDownloadCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	cache := t.TempDir()
-	err := download(ctx, srv.Client(), "mnist", cache, srv.URL, fx.sums)
+	err := download(ctx, srv.Client(), "mnist", cache, srv.URL, fx.sums, fx.limits())
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 	if got := listDir(t, filepath.Join(cache, "mnist")); len(got) != 0 {
 		t.Errorf("cache holds %v after a canceled download", got)
+	}
+}
+
+// limits are the fetch limits of the fixture's files, with short timeouts.
+func (fx fixture) limits() fetchLimits {
+	p := map[string]int64{}
+	for f, b := range fx.files {
+		p[f] = int64(len(b))
+	}
+	return fetchLimits{payload: p, idle: 2 * time.Second, total: 20 * time.Second}
+}
+
+// TestDownloadStallsAndFloodsFailByName: a server that never answers, one that stops
+// sending mid-file, one that trickles forever, one announcing or streaming more than
+// the file can be (its known payload, gzipped) and a gzip bomb each fail the download,
+// naming the file and the limit, in about the limit's time, leaving nothing behind.
+func TestDownloadStallsAndFloodsFailByName(t *testing.T) {
+	fx := newFixture(30, 7)
+	good := gzBodies(t, fx, "/")
+	const file = trainImagesFile
+	lim := fx.limits()
+	lim.idle, lim.total = 300*time.Millisecond, time.Second // plus the fixture's size at 20 kB/s
+	bomb := gzipBytes(t, make([]byte, 50<<20))              // 50 MB of zeros in ~50 kB
+	tests := []struct {
+		name    string
+		handler func(w http.ResponseWriter, r *http.Request, stop <-chan struct{})
+		want    string
+	}{
+		{"no answer", func(w http.ResponseWriter, r *http.Request, stop <-chan struct{}) {
+			<-stop
+		}, "the server sent nothing for 300ms"},
+		{"stops mid-file", func(w http.ResponseWriter, r *http.Request, stop <-chan struct{}) {
+			b := good["/"+file+".gz"]
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			w.Write(b[:len(b)/2])
+			w.(http.Flusher).Flush()
+			<-stop
+		}, "the server sent nothing for 300ms"},
+		{"trickles forever", func(w http.ResponseWriter, r *http.Request, stop <-chan struct{}) {
+			w.Write(good["/"+file+".gz"][:10])
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+					w.Write([]byte{0})
+					w.(http.Flusher).Flush()
+				}
+			}
+		}, fmt.Sprintf("the download took too long: more than %v", lim.totalTimeout(file))},
+		{"announces too much", func(w http.ResponseWriter, r *http.Request, stop <-chan struct{}) {
+			w.Header().Set("Content-Length", strconv.Itoa(1<<30))
+			w.Write(make([]byte, 1<<10))
+		}, "announces 1073741824 bytes"},
+		{"streams too much", func(w http.ResponseWriter, r *http.Request, stop <-chan struct{}) {
+			chunk := make([]byte, 64<<10)
+			for range 1 << 14 { // up to 1 GB, unannounced
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		}, "sent more than"},
+		{"gzip bomb", func(w http.ResponseWriter, r *http.Request, stop <-chan struct{}) {
+			w.Write(bomb)
+		}, "longer than the canonical file's"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stop := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/"+file+".gz" {
+					tt.handler(w, r, stop)
+					return
+				}
+				w.Write(good[r.URL.Path])
+			}))
+			defer srv.Close()
+			defer close(stop)
+			cache := t.TempDir()
+			start := time.Now()
+			err := download(context.Background(), srv.Client(), "mnist", cache, srv.URL, fx.sums, lim)
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("took %v", took)
+			}
+			if !errors.Is(err, ErrDownload) || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrDownload naming %s and saying %q", err, file, tt.want)
+			}
+			for _, name := range listDir(t, filepath.Join(cache, "mnist")) {
+				if strings.HasPrefix(name, file) || strings.HasPrefix(name, ".") {
+					t.Errorf("cache holds %s after a failed download", name)
+				}
+			}
+		})
+	}
+}
+
+// TestDefaultFetchLimitsFitTheCanonicalFiles: the default bounds admit every
+// canonical file (a mirror's gzip is smaller than its payload) and are finite.
+func TestDefaultFetchLimitsFitTheCanonicalFiles(t *testing.T) {
+	lim := defaultFetchLimits()
+	// Compressed sizes of the canonical mirrors' files.
+	mirror := map[string]int64{trainImagesFile: 26421880, trainLabelsFile: 29515, testImagesFile: 4422102, testLabelsFile: 5148}
+	for _, f := range idxFiles {
+		if b := maxGzipBytes(lim.payload[f]); b < mirror[f] || b > 2*lim.payload[f]+1<<20 {
+			t.Errorf("%s: bound %d bytes for a payload of %d (mirror file %d)", f, b, lim.payload[f], mirror[f])
+		}
+		if d := lim.totalTimeout(f); d <= lim.total || d > 2*time.Hour {
+			t.Errorf("%s: total timeout %v", f, d)
+		}
+	}
+	if lim.idle <= 0 || lim.idle > 5*time.Minute {
+		t.Errorf("idle timeout %v", lim.idle)
 	}
 }
 

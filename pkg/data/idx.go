@@ -52,6 +52,13 @@ func readIDX(r io.Reader, ndims int, body func(dims []int, r io.Reader) error) e
 			return fmt.Errorf("%w: implausible IDX dimensions %v", ErrBadFormat, dims[:i+1])
 		}
 	}
+	if sr, ok := r.(interface{ maxPayload() int64 }); ok {
+		// The header is read: the data must still fit in what the file can hold.
+		if avail := sr.maxPayload() - int64(len(hdr)); int64(total) > avail {
+			return fmt.Errorf("%w: the IDX header claims dimensions %v (%d bytes of data), more than the file can hold (at most %d)",
+				ErrTruncated, dims, total, max(avail, 0))
+		}
+	}
 	if err := body(dims, r); err != nil {
 		return err
 	}

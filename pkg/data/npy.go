@@ -102,7 +102,7 @@ func LoadNPY(path string) (*Set, error) {
 			return nil, bad("row %d, column %d is %v; every value must be finite", i/dim, i%dim, v)
 		}
 	}
-	return &Set{X: x, Labels: unlabelled(n), N: n, Dim: dim}, nil
+	return &Set{X: x, Labels: unlabelled(n), N: n, Dim: dim, Source: absPath(path)}, nil
 }
 
 // npyHeader is what LoadNPY needs of a .npy header.

@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,14 @@ type ParquetOptions struct {
 // Pages are decoded straight into the Set's buffer (dictionary pages looked up,
 // plain pages copied), so loading takes about the time to read and decompress the
 // file.
+//
+// A file is distrusted until its parts agree (issue 23): the footer's row and value
+// counts must fit in the file's size before any buffer is sized by them
+// (checkFooterClaims), every page header must agree with the footer before parquet-go
+// sizes a buffer by it (checkPageHeaders), and each decoded chunk must hold the
+// footer's number of values and exactly its recorded min and max (checkChunkMeta),
+// so that a decoder bug or a damaged page is refused by name instead of training on
+// zeros. testdata/matrix holds every way pyarrow writes such a column.
 func LoadParquet(path string, opt ParquetOptions) (*Set, error) {
 	files, err := parquetFiles(path)
 	if err != nil {
@@ -63,7 +72,7 @@ func LoadParquet(path string, opt ParquetOptions) (*Set, error) {
 		}
 		return nil, fmt.Errorf("data: %s: %w: no rows", absPath(path), ErrBadFormat)
 	}
-	return &Set{X: slices.Clip(ld.x), Labels: slices.Clip(ld.labels), N: ld.rows, Dim: ld.dim}, nil
+	return &Set{X: slices.Clip(ld.x), Labels: slices.Clip(ld.labels), N: ld.rows, Dim: ld.dim, Source: absPath(path)}, nil
 }
 
 // parquetFiles lists the files path names: itself, or the .parquet files of a folder.
@@ -103,9 +112,10 @@ type parquetLoader struct {
 	x      []float32
 	labels []int32
 	rows   int
-	dim    int    // 0 until the first row
-	dimAt  string // "row R of FILE": where dim was set
-	column string // the column chosen in the first file
+	dim    int          // 0 until the first row
+	dimAt  string       // "row R of FILE": where dim was set
+	column string       // the column chosen in the first file
+	f16    map[int]bool // leaf column indexes of the current file annotated FLOAT16
 }
 
 // vectorColumn is a top-level list column of a file.
@@ -127,11 +137,12 @@ func (ld *parquetLoader) file(path string) error {
 		return fmt.Errorf("data: %w", err)
 	}
 	pf, err := parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true),
-		parquet.ReadBufferSize(4<<20))
+		parquet.ReadBufferSize(int(min(4<<20, max(fi.Size(), 4<<10))))) // no 4 MB buffer for a 2 kB file
 	if err != nil {
 		return fmt.Errorf("data: %s: %w: not a readable parquet file (%v)", absPath(path), ErrBadFormat, err)
 	}
 	schema := pf.Schema()
+	ld.f16 = float16Leaves(pf.Metadata())
 	vec, err := ld.chooseColumn(path, schema)
 	if err != nil {
 		return err
@@ -152,15 +163,39 @@ func (ld *parquetLoader) file(path string) error {
 		}
 		whereCols[key] = c
 	}
+	rows, err := checkFooterClaims(pf.Metadata(), fi.Size(), vec.leaf.ColumnIndex)
+	if err != nil {
+		return fmt.Errorf("data: %s: %w: %v", absPath(path), ErrBadFormat, err)
+	}
 	if ld.x == nil && len(ld.where) == 0 {
-		// No filter: the row count is known, so the buffer is allocated once (after the
-		// first row tells the length, see appendRow).
-		ld.labels = make([]int32, 0, pf.NumRows())
+		// No filter: the row count is known (and bounded by the file's size, see
+		// checkFooterClaims), so the buffer is allocated once (after the first row
+		// tells the length, see readVectors).
+		ld.labels = make([]int32, 0, rows)
 	}
 	var fileRow int64
-	for _, rg := range pf.RowGroups() {
+	md := pf.Metadata()
+	for rgi, rg := range pf.RowGroups() {
 		n := rg.NumRows()
 		chunks := rg.ColumnChunks()
+		// The page headers of every chunk read must agree with the footer before
+		// parquet-go sizes buffers by them.
+		check := map[int]int64{vec.leaf.ColumnIndex: chunkMeta(md, rgi, vec.leaf.ColumnIndex).NumValues}
+		if hasLabel {
+			check[label.ColumnIndex] = n
+		}
+		for _, c := range whereCols {
+			check[c.ColumnIndex] = n
+		}
+		for col, maxValues := range check {
+			cm := chunkMeta(md, rgi, col)
+			if cm == nil {
+				return fmt.Errorf("data: %s: %w: the footer has no entry for column %d of row group %d", absPath(path), ErrBadFormat, col, rgi)
+			}
+			if err := checkPageHeaders(f, cm, fi.Size(), parquetLimit(fi.Size()), maxValues); err != nil {
+				return fmt.Errorf("data: %s: %w: row group %d, column %d: %v", absPath(path), ErrBadFormat, rgi, col, err)
+			}
+		}
 		var keep []bool
 		if len(ld.where) > 0 {
 			keep = make([]bool, n)
@@ -180,7 +215,7 @@ func (ld *parquetLoader) file(path string) error {
 			}
 		}
 		before := ld.rows
-		if err := ld.readVectors(path, vec, chunks[vec.leaf.ColumnIndex], n, fileRow, keep); err != nil {
+		if err := ld.readVectors(path, vec, chunks[vec.leaf.ColumnIndex], chunkMeta(md, rgi, vec.leaf.ColumnIndex), n, fileRow, keep); err != nil {
 			return err
 		}
 		for i := int64(0); i < n; i++ {
@@ -201,12 +236,63 @@ func (ld *parquetLoader) file(path string) error {
 	return nil
 }
 
+// maxParquetExpansion bounds how many bytes of decoded vectors a parquet file may
+// hold per byte of file. Real float data compresses a few times at most (very sparse
+// activations, dictionary + RLE + zstd, a few tens of times); a footer claiming more
+// is damaged or forged, and the loader refuses it before allocating anything sized by
+// it (a 28 kB file claiming 2^28 rows once asked for 17 GB and crashed the runtime).
+const maxParquetExpansion = 1024
+
+// parquetLimit is the most bytes a file of size bytes may decode to.
+func parquetLimit(size int64) int64 { return size*maxParquetExpansion + 1<<20 }
+
+// checkFooterClaims checks the row and value counts a file's footer claims before
+// any buffer is sized by them: they must agree with each other, and what they would
+// decode to (4 bytes per vector value, 9 per row for labels and filters) must fit in
+// maxParquetExpansion times the file's size. It returns the file's row count.
+func checkFooterClaims(md *format.FileMetaData, size int64, vecColumn int) (int64, error) {
+	var rows, values int64
+	for i, rg := range md.RowGroups {
+		if rg.NumRows < 0 {
+			return 0, fmt.Errorf("the footer says row group %d holds %d rows", i, rg.NumRows)
+		}
+		if vecColumn >= len(rg.Columns) {
+			return 0, fmt.Errorf("the footer lists %d columns in row group %d, the schema more", len(rg.Columns), i)
+		}
+		cm := &rg.Columns[vecColumn].MetaData
+		// A row of a list column takes at least one value (or null) in its leaf.
+		if cm.NumValues < rg.NumRows {
+			return 0, fmt.Errorf("the footer says row group %d holds %d rows but its vector column %d values", i, rg.NumRows, cm.NumValues)
+		}
+		if cm.TotalCompressedSize < 0 || cm.TotalCompressedSize > size {
+			return 0, fmt.Errorf("the footer says row group %d's vector column takes %d bytes, in a file of %d", i, cm.TotalCompressedSize, size)
+		}
+		rows += rg.NumRows
+		values += cm.NumValues
+		if rows > math.MaxInt32*8 || values > math.MaxInt64/8 {
+			return 0, fmt.Errorf("the footer claims %d rows, %d values", rows, values)
+		}
+	}
+	if rows != md.NumRows {
+		return 0, fmt.Errorf("the footer says the file holds %d rows but its row groups %d", md.NumRows, rows)
+	}
+	limit := parquetLimit(size)
+	if need := values*4 + rows*9; need > limit {
+		return 0, fmt.Errorf("the footer claims %d rows and %d vector values (%d MB decoded) in a file of %d bytes, more than %d times its size: the footer is damaged or forged",
+			rows, values, need>>20, size, maxParquetExpansion)
+	}
+	return rows, nil
+}
+
 // chooseColumn finds the vector column of a file: opt.Column, or the only
 // list<float32> one.
 func (ld *parquetLoader) chooseColumn(path string, schema *parquet.Schema) (vectorColumn, error) {
 	var lists []vectorColumn
 	for _, field := range schema.Fields() {
 		if c, ok := listColumn(schema, field); ok {
+			if ld.f16[c.leaf.ColumnIndex] {
+				c.desc = "list<float16>" // parquet-go reads it as FIXED_LEN_BYTE_ARRAY(2)
+			}
 			lists = append(lists, c)
 		}
 	}
@@ -272,6 +358,26 @@ func listColumn(schema *parquet.Schema, field parquet.Field) (vectorColumn, bool
 		desc: "list<" + typeName(leaf.Node.Type()) + ">"}, true
 }
 
+// float16Leaves finds the leaf columns (by index) whose footer schema element carries
+// the FLOAT16 logical type, which parquet-go's schema does not surface.
+func float16Leaves(md *format.FileMetaData) map[int]bool {
+	out := map[int]bool{}
+	leaf := 0
+	for i, e := range md.Schema {
+		if i == 0 { // the root
+			continue
+		}
+		if n, ok := e.NumChildren.Get(); ok && n > 0 {
+			continue
+		}
+		if _, ok := e.LogicalType.Value.(*format.Float16Type); ok {
+			out[leaf] = true
+		}
+		leaf++
+	}
+	return out
+}
+
 // scalarColumn finds a top-level column with one value per row.
 func scalarColumn(schema *parquet.Schema, name string) (parquet.LeafColumn, bool) {
 	c, ok := schema.Lookup(name)
@@ -328,11 +434,24 @@ func describeColumns(schema *parquet.Schema) string {
 	return strings.Join(parts, ", ")
 }
 
+// chunkMeta is the footer's description of one column chunk (nil if absent).
+func chunkMeta(md *format.FileMetaData, rowGroup, column int) *format.ColumnMetaData {
+	if rowGroup >= len(md.RowGroups) || column >= len(md.RowGroups[rowGroup].Columns) {
+		return nil
+	}
+	return &md.RowGroups[rowGroup].Columns[column].MetaData
+}
+
 // readVectors appends the kept rows of one column chunk of vectors to ld.x. It walks
 // the pages' repetition levels (0 starts a row) and definition levels (below the
 // maximum: a null or empty list, or a null element), and takes the values from the
 // page's buffer (or its dictionary) without boxing them.
-func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parquet.ColumnChunk, rows, firstRow int64, keep []bool) error {
+//
+// The decoded chunk is checked against what its writer recorded in the footer: the
+// number of values and, where present, the exact minimum and maximum. A decoder bug
+// (parquet-go v0.32.0 read lz4 dictionary pages as zeros, issue 23) or a damaged page
+// then fails by name instead of training on wrong numbers.
+func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parquet.ColumnChunk, meta *format.ColumnMetaData, rows, firstRow int64, keep []bool) error {
 	pages := chunk.Pages()
 	defer pages.Close()
 	maxDef := byte(vec.leaf.MaxDefinitionLevel)
@@ -351,7 +470,11 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 				return bad("an empty vector (expected float32 values)")
 			}
 			if keep == nil {
-				ld.x = slices.Grow(ld.x, int(rows)*inRow)
+				want := rows * int64(inRow)
+				if meta != nil { // bounded by checkFooterClaims; a valid chunk holds exactly rows×dim
+					want = min(want, meta.NumValues)
+				}
+				ld.x = slices.Grow(ld.x, int(want))
 			}
 		}
 		if inRow != ld.dim {
@@ -360,6 +483,8 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 		return nil
 	}
 	var dictVals []float32
+	var levels int64                                      // values + nulls decoded, against meta.NumValues
+	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1)) // of every value, kept or not
 	for {
 		page, err := pages.ReadPage()
 		if err == io.EOF {
@@ -370,6 +495,7 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 		}
 		reps, defs := page.RepetitionLevels(), page.DefinitionLevels()
 		n := int(page.NumValues())
+		levels += int64(n)
 		if len(reps) != n || len(defs) != n {
 			parquet.Release(page)
 			return fmt.Errorf("data: %s: %w: column %q: a page of %d values has %d repetition and %d definition levels",
@@ -381,6 +507,11 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 			if dictVals == nil {
 				d := dict.Page().Data()
 				dictVals = d.Float()
+				if len(dictVals) == 0 || len(dictVals) != dict.Len() {
+					parquet.Release(page)
+					return fmt.Errorf("data: %s: %w: column %q: its dictionary page decodes to %d values (dictionary length %d); the file is damaged or its encoding is not read correctly",
+						absPath(path), ErrBadFormat, vec.name, len(dictVals), dict.Len())
+				}
 			}
 			d := page.Data()
 			idx = d.Int32()
@@ -412,6 +543,7 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 			parquet.Release(page)
 			return bad("a page holds %d values but %d levels", len(vals), n)
 		}
+		lo, hi = floatRange(vals, lo, hi)
 		// Walk the page a row segment at a time: a segment runs to the next repetition
 		// level 0 (found with a vectorized byte search) and is copied in one piece.
 		for i := 0; i < n; {
@@ -451,10 +583,49 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 	if err := endRow(); err != nil {
 		return err
 	}
+	if err := checkChunkMeta(meta, levels, lo, hi); err != nil {
+		return fmt.Errorf("data: %s: %w: column %q, rows %d to %d: %v", absPath(path), ErrBadFormat, vec.name, firstRow, firstRow+rows-1, err)
+	}
 	if row+1 != rows {
 		return fmt.Errorf("data: %s: %w: column %q holds %d rows, its row group %d", absPath(path), ErrBadFormat, vec.name, row+1, rows)
 	}
 	return nil
+}
+
+// checkChunkMeta compares a decoded float32 column chunk (levels values, minimum lo,
+// maximum hi) with its footer entry. Writers record exact float statistics (pyarrow,
+// parquet-go, polars, DuckDB); only min_value/max_value (not the deprecated min/max,
+// whose order some writers got wrong) are used.
+func checkChunkMeta(meta *format.ColumnMetaData, levels int64, lo, hi float32) error {
+	if meta == nil {
+		return nil
+	}
+	if meta.NumValues != levels {
+		return fmt.Errorf("decoded %d values, the footer says %d", levels, meta.NumValues)
+	}
+	st := meta.Statistics
+	if len(st.MinValue) != 4 || len(st.MaxValue) != 4 || levels == 0 {
+		return nil
+	}
+	smin := math.Float32frombits(binary.LittleEndian.Uint32(st.MinValue))
+	smax := math.Float32frombits(binary.LittleEndian.Uint32(st.MaxValue))
+	if smin != smin || smax != smax { // NaN statistics say nothing
+		return nil
+	}
+	if lo != smin || hi != smax {
+		return fmt.Errorf("decoded values range over [%v, %v], but the writer recorded [%v, %v]: the file is damaged or its pages are not decoded correctly (its codec and page encoding: %s)",
+			lo, hi, smin, smax, describeEncoding(meta))
+	}
+	return nil
+}
+
+// describeEncoding names a column chunk's codec and encodings for an error message.
+func describeEncoding(meta *format.ColumnMetaData) string {
+	var enc []string
+	for _, e := range meta.Encoding {
+		enc = append(enc, e.String())
+	}
+	return meta.Codec.String() + ", " + strings.Join(enc, "/")
 }
 
 func dimWord(dim int) string {
@@ -684,6 +855,20 @@ func (ld *parquetLoader) describeSeen() string {
 		parts = append(parts, fmt.Sprintf("%s: %s", k, strings.Join(vals, ", ")))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// floatRange widens [lo, hi] to hold every value of x but NaN (which writers'
+// statistics leave out; comparisons with NaN are false).
+func floatRange(x []float32, lo, hi float32) (float32, float32) {
+	for _, v := range x {
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
 }
 
 // firstNonFinite returns the index of the first NaN or ±Inf of x, or -1.

@@ -24,7 +24,18 @@ type payload struct {
 	done chan struct{} // closed when the decompressing goroutine exits
 	r    io.Reader
 	hash hash.Hash
+	max  int64 // the most payload bytes the file can hold (see maxPayload)
 }
+
+// deflateMaxRatio bounds how many bytes deflate can expand one compressed byte into
+// (258-byte matches coded in about 2 bits each, RFC 1951): a gzip file of n bytes
+// holds at most about 1032n payload bytes.
+const deflateMaxRatio = 1032
+
+// maxPayload is the most payload bytes the file can hold, known before reading it:
+// decoders compare what a header claims with it before allocating, so a forged
+// header in a small file cannot ask for gigabytes.
+func (p *payload) maxPayload() int64 { return p.max }
 
 // openPayload opens path for reading its payload; gz says whether the file
 // is gzipped.
@@ -34,6 +45,15 @@ func openPayload(path string, gz bool) (*payload, error) {
 		return nil, err
 	}
 	p := &payload{f: f, hash: md5.New()}
+	if fi, err := f.Stat(); err == nil {
+		p.max = fi.Size()
+		if gz {
+			p.max *= deflateMaxRatio
+		}
+	} else {
+		f.Close()
+		return nil, err
+	}
 	var r io.Reader = bufio.NewReaderSize(f, 1<<16)
 	if gz {
 		p.gz, err = gzip.NewReader(r)
@@ -84,13 +104,27 @@ func isGzip(path string) bool { return strings.HasSuffix(path, ".gz") }
 // verifyFile reads the whole payload of path and checks its MD5.
 // Errors do not name path; callers add it.
 func verifyFile(path string, gz bool, wantMD5 string) error {
+	return verifyPayload(path, gz, wantMD5, -1)
+}
+
+// verifyPayload is verifyFile reading at most size+1 payload bytes (size < 0: no
+// bound), so that a gzip bomb is refused after size bytes rather than inflated.
+func verifyPayload(path string, gz bool, wantMD5 string, size int64) error {
 	p, err := openPayload(path, gz)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	if _, err := io.Copy(io.Discard, p); err != nil {
+	var r io.Reader = p
+	if size >= 0 {
+		r = io.LimitReader(p, size+1)
+	}
+	n, err := io.Copy(io.Discard, r)
+	if err != nil {
 		return classifyReadError(err)
+	}
+	if size >= 0 && n > size {
+		return fmt.Errorf("%w: the payload is longer than the canonical file's %d bytes", ErrChecksum, size)
 	}
 	return p.checkMD5(wantMD5)
 }

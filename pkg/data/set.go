@@ -13,7 +13,20 @@ type Set struct {
 	Labels        []int32   // N; NoLabel (-1) where a row has no label
 	N, Dim        int
 	Height, Width int // image shape (8x8 or 28x28), Height*Width == Dim; 0, 0 when rows are not images
+	// Source names where the rows came from (a file or folder, "synthetic"), for
+	// errors found after loading, such as a split too small to train on.
+	Source string
 }
+
+// The fewest rows a run can use: the training loop needs a row, and the validation
+// explained variance (1 − Σ‖x − x̂‖² / Σ‖x − mean(x)‖²) compares rows with their mean,
+// which one row does not define. A vector set, split into both, needs MinRows; Split
+// refuses less, naming the set's Source.
+const (
+	MinTrainRows      = 1
+	MinValidationRows = 2
+	MinRows           = MinTrainRows + MinValidationRows
+)
 
 // IsImage reports whether the rows are images (Height*Width == Dim > 0).
 func (s *Set) IsImage() bool { return s.Height > 0 && s.Width > 0 && s.Height*s.Width == s.Dim }
@@ -55,6 +68,7 @@ func (s *Set) Head(n int) *Set {
 		Labels: s.Labels[:n:n],
 		N:      n, Dim: s.Dim,
 		Height: s.Height, Width: s.Width,
+		Source: s.Source,
 	}
 }
 
@@ -65,6 +79,7 @@ func (s *Set) emptyLike(n int) *Set {
 		Labels: make([]int32, n),
 		N:      n, Dim: s.Dim,
 		Height: s.Height, Width: s.Width,
+		Source: s.Source,
 	}
 }
 

@@ -2,7 +2,9 @@ package data
 
 import (
 	"math"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -21,13 +23,11 @@ func TestSplitSizes(t *testing.T) {
 		fraction float64
 		wantVal  int
 	}{
-		{100, 0, 0},
 		{100, 0.1, 10},
 		{100, 0.25, 25},
 		{10, 0.15, 2}, // round(1.5) = 2
 		{7, 0.5, 4},   // round(3.5) = 4
-		{1, 0.4, 0},
-		{0, 0.5, 0},
+		{3, 0.5, 2},   // the smallest set a run can use: 1 to train, 2 to validate
 	}
 	for _, tt := range tests {
 		train, val, err := Split(counting(tt.n, 2), tt.fraction, 1)
@@ -37,6 +37,42 @@ func TestSplitSizes(t *testing.T) {
 		if val.N != tt.wantVal || train.N != tt.n-tt.wantVal {
 			t.Errorf("Split(n=%d, %v): train %d, validation %d; want %d, %d",
 				tt.n, tt.fraction, train.N, val.N, tt.n-tt.wantVal, tt.wantVal)
+		}
+	}
+}
+
+// TestSplitRefusesSetsTooSmallToTrainAndValidate: 0-, 1- and 2-row sets, and splits
+// leaving fewer than 2 validation rows (the explained variance needs a mean to compare
+// with) or no training row, are refused here, naming the set's source and the minimum,
+// instead of failing in the middle of a run.
+func TestSplitRefusesSetsTooSmallToTrainAndValidate(t *testing.T) {
+	tests := []struct {
+		n        int
+		fraction float64
+		want     string
+	}{
+		{0, 0.5, "0 training and 0 validation rows"},
+		{1, 0.2, "1 training and 0 validation rows"},
+		{1, 0.9, "0 training and 1 validation rows"},
+		{2, 0.2, "2 training and 0 validation rows"},
+		{2, 0.5, "1 training and 1 validation rows"},
+		{2, 0.9, "0 training and 2 validation rows"},
+		{100, 0, "100 training and 0 validation rows"},
+		{7, 0.2, "6 training and 1 validation rows"},
+		{3, 0.9, "0 training and 3 validation rows"},
+	}
+	for _, tt := range tests {
+		s := counting(tt.n, 2)
+		s.Source = "/data/acts.parquet"
+		_, _, err := Split(s, tt.fraction, 1)
+		if err == nil {
+			t.Errorf("Split(n=%d, %v) succeeded", tt.n, tt.fraction)
+			continue
+		}
+		for _, w := range []string{"/data/acts.parquet", tt.want, "at least 1 and 2"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Split(n=%d, %v): %q does not say %q", tt.n, tt.fraction, err, w)
+			}
 		}
 	}
 }
@@ -90,5 +126,20 @@ func TestSplitPartitionAndDeterminism(t *testing.T) {
 	_, val3, _ := Split(s, 0.2, 43)
 	if slices.Equal(ids(val), ids(val3)) {
 		t.Error("Split with seeds 42 and 43 gave the same validation set")
+	}
+}
+
+// TestTwoRowFileIsRefusedAtSplitNamingTheFile: a 2-row .npy file loads, and its split
+// is refused with the file's path (not an empty validation set in the middle of a run).
+func TestTwoRowFileIsRefusedAtSplitNamingTheFile(t *testing.T) {
+	full, err := LoadNPY(vecFixture("f4.npy")) // 5 rows
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Split(full.Head(2), 0.2, 1); err == nil || !strings.Contains(err.Error(), filepath.Join("testdata", "vectors", "f4.npy")) {
+		t.Errorf("split of 2 rows of f4.npy: %v, want an error naming the file", err)
+	}
+	if tr, val, err := Split(full, 0.4, 1); err != nil || tr.N != 3 || val.N != 2 || val.Source != full.Source {
+		t.Errorf("split of 5 rows: %v (train %v, validation %v)", err, tr, val)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/sparselab/saerun/pkg/spec"
 )
 
 // SyntheticConfig sizes a synthetic data set with known sparse features (dataset.name:
@@ -16,11 +18,11 @@ type SyntheticConfig struct {
 	Seed     int64 // draws the features and the vectors
 }
 
-// Limits of a SyntheticConfig.
+// Limits of a SyntheticConfig: the spec's (one declaration, in pkg/spec).
 const (
-	MaxSyntheticDim      = 1 << 16
-	MaxSyntheticFeatures = 1 << 20
-	MaxSyntheticValues   = 1 << 31 // Samples·Dim (8 GiB of float32), and Features·Dim
+	MaxSyntheticDim      = spec.MaxSyntheticDim
+	MaxSyntheticFeatures = spec.MaxSyntheticFeatures
+	MaxSyntheticValues   = spec.MaxSyntheticValues
 )
 
 // PCG stream words of the synthetic generator (the second seed word), fixed so that
@@ -123,7 +125,7 @@ func Synthetic(c SyntheticConfig) (*Set, error) {
 			row[d] = float32(v)
 		}
 	})
-	return &Set{X: x, Labels: unlabelled(c.Samples), N: c.Samples, Dim: c.Dim}, nil
+	return &Set{X: x, Labels: unlabelled(c.Samples), N: c.Samples, Dim: c.Dim, Source: "synthetic"}, nil
 }
 
 // syntheticCodes draws each sample's features (Active distinct indexes) and their

@@ -89,3 +89,16 @@ func TestInactiveModelKeepsItsParameters(t *testing.T) {
 		[][]float32{{nan, nan, 1, 1}}, []float32{0.1, 0.1}, []bool{false, true})
 	close(t, "frozen model 0 and live model 1", got[0], []float64{1, 1, 0.9, 0.9})
 }
+
+// β1 = 0 is valid Adam (the JumpReLU SAE recipe trains with betas (0, 0.999)): m is the
+// gradient itself, 1 − β1^t is 1, and the step is lr·g/√v̂.
+func TestAdamWithBeta1ZeroMatchesHandComputedSteps(t *testing.T) {
+	cfg := spec.Optimizer{Name: "adam", Beta1: 0, Beta2: 0.999, Epsilon: 1e-7}
+	got := run(t, cfg, []float32{0, 0, 0, 0},
+		[][]float32{{1, -2, 1, -2}, {3, 0, 3, 0}}, []float32{0.1, 0.01}, []bool{true, true})
+	close(t, "step 1", got[0], []float64{-0.1, 0.1, -0.01, 0.01})
+	// Step 2, first coordinate: m̂ = 3, v = 0.000999+0.009 → v̂ = 0.009999/0.001999;
+	// second coordinate: g = 0, so m̂ = 0 and it does not move.
+	s := 3 / (math.Sqrt(0.009999/0.001999) + 1e-7)
+	close(t, "step 2", got[1], []float64{-0.1 - 0.1*s, 0.1, -0.01 - 0.01*s, 0.01})
+}

@@ -58,10 +58,6 @@ type TableCompaction struct {
 	Rows                    int64
 }
 
-// Tables are the table folders compaction handles, runs last: until the runs table is
-// switched, the runs it lists are those of the old layout.
-var Tables = []string{MetricsTable, UnitsTable, ActivationsTable, ImagesTable, WeightsTable, RunsTable}
-
 // Compact merges the per-run files of the finished runs (completed or diverged) of
 // the sweep folder dir into a few part-NNNNN.parquet files per table, sorted by run id
 // and epoch, with row groups sized by opts. Files of runs that are not finished
@@ -92,6 +88,7 @@ func Compact(dir string, opts CompactOptions) ([]TableCompaction, error) {
 	if err := recoverCompaction(dir); err != nil {
 		return nil, err
 	}
+	removeStaleTemps(dir)
 	statuses, err := ReadStatuses(dir)
 	if err != nil {
 		return nil, err
@@ -100,7 +97,14 @@ func Compact(dir string, opts CompactOptions) ([]TableCompaction, error) {
 	for _, table := range Tables {
 		tc, err := compactTable(dir, table, statuses, opts)
 		if err != nil {
-			return done, fmt.Errorf("compact %s: %w", filepath.Join(dir, table), err)
+			// A full disk, a damaged input: undo this table's switch if it was under
+			// way and remove every file this compaction wrote, so that a failure
+			// leaves the disk as it was (tables already switched stay compacted).
+			err = fmt.Errorf("compact %s: %w", filepath.Join(dir, table), err)
+			if rerr := recoverCompaction(dir); rerr != nil {
+				err = fmt.Errorf("%w; cleaning up after it: %v", err, rerr)
+			}
+			return done, err
 		}
 		if tc != nil {
 			done = append(done, *tc)
@@ -159,8 +163,10 @@ func compactTable(dir, table string, statuses map[string]string, opts CompactOpt
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".parquet"):
+		case e.IsDir() || strings.HasPrefix(name, "."):
 			// A temporary file of a killed runner, or not ours: left alone.
+		case !IsParquetFile(name):
+			keep = append(keep, name) // holds no rows of the table (IsParquetFile): carried over as it is
 		case strings.HasPrefix(name, partPrefix):
 			parts = append(parts, source{path: filepath.Join(src, name)})
 		case Done(statuses[strings.TrimSuffix(name, ".parquet")]):
@@ -179,7 +185,7 @@ func compactTable(dir, table string, statuses map[string]string, opts CompactOpt
 	if err := os.RemoveAll(next); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(next, 0o755); err != nil {
+	if err := os.MkdirAll(next, 0o777); err != nil {
 		return nil, err
 	}
 	// Part names continue after the old ones, so that a part never has the name of a
@@ -191,12 +197,13 @@ func compactTable(dir, table string, statuses map[string]string, opts CompactOpt
 			first = max(first, n+1)
 		}
 	}
-	w := &partWriter{dir: next, next: first, opts: opts}
+	w := &partWriter{dir: next, next: first, opts: opts, want: rowSchema(table)}
 	if err := w.merge(parts, merge); err != nil {
 		w.abort()
 		return nil, err
 	}
 	if err := w.close(); err != nil {
+		w.abort()
 		return nil, err
 	}
 	for _, name := range keep {
@@ -206,7 +213,7 @@ func compactTable(dir, table string, statuses map[string]string, opts CompactOpt
 	}
 	syncDir(next)
 	step(table + ": new folder written")
-	if err := os.WriteFile(filepath.Join(cd, table+readySuffix), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(cd, table+readySuffix), nil, 0o666); err != nil {
 		return nil, err
 	}
 	syncDir(cd)
@@ -242,13 +249,14 @@ type partWriter struct {
 	dir   string
 	next  int // number of the next part file
 	opts  CompactOptions
+	want  *parquet.Schema // the table's columns, which every input must have
 	files int
 	rows  int64
 
 	schema            *parquet.Schema
 	meta              map[string]string
 	rowBytes          float64 // estimated uncompressed bytes per row
-	f                 *os.File
+	f                 partFile
 	w                 *parquet.Writer
 	groupRows         int64
 	fileRows          int64
@@ -268,7 +276,7 @@ func (p *partWriter) merge(parts, runs []source) error {
 	}()
 	var totalBytes, totalRows int64
 	open := func(s source) (*openSource, error) {
-		o, err := openParquet(s)
+		o, err := openParquet(s, p.want)
 		if err != nil {
 			return nil, err
 		}
@@ -378,7 +386,7 @@ func (p *partWriter) write(rows []parquet.Row) error {
 		}
 		n := int(min(int64(len(rows)), p.maxGroup-p.groupRows, p.maxFile-p.fileRows))
 		if _, err := p.w.WriteRows(rows[:n]); err != nil {
-			return fmt.Errorf("write %s: %w", p.f.Name(), err)
+			return writeError(p.f.Name(), err)
 		}
 		rows = rows[n:]
 		p.rows += int64(n)
@@ -387,7 +395,7 @@ func (p *partWriter) write(rows []parquet.Row) error {
 		if p.groupRows >= p.maxGroup {
 			p.groupRows = 0
 			if err := p.w.Flush(); err != nil {
-				return fmt.Errorf("write %s: %w", p.f.Name(), err)
+				return writeError(p.f.Name(), err)
 			}
 		}
 	}
@@ -397,7 +405,7 @@ func (p *partWriter) write(rows []parquet.Row) error {
 // open starts the next part file.
 func (p *partWriter) open() error {
 	name := filepath.Join(p.dir, fmt.Sprintf("%s%05d.parquet", partPrefix, p.next))
-	f, err := os.Create(name)
+	f, err := createPart(name)
 	if err != nil {
 		return err
 	}
@@ -411,14 +419,14 @@ func (p *partWriter) open() error {
 
 func (p *partWriter) closeFile() error {
 	if err := p.w.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", p.f.Name(), err)
+		return writeError(p.f.Name(), err)
 	}
 	step(strings.TrimSuffix(filepath.Base(p.dir), newSuffix) + ": part written")
 	if err := p.f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", p.f.Name(), err)
+		return writeError(p.f.Name(), err)
 	}
 	if err := p.f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", p.f.Name(), err)
+		return writeError(p.f.Name(), err)
 	}
 	p.w, p.f = nil, nil
 	return nil
@@ -440,9 +448,21 @@ func (p *partWriter) close() error {
 func (p *partWriter) abort() {
 	if p.f != nil {
 		p.f.Close()
+		p.f, p.w = nil, nil
 	}
 	os.RemoveAll(p.dir)
 }
+
+// partFile is a part file being written.
+type partFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Name() string
+}
+
+// createPart creates a part file; tests replace it with one that runs out of space.
+var createPart = func(name string) (partFile, error) { return os.Create(name) }
 
 // openSource is an input file, open.
 type openSource struct {
@@ -451,19 +471,9 @@ type openSource struct {
 	pf   *parquet.File
 }
 
-func openParquet(s source) (*openSource, error) {
-	f, err := os.Open(s.path)
+func openParquet(s source, want *parquet.Schema) (*openSource, error) {
+	f, pf, err := openChecked(s.path, want)
 	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("read %s: %w", s.path, err)
 	}
 	return &openSource{path: s.path, f: f, pf: pf}, nil
@@ -528,4 +538,13 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// writeError names the file a write failed on, unless err already does.
+func writeError(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == name {
+		return err
+	}
+	return fmt.Errorf("write %s: %w", name, err)
 }

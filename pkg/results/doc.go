@@ -4,6 +4,11 @@
 // plotting tool, builds without XLA or cgo (a test checks `go list -deps`); the runner
 // writes through the writer subpackage, which converts training's epochs to these rows.
 //
+// Every table is declared once, in Registry (tables.go): its name, row type, key
+// columns and how an epoch becomes its rows. The writer, compaction, claims, the size
+// report and `go run ./experiments tables` (which the Python tests read) all walk it,
+// and Read reads any of them by name.
+//
 // A sweep folder holds one table per folder, so that pandas reads a whole table with
 // pd.read_parquet("results/<name>/metrics") and run_id is an ordinary column:
 //
@@ -23,4 +28,13 @@
 // few part-NNNNN.parquet files per table, sorted by run id and epoch, with row groups
 // sized for readers: a 1,000-run sweep is then a handful of files instead of 5,000.
 // Readers need not know which layout they read: a folder is one table either way.
+//
+// What is on disk is not trusted blindly. A file is read only when its columns are
+// those of the table's row type (a foreign or damaged file is refused by name, never
+// read as zeros, and a null never becomes 0); rows of a failed run, or of a run without
+// a runs/ row, are not that run's results and are not shown (the writer removes them);
+// Verify checks the files of finished runs against the row counts their runs/ file
+// records, so that --resume runs damaged ones again. Whoever holds the folder alone
+// (a runner starting, compaction) removes what killed processes left behind, and a
+// compaction that fails (a full disk) removes what it wrote.
 package results

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -192,7 +193,7 @@ func (s *Sweep) Runs(f Filter) (Runs, error) {
 		fixed[c[0]] = true
 	}
 	for _, path := range files {
-		infos, err := parquet.ReadFile[RunInfo](path)
+		infos, err := readFile(path, rowSchema(RunsTable), Filter{}, func(*RunInfo) bool { return true }, nil)
 		if err != nil {
 			return nil, fmt.Errorf("results: read %s: %w", path, err)
 		}
@@ -311,23 +312,27 @@ func (s *Sweep) Statuses() (map[string]string, error) { return ReadStatuses(s.Di
 
 // ReadStatuses returns the status of every run of the sweep folder dir that has a row
 // in its runs table (either layout; an empty map when there is none yet).
-func ReadStatuses(dir string) (map[string]string, error) {
-	type status struct {
-		RunID  string `parquet:"run_id"`
-		Status string `parquet:"status"`
-	}
-	files, err := tableFiles(dir, RunsTable, Filter{})
+func ReadStatuses(dir string) (map[string]string, error) { return readStatuses(dir, Filter{}) }
+
+// readStatuses is ReadStatuses for the runs f selects (and every run of a compacted part).
+func readStatuses(dir string, f Filter) (map[string]string, error) {
+	files, err := tableFiles(dir, RunsTable, f)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
 	for _, path := range files {
-		rows, err := parquet.ReadFile[status](path)
-		if err != nil {
-			return nil, fmt.Errorf("results: read %s: %w", path, err)
+		rows, _, err := readStatusFile(path)
+		if err == nil && len(rows) == 0 {
+			err = errors.New("no rows")
 		}
-		if len(rows) == 0 {
-			return nil, fmt.Errorf("results: read %s: no rows", path)
+		if err != nil {
+			if !strings.HasPrefix(filepath.Base(path), partPrefix) {
+				// A damaged per-run file: the run is not recorded, and --resume runs it
+				// again (Verify reports the file).
+				continue
+			}
+			return nil, fmt.Errorf("results: read %s: %w", path, err)
 		}
 		for _, r := range rows {
 			out[r.RunID] = r.Status
@@ -361,7 +366,12 @@ func IsParquetFile(name string) bool {
 }
 
 // tableFiles lists a table's Parquet files: per-run files (of the runs f selects) and
-// compacted parts, in name order. A table not written (yet) has none.
+// compacted parts, in name order. A table not written (yet) has none. In every table
+// but runs, the per-run files of runs that are not recorded (no runs row: being
+// written, or left by a killed process) or that failed are left out: they are not
+// that run's results (a failed run's files are removed when it is recorded, but a
+// folder written by an older version may still hold some). A file of no recorded run
+// that is not a file of the table at all is an error naming it.
 func tableFiles(dir, table string, f Filter) ([]string, error) {
 	d := tableDir(dir, table)
 	entries, err := os.ReadDir(d)
@@ -372,13 +382,41 @@ func tableFiles(dir, table string, f Filter) ([]string, error) {
 		return nil, fmt.Errorf("results: %w", err)
 	}
 	var files []string
+	var statuses map[string]string
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || !IsParquetFile(name) {
 			continue
 		}
-		if !strings.HasPrefix(name, partPrefix) && !f.run(strings.TrimSuffix(name, ".parquet")) {
-			continue
+		if !strings.HasPrefix(name, partPrefix) {
+			id := strings.TrimSuffix(name, ".parquet")
+			if !f.run(id) {
+				continue
+			}
+			if table != RunsTable {
+				if statuses == nil {
+					if statuses, err = readStatuses(dir, f); err != nil {
+						return nil, err
+					}
+				}
+				st := statuses[id]
+				if st == StatusFailed {
+					continue
+				}
+				if st == "" {
+					// Being written, or left by a killed process; a file that is not
+					// this table's at all is refused, not passed over in silence.
+					p := filepath.Join(d, name)
+					file, _, err := openChecked(p, rowSchema(table))
+					if err != nil && !errors.Is(err, fs.ErrNotExist) {
+						return nil, fmt.Errorf("results: read %s: %w (and no run of this sweep is called %s)", p, err, id)
+					}
+					if file != nil {
+						file.Close()
+					}
+					continue
+				}
+			}
 		}
 		files = append(files, filepath.Join(d, name))
 	}
@@ -393,31 +431,31 @@ func readTable[T any](dir, table string, f Filter, keep func(*T) bool) ([]T, err
 		return nil, err
 	}
 	var out []T
+	want := rowSchema(table)
 	for _, path := range files {
-		if out, err = readFile(path, f, keep, out); err != nil {
+		if out, err = readFile(path, want, f, keep, out); err != nil {
 			return nil, fmt.Errorf("results: read %s: %w", path, err)
 		}
 	}
 	return out, nil
 }
 
-func readFile[T any](path string, f Filter, keep func(*T) bool, out []T) ([]T, error) {
-	file, err := os.Open(path)
+// readFile appends the rows of one file that keep accepts, among the runs f selects,
+// after checking that the file has the columns of want (checkSchema): a foreign file
+// is refused, never read as zeros.
+func readFile[T any](path string, want *parquet.Schema, f Filter, keep func(*T) bool, out []T) ([]T, error) {
+	file, pf, err := openChecked(path, want)
 	if err != nil {
 		return out, err
 	}
 	defer file.Close()
-	st, err := file.Stat()
-	if err != nil {
-		return out, err
-	}
-	pf, err := parquet.OpenFile(file, st.Size())
-	if err != nil {
-		return out, err
-	}
 	runCol := -1
 	if leaf, ok := pf.Schema().Lookup("run_id"); ok {
 		runCol = leaf.ColumnIndex
+	}
+	idField := runIDField[T]()
+	if len(f.RunIDs) > 0 && idField < 0 {
+		return out, fmt.Errorf("row type %T has no RunID field to select runs by", *new(T))
 	}
 	buf := make([]T, 256)
 	for _, rg := range pf.RowGroups() {
@@ -428,7 +466,7 @@ func readFile[T any](path string, f Filter, keep func(*T) bool, out []T) ([]T, e
 		for {
 			n, err := r.Read(buf)
 			for i := range buf[:n] {
-				if keep(&buf[i]) && (len(f.RunIDs) == 0 || f.run(runIDOf(&buf[i]))) {
+				if keep(&buf[i]) && (len(f.RunIDs) == 0 || f.run(reflect.ValueOf(&buf[i]).Elem().Field(idField).String())) {
 					out = append(out, buf[i])
 				}
 			}
@@ -463,21 +501,28 @@ func mayHoldRuns(c parquet.ColumnChunk, ids []string) bool {
 	return false
 }
 
-// runIDOf returns the run id of a row type with a RunID field.
-func runIDOf(row any) string {
-	switch r := row.(type) {
-	case *MetricRow:
-		return r.RunID
-	case *UnitRow:
-		return r.RunID
-	case *ActivationRow:
-		return r.RunID
-	case *ImageRow:
-		return r.RunID
-	case *WeightRow:
-		return r.RunID
-	case *RunInfo:
-		return r.RunID
+// Read reads any table of Registry as rows of type T: the table's row type, or a
+// struct of a subset of its columns (parquet tags). Only f's RunIDs and Epochs apply
+// (the latter when T has an Epoch field); rows come in file order. A new table needs
+// no reader of its own.
+func Read[T any](s *Sweep, table string, f Filter) ([]T, error) {
+	if _, ok := Lookup(table); !ok {
+		return nil, fmt.Errorf("results: no table %q (the tables are %s)", table, strings.Join(Tables, ", "))
 	}
-	panic(fmt.Sprintf("results: row type %T has no run id", row))
+	epoch := -1
+	if e, ok := reflect.TypeFor[T]().FieldByName("Epoch"); ok && len(e.Index) == 1 && e.Type.Kind() == reflect.Int32 {
+		epoch = e.Index[0]
+	}
+	return readTable(s.Dir, table, f, func(r *T) bool {
+		return epoch < 0 || f.epoch(int32(reflect.ValueOf(r).Elem().Field(epoch).Int()))
+	})
+}
+
+// runIDField is the index of the RunID string field of row type T, which every
+// table's row type has (a test checks the registry's); -1 if it has none.
+func runIDField[T any]() int {
+	if f, ok := reflect.TypeFor[T]().FieldByName("RunID"); ok && len(f.Index) == 1 && f.Type.Kind() == reflect.String {
+		return f.Index[0]
+	}
+	return -1
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 )
 
 // TableSize is what one table takes on disk.
@@ -29,7 +28,7 @@ func (s *Sweep) Sizes() ([]TableSize, error) {
 		}
 		ts := TableSize{Table: table}
 		for _, e := range entries {
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".parquet") {
+			if e.IsDir() || !IsParquetFile(e.Name()) {
 				continue
 			}
 			info, err := e.Info()

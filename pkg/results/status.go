@@ -2,8 +2,8 @@ package results
 
 import "runtime/debug"
 
-// Status of a run, in the runs table's status column. (pkg/train produces the same
-// strings; a test of the writer checks that the two agree.)
+// Status of a run, in the runs table's status column and in Outcome.Status (pkg/train
+// names these same constants through aliases).
 const (
 	StatusCompleted   = "completed"
 	StatusDiverged    = "diverged"
@@ -25,16 +25,3 @@ var ToolVersion = func() string {
 	}
 	return "0.1.0-dev"
 }()
-
-// LayerWeights are one dense layer's trained parameters. Field for field the same as
-// training's LayerWeights, so that a trained model's weights convert with a plain type
-// conversion (results.LayerWeights(w)) and plotting code needs no training package.
-type LayerWeights struct {
-	Name    string
-	In, Out int
-	Kernel  []float32 // In×Out, row-major: Kernel[i*Out+j] connects input i to unit j
-	Bias    []float32
-	// Threshold is a sparse autoencoder's encoder.0 threshold (a jumprelu's θ per
-	// latent, a batchtopk's single one); nil otherwise.
-	Threshold []float32
-}

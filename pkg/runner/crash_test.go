@@ -3,7 +3,9 @@ package runner
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sparselab/saerun/pkg/results"
 )
 
 // TestMain doubles as the runner process of the crash tests: with
@@ -138,6 +142,13 @@ func checkSweep(t *testing.T, dir string, want map[string]map[string]float64) {
 		}
 		return nil
 	})
+	// Kills leave nothing damaged, and no lock file once the runners are gone.
+	if damage, err := results.Verify(dir); err != nil || len(damage) != 0 {
+		t.Errorf("after the kills: %v %v", damage, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "claims")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("claims/ left after the sweep (%v)", err)
+	}
 	got := finalMetrics(t, dir)
 	if len(got) != 12 {
 		t.Fatalf("%d runs in metrics, want 12", len(got))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/data/specdata"
 	"github.com/sparselab/saerun/pkg/spec"
 	"github.com/sparselab/saerun/pkg/sweep"
 	"github.com/sparselab/saerun/pkg/train"
@@ -156,11 +157,11 @@ var memoryLimit = MemoryLimit
 
 // checkMemory applies CheckMemory to each run: alone, or in a group of --group-size
 // when one is given (automatic groups are sized to fit).
-func checkMemory(path string, runs []sweep.Run, sets *dataCache, groupSize int, dev backend.Device) error {
+func checkMemory(path string, runs []sweep.Run, sets *specdata.Cache, groupSize int, dev backend.Device) error {
 	limit, from := memoryLimit()
 	size := max(1, min(groupSize, len(runs)))
 	for _, r := range runs {
-		d, err := sets.get(r.Spec.Dataset)
+		d, err := sets.Get(r.Spec.Dataset)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,11 @@
-// Package runner executes a spec: it expands the sweep, skips runs already done (with
-// --resume), keeps this process's shard, groups compatible runs, trains each group and
-// streams every run's results to Parquet. The command line (experiments/) and the
-// notebooks both call Run, so a notebook sweep is the same code path as a batch one.
+// Package runner executes a spec in two steps. A Plan (PlanFile, NewPlan) expands the
+// sweep, keeps this process's shard, opens the backend, loads and checks the data,
+// reads what the results folder already holds (skipping runs done, with --resume) and
+// groups the rest, all without writing; so a spec, option or folder error is found
+// before anything is written. Execute then trains each group and streams every run's
+// results to Parquet. The command line (experiments/) and the notebooks both call
+// RunFile or Run (plan, then execute), so a notebook sweep is the same code path as a
+// batch one.
 package runner
 
 import (
@@ -11,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +25,7 @@ import (
 
 	"github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/data/specdata"
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/results/writer"
 	"github.com/sparselab/saerun/pkg/spec"
@@ -70,25 +76,80 @@ type UsageError struct{ Err error }
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
-// RunFile loads the spec at path and runs it.
+// RunFile loads the spec at path and runs it: PlanFile, then Execute (or, with
+// DryRun, the listing of the plan's runs).
 func RunFile(ctx context.Context, path string, opts Options) (Summary, error) {
-	raw, err := os.ReadFile(path)
+	p, err := PlanFile(path, opts)
 	if err != nil {
-		return Summary{}, &UsageError{fmt.Errorf("%s: cannot read spec: %w", path, err)}
+		return Summary{}, err
 	}
-	if raw, err = spec.Override(path, raw, opts.Set); err != nil {
-		return Summary{}, &UsageError{err}
-	}
-	s, src, err := spec.Parse(path, raw)
-	if err != nil {
-		return Summary{}, &UsageError{err}
-	}
-	return Run(ctx, s, src, opts)
+	return p.run(ctx)
 }
 
-// Run runs a loaded spec.
+// Run runs a loaded spec: NewPlan, then Execute (or, with DryRun, the listing).
 func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Summary, error) {
-	start := time.Now()
+	p, err := NewPlan(s, src, opts)
+	if err != nil {
+		return Summary{}, err
+	}
+	return p.run(ctx)
+}
+
+func (p *Plan) run(ctx context.Context) (Summary, error) {
+	if p.Opts.DryRun {
+		if err := p.PrintRuns(); err != nil {
+			return Summary{}, err
+		}
+		return Summary{Runs: len(p.Mine)}, nil
+	}
+	return p.Execute(ctx)
+}
+
+// Plan is a spec made ready to run, with everything that can be checked before
+// writing checked: its runs expanded and this process's shard taken; unless it is a
+// dry run, also the backend opened, every run's data loaded and checked against its
+// loss, the results folder's spec compared and the runs it already holds read (a
+// folder with results needs --resume), and the runs left grouped to train together.
+// Making a plan writes nothing; Execute trains and records it.
+type Plan struct {
+	Spec   *spec.Spec
+	Source *spec.Source
+	Opts   Options // with defaults filled in
+
+	Runs []sweep.Run // every run of the sweep (a text dry run's lack their Spec)
+	Mine []sweep.Run // this shard's runs
+
+	// Not set for a dry run:
+	Dir     string          // the results folder, Opts.Out/<name>
+	Skipped int             // runs of Mine already done (with Resume)
+	Pending []sweep.Run     // the runs of Mine to train
+	Groups  [][]sweep.Run   // Pending, grouped (Groups)
+	Backend compute.Backend // the backend the groups train on
+	Info    backend.Info
+
+	statuses map[string]string // the folder's runs when planned
+	data     *specdata.Cache
+	start    time.Time
+	stall    time.Duration // the watchdog's limit (watchdog.go)
+}
+
+// PlanFile loads the spec at path (with Opts.Set applied) and plans it.
+func PlanFile(path string, opts Options) (*Plan, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &UsageError{fmt.Errorf("%s: cannot read spec: %w", path, err)}
+	}
+	s, src, err := spec.ParseWithSets(path, raw, opts.Set)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	return NewPlan(s, src, opts)
+}
+
+// NewPlan plans a loaded spec (see Plan). Errors in the spec, the options, the data
+// or the results folder's state are *UsageError.
+func NewPlan(s *spec.Spec, src *spec.Source, opts Options) (*Plan, error) {
+	p := &Plan{Spec: s, Source: src, start: time.Now()}
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
@@ -101,102 +162,153 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	if opts.Shards < 1 {
 		opts.Shards = 1
 	}
+	p.Opts = opts
 	if opts.Shard < 0 || opts.Shard >= opts.Shards {
-		return Summary{}, &UsageError{fmt.Errorf("--shard %d/%d: the index must be in 0..%d", opts.Shard, opts.Shards, opts.Shards-1)}
+		return nil, &UsageError{fmt.Errorf("--shard %d/%d: the index must be in 0..%d", opts.Shard, opts.Shards, opts.Shards-1)}
 	}
 	expand := func() ([]sweep.Run, error) { return sweep.ExpandShard(s, src, opts.Shard, opts.Shards) }
 	if opts.DryRun && !opts.JSON { // the text listing needs no resolved configuration
 		expand = func() ([]sweep.Run, error) { return sweep.ExpandIDs(s, src) }
 	}
-	runs, err := expand() // only the runs this process trains keep their Spec
-	if err != nil {
-		return Summary{}, &UsageError{err}
+	var err error
+	if p.Runs, err = expand(); err != nil { // only the runs this process trains keep their Spec
+		return nil, &UsageError{err}
 	}
-	mine := sweep.Shard(runs, opts.Shard, opts.Shards)
+	p.Mine = sweep.Shard(p.Runs, opts.Shard, opts.Shards)
 	if opts.DryRun {
-		if err := printRuns(opts.Stdout, opts.Log, s.Name, runs, mine, opts); err != nil {
-			return Summary{}, err
-		}
-		return Summary{Runs: len(mine)}, nil
+		return p, nil
 	}
 
-	// Everything that can be checked before writing is checked: backend and data.
-	be, info := opts.BackendObj, backend.Info{Name: "custom"}
-	if be == nil {
-		be, info, err = backend.Open(opts.Backend)
-		if err != nil {
-			return Summary{}, &UsageError{err}
+	p.Backend, p.Info = opts.BackendObj, backend.Info{Name: "custom"}
+	if p.Backend == nil {
+		if p.Backend, p.Info, err = backend.Open(opts.Backend); err != nil {
+			return nil, &UsageError{err}
 		}
 	} else {
-		info.Name, info.Device = be.Name(), backend.DeviceOf(be)
+		p.Info.Name, p.Info.Device = p.Backend.Name(), backend.DeviceOf(p.Backend)
 	}
-	sets := newDataCache(opts.DataDir)
-	for _, r := range mine {
-		d, err := sets.get(r.Spec.Dataset)
+	p.data = specdata.NewCache(opts.DataDir)
+	for _, r := range p.Mine {
+		d, err := p.data.Get(r.Spec.Dataset)
 		if err != nil {
-			return Summary{}, err
+			return nil, err
 		}
 		if err := CheckLoss(r.Spec, d); err != nil {
-			return Summary{}, &UsageError{err}
+			return nil, &UsageError{err}
 		}
 	}
-	if err := checkMemory(src.Path, mine, sets, opts.GroupSize, info.Device); err != nil {
-		return Summary{}, &UsageError{err}
+	if err := checkMemory(src.Path, p.Mine, p.data, opts.GroupSize, p.Info.Device); err != nil {
+		return nil, &UsageError{err}
+	}
+	if p.stall, err = stallTimeout(opts.StallTimeout); err != nil {
+		return nil, &UsageError{err}
 	}
 
-	sw, err := writer.OpenSweep(opts.Out, s.Name, src.Data)
+	p.Dir = filepath.Join(opts.Out, s.Name)
+	if err := writer.CheckSpec(opts.Out, s.Name, src.Data); err != nil {
+		if errors.Is(err, writer.ErrSpecChanged) {
+			return nil, &UsageError{err}
+		}
+		return nil, err
+	}
+	if p.statuses, err = results.ReadStatuses(p.Dir); err != nil {
+		return nil, err
+	}
+	if p.Skipped, p.Pending, err = p.pending(p.statuses); err != nil {
+		return nil, err
+	}
+	p.Groups = p.group(p.Pending)
+	return p, nil
+}
+
+// pending splits this shard's runs by what the folder records: done (skipped with
+// Resume) or still to train. A run recorded without Resume is a usage error.
+func (p *Plan) pending(statuses map[string]string) (skipped int, pending []sweep.Run, err error) {
+	for _, r := range p.Mine {
+		st, seen := statuses[r.ID]
+		switch {
+		case seen && !p.Opts.Resume:
+			return 0, nil, &UsageError{fmt.Errorf("%s already holds results for run %s (status %s): add --resume to continue this sweep, or use another name or --out",
+				p.Dir, r.ID, st)}
+		case seen && results.Done(st):
+			skipped++
+		default:
+			pending = append(pending, r)
+		}
+	}
+	return skipped, pending, nil
+}
+
+// group groups runs to train together, each group as large as Opts.GroupSize or,
+// by default, as its runs' size and the device allow (MaxGroupSize).
+func (p *Plan) group(runs []sweep.Run) [][]sweep.Run {
+	return Groups(runs, func(r sweep.Run) int {
+		if p.Opts.GroupSize > 0 {
+			return p.Opts.GroupSize
+		}
+		d, _ := p.data.Get(r.Spec.Dataset)
+		return MaxGroupSize(r.Spec, d.Train.Dim, p.Info.Device)
+	})
+}
+
+// PrintRuns lists the plan's runs of this shard on Opts.Stdout, one line each (text,
+// or a JSON object with Opts.JSON), and a one-line summary on Opts.Log.
+func (p *Plan) PrintRuns() error {
+	return printRuns(p.Opts.Stdout, p.Opts.Log, p.Spec.Name, p.Runs, p.Mine, p.Opts)
+}
+
+// Execute trains the plan's groups and records every run, then compacts the folder
+// when every run of the sweep is done (unless Opts.NoCompact). It takes the folder
+// for writing first and reads its runs again: a run another runner finished since
+// planning is skipped.
+func (p *Plan) Execute(ctx context.Context) (Summary, error) {
+	if p.Opts.DryRun {
+		return Summary{}, &UsageError{errors.New("a dry-run plan is not executed: list it with PrintRuns")}
+	}
+	opts := p.Opts
+	sw, err := writer.OpenSweep(opts.Out, p.Spec.Name, p.Source.Data)
 	if err != nil {
 		if errors.Is(err, writer.ErrSpecChanged) {
 			return Summary{}, &UsageError{err}
 		}
 		return Summary{}, err
 	}
-	sum := Summary{Dir: sw.Dir, Runs: len(mine), Backend: info}
+	sum := Summary{Dir: sw.Dir, Runs: len(p.Mine), Backend: p.Info}
 	lock, err := results.LockForWriting(sw.Dir, opts.Log)
 	if err != nil {
 		return sum, err
 	}
 	defer lock.Release()
+	if opts.Resume {
+		// Finished runs whose files are damaged are run again.
+		if err := sw.DiscardDamaged(opts.Log); err != nil {
+			return sum, err
+		}
+	}
 	statuses, err := sw.Statuses()
 	if err != nil {
 		return sum, err
 	}
-	var pending []sweep.Run
-	for _, r := range mine {
-		st, seen := statuses[r.ID]
-		switch {
-		case seen && !opts.Resume:
-			return sum, &UsageError{fmt.Errorf("%s already holds results for run %s (status %s): add --resume to continue this sweep, or use another name or --out",
-				sw.Dir, r.ID, st)}
-		case seen && results.Done(st):
-			sum.Skipped++
-		default:
-			pending = append(pending, r)
+	skipped, pending, groups := p.Skipped, p.Pending, p.Groups
+	if !maps.Equal(statuses, p.statuses) { // another runner recorded runs since planning
+		if skipped, pending, err = p.pending(statuses); err != nil {
+			return sum, err
 		}
+		groups = p.group(pending)
 	}
+	sum.Skipped = skipped
 	fmt.Fprintf(opts.Log, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
-		s.Name, len(runs), len(mine), sum.Skipped, info, sw.Dir)
-	if n := foreignRuns(statuses, runs); n > 0 {
+		p.Spec.Name, len(p.Runs), len(p.Mine), sum.Skipped, p.Info, sw.Dir)
+	if n := foreignRuns(statuses, p.Runs); n > 0 {
 		fmt.Fprintf(opts.Log, "note: %s holds %d run(s) that are none of this spec's runs (written before run ids hashed the canonical form %s?); they are kept and not counted as done\n",
 			sw.Dir, n, spec.CanonicalVersion)
 	}
 
-	groups := Groups(pending, func(r sweep.Run) int {
-		if opts.GroupSize > 0 {
-			return opts.GroupSize
-		}
-		d, _ := sets.get(r.Spec.Dataset)
-		return MaxGroupSize(r.Spec, d.Train.Dim, info.Device)
-	})
 	prog := opts.Progress
 	if prog == nil {
 		prog = NewProgress(opts.Log)
 	}
-	stall, err := stallTimeout(opts.StallTimeout)
-	if err != nil {
-		return sum, &UsageError{err}
-	}
-	trainer := train.NewTrainer(be, train.Options{}) // compiles each kind of group once
+	trainer := train.NewTrainer(p.Backend, train.Options{}) // compiles each kind of group once
 	defer func() { trainer.Close() }()
 	done := 0
 	for gi, g := range groups {
@@ -210,9 +322,9 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 		if len(g) == 0 {
 			continue
 		}
-		d, _ := sets.get(g[0].Spec.Dataset)
+		d, _ := p.data.Get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
-		outcomes, err := trainGroup(ctx, trainer, info, sw, g, d, prog, stall, opts.Log)
+		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, p.stall, opts.Log)
 		prog.EndGroup(outcomes)
 		for _, c := range claims {
 			c.Release()
@@ -221,7 +333,7 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 		if errors.As(err, &hung) {
 			// The hung call still holds the trainer and perhaps the backend (a deadlocked
 			// worker pool): the next groups get fresh ones.
-			if trainer, err = reopen(opts, &be, info); err != nil {
+			if trainer, err = reopen(opts, &p.Backend, p.Info); err != nil {
 				return sum, err
 			}
 		} else if err != nil {
@@ -243,12 +355,12 @@ func Run(ctx context.Context, s *spec.Spec, src *spec.Source, opts Options) (Sum
 	}
 	lock.Release()
 	if ctx.Err() == nil && !opts.NoCompact {
-		if err := compactIfDone(sw.Dir, runs, opts.Log); err != nil {
+		if err := compactIfDone(sw.Dir, p.Runs, opts.Log); err != nil {
 			return sum, err
 		}
 	}
-	sum.Wall = time.Since(start)
-	printSize(opts.Log, sw.Dir, len(runs))
+	sum.Wall = time.Since(p.start)
+	printSize(opts.Log, sw.Dir, len(p.Runs))
 	return sum, nil
 }
 
@@ -272,8 +384,9 @@ func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
 		return nil
 	}
 	if err != nil {
-		// The runs are recorded and the per-run layout is intact: the sweep succeeded.
-		fmt.Fprintf(log, "warning: %v (the per-run files are intact and complete)\n", err)
+		// The runs are recorded and compaction removed what it wrote: the sweep
+		// succeeded, in the per-run layout. A damaged file is named in err.
+		fmt.Fprintf(log, "warning: %v (the per-run files are kept as they were; --resume checks the finished runs' files and runs damaged ones again)\n", err)
 		return nil
 	}
 	for _, t := range tables {
@@ -559,75 +672,6 @@ func absPath(p string) string {
 		return a
 	}
 	return p
-}
-
-// dataCache loads each dataset configuration once per invocation.
-type dataCache struct {
-	dir  string
-	full map[string]*data.Dataset // by source (name, path, column, where, synthetic)
-	sets map[string]train.Data    // by the whole dataset section
-}
-
-func newDataCache(dir string) *dataCache {
-	return &dataCache{dir: dir, full: map[string]*data.Dataset{}, sets: map[string]train.Data{}}
-}
-
-func (c *dataCache) get(ds spec.Dataset) (train.Data, error) {
-	key, _ := json.Marshal(ds)
-	if d, ok := c.sets[string(key)]; ok {
-		return d, nil
-	}
-	src := Source(ds)
-	srcKey, _ := json.Marshal(src)
-	full, ok := c.full[string(srcKey)]
-	if !ok {
-		var err error
-		if full, err = data.Open(src, c.dir); err != nil {
-			return train.Data{}, err
-		}
-		c.full[string(srcKey)] = full
-	}
-	d, err := Prepare(full, ds)
-	if err != nil {
-		return train.Data{}, err
-	}
-	c.sets[string(key)] = d
-	return d, nil
-}
-
-// Source is what data.Open needs of a spec's dataset section.
-func Source(ds spec.Dataset) data.Source {
-	return data.Source{
-		Name:    ds.Name,
-		Path:    ds.Path,
-		Parquet: data.ParquetOptions{Column: ds.Column, Where: ds.Where},
-		Synthetic: data.SyntheticConfig{Dim: ds.Synthetic.Dim, Features: ds.Synthetic.Features,
-			Samples: ds.Synthetic.Samples, Active: ds.Synthetic.Active, Seed: ds.Synthetic.Seed},
-	}
-}
-
-// Prepare applies a spec's split and caps to a loaded dataset.
-func Prepare(full *data.Dataset, ds spec.Dataset) (train.Data, error) {
-	var d train.Data
-	switch ds.Validation {
-	case "test":
-		if full.Test == nil {
-			return d, fmt.Errorf("dataset %s has no test set: use validation: split", ds.Name)
-		}
-		d.Train, d.Validation = full.Train, full.Test
-	default:
-		var err error
-		if d.Train, d.Validation, err = data.Split(full.Train, ds.ValidationFraction, ds.SplitSeed); err != nil {
-			return d, err
-		}
-	}
-	if ds.MaxTrainSamples > 0 {
-		d.Train = d.Train.Head(ds.MaxTrainSamples)
-	}
-	if ds.MaxValidationSamples > 0 {
-		d.Validation = d.Validation.Head(ds.MaxValidationSamples)
-	}
-	return d, nil
 }
 
 // foreignRuns counts the runs recorded in a sweep folder that are not among runs.

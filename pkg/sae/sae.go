@@ -35,6 +35,11 @@ const lowest = -3e38
 // relu is max(x, 0).
 func relu(x *Node) *Node { return Max(x, ZerosLike(x)) }
 
+// Fires is the one definition of a latent firing: h > 0, for a code h of any shape
+// (bool, h's shape). L0, the dead-latent counters and the dead and dense fractions all
+// count it.
+func Fires(h *Node) *Node { return GreaterThan(h, ZerosLike(h)) }
+
 // nth returns, for sorted values v [..., n], the value at position pos [...] (an int32
 // per row, broadcast over v's leading axes) along the last axis, and 0 where pos is out
 // of [0, n). It is built from a comparison and a sum: a gather along the last axis with

@@ -10,11 +10,12 @@
 // per row), so computing it here, in float64, is simpler than a second compiled program.
 //
 // The formulas are the runner's evaluation forward pass (pkg/sae, pkg/train's
-// saeForward), on exported weights, which are in the data's own units (an input scale
+// saeModel.forward), on exported weights, which are in the data's own units (an input scale
 // is already folded in): z = W_encᵀ(x − b_dec) + b_enc, then h = f(z) with
 //   - relu:      max(z, 0)
 //   - topk:      max(z, 0) where z ≥ the row's k-th largest z (ties with it kept), else 0
-//   - batchtopk: max(z, 0) where z > θ, the one learned threshold (its evaluation form)
+//   - batchtopk, matryoshka_batchtopk: max(z, 0) where z > θ, the one learned threshold
+//     (its evaluation form)
 //   - jumprelu:  max(z, 0) where z > θ_j, each latent's threshold
 //
 // and x̂ = W_decᵀ h + b_dec.
@@ -34,7 +35,7 @@ import (
 // (row-major) and bias [L], decoder.0's kernel [L, D] and bias [D].
 type SAE struct {
 	D, L       int
-	Activation string    // relu | topk | batchtopk | jumprelu
+	Activation string    // relu | topk | batchtopk | jumprelu | matryoshka_batchtopk
 	K          int       // topk: latents kept per row
 	WEnc, BEnc []float32 // [D*L] (x index major), [L]
 	WDec, BDec []float32 // [L*D] (latent index major), [D]
@@ -62,7 +63,7 @@ func New(enc, dec results.LayerWeights, activation string, k int) (*SAE, error) 
 		if k < 1 || k > s.L {
 			return nil, fmt.Errorf("saelatents: topk with k = %d: want 1..%d latents", k, s.L)
 		}
-	case "batchtopk":
+	case "batchtopk", "matryoshka_batchtopk":
 		want = 1
 	case "jumprelu":
 		want = s.L
@@ -151,7 +152,7 @@ func (s *SAE) Encode(x []float32) ([]float32, error) {
 			slices.SortFunc(sorted, func(a, b float64) int { return cmp.Compare(b, a) })
 			kth := sorted[s.K-1]
 			cut, strict = func(int) float64 { return kth }, false
-		case "batchtopk":
+		case "batchtopk", "matryoshka_batchtopk":
 			cut = func(int) float64 { return float64(s.Threshold[0]) }
 		case "jumprelu":
 			cut = func(j int) float64 { return float64(s.Threshold[j]) }

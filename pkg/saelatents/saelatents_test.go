@@ -39,6 +39,7 @@ func TestEncodeAppliesEachActivationToTheHandComputedPreActivations(t *testing.T
 		{"relu", 0, nil, []float32{2, 1.5, 3, 0, 0.5, 0}},
 		{"topk", 2, nil, []float32{2, 0, 3, 0, 0.5, 0}}, // second row: only one positive among the top 2
 		{"batchtopk", 0, []float32{1.5}, []float32{2, 0, 3, 0, 0, 0}},
+		{"matryoshka_batchtopk", 0, []float32{1.5}, []float32{2, 0, 3, 0, 0, 0}},
 		{"jumprelu", 0, []float32{2.5, 0.1, 0.1}, []float32{0, 1.5, 3, 0, 0.5, 0}},
 	} {
 		h, err := tiny(t, c.act, c.k, c.threshold).Encode(x)
@@ -114,6 +115,7 @@ func TestLoadedSAEReproducesTheRunnersRecordedLatentsAndReconstructions(t *testi
 		{"relu", "l1_coefficient: 0.01"},
 		{"topk", "k: 3"},
 		{"batchtopk", "k: 3, threshold_momentum: 0.9"},
+		{"matryoshka_batchtopk", "k: 3, threshold_momentum: 0.9, matryoshka_widths: [4, 16]"},
 		{"jumprelu", "l0_coefficient: 0.001"},
 	} {
 		specText := fmt.Sprintf(`name: sae-%s

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sparselab/saerun/pkg/baseline"
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/data/specdata"
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/runner"
 	"github.com/sparselab/saerun/pkg/spec"
@@ -164,7 +165,7 @@ func Baseline(repo string, r results.Run) (baseline.Scores, error) {
 	if err != nil {
 		return baseline.Scores{}, err
 	}
-	d, err := runner.Prepare(full, cfg.Dataset)
+	d, err := specdata.Prepare(full, cfg.Dataset)
 	if err != nil {
 		return baseline.Scores{}, err
 	}

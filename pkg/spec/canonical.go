@@ -2,10 +2,10 @@ package spec
 
 import (
 	"encoding/json"
-	"fmt"
+	"math"
 	"reflect"
 	"strconv"
-	"strings"
+	"unicode/utf8"
 )
 
 // CanonicalVersion names the rules of Canonical. It is part of the canonical form, so
@@ -13,139 +13,200 @@ import (
 // default values are part of the rules: a new key with a default keeps every id, but
 // changing an existing default changes what the runs that omit the key compute without
 // changing their ids, so such a change needs a new version.
-const CanonicalVersion = "saerun.run/v1"
+//
+// v2 leaves out the documentation-only keys (DocumentationKeys): v1 hashed
+// description, so editing a sweep's free text changed every run id.
+const CanonicalVersion = "saerun.run/v2"
+
+// DocumentationKeys are the keys that describe an experiment without changing what
+// it computes: Canonical leaves them out, so they never change a run id.
+var DocumentationKeys = []string{"description"}
 
 // Canonical is a resolved spec's identity: the keys of the run (every key of the
-// schema but sweep), by their YAML names, leaving out each key whose value is the one
+// schema but sweep and DocumentationKeys), by their YAML names, leaving out each key whose value is the one
 // ApplyDefaults would give it if it were omitted (zero for keys without a default).
 // Writing a default out, or adding a key with a default to the schema, therefore
 // leaves the form (and the run id hashed from it) as it was. The result is compact
-// JSON with sorted keys:
+// JSON with sorted keys, as encoding/json writes it:
 //
-//	{"config":{"dataset":{"name":"digits"},...},"version":"saerun.run/v1"}
+//	{"config":{"dataset":{"name":"digits"},...},"version":"saerun.run/v2"}
+//
+// A sweep computes it for every run, so it is written directly (no JSON round trip,
+// no map), with the defaults read from their declarations (atDefault);
+// TestResolveEqualsTheDocumentWithTheValuesWrittenIn holds it to the rule written out
+// literally (referenceCanonical).
 func Canonical(s *Spec) ([]byte, error) {
-	c := canonicalizer{spec: s}
-	config, _ := c.value(reflect.ValueOf(s).Elem(), nil)
-	if c.err != nil {
-		return nil, c.err
-	}
-	if config == nil {
-		config = map[string]any{}
-	}
-	return json.Marshal(map[string]any{"version": CanonicalVersion, "config": config})
+	return AppendCanonical(make([]byte, 0, 512), s)
 }
 
-type canonicalizer struct {
-	spec *Spec
-	err  error
+// AppendCanonical appends Canonical(s) to buf (a sweep reuses one buffer per worker).
+func AppendCanonical(buf []byte, s *Spec) ([]byte, error) {
+	w := canonicalWriter{defaults: atDefault(s), buf: buf}
+	w.buf = append(w.buf, `{"config":`...)
+	w.object(reflect.ValueOf(s).Elem(), infoOf(reflect.TypeFor[Spec]()), true)
+	if w.err != nil {
+		return nil, w.err
+	}
+	w.buf = append(w.buf, `,"version":"`+CanonicalVersion+`"}`...)
+	return w.buf, nil
 }
 
-// value returns v's canonical form and whether it is kept (false: at its default).
-func (c *canonicalizer) value(v reflect.Value, path []string) (any, bool) {
+type canonicalWriter struct {
+	defaults defaultSet
+	buf      []byte
+	err      error
+}
+
+// object writes struct v's kept keys in sorted order; false (and nothing written)
+// when none is kept, unless always.
+func (w *canonicalWriter) object(v reflect.Value, info *structInfo, always bool) bool {
+	if !always && v.IsZero() && !w.defaults.nonDefaultWithin(v.UnsafeAddr(), v.Type().Size()) {
+		return false // every key zero, and zero is each one's default (model.sae of an autoencoder)
+	}
+	start := len(w.buf)
+	w.buf = append(w.buf, '{')
+	n := 0
+	for _, f := range info.sorted {
+		mark := len(w.buf)
+		if n > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = append(w.buf, f.quoted...)
+		if w.value(v.Field(f.index), f.sub) {
+			n++
+		} else {
+			w.buf = w.buf[:mark]
+		}
+	}
+	if n == 0 && !always {
+		w.buf = w.buf[:start]
+		return false
+	}
+	w.buf = append(w.buf, '}')
+	return true
+}
+
+// value writes v's canonical form; false: it is at its default (write nothing).
+func (w *canonicalWriter) value(v reflect.Value, sub *structInfo) bool {
 	switch {
 	case v.Kind() == reflect.Struct:
-		out := map[string]any{}
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			if name == "" || name == "-" || (len(path) == 0 && name == "sweep") {
-				continue
+		return w.object(v, sub, false)
+	case v.Kind() == reflect.Slice && sub != nil && v.Len() > 0:
+		w.buf = append(w.buf, '[')
+		for i := range v.Len() {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
 			}
-			if fv, keep := c.value(v.Field(i), append(path[:len(path):len(path)], name)); keep {
-				out[name] = fv
-			}
+			w.object(v.Index(i), sub, true) // a struct in a list keeps its place
 		}
-		// A struct in a list keeps its place even when every key is at its default.
-		return out, len(out) > 0 || (len(path) > 0 && isIndex(path[len(path)-1]))
-	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct && v.Len() > 0:
-		out := make([]any, v.Len())
-		for i := range out {
-			out[i], _ = c.value(v.Index(i), append(path[:len(path):len(path)], strconv.Itoa(i)))
-		}
-		return out, true
-	}
-	def, err := c.isDefault(path)
-	if err != nil {
-		c.err = err
-	}
-	if def {
-		return nil, false
-	}
-	if v.Kind() == reflect.Pointer {
-		if v.IsNil() {
-			return nil, true
-		}
-		return v.Elem().Interface(), true
-	}
-	return v.Interface(), true
-}
-
-// isDefault reports whether the key at path holds what ApplyDefaults gives it when it
-// is omitted from a spec that is otherwise this one.
-func (c *canonicalizer) isDefault(path []string) (bool, error) {
-	data, err := json.Marshal(c.spec)
-	if err != nil {
-		return false, err
-	}
-	var omitted Spec
-	if err := json.Unmarshal(data, &omitted); err != nil {
-		return false, err
-	}
-	key := strings.Join(path, ".")
-	f, err := fieldAt(reflect.ValueOf(&omitted).Elem(), path)
-	if err != nil {
-		return false, err
-	}
-	f.SetZero()
-	ApplyDefaults(&omitted, func(k string) bool { return k != key })
-	orig, _ := fieldAt(reflect.ValueOf(c.spec).Elem(), path)
-	return sameValue(orig, f), nil
-}
-
-// sameValue is reflect.DeepEqual, with every empty list equal (nil or []).
-func sameValue(a, b reflect.Value) bool {
-	if a.Kind() == reflect.Slice && a.Len() == 0 && b.Len() == 0 {
+		w.buf = append(w.buf, ']')
 		return true
 	}
-	return reflect.DeepEqual(a.Interface(), b.Interface())
+	if def, ok := w.defaults.lookup(v.UnsafeAddr()); ok {
+		if def {
+			return false
+		}
+	} else if isZeroValue(v) {
+		return false
+	}
+	w.leaf(v)
+	return true
 }
 
-// fieldAt follows a dotted path of YAML names and list indices from v.
-func fieldAt(v reflect.Value, path []string) (reflect.Value, error) {
-	for _, p := range path {
-		for v.Kind() == reflect.Pointer {
-			v = v.Elem()
+// isZeroValue: the value a key without a default has when omitted (any empty list).
+func isZeroValue(v reflect.Value) bool {
+	if v.Kind() == reflect.Slice {
+		return v.Len() == 0
+	}
+	return v.IsZero()
+}
+
+var jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+
+// leaf writes a value as encoding/json does.
+func (w *canonicalWriter) leaf(v reflect.Value) {
+	if v.Type().Implements(jsonMarshaler) {
+		w.marshal(v)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Bool:
+		w.buf = strconv.AppendBool(w.buf, v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		w.buf = strconv.AppendInt(w.buf, v.Int(), 10)
+	case reflect.Float64:
+		w.float(v)
+	case reflect.String:
+		w.str(v)
+	case reflect.Pointer:
+		if v.IsNil() {
+			w.buf = append(w.buf, "null"...)
+			return
 		}
-		switch v.Kind() {
-		case reflect.Struct:
-			i := fieldIndex(v.Type(), p)
-			if i < 0 {
-				return reflect.Value{}, fmt.Errorf("spec has no key %q", strings.Join(path, "."))
+		w.leaf(v.Elem())
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			w.marshal(v)
+			return
+		}
+		if v.IsNil() {
+			w.buf = append(w.buf, "null"...)
+			return
+		}
+		w.buf = append(w.buf, '[')
+		for i := range v.Len() {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
 			}
-			v = v.Field(i)
-		case reflect.Slice:
-			i, err := strconv.Atoi(p)
-			if err != nil || i < 0 || i >= v.Len() {
-				return reflect.Value{}, fmt.Errorf("spec has no key %q", strings.Join(path, "."))
-			}
-			v = v.Index(i)
-		default:
-			return reflect.Value{}, fmt.Errorf("spec has no key %q", strings.Join(path, "."))
+			w.str(v.Index(i))
+		}
+		w.buf = append(w.buf, ']')
+	default:
+		w.marshal(v)
+	}
+}
+
+func (w *canonicalWriter) marshal(v reflect.Value) {
+	b, err := json.Marshal(v.Interface())
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	w.buf = append(w.buf, b...)
+}
+
+// float writes a float64 as encoding/json does ('f' format, 'e' below 1e-6 and from
+// 1e21, with a one-digit negative exponent written e-7).
+func (w *canonicalWriter) float(v reflect.Value) {
+	f := v.Float()
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		w.marshal(v)
+		return
+	}
+	format := byte('f')
+	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	w.buf = strconv.AppendFloat(w.buf, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(w.buf); n >= 4 && w.buf[n-4] == 'e' && w.buf[n-3] == '-' && w.buf[n-2] == '0' {
+			w.buf[n-2] = w.buf[n-1]
+			w.buf = w.buf[:n-1]
 		}
 	}
-	return v, nil
 }
 
-func fieldIndex(t reflect.Type, name string) int {
-	for i := 0; i < t.NumField(); i++ {
-		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); n == name {
-			return i
+// str writes a string as encoding/json does: plain ASCII directly, anything needing
+// an escape (quotes, controls, <, >, &, non-ASCII) through encoding/json.
+func (w *canonicalWriter) str(v reflect.Value) {
+	s := v.String()
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			w.buf = append(w.buf, b...)
+			return
 		}
 	}
-	return -1
-}
-
-func isIndex(s string) bool {
-	_, err := strconv.Atoi(s)
-	return err == nil
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, s...)
+	w.buf = append(w.buf, '"')
 }

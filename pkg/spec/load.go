@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -27,10 +26,12 @@ type Source struct {
 	// presence set that decides where a default applies. A zero the file writes is a
 	// value like any other, so the Spec itself stays plain values.
 	given map[string]bool
+	raw   *Spec // the file strictly decoded, before defaults (resolve copies it)
+	// over and overKeys (sorted) are a sweep point's overrides (resolve.go).
+	over     map[string]any
+	overKeys []string
+	sets     []string // the command line's --set overrides (ParseWithSets)
 }
-
-// Given reports whether the file gave key (a dotted path) a non-null value.
-func (src *Source) Given(key string) bool { return src.given[key] }
 
 // Load reads, strictly decodes, defaults and validates the spec at path.
 func Load(path string) (*Spec, *Source, error) {
@@ -57,8 +58,12 @@ func Parse(path string, data []byte) (s *Spec, _ *Source, err error) {
 	if len(errs) > 0 {
 		return nil, nil, errs
 	}
-	s, err = src.decode(data)
-	if err != nil {
+	var raw Spec
+	if err := yaml.UnmarshalWithOptions(data, &raw, yaml.Strict()); err != nil {
+		return nil, nil, src.yamlError(err)
+	}
+	src.raw = &raw
+	if s, err = src.resolve(nil, true); err != nil {
 		return nil, nil, err
 	}
 	return s, src, nil
@@ -70,19 +75,6 @@ func recoverYAML(path string, err *error) {
 	if p := recover(); p != nil {
 		*err = Errors{{File: path, Msg: fmt.Sprintf("cannot decode the spec (YAML library failure: %v); check tags (!...) and anchors", p)}}
 	}
-}
-
-// decode strictly decodes YAML bytes into a Spec, applies defaults and validates.
-func (src *Source) decode(data []byte) (*Spec, error) {
-	var s Spec
-	if err := yaml.UnmarshalWithOptions(data, &s, yaml.Strict()); err != nil {
-		return nil, src.yamlError(err)
-	}
-	ApplyDefaults(&s, src.Given)
-	if errs := src.validate(&s); len(errs) > 0 {
-		return nil, errs
-	}
-	return &s, nil
 }
 
 // yamlError turns a go-yaml error (syntax or type) into an Error at its position.
@@ -165,6 +157,10 @@ func (src *Source) ErrorAt(key, allowed, format string, args ...any) *Error {
 // errAt builds an Error located at key (or its closest known parent).
 func (src *Source) errAt(key, allowed, format string, args ...any) *Error {
 	e := &Error{File: src.Path, Key: key, Msg: fmt.Sprintf(format, args...), Allowed: allowed}
+	if set := src.setFor(key); set != "" {
+		e.Msg += fmt.Sprintf(" (set by --set %s)", set)
+		return e
+	}
 	for k := key; ; {
 		if p, ok := src.pos[k]; ok {
 			e.Line, e.Column = p[0], p[1]
@@ -202,7 +198,7 @@ func (src *Source) walk(node ast.Node, t reflect.Type, path string, errs *Errors
 	case reflect.Struct:
 		fields := yamlFields(t)
 		for _, mv := range mappingValues(node) {
-			key := mv.Key.String()
+			key := keyName(mv.Key)
 			child := join(path, key)
 			pos := mv.Key.GetToken().Position
 			src.pos[child] = [2]int{pos.Line, pos.Column}
@@ -217,7 +213,7 @@ func (src *Source) walk(node ast.Node, t reflect.Type, path string, errs *Errors
 		}
 	case reflect.Map:
 		for _, mv := range mappingValues(node) {
-			child := join(path, mv.Key.String())
+			child := join(path, keyName(mv.Key))
 			pos := mv.Key.GetToken().Position
 			src.pos[child] = [2]int{pos.Line, pos.Column}
 			src.markGiven(child, mv.Value)
@@ -262,6 +258,14 @@ func (src *Source) markGiven(key string, value ast.Node) {
 	src.given[key] = true
 }
 
+// keyName is a mapping key as written, without its quotes ("name": is name).
+func keyName(key ast.MapKeyNode) string {
+	if s, ok := key.(*ast.StringNode); ok {
+		return s.Value
+	}
+	return key.String()
+}
+
 func mappingValues(node ast.Node) []*ast.MappingValueNode {
 	switch n := node.(type) {
 	case *ast.MappingNode:
@@ -270,32 +274,6 @@ func mappingValues(node ast.Node) []*ast.MappingValueNode {
 		return []*ast.MappingValueNode{n}
 	}
 	return nil
-}
-
-// yamlFields maps each yaml key of struct type t to its field type. The map is shared
-// (computed once per type: a sweep's every run looks its paths up): do not modify it.
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	if m, ok := fieldCache.Load(t); ok {
-		return m.(map[string]reflect.Type)
-	}
-	m := computeYAMLFields(t)
-	fieldCache.Store(t, m)
-	return m
-}
-
-var fieldCache sync.Map // reflect.Type -> map[string]reflect.Type
-
-func computeYAMLFields(t reflect.Type) map[string]reflect.Type {
-	m := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		m[name] = f.Type
-	}
-	return m
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -312,81 +290,6 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-// Resolve returns the spec with each dotted path in overrides replaced by its value and
-// the sweep section removed: the configuration of one run. Errors point at the sweep
-// parameter that set the bad value.
-//
-// A sweep resolves every run, so this is on the path of every sweep's start: it first
-// tries resolveFast (the base document decoded once, no YAML per run) and, when that
-// fails for any reason, resolves the slow way, which gives the error its position.
-// TestResolveFastEqualsSlow keeps the two equal.
-func (src *Source) Resolve(overrides map[string]any) (*Spec, error) {
-	if s, ok := src.resolveFast(overrides); ok {
-		return s, nil
-	}
-	return src.resolveSlow(overrides)
-}
-
-// resolveSlow is Resolve through YAML: the document with the overrides is written out,
-// walked for key positions and strictly decoded, as a spec file would be.
-func (src *Source) resolveSlow(overrides map[string]any) (_ *Spec, err error) {
-	defer recoverYAML(src.Path, &err)
-	var doc map[string]any
-	if err := yaml.Unmarshal(src.Data, &doc); err != nil {
-		return nil, src.yamlError(err)
-	}
-	delete(doc, "sweep")
-	keys := sortedKeys(overrides)
-	for _, k := range keys {
-		if err := setPath(doc, reflect.TypeOf(Spec{}), strings.Split(k, "."), overrides[k]); err != nil {
-			return nil, Errors{src.errAt("sweep.parameters."+k, "", "%v", err)}
-		}
-	}
-	data, err := yaml.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	// The resolved bytes get their own key positions, so that a type error in them is
-	// attributed to the right key (and then re-located at the sweep parameter).
-	rsrc := &Source{Path: src.Path, Data: data, pos: map[string][2]int{}, given: map[string]bool{}}
-	var s *Spec
-	if file, perr := parser.ParseBytes(data, 0); perr == nil && len(file.Docs) == 1 && file.Docs[0].Body != nil {
-		var werrs Errors
-		rsrc.walk(file.Docs[0].Body, reflect.TypeOf(Spec{}), "", &werrs)
-		if len(werrs) > 0 {
-			err = werrs
-		}
-	}
-	if err == nil {
-		s, err = rsrc.decode(data)
-	}
-	if err != nil {
-		// Re-locate errors at the sweep parameters: the resolved bytes have no lines
-		// the user wrote.
-		var es Errors
-		if errors.As(err, &es) {
-			desc := make([]string, len(keys))
-			for i, k := range keys {
-				desc[i] = fmt.Sprintf("%s=%v", k, overrides[k])
-			}
-			for _, e := range es {
-				at := "sweep.parameters"
-				for _, k := range keys {
-					if e.Key == k || strings.HasPrefix(e.Key, k+".") {
-						at = "sweep.parameters." + k
-					}
-				}
-				loc := src.errAt(at, e.Allowed, "with %s: %s", strings.Join(desc, ", "), e.Msg)
-				loc.Key = at + " -> " + e.Key
-				*e = *loc
-			}
-			return nil, es
-		}
-		return nil, err
-	}
-	return s, nil
 }
 
 // setPath sets doc[path] = value, checking every step against the schema type t so

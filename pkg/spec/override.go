@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
 )
 
 // Override returns the spec text data with each "dotted.key=value" of sets applied (the
@@ -88,4 +90,61 @@ func setAnyPath(doc map[string]any, path []string, value any) error {
 		return setPath(sw, reflect.TypeOf(Sweep{}), path[1:], value)
 	}
 	return setPath(doc, reflect.TypeOf(Spec{}), path, value)
+}
+
+// ParseWithSets is Parse of data with the command line's --set overrides applied
+// (Override): the spec that runs, whose Source.Data is the document with the overrides
+// written in. Its errors, and those found later (sweep expansion), point at the
+// user's file: a key the file writes at its line there, a key a --set gives at the
+// --set (no line: the command line has none), never at a line of the re-written
+// document.
+func ParseWithSets(path string, data []byte, sets []string) (_ *Spec, _ *Source, err error) {
+	defer recoverYAML(path, &err)
+	if len(sets) == 0 {
+		return Parse(path, data)
+	}
+	// The file's own structure first: Override reads one document, and would make a
+	// file of two (or of none) look like one.
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil || len(file.Docs) != 1 || file.Docs[0].Body == nil {
+		_, _, err := Parse(path, data)
+		return nil, nil, err
+	}
+	rendered, err := Override(path, data, sets)
+	if err != nil {
+		return nil, nil, err
+	}
+	orig := &Source{Path: path, pos: map[string][2]int{}, given: map[string]bool{}}
+	var ignored Errors // the file's errors are reported for the spec with the overrides
+	orig.walk(file.Docs[0].Body, reflect.TypeFor[Spec](), "", &ignored)
+	orig.sets = sets
+	s, src, err := Parse(path, rendered)
+	if err != nil {
+		var es Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				if e.Key == "" {
+					e.Line, e.Column = 0, 0
+					e.Msg += " (in the spec with the --set overrides applied)"
+					continue
+				}
+				loc := orig.errAt(e.Key, e.Allowed, "%s", e.Msg)
+				e.Line, e.Column, e.Msg = loc.Line, loc.Column, loc.Msg
+			}
+		}
+		return nil, nil, err
+	}
+	src.pos, src.sets = orig.pos, sets
+	return s, src, nil
+}
+
+// setFor is the --set that gives key (it or a key above it), or "".
+func (src *Source) setFor(key string) string {
+	for i := len(src.sets) - 1; i >= 0; i-- {
+		k, _, _ := strings.Cut(src.sets[i], "=")
+		if key == k || strings.HasPrefix(key, k+".") {
+			return src.sets[i]
+		}
+	}
+	return ""
 }

@@ -3,9 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
-	"strings"
 )
 
 // Defaults of model.sae, applied only with kind: sae.
@@ -18,30 +16,15 @@ const (
 	MaxSAEDeadAfter             = 1 << 30
 )
 
-func (a *SAE) applyDefaults(omitted func(string) bool) {
-	set := func(key string, apply func()) {
-		if omitted("model.sae." + key) {
-			apply()
-		}
-	}
-	switch a.Activation {
-	case "jumprelu":
-		set("bandwidth", func() { a.Bandwidth = DefaultSAEBandwidth })
-		set("initial_threshold", func() { a.InitialThreshold = DefaultSAEInitialThreshold })
-	case "batchtopk":
-		set("threshold_momentum", func() { a.ThresholdMomentum = DefaultSAEThresholdMomentum })
-	}
-	if a.Activation == "topk" || a.Activation == "batchtopk" {
-		set("aux_coefficient", func() { a.AuxCoefficient = DefaultSAEAuxCoefficient })
-	}
-	set("dead_after", func() { a.DeadAfter = DefaultSAEDeadAfter })
-	set("b_dec_init", func() { a.BDecInit = "geometric_median" })
-	set("normalize", func() { a.Normalize = "none" })
-}
+// selects reports whether the activation keeps the k largest pre-activations (and so
+// takes k and AuxK).
+func (a SAE) selects() bool { return slices.Contains(selecting, a.Activation) }
+
+var selecting = []string{"topk", "batchtopk", "matryoshka_batchtopk"}
 
 // UsesAuxK reports whether the model trains with the AuxK loss.
 func (a SAE) UsesAuxK() bool {
-	return (a.Activation == "topk" || a.Activation == "batchtopk") && a.AuxCoefficient > 0
+	return a.selects() && a.AuxCoefficient > 0
 }
 
 // AuxKFor is the AuxK size for inputs of size dim: AuxK, or dim/2 when omitted, at
@@ -81,7 +64,7 @@ func (src *Source) validateSAE(s *Spec) Errors {
 		}
 		return false
 	}
-	if only("k", a.K != 0, "topk", "batchtopk") && (a.K < 1 || (a.Latents > 0 && a.K > a.Latents)) {
+	if only("k", a.K != 0, selecting...) && (a.K < 1 || (a.Latents > 0 && a.K > a.Latents)) {
 		bad("k", fmt.Sprintf("1 to latents (%d)", a.Latents), "invalid: %d", a.K)
 	}
 	positive := func(key string, v float64, allowed string, ok func(float64) bool) {
@@ -109,14 +92,32 @@ func (src *Source) validateSAE(s *Spec) Errors {
 	if only("initial_threshold", a.InitialThreshold != 0, "jumprelu") {
 		positive("initial_threshold", a.InitialThreshold, ">= 0", func(v float64) bool { return v >= 0 })
 	}
-	if only("threshold_momentum", a.ThresholdMomentum != 0, "batchtopk") {
+	if only("threshold_momentum", a.ThresholdMomentum != 0, "batchtopk", "matryoshka_batchtopk") {
 		positive("threshold_momentum", a.ThresholdMomentum, "0 <= momentum < 1", func(v float64) bool { return v >= 0 && v < 1 })
 	}
-	if only("aux_coefficient", a.AuxCoefficient != 0, "topk", "batchtopk") {
+	if only("aux_coefficient", a.AuxCoefficient != 0, selecting...) {
 		positive("aux_coefficient", a.AuxCoefficient, ">= 0 (0 turns AuxK off)", func(v float64) bool { return v >= 0 })
 	}
-	if only("aux_k", a.AuxK != 0, "topk", "batchtopk") && src.Given("model.sae.aux_k") && (a.AuxK < 1 || (a.Latents > 0 && a.AuxK > a.Latents)) {
+	if only("aux_k", a.AuxK != 0, selecting...) && src.Given("model.sae.aux_k") && (a.AuxK < 1 || (a.Latents > 0 && a.AuxK > a.Latents)) {
 		bad("aux_k", fmt.Sprintf("1 to latents (%d), or omitted for half the input size", a.Latents), "invalid: %d", a.AuxK)
+	}
+	if only("matryoshka_widths", len(a.MatryoshkaWidths) > 0, "matryoshka_batchtopk") {
+		allowed := fmt.Sprintf("a list of ascending prefix sizes from 1 to latents, the last equal to latents (%d), e.g. [%d, %d]",
+			a.Latents, max(a.Latents/4, 1), a.Latents)
+		w := a.MatryoshkaWidths
+		switch {
+		case len(w) == 0:
+			bad("matryoshka_widths", allowed, "missing")
+		case w[len(w)-1] != a.Latents:
+			bad("matryoshka_widths", allowed, "the last width is %d, not latents (%d)", w[len(w)-1], a.Latents)
+		}
+		for i, v := range w {
+			if v < 1 || v > a.Latents {
+				bad("matryoshka_widths", allowed, "width %d (item %d) is outside 1..%d", v, i, a.Latents)
+			} else if i > 0 && v <= w[i-1] {
+				bad("matryoshka_widths", allowed, "not ascending: %d (item %d) after %d", v, i, w[i-1])
+			}
+		}
 	}
 	if a.DeadAfter < 1 || a.DeadAfter > MaxSAEDeadAfter {
 		bad("dead_after", "1 to 1073741824 training samples (the silence count is an int32 on the device)", "invalid: %d", a.DeadAfter)
@@ -140,16 +141,4 @@ func (src *Source) validateSAE(s *Spec) Errors {
 		errs = append(errs, src.errAt("train.input_noise", "0 with model.kind: sae", "not used by sae"))
 	}
 	return errs
-}
-
-// yamlKeys lists the YAML key names of struct v's fields.
-func yamlKeys(v any) []string {
-	t := reflect.TypeOf(v)
-	keys := make([]string, 0, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
-			keys = append(keys, name)
-		}
-	}
-	return keys
 }

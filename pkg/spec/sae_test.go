@@ -2,6 +2,7 @@ package spec
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -39,7 +40,7 @@ func TestSAESpecGetsItsDefaultsOnlyWithKindSAE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ae.Model.SAE != (SAE{}) {
+	if !reflect.DeepEqual(ae.Model.SAE, SAE{}) {
 		t.Errorf("an autoencoder got SAE defaults: %+v", ae.Model.SAE)
 	}
 }
@@ -60,6 +61,13 @@ func TestBadSAESpecsNameTheKeyAndAllowedValues(t *testing.T) {
 		{"encoder given", "  kind: sae\n", "  kind: sae\n  encoder: [{units: 4, activation: relu}]\n", "model.encoder"},
 		{"momentum with topk", "k: 8}", "k: 8, threshold_momentum: 0.9}", "only with activation: batchtopk"},
 		{"swept k out of range", "values: [4, 8, 16]", "values: [4, 0]", "model.sae.k"},
+		{"matryoshka without widths", "activation: topk", "activation: matryoshka_batchtopk", "model.sae.matryoshka_widths"},
+		{"matryoshka widths short of latents", "activation: topk, k: 8", "activation: matryoshka_batchtopk, k: 8, matryoshka_widths: [32, 64]", "the last width is 64, not latents (128)"},
+		{"matryoshka widths descending", "activation: topk, k: 8", "activation: matryoshka_batchtopk, k: 8, matryoshka_widths: [64, 32, 128]", "not ascending: 32 (item 1) after 64"},
+		{"matryoshka widths repeated", "activation: topk, k: 8", "activation: matryoshka_batchtopk, k: 8, matryoshka_widths: [64, 64, 128]", "not ascending"},
+		{"matryoshka width 0", "activation: topk, k: 8", "activation: matryoshka_batchtopk, k: 8, matryoshka_widths: [0, 128]", "width 0 (item 0) is outside 1..128"},
+		{"matryoshka width negative", "activation: topk, k: 8", "activation: matryoshka_batchtopk, k: 8, matryoshka_widths: [-5, 128]", "outside 1..128"},
+		{"widths with topk", "k: 8}", "k: 8, matryoshka_widths: [64, 128]}", "only with activation: matryoshka_batchtopk"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -76,6 +84,19 @@ func TestBadSAESpecsNameTheKeyAndAllowedValues(t *testing.T) {
 				t.Errorf("error %q lacks %q (or the file)", err, c.want)
 			}
 		})
+	}
+}
+
+func TestMatryoshkaSpecTakesBatchTopKDefaultsAndItsWidths(t *testing.T) {
+	src := strings.Replace(validSAE, "activation: topk", "activation: matryoshka_batchtopk, matryoshka_widths: [16, 64, 128]", 1)
+	s, err := loadAndExpand(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := s.Model.SAE
+	if !reflect.DeepEqual(a.MatryoshkaWidths, []int{16, 64, 128}) || a.ThresholdMomentum != DefaultSAEThresholdMomentum ||
+		a.AuxCoefficient != DefaultSAEAuxCoefficient || !a.UsesAuxK() {
+		t.Errorf("matryoshka_batchtopk resolved to %+v", a)
 	}
 }
 

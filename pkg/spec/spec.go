@@ -11,6 +11,8 @@
 // with keys at their default left out: what run ids hash.
 package spec
 
+import "slices"
+
 // Spec is one experiment, and (with Sweep) a family of runs.
 type Spec struct {
 	Name         string        `yaml:"name" json:"name"`
@@ -131,6 +133,9 @@ type SAE struct {
 	// factor c, from the training set, so that mean ‖c·x‖² = 1; the factor is in the
 	// runs table, and recorded weights and reconstructions are in the data's own units).
 	Normalize string `yaml:"normalize,omitempty" json:"normalize"`
+	// MatryoshkaWidths are matryoshka_batchtopk's nested prefix sizes, ascending, the
+	// last equal to Latents: the loss is the sum of each prefix's reconstruction loss.
+	MatryoshkaWidths []int `yaml:"matryoshka_widths,omitempty" json:"matryoshka_widths,omitempty"`
 }
 
 // Layer is one dense layer. Units 0 on the last decoder layer means "the input size".
@@ -251,10 +256,15 @@ type Parameter struct {
 
 // Allowed values of the enumerated keys.
 var (
-	DatasetNames      = []string{"digits", "mnist", "fashion-mnist", "parquet", "npy", "synthetic"}
+	// DatasetNames is ImageDatasets then VectorDatasets.
+	DatasetNames = append(slices.Clone(ImageDatasets), VectorDatasets...)
+	// ImageDatasets are read by name alone (pkg/data.Load); VectorDatasets need a path
+	// or a configuration (pkg/data.Open). pkg/data lists its sets from these.
+	ImageDatasets     = []string{"digits", "mnist", "fashion-mnist"}
+	VectorDatasets    = []string{"parquet", "npy", "synthetic"}
 	ValidationSources = []string{"split", "test"}
 	ModelKinds        = []string{"autoencoder", "vae", "sae"}
-	SAEActivations    = []string{"relu", "topk", "batchtopk", "jumprelu"}
+	SAEActivations    = []string{"relu", "topk", "batchtopk", "jumprelu", "matryoshka_batchtopk"}
 	BDecInits         = []string{"geometric_median", "mean", "zeros"}
 	Normalizations    = []string{"none", "unit_mean_squared_norm"}
 	Activations       = []string{"relu", "sigmoid", "tanh", "linear", "satlin"}
@@ -265,4 +275,11 @@ var (
 	RegularizerKinds  = []string{"l1_activity", "kl_sparsity", "weight_decay"}
 	SweepMethods      = []string{"grid", "random"}
 	Distributions     = []string{"uniform", "log_uniform"}
+)
+
+// Limits of dataset.synthetic, checked here and by pkg/data's generator.
+const (
+	MaxSyntheticDim      = 1 << 16
+	MaxSyntheticFeatures = 1 << 20
+	MaxSyntheticValues   = 1 << 31 // samples·dim (8 GiB of float32), and features·dim
 )

@@ -174,7 +174,8 @@ func TestExplicitZeroSamplesAndEmptyUnitLayersTurnRecordingOff(t *testing.T) {
 
 func TestZerosTheFileGivesAreUsedOrRefusedNeverDefaulted(t *testing.T) {
 	for _, c := range []struct{ from, to, want string }{
-		{"{name: adam}", "{name: adam, beta1: 0}", "optimizer.beta1: out of range: 0 (allowed: 0 < value < 1)"},
+		{"{name: adam}", "{name: adam, beta1: 1}", "optimizer.beta1: out of range: 1 (allowed: 0 <= value < 1)"},
+		{"{name: adam}", "{name: adam, epsilon: 0}", "optimizer.epsilon: out of range: 0 (allowed: 0 < epsilon <= 1)"},
 		{"{name: adam}", "{name: adam, learning_rate: 0}", "optimizer.learning_rate: out of range: 0 (allowed: 0 < learning_rate <= 10)"},
 		{"{name: adam}", "{name: sgd, beta1: 0}", "optimizer.beta1: not used by sgd"},
 		{"{name: digits}", "{name: digits, validation_fraction: 0}", "dataset.validation_fraction: out of range: 0"},
@@ -184,6 +185,10 @@ func TestZerosTheFileGivesAreUsedOrRefusedNeverDefaulted(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.to, err, c.want)
 		}
+	}
+	// β1 = 0 is Adam without first-moment averaging (the JumpReLU recipe's betas (0, 0.999)).
+	if s, _, err := Parse("t.yaml", []byte(strings.Replace(valid, "{name: adam}", "{name: adam, beta1: 0}", 1))); err != nil || s.Optimizer.Beta1 != 0 {
+		t.Errorf("beta1: 0 must be used as written: got %v, %v", s, err)
 	}
 	vae := strings.Replace(valid, "  encoder:", "  kind: vae\n  latent: 2\n  kl_weight: 0\n  encoder:", 1)
 	s, _, err := Parse("t.yaml", []byte(vae))
@@ -216,5 +221,26 @@ func TestOverrideKeepsSmallFloatsNumbers(t *testing.T) {
 		if _, ok := v.(string); ok {
 			t.Errorf("value %d read back as the string %q:\n%s", i, v, out)
 		}
+	}
+}
+
+// With --set, an error in a key the --set gives names the --set (the command line has
+// no line), and one in a key the file gives points at the file's line, not at a line
+// of the document re-written with the override.
+func TestSetErrorsPointAtTheSetOrTheUsersLine(t *testing.T) {
+	data, err := os.ReadFile("../../experiments/quickstart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = ParseWithSets("qs.yaml", data, []string{"description=x", "train.epochs=0"})
+	var es Errors
+	if !errors.As(err, &es) || es[0].Line != 0 || !strings.Contains(err.Error(), "train.epochs") || !strings.Contains(err.Error(), "--set train.epochs=0") {
+		t.Errorf("error in a --set key: %v", err)
+	}
+	bad := strings.Replace(string(data), "batch_size: 32", "batch_size: -1", 1)
+	line := 1 + strings.Count(bad[:strings.Index(bad, "batch_size: -1")], "\n")
+	_, _, err = ParseWithSets("qs.yaml", []byte(bad), []string{"sweep.seeds=[1, 2, 3]", "record.activations.every=2"})
+	if !errors.As(err, &es) || es[0].Line != line || es[0].Key != "train.batch_size" {
+		t.Errorf("error in the file with --set: %v, want line %d", err, line)
 	}
 }

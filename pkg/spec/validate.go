@@ -3,100 +3,12 @@ package spec
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
-
-	"github.com/sparselab/saerun/pkg/data"
 )
-
-// Defaults for keys a spec may omit.
-const (
-	DefaultValidationFraction = 0.2
-	DefaultAdamLearningRate   = 0.001
-	DefaultSGDLearningRate    = 0.01
-	DefaultActivationSamples  = 256
-	// DefaultActivationsEvery: probe activations are the bulk of a sweep's bytes (256
-	// vectors per epoch); every 5th epoch and the last keep the curve's shape at a fifth
-	// of the size.
-	DefaultActivationsEvery = 5
-)
-
-// ApplyDefaults fills every omitted key with its documented default, and only omitted
-// keys: given reports whether the file gave a key (dotted path, e.g.
-// "optimizer.beta1"), and a key it gave keeps its value, zero included, for validate to
-// accept as written or refuse. A nil given counts every key as given (nothing is
-// filled). Run identity (Canonical) relies on this being the one place defaults live.
-func ApplyDefaults(s *Spec, given func(key string) bool) {
-	omitted := func(key string) bool { return given != nil && !given(key) }
-	d := &s.Dataset
-	if omitted("dataset.validation") {
-		d.Validation = "split"
-	}
-	if d.Validation == "split" && omitted("dataset.validation_fraction") {
-		d.ValidationFraction = DefaultValidationFraction
-	}
-	if omitted("model.kind") {
-		s.Model.Kind = "autoencoder"
-	}
-	if s.Model.Kind == "vae" && omitted("model.kl_weight") {
-		s.Model.KLWeight = 1
-	}
-	if s.Model.Kind == "sae" {
-		s.Model.SAE.applyDefaults(omitted)
-	}
-	o := &s.Optimizer
-	if omitted("optimizer.learning_rate") {
-		o.LearningRate = map[string]float64{"adam": DefaultAdamLearningRate, "sgd": DefaultSGDLearningRate}[o.Name]
-	}
-	if o.Name == "adam" {
-		for _, k := range []struct {
-			key string
-			v   *float64
-			def float64
-		}{{"optimizer.beta1", &o.Beta1, 0.9}, {"optimizer.beta2", &o.Beta2, 0.999}, {"optimizer.epsilon", &o.Epsilon, 1e-7}} {
-			if omitted(k.key) {
-				*k.v = k.def
-			}
-		}
-	}
-	for i := range s.Regularizers {
-		if reg := &s.Regularizers[i]; reg.Kind == "kl_sparsity" && omitted(fmt.Sprintf("regularizers.%d.convention", i)) {
-			reg.Convention = "textbook"
-		}
-	}
-	r := &s.Record
-	if omitted("record.activations.layers") {
-		r.Activations.Layers = s.defaultRecordedLayers()
-	}
-	if omitted("record.activations.samples") {
-		r.Activations.Samples = DefaultActivationSamples
-	}
-	if omitted("record.units.layers") {
-		r.Units.Layers = s.defaultRecordedLayers()
-	}
-	for key, every := range map[string]*int{"record.activations.every": &r.Activations.Every, "record.units.every": &r.Units.Every,
-		"record.reconstructions.every": &r.Reconstructions.Every, "record.generated.every": &r.Generated.Every} {
-		if omitted(key) {
-			if key == "record.activations.every" {
-				*every = DefaultActivationsEvery
-				continue
-			}
-			*every = 1
-		}
-	}
-	if s.Sweep != nil {
-		if omitted("sweep.method") {
-			s.Sweep.Method = "grid"
-		}
-		for path, p := range s.Sweep.Parameters {
-			if p.Min != nil && p.Max != nil && omitted("sweep.parameters."+path+".distribution") {
-				p.Distribution = "uniform"
-				s.Sweep.Parameters[path] = p
-			}
-		}
-	}
-}
 
 // defaultRecordedLayers: the layers with activity regularizers, else the code layer.
 func (s *Spec) defaultRecordedLayers() []string {
@@ -110,7 +22,7 @@ func (s *Spec) defaultRecordedLayers() []string {
 		layers = []string{"encoder.0"}
 	}
 	if len(layers) == 0 && len(s.Model.Encoder) > 0 {
-		layers = []string{fmt.Sprintf("encoder.%d", len(s.Model.Encoder)-1)}
+		layers = []string{"encoder." + strconv.Itoa(len(s.Model.Encoder)-1)}
 	}
 	return layers
 }
@@ -125,13 +37,13 @@ func (m *Model) LayerNames() []string {
 	}
 	var names []string
 	for i := range m.Encoder {
-		names = append(names, fmt.Sprintf("encoder.%d", i))
+		names = append(names, "encoder."+strconv.Itoa(i))
 	}
 	if m.Kind == "vae" {
 		names = append(names, LatentLayer)
 	}
 	for i := range m.Decoder {
-		names = append(names, fmt.Sprintf("decoder.%d", i))
+		names = append(names, "decoder."+strconv.Itoa(i))
 	}
 	return names
 }
@@ -150,11 +62,15 @@ func (m *Model) Layer(name string) (Layer, bool) {
 		}
 		return Layer{}, false
 	}
-	var i int
-	if _, err := fmt.Sscanf(name, "encoder.%d", &i); err == nil && i >= 0 && i < len(m.Encoder) && name == fmt.Sprintf("encoder.%d", i) {
+	part, index, _ := strings.Cut(name, ".")
+	i, err := strconv.Atoi(index)
+	if err != nil || i < 0 || strconv.Itoa(i) != index {
+		return Layer{}, false
+	}
+	if part == "encoder" && i < len(m.Encoder) {
 		return m.Encoder[i], true
 	}
-	if _, err := fmt.Sscanf(name, "decoder.%d", &i); err == nil && i >= 0 && i < len(m.Decoder) && name == fmt.Sprintf("decoder.%d", i) {
+	if part == "decoder" && i < len(m.Decoder) {
 		return m.Decoder[i], true
 	}
 	return Layer{}, false
@@ -233,7 +149,7 @@ func (src *Source) validate(s *Spec) Errors {
 		}
 		if src.Given("model.sae") {
 			named := false
-			for _, key := range yamlKeys(SAE{}) {
+			for _, key := range infoOf(reflect.TypeFor[SAE]()).keys {
 				if src.Given("model.sae." + key) {
 					bad("model.sae."+key, "only with kind: sae", "not used by %s", m.Kind)
 					named = true
@@ -249,7 +165,7 @@ func (src *Source) validate(s *Spec) Errors {
 		layers []Layer
 	}{{"encoder", m.Encoder}, {"decoder", m.Decoder}} {
 		for i, l := range part.layers {
-			key := fmt.Sprintf("model.%s.%d", part.name, i)
+			key := "model." + part.name + "." + strconv.Itoa(i)
 			lastDecoder := part.name == "decoder" && i == len(part.layers)-1
 			if l.Units < 0 || l.Units > 1<<16 || (l.Units == 0 && (!lastDecoder || src.Given(key+".units"))) {
 				allowed := "1 to 65536"
@@ -311,9 +227,14 @@ func (src *Source) validate(s *Spec) Errors {
 		if o.Momentum != 0 || src.Given("optimizer.momentum") {
 			bad("optimizer.momentum", "only with name: sgd (adam uses beta1)", "not used by adam")
 		}
-		for key, v := range map[string]float64{"beta1": o.Beta1, "beta2": o.Beta2} {
-			if finite("optimizer."+key, v) && (v <= 0 || v >= 1) {
-				bad("optimizer."+key, "0 < value < 1", "out of range: %v", v)
+		// Kingma & Ba: β1, β2 ∈ [0, 1). β1 = 0 (no first-moment averaging) is the
+		// JumpReLU SAE recipe's (betas (0, 0.999)).
+		for _, b := range [...]struct {
+			key string
+			v   float64
+		}{{"optimizer.beta1", o.Beta1}, {"optimizer.beta2", o.Beta2}} {
+			if finite(b.key, b.v) && (b.v < 0 || b.v >= 1) {
+				bad(b.key, "0 <= value < 1", "out of range: %v", b.v)
 			}
 		}
 		if finite("optimizer.epsilon", o.Epsilon) && (o.Epsilon <= 0 || o.Epsilon > 1) {
@@ -334,7 +255,7 @@ func (src *Source) validate(s *Spec) Errors {
 
 	layers := m.LayerNames()
 	for i, r := range s.Regularizers {
-		key := fmt.Sprintf("regularizers.%d", i)
+		key := "regularizers." + strconv.Itoa(i)
 		enum(key+".kind", r.Kind, RegularizerKinds)
 		if finite(key+".weight", r.Weight) && r.Weight < 0 {
 			bad(key+".weight", "weight >= 0", "negative: %v", r.Weight)
@@ -483,13 +404,17 @@ func (src *Source) validateSweep(sw *Sweep) Errors {
 	return errs
 }
 
+// vectorKeysUsedBy lists the data sets that use each dataset key of the vector sets.
+var vectorKeysUsedBy = map[string][]string{"path": {"parquet", "npy"}, "column": {"parquet"}, "where": {"parquet"}, "synthetic": {"synthetic"}}
+
+var vectorDatasetKeys = map[string]string{"path": "dataset.path", "column": "dataset.column", "where": "dataset.where", "synthetic": "dataset.synthetic"}
+
 // validateVectorDataset checks the keys of the vector sets (parquet, npy, synthetic):
 // each is required where it is used and refused elsewhere.
 func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, format string, args ...any)) {
 	given := func(key string) bool { return src.Given("dataset." + key) }
-	usedBy := map[string][]string{"path": {"parquet", "npy"}, "column": {"parquet"}, "where": {"parquet"}, "synthetic": {"synthetic"}}
-	for _, key := range []string{"path", "column", "where", "synthetic"} {
-		set := given(key)
+	for _, key := range [...]string{"path", "column", "where", "synthetic"} {
+		set := src.Given(vectorDatasetKeys[key])
 		switch key {
 		case "path":
 			set = set || d.Path != ""
@@ -500,7 +425,7 @@ func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, forma
 		case "synthetic":
 			set = set || d.Synthetic != SyntheticData{}
 		}
-		if set && !slices.Contains(usedBy[key], d.Name) {
+		if set && !slices.Contains(vectorKeysUsedBy[key], d.Name) {
 			// Name the keys the file gives (dataset.synthetic.dim), else the section.
 			var keys []string
 			switch key {
@@ -519,7 +444,7 @@ func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, forma
 				keys = []string{"dataset." + key}
 			}
 			for _, k := range keys {
-				bad(k, "only with name: "+strings.Join(usedBy[key], " or "), "not used by %s", d.Name)
+				bad(k, "only with name: "+strings.Join(vectorKeysUsedBy[key], " or "), "not used by %s", d.Name)
 			}
 		}
 	}
@@ -552,11 +477,11 @@ func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, forma
 	if d.Name == "synthetic" {
 		sy := d.Synthetic
 		switch {
-		case sy.Dim < 1 || sy.Dim > data.MaxSyntheticDim:
-			bad("dataset.synthetic.dim", fmt.Sprintf("1 to %d", data.MaxSyntheticDim), "invalid: %d", sy.Dim)
-		case int64(sy.Features)*int64(sy.Dim) > data.MaxSyntheticValues || sy.Features > data.MaxSyntheticFeatures || sy.Features < 1:
-			bad("dataset.synthetic.features", fmt.Sprintf("1 to %d, and features·dim at most 2^31", data.MaxSyntheticFeatures), "invalid: %d", sy.Features)
-		case sy.Samples < 1 || int64(sy.Samples)*int64(sy.Dim) > data.MaxSyntheticValues:
+		case sy.Dim < 1 || sy.Dim > MaxSyntheticDim:
+			bad("dataset.synthetic.dim", fmt.Sprintf("1 to %d", MaxSyntheticDim), "invalid: %d", sy.Dim)
+		case int64(sy.Features)*int64(sy.Dim) > MaxSyntheticValues || sy.Features > MaxSyntheticFeatures || sy.Features < 1:
+			bad("dataset.synthetic.features", fmt.Sprintf("1 to %d, and features·dim at most 2^31", MaxSyntheticFeatures), "invalid: %d", sy.Features)
+		case sy.Samples < 1 || int64(sy.Samples)*int64(sy.Dim) > MaxSyntheticValues:
 			bad("dataset.synthetic.samples", "1 to 2^31/dim (samples·dim at most 2^31 values)", "invalid: %d", sy.Samples)
 		case sy.Active < 1 || sy.Active > sy.Features:
 			bad("dataset.synthetic.active", fmt.Sprintf("1 to features (%d)", sy.Features), "invalid: %d", sy.Active)

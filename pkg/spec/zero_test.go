@@ -90,6 +90,17 @@ train: {epochs: 1, batch_size: 32}
 record:
   generated: {samples: 4, every: 2}
 `,
+	"sae-matryoshka": `name: s
+dataset:
+  name: synthetic
+  synthetic: {dim: 8, features: 16, samples: 100, active: 2, seed: 1}
+model:
+  kind: sae
+  sae: {latents: 16, activation: matryoshka_batchtopk, k: 2, matryoshka_widths: [4, 16]}
+loss: mse_sum
+optimizer: {name: adam}
+train: {epochs: 1, batch_size: 32}
+`,
 }
 
 // TestEveryKeyWrittenAsZeroIsUsedOrRefused walks the schema by reflection and writes

@@ -16,6 +16,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -72,12 +73,16 @@ func expandRuns(s *spec.Spec, src *spec.Source, keep func(k int) bool) ([]Run, e
 	if s.Sweep != nil && len(s.Sweep.Seeds) > 0 {
 		seeds = s.Sweep.Seeds
 	}
+	boxed := make([]any, len(seeds)) // each seed as an override value, boxed once
+	for i, seed := range seeds {
+		boxed[i] = seed
+	}
 	runs := make([]Run, len(points)*len(seeds))
 	errs := make([]error, len(runs))
 	resolve := func(k int) {
 		point, seed := points[k/len(seeds)], seeds[k%len(seeds)]
 		overrides := make(map[string]any, len(point)+1)
-		overrides["train.seed"] = seed
+		overrides["train.seed"] = boxed[k%len(seeds)]
 		for _, p := range point {
 			overrides[p.Path] = p.Value
 		}
@@ -86,13 +91,17 @@ func expandRuns(s *spec.Spec, src *spec.Source, keep func(k int) bool) ([]Run, e
 			errs[k] = err
 			return
 		}
-		canonical, err := spec.Canonical(resolved)
+		bufp := buffers.Get().(*[]byte)
+		defer buffers.Put(bufp)
+		canonical, err := spec.AppendCanonical((*bufp)[:0], resolved)
+		*bufp = canonical
 		if err != nil {
 			errs[k] = err
 			return
 		}
 		runs[k] = Run{Index: k, ID: ID(canonical), Params: point, Seed: seed}
 		if keep(k) {
+			canonical = slices.Clone(canonical)
 			config, err := json.Marshal(resolved)
 			if err != nil {
 				errs[k] = err
@@ -123,6 +132,10 @@ func expandRuns(s *spec.Spec, src *spec.Source, keep func(k int) bool) ([]Run, e
 	}
 	return runs, nil
 }
+
+// buffers holds the canonical forms of runs being expanded (a 100,000-run sweep keeps
+// only those of its shard).
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // ID is the run id of a canonical form: the first 12 hex digits of its SHA-256.
 func ID(canonical []byte) string {
@@ -225,8 +238,12 @@ func draw(rng *rand.Rand, p spec.Parameter) any {
 	return lo + rng.Float64()*(hi-lo)
 }
 
-// Shard returns the runs that process i of n takes: those whose Index mod n is i.
+// Shard returns the runs that process i of n takes: those whose Index mod n is i
+// (runs itself when n is 1: a 100,000-run listing is not copied).
 func Shard(runs []Run, i, n int) []Run {
+	if n == 1 && i == 0 {
+		return runs
+	}
 	var out []Run
 	for _, r := range runs {
 		if r.Index%n == i {

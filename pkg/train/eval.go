@@ -10,7 +10,6 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
-	"github.com/sparselab/saerun/pkg/autoencoder"
 	"github.com/sparselab/saerun/pkg/optim"
 	"github.com/sparselab/saerun/pkg/sparsity"
 )
@@ -27,12 +26,9 @@ const evalBatch = 512
 
 // evalSums are the validation program's outputs on the host.
 type evalSums struct {
-	recon, kl, ape, apeCount []float64   // [K]
-	absError, absInput       []float64   // [K]: Σ|x̂ − x| and Σ|x| (MAPE the seeds' way)
-	weightDecay              [][]float64 // per weight_decay regularizer, [K]
-	// A sparse autoencoder's Σ‖x̂ − x‖², Σ L0 and Σ_j |h_j|·‖d_j‖, [K].
-	saeSqErr, saeL0, saeWeightedL1 []float64
-	layers                         []layerSums // per observed layer
+	sums   map[string][]float64 // [K] sums by name: recon, the model's terms, MAPE's
+	pens   map[int][]float64    // per regularizer computed in the graph, [K]
+	layers []layerSums          // per observed layer
 }
 
 // layerSums are one observed layer's per-unit sums over the validation set, [K×U].
@@ -41,25 +37,23 @@ type layerSums struct {
 	max                 []float32
 }
 
-// evalLayout lists the validation program's sums by name, with their initial values
-// (zeros, and -∞ for maxima); the program takes and returns them in this order.
+// mapeNames are MAPE's sums: Σ APE, the count of its pixels, Σ|x̂ − x| and Σ|x|
+// (MAPE the seeds' way).
+var mapeNames = []string{"ape", "ape_count", "abs_error", "abs_input"}
+
+// evalAccumulators lists the validation program's sums by name, with their initial
+// values (zeros, and -∞ for maxima); the program takes and returns them in this order.
 func (gr *group) evalAccumulators() (names []string, init []*tensors.Tensor) {
 	K := len(gr.members)
 	add := func(name string, t *tensors.Tensor) { names, init = append(names, name), append(init, t) }
 	add("recon", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
-	if gr.vae {
-		add("kl", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
-	}
-	if gr.sae != nil {
-		for _, name := range []string{"sae/sq_error", "sae/l0", "sae/weighted_l1"} {
-			add(name, tensors.FromShape(shapes.Make(dtypes.Float64, K)))
-		}
+	for _, name := range gr.model.evalNames() {
+		add(name, tensors.FromShape(shapes.Make(dtypes.Float64, K)))
 	}
 	if gr.mape() {
-		add("ape", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
-		add("ape_count", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
-		add("abs_error", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
-		add("abs_input", tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+		for _, name := range mapeNames {
+			add(name, tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+		}
 	}
 	for _, li := range gr.observed {
 		U, name := gr.arch.Layers[li].Out, gr.arch.Layers[li].Name
@@ -72,9 +66,9 @@ func (gr *group) evalAccumulators() (names []string, init []*tensors.Tensor) {
 		}
 		add(name+"/max", tensors.FromFlatDataAndDimensions(lowest, K, U))
 	}
-	for i, r := range gr.spec.Regularizers {
-		if r.Kind == "weight_decay" {
-			add(fmt.Sprintf("weight_decay/%d", i), tensors.FromShape(shapes.Make(dtypes.Float64, K)))
+	for i, p := range gr.pens {
+		if p.inGraph() {
+			add(fmt.Sprintf("penalty/%d", i), tensors.FromShape(shapes.Make(dtypes.Float64, K)))
 		}
 	}
 	return names, init
@@ -82,7 +76,7 @@ func (gr *group) evalAccumulators() (names []string, init []*tensors.Tensor) {
 
 // evalGraph: in = x [N, D], hp [K, P], start (the first batch of this call), then the
 // accumulators of evalAccumulators. It returns the accumulators after batches
-// [start, start+evalPerCall); each weight_decay penalty [K] is set, not summed. Every
+// [start, start+evalPerCall); each in-graph penalty [K] is set, not summed. Every
 // reduction is inside the loop body: go-xla v0.4.1 builds one reduction function per
 // kind and dtype and refuses to use it in another function than the one that built it
 // ("reductionFn is not a StableHLO closure of main").
@@ -93,7 +87,7 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	E := min(evalBatch, N)
 	w := gr.params.Values(g)
 	names, _ := gr.evalAccumulators()
-	extra := optim.Values(g, gr.sae.vars())
+	extra := optim.Values(g, gr.model.state())
 	ne := len(extra)
 
 	body := func(j *Node, inv, state []*Node) []*Node {
@@ -103,7 +97,7 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 		valid := LessThan(row, Const(g, int32(N)))
 		mask := ConvertDType(valid, dtypes.Float32)
 		batch := gr.broadcast(Gather(x, ExpandAxes(MinScalar(row, N-1), -1))) // [K, E, D]
-		out := gr.forward(w, h, extra, batch)
+		out := gr.model.forward(w, h, extra, batch)
 		next := make([]*Node, 0, len(state))
 		rows := sparsity.Rows{Mask: mask}
 		// take adds x [K, E, ...] over the valid rows to the next float64 accumulator.
@@ -111,14 +105,8 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 			next = append(next, Add(state[len(next)], ConvertDType(rows.Sum(x), dtypes.Float64)))
 		}
 		take(sparsity.Reconstruction(gr.spec.Loss, out.Recon, batch))
-		if gr.vae {
-			take(sparsity.GaussianKL(out.Acts[gr.arch.Latent], out.LogVar))
-		}
-		if gr.sae != nil {
-			sq, l0, l1 := gr.saeEvalTerms(w, out, batch)
-			take(sq)
-			take(l0)
-			take(l1)
+		for _, t := range gr.model.evalTerms(w, out, batch) {
+			take(t.x)
 		}
 		if gr.mape() {
 			s, c := sparsity.APE(out.Recon, batch)
@@ -129,21 +117,17 @@ func (gr *group) evalGraph(_ *gmodel.Scope, in []*Node) []*Node {
 		}
 		for _, li := range gr.observed {
 			a := out.Acts[li]
-			thr, absolute := activityRule(gr.arch.Layers[li].Activation, gr.spec.Record.ActiveThreshold)
 			take(a)
 			take(Abs(a))
-			level := a
-			if absolute {
-				level = Abs(a)
-			}
-			take(ConvertDType(GreaterThan(level, Scalar(g, dtypes.Float32, thr)), dtypes.Float32))
+			take(ConvertDType(gr.model.firing(gr.arch.Layers[li])(a), dtypes.Float32))
 			valid3 := BroadcastToDims(Reshape(valid, 1, E, 1), a.Shape().Dimensions...)
 			rowMax := maxOverRows(Where(valid3, a, Infinity(g, dtypes.Float32, -1)))
 			next = append(next, Max(state[len(next)], rowMax))
 		}
-		for i, r := range gr.spec.Regularizers {
-			if r.Kind == "weight_decay" {
-				next = append(next, ConvertDType(gr.weightDecay(w, i, h.weight(i)), dtypes.Float64))
+		for i, p := range gr.pens {
+			if p.inGraph() {
+				v := p.train(penaltyGraph{r: gr.spec.Regularizers[i], w: w, arch: gr.arch, weight: h.weight(i), target: h.target(i)})
+				next = append(next, ConvertDType(v, dtypes.Float64))
 			}
 		}
 		return next
@@ -177,20 +161,17 @@ func (gr *group) evaluate(epoch int) (*evalSums, error) {
 		}
 	}
 	get := func(name string) []float64 { return copyAndFree[float64](t[name]) }
-	e := &evalSums{recon: get("recon")}
-	if gr.vae {
-		e.kl = get("kl")
-	}
-	if gr.sae != nil {
-		e.saeSqErr, e.saeL0, e.saeWeightedL1 = get("sae/sq_error"), get("sae/l0"), get("sae/weighted_l1")
-	}
+	e := &evalSums{sums: map[string][]float64{"recon": get("recon")}, pens: map[int][]float64{}}
+	names := gr.model.evalNames()
 	if gr.mape() {
-		e.ape, e.apeCount = get("ape"), get("ape_count")
-		e.absError, e.absInput = get("abs_error"), get("abs_input")
+		names = append(names, mapeNames...)
 	}
-	for i, r := range gr.spec.Regularizers {
-		if r.Kind == "weight_decay" {
-			e.weightDecay = append(e.weightDecay, get(fmt.Sprintf("weight_decay/%d", i)))
+	for _, name := range names {
+		e.sums[name] = get(name)
+	}
+	for i, p := range gr.pens {
+		if p.inGraph() {
+			e.pens[i] = get(fmt.Sprintf("penalty/%d", i))
 		}
 	}
 	for _, li := range gr.observed {
@@ -202,7 +183,8 @@ func (gr *group) evaluate(epoch int) (*evalSums, error) {
 }
 
 // validationMetrics turns model k's validation sums into its metrics, per-unit
-// statistics (on recorded epochs) and each observed layer's statistics.
+// statistics (on recorded epochs) and each observed layer's statistics: the loss,
+// the reconstruction, the model's terms and metrics, each regularizer's penalty, MAPE.
 func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metric, []UnitStats) {
 	m := gr.members[k]
 	N := float64(gr.data.Validation.N)
@@ -213,48 +195,33 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 		stats[o] = &layerStats{n: gr.data.Validation.N, sum: l.sum[k*U : (k+1)*U], sumAbs: l.sumAbs[k*U : (k+1)*U],
 			active: l.active[k*U : (k+1)*U], max: l.max[k*U : (k+1)*U]}
 	}
-	if gr.sae != nil {
-		metrics := gr.saeValidation(k, e, stats[gr.observedIndex("encoder.0")])
-		for i, name := range gr.regularizerNames() { // weight_decay only (validate refuses the others)
-			metrics = append(metrics, Metric{"validation", name, e.weightDecay[i][k]})
-			metrics[0].Value += e.weightDecay[i][k]
-		}
-		return metrics, gr.unitStats(stats, recordUnits, &metrics)
-	}
-	names := gr.metricNames()
-	recLoss := e.recon[k] / N
+	v := valSums{n: N, sum: func(name string) []float64 { return e.sums[name] },
+		layer: func(name string) *layerStats { return stats[gr.observedIndex(name)] }}
+	recLoss := e.sums["recon"][k] / N
+	terms, info := gr.model.validation(k, v)
 	total := recLoss
-	var pens []float64
-	if gr.vae {
-		kl := m.Spec.Model.KLWeight * e.kl[k] / N
-		pens = append(pens, kl)
-		total += kl
+	for _, t := range terms {
+		total += t.Value
 	}
-	wd := 0
-	for _, r := range m.Spec.Regularizers {
-		var p float64
-		switch r.Kind {
-		case "l1_activity":
-			p = r.Weight * stats[gr.observedIndex(r.Layer)].l1()
-		case "kl_sparsity":
-			p = sparsity.KLFromMeans(stats[gr.observedIndex(r.Layer)].means(), r.Target, r.Weight)
-			if r.Convention == "keras" {
-				p /= float64(m.Spec.Train.BatchSize)
-			}
-		case "weight_decay":
-			p = e.weightDecay[wd][k]
-			wd++
+	metrics := append(append([]Metric{{Split: "validation", Name: "loss", Value: total}, {Split: "validation", Name: "reconstruction", Value: recLoss}}, terms...), info...)
+	names := gr.regularizerNames()
+	for i, p := range gr.pens {
+		r := m.Spec.Regularizers[i]
+		var layer *layerStats
+		if r.Layer != "" {
+			layer = v.layer(r.Layer)
 		}
-		pens = append(pens, p)
-		total += p
-	}
-	metrics := []Metric{{"validation", names[0], total}, {"validation", names[1], recLoss}}
-	for i, p := range pens {
-		metrics = append(metrics, Metric{"validation", names[2+i], p})
+		var eval float64
+		if p.inGraph() {
+			eval = e.pens[i][k]
+		}
+		pv := p.validation(r, m.Spec, layer, eval)
+		metrics = append(metrics, Metric{Split: "validation", Name: names[i], Value: pv})
+		metrics[0].Value += pv
 	}
 	if gr.mape() {
-		metrics = append(metrics, Metric{"validation", "mape", 100 * ratio(e.ape[k], e.apeCount[k])},
-			Metric{"validation", "mape_seed", 100 * ratio(e.absError[k], e.absInput[k])})
+		metrics = append(metrics, Metric{Split: "validation", Name: "mape", Value: 100 * ratio(e.sums["ape"][k], e.sums["ape_count"][k])},
+			Metric{Split: "validation", Name: "mape_seed", Value: 100 * ratio(e.sums["abs_error"][k], e.sums["abs_input"][k])})
 	}
 	return metrics, gr.unitStats(stats, recordUnits, &metrics)
 }
@@ -282,17 +249,10 @@ func (gr *group) observedIndex(layer string) int {
 	panic("layer not observed: " + layer)
 }
 
-// metricNames names the columns of the step's metrics: "loss", "reconstruction", then
-// a VAE's KL and each regularizer's penalty (an SAE's: see saeMetricNames).
+// metricNames names the columns of the step's metrics: the model's (trainNames:
+// "loss", "reconstruction", its own terms), then each regularizer's penalty.
 func (gr *group) metricNames() []string {
-	if gr.sae != nil {
-		return append(gr.saeMetricNames(), gr.regularizerNames()...)
-	}
-	names := []string{"loss", "reconstruction"}
-	if gr.vae {
-		names = append(names, "penalty/gaussian_kl/latent")
-	}
-	return append(names, gr.regularizerNames()...)
+	return append(gr.model.trainNames(), gr.regularizerNames()...)
 }
 
 // regularizerNames names the regularizers' penalties.
@@ -303,15 +263,6 @@ func (gr *group) regularizerNames() []string {
 		kinds[i], layers[i] = r.Kind, r.Layer
 	}
 	return penaltyNames(kinds, layers)
-}
-
-// forward is the evaluation forward pass of the group's models over x [K, B, D]
-// (extra: a sparse autoencoder's state values; a VAE decodes its mean code).
-func (gr *group) forward(w autoencoder.Weights, h hyper, extra []*Node, x *Node) autoencoder.Output {
-	if gr.sae != nil {
-		return gr.saeOutput(w, h, extra, x)
-	}
-	return autoencoder.Forward(w, gr.arch, x, nil)
 }
 
 func anys(ts []*tensors.Tensor) []any {

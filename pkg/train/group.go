@@ -11,7 +11,6 @@ import (
 
 	"github.com/sparselab/saerun/pkg/autoencoder"
 	"github.com/sparselab/saerun/pkg/optim"
-	"github.com/sparselab/saerun/pkg/sparsity"
 	"github.com/sparselab/saerun/pkg/spec"
 )
 
@@ -23,11 +22,10 @@ type group struct {
 	arch     autoencoder.Arch
 	params   *autoencoder.Params
 	opt      optim.Optimizer
-	rng      *gmodel.Variable // [K, RNG state] for input noise and VAE sampling; nil without either
-	vae      bool
-	sae      *saeGroup // model.kind sae; nil otherwise
-	observed []int     // layer indices whose statistics validation computes
-	wdLayers [][]int   // per regularizer: kernels it decays (weight_decay only)
+	rng      *gmodel.Variable // [K, RNG state] for input noise and a model's own draws; nil without either
+	model    model            // the model kind's implementation (model.go)
+	pens     []penalty        // per regularizer (penalty.go)
+	observed []int            // layer indices whose statistics validation computes
 	store    *gmodel.Store
 
 	// The data on the backend: the sets (uploaded on first use, then kept there for the
@@ -36,9 +34,9 @@ type group struct {
 
 	// The training program: steps optimizer steps per call (1 without compiled loops).
 	trainExec *gmodel.Exec
-	// trainExecAux is an SAE's training program with AuxK, run only after a step that
-	// left some latent dead (deadSeen); trainExec leaves AuxK out, whose loss and
-	// gradient are exactly 0 while no latent is dead. nil without AuxK.
+	// trainExecAux is the model's aux training program (an SAE's AuxK), run only after
+	// a call whose model.anyDead said so (deadSeen); trainExec leaves AuxK out, whose
+	// loss and gradient are exactly 0 while no latent is dead. nil without.
 	trainExecAux  *gmodel.Exec
 	deadSeen      bool
 	stepsPerCall  int
@@ -59,26 +57,29 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 			return nil, fmt.Errorf("run %s cannot share a group with run %s: their structure differs", m.RunID, members[0].RunID)
 		}
 	}
-	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim), vae: s.Model.Kind == "vae"}
+	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim)}
 	store := gmodel.NewStore()
 	gr.store = store
 	seeds := seedsOf(members)
-	xTrain, xVal := d.Train.X, d.Validation.X
-	if gr.arch.SAE != nil {
-		xTrain, xVal = gr.newSAEGroup(store, backend)
+	var err error
+	if gr.pens, err = penaltiesOf(s); err != nil {
+		return nil, err
+	}
+	var xTrain, xVal []float32
+	if gr.model, xTrain, xVal, err = newModel(gr, store, backend); err != nil {
+		return nil, err
 	}
 	gr.params = autoencoder.NewParams(store, gr.arch, seeds)
-	var err error
 	if gr.opt, err = optim.New(store, s.Optimizer, gr.params.All()); err != nil {
 		return nil, err
 	}
-	if gr.vae || gr.hasNoise() {
+	if gr.model.usesRNG() || gr.hasNoise() {
 		gr.rng = store.RootScope().In("noise").VariableWithValue("rng", rngStates(seeds)).SetTrainable(false)
 	}
-	// Layers validation observes: recorded ones and activity-regularized ones.
+	// Layers validation observes: the model's, recorded ones and activity-regularized ones.
 	want := map[string]bool{}
-	if gr.sae != nil {
-		want["encoder.0"] = true // its statistics give the dead and dense fractions
+	for _, l := range gr.model.observed() {
+		want[l] = true
 	}
 	for _, l := range append(slices.Clone(s.Record.Units.Layers), s.Record.Activations.Layers...) {
 		want[l] = true
@@ -87,15 +88,6 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 		if r.Layer != "" {
 			want[r.Layer] = true
 		}
-		var layers []int
-		if r.Kind == "weight_decay" {
-			for i, l := range gr.arch.Layers {
-				if len(r.Layers) == 0 || slices.Contains(r.Layers, l.Name) {
-					layers = append(layers, i)
-				}
-			}
-		}
-		gr.wdLayers = append(gr.wdLayers, layers)
 	}
 	for i, l := range gr.arch.Layers {
 		if want[l.Name] {
@@ -108,18 +100,18 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	gr.batches = (N + bs - 1) / bs
 	gr.rows = N - (gr.batches-1)*bs
 	gr.stepsPerCall, gr.evalPerCall = 1, 1
-	if loopsHoldGradients(backend) && !gr.sae.sorts() {
+	if loopsHoldGradients(backend) && !gr.model.sorts() {
 		gr.stepsPerCall = chunkSteps(opts.StepsPerCall, gr.batches, gr.stepFLOPs(bs), backend)
 		gr.evalPerCall = (d.Validation.N + evalBatch - 1) / evalBatch
 	}
 	gr.xTrain = tensors.FromFlatDataAndDimensions(xTrain, N, D)
 	gr.xVal = tensors.FromFlatDataAndDimensions(xVal, d.Validation.N, D)
-	gr.hp = hyperparameters(members)
+	gr.hp = gr.hyperparameters(members)
 
 	if gr.trainExec, err = gmodel.NewExec(backend, store, gr.trainGraph(false)); err != nil {
 		return nil, err
 	}
-	if gr.sae != nil && gr.sae.auxK > 0 {
+	if gr.model.hasAux() {
 		if gr.trainExecAux, err = gmodel.NewExec(backend, store, gr.trainGraph(true)); err != nil {
 			return nil, err
 		}
@@ -155,14 +147,12 @@ func (gr *group) load(members []Member) error {
 			return err
 		}
 	}
-	if gr.sae != nil {
-		if err := gr.sae.reset(len(members)); err != nil {
-			return err
-		}
-		gr.deadSeen = false
+	if err := gr.model.reset(len(members)); err != nil {
+		return err
 	}
+	gr.deadSeen = false
 	gr.hp.FinalizeAll()
-	gr.hp = hyperparameters(members)
+	gr.hp = gr.hyperparameters(members)
 	return nil
 }
 
@@ -221,29 +211,14 @@ func (gr *group) broadcast(batch *Node) *Node {
 	return BroadcastToDims(ExpandAxes(batch, 0), dims...)
 }
 
-func (gr *group) weightDecay(w autoencoder.Weights, i int, lambda *Node) *Node {
-	var kernels []*Node
-	for _, li := range gr.wdLayers[i] {
-		kernels = append(kernels, w.Kernels[li])
-	}
-	return sparsity.WeightDecay(kernels, lambda)
-}
-
-// weights copies every model's trained parameters to the host (a sparse
-// autoencoder's in the data's own units, with its thresholds: see saeExport).
+// weights copies every model's trained parameters to the host, as the model exports
+// them (a sparse autoencoder's in the data's own units, with its thresholds).
 func (gr *group) weights() ([][]LayerWeights, error) {
 	out, err := gr.layerWeights()
-	if err != nil || gr.sae == nil {
-		return out, err
-	}
-	th, err := gr.saeThresholds()
 	if err != nil {
 		return nil, err
 	}
-	for k := range out {
-		out[k] = gr.saeExport(out[k], th, k)
-	}
-	return out, nil
+	return gr.model.export(out)
 }
 
 // layerWeights copies every layer's kernel and bias to the host, as stored.

@@ -25,7 +25,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		active[k] = true
 		outcomes[k].Status = StatusCompleted
 	}
-	z := gr.priorDraws()
+	z := gr.model.prior()
 	defer freeAll(z)
 	start := time.Now()
 	trainNames := gr.metricNames()
@@ -73,11 +73,9 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 				results[k].Weights = w[k]
 			}
 		}
-		var trainDead []float64
-		if gr.sae != nil {
-			if trainDead, err = gr.saeTrainDead(); err != nil {
-				return nil, err
-			}
+		own, err := gr.model.epochMetrics()
+		if err != nil {
+			return nil, err
 		}
 		elapsed := time.Since(start).Seconds()
 		M := len(trainNames)
@@ -88,10 +86,10 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			e := results[k]
 			e.Epoch, e.Elapsed = epoch, elapsed
 			for m, name := range trainNames {
-				e.Metrics = append(e.Metrics, Metric{"train", name, t.sums[k*M+m] / float64(N)})
+				e.Metrics = append(e.Metrics, Metric{Split: "train", Name: name, Value: t.sums[k*M+m] / float64(N)})
 			}
-			if trainDead != nil {
-				e.Metrics = append(e.Metrics, Metric{"train", "dead_fraction", trainDead[k]})
+			if own != nil {
+				e.Metrics = append(e.Metrics, own[k]...)
 			}
 			val, units := gr.validationMetrics(k, sums, d.units)
 			e.Metrics, e.Units = append(e.Metrics, val...), units
@@ -124,7 +122,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		return nil, err
 	}
 	for k := range outcomes {
-		outcomes[k].Weights, outcomes[k].InputScale = weights[k], gr.inputScale()
+		outcomes[k].Weights, outcomes[k].InputScale = weights[k], gr.model.inputScale()
 	}
 	return outcomes, nil
 }

@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -28,7 +27,7 @@ func (gr *group) dueAt(epoch int) due {
 		units:           every(r.Units.Every),
 		activations:     gr.probeRows() > 0 && every(r.Activations.Every),
 		reconstructions: gr.reconRows() > 0 && every(r.Reconstructions.Every),
-		generated:       gr.vae && r.Generated.Samples > 0 && every(r.Generated.Every),
+		generated:       r.Generated.Samples > 0 && every(r.Generated.Every),
 		weights:         r.Weights.Every > 0 && every(r.Weights.Every),
 	}
 }
@@ -61,10 +60,8 @@ func (gr *group) recordGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	var outs named
 	P, R := gr.probeRows(), gr.reconRows()
 	if rows := max(P, R); rows > 0 {
-		out := gr.forward(w, h, optim.Values(g, gr.sae.vars()), gr.broadcast(Slice(x, AxisRange(0, rows))))
-		if gr.sae != nil && gr.sae.scale != 1 {
-			out.Recon = DivScalar(out.Recon, gr.sae.scale)
-		}
+		out := gr.model.forward(w, h, optim.Values(g, gr.model.state()), gr.broadcast(Slice(x, AxisRange(0, rows))))
+		out.Recon = gr.model.dataUnits(out.Recon)
 		for _, li := range gr.probeLayers() {
 			if P > 0 {
 				outs.add(gr.arch.Layers[li].Name, Slice(out.Acts[li], AxisRange(), AxisRange(0, P)))
@@ -81,26 +78,9 @@ func (gr *group) recordGraph(_ *gmodel.Scope, in []*Node) []*Node {
 	return outs.nodes
 }
 
-// priorDraws are each model's fixed draws z [K, n, latent] for generated samples, from
-// its seed; nil when the group generates none.
-func (gr *group) priorDraws() *tensors.Tensor {
-	n := gr.spec.Record.Generated.Samples
-	if !gr.vae || n == 0 {
-		return nil
-	}
-	L := gr.spec.Model.Latent
-	z := make([]float32, 0, len(gr.members)*n*L)
-	for _, m := range gr.members {
-		rng := rand.New(rand.NewPCG(uint64(m.Spec.Train.Seed), 0x9e4e7a7e))
-		for i := 0; i < n*L; i++ {
-			z = append(z, float32(rng.NormFloat64()))
-		}
-	}
-	return tensors.FromFlatDataAndDimensions(z, len(gr.members), n, L)
-}
-
 // record runs the recording program and adds what epoch records to results.
 func (gr *group) record(epoch int, d due, z *tensors.Tensor, results []*Epoch) error {
+	d.generated = d.generated && z != nil // only a model with a prior generates
 	if !d.activations && !d.reconstructions && !d.generated {
 		return nil
 	}

@@ -1,82 +1,27 @@
 package train
 
-// Metric is one named value of an epoch, for one split.
-type Metric struct {
-	Split string // "train" or "validation"
-	Name  string // loss, reconstruction, penalty/kl_sparsity/encoder.0, l0/encoder.0, …
-	Value float64
-}
+import "github.com/sparselab/saerun/pkg/results"
 
-// UnitStats are one unit's statistics over the validation set.
-type UnitStats struct {
-	Layer          string
-	Unit           int
-	MeanActivation float64
-	ActiveFraction float64 // fraction of samples on which the unit is active
-	MaxActivation  float64
-}
-
-// Activations are the probe samples' activation vectors of one layer.
-type Activations struct {
-	Layer   string
-	Index   []int // each probe sample's index in the validation set
-	Labels  []int
-	Vectors [][]float32
-}
-
-// Image is an input and its reconstruction, or a VAE's decoding of a prior draw.
-type Image struct {
-	Kind   string // "reconstruction" or "generated"
-	Sample int    // position in the fixed set
-	Index  int    // validation row (-1 for generated)
-	Label  int    // (-1 for generated)
-	Input  []float32
-	Output []float32
-}
-
-// Epoch is what one model produced in one epoch.
-type Epoch struct {
-	Epoch       int     // from 1
-	Elapsed     float64 // seconds since this group started training
-	Metrics     []Metric
-	Units       []UnitStats    // empty on epochs not recorded
-	Activations []Activations  // empty on epochs not recorded
-	Images      []Image        // empty on epochs not recorded
-	Weights     []LayerWeights // the parameters after this epoch, on epochs record.weights records
-}
-
-// Status of a finished model.
-const (
-	StatusCompleted   = "completed"
-	StatusDiverged    = "diverged"
-	StatusInterrupted = "interrupted"
-	StatusFailed      = "failed"
+// What training hands over to be recorded is declared in package results, beside the
+// rows it becomes, so that the results writer builds without training code; these
+// aliases keep the training-side names.
+type (
+	Metric       = results.Metric
+	UnitStats    = results.UnitStats
+	Activations  = results.Activations
+	Image        = results.Image
+	Epoch        = results.Epoch
+	Outcome      = results.Outcome
+	LayerWeights = results.LayerWeights
 )
 
-// Outcome is how one model's training ended.
-type Outcome struct {
-	Status      string
-	Epochs      int      // epochs completed
-	DivergedAt  int      // epoch in which the loss became NaN/Inf (0 if it did not)
-	Final       []Metric // last finite epoch's metrics
-	Message     string
-	CompileSecs float64
-	Weights     []LayerWeights // the trained parameters, layer by layer
-	// InputScale is the factor c a sparse autoencoder multiplied its inputs by
-	// (model.sae.normalize; 1 without it); NaN for the other models.
-	InputScale float64
-}
-
-// LayerWeights are one dense layer's trained parameters.
-type LayerWeights struct {
-	Name    string
-	In, Out int
-	Kernel  []float32 // In×Out, row-major: Kernel[i*Out+j] connects input i to unit j
-	Bias    []float32
-	// Threshold is a sparse autoencoder's encoder.0 threshold: a jumprelu's θ per latent,
-	// or a batchtopk's single evaluation threshold; nil otherwise.
-	Threshold []float32
-}
+// Status of a finished model (results.Status*).
+const (
+	StatusCompleted   = results.StatusCompleted
+	StatusDiverged    = results.StatusDiverged
+	StatusInterrupted = results.StatusInterrupted
+	StatusFailed      = results.StatusFailed
+)
 
 // History is an Observer that keeps every epoch in memory: for notebooks and tests.
 type History struct {

@@ -2,10 +2,9 @@ package train
 
 import (
 	"fmt"
-	"math"
+	"sort"
 
 	"github.com/gomlx/compute"
-
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -18,24 +17,36 @@ import (
 	"github.com/sparselab/saerun/pkg/spec"
 )
 
-// A group of sparse autoencoders (model.kind: sae) trains in the same loop as the other
-// models; what it adds is here: its forward pass (pkg/sae's activations), its losses
-// (a sparsity penalty, AuxK), the unit-norm decoder constraint around the optimizer
-// step, two pieces of state that are not weights (how long each latent has been silent,
-// and a BatchTopK's evaluation threshold) and its metrics (L0, FVU, nmse, dead and dense
-// fractions).
+// A sparse autoencoder (model.kind: sae) is the model x → h = f(z) → x̂ = W_dec h + b_dec,
+// z = W_enc (x − b_dec) + b_enc. What every SAE shares is here: the input scale, the
+// forward pass around the activation, the reconstruction loss, AuxK, the unit-norm
+// decoder constraint around the optimizer step, the count of how long each latent has
+// been silent, and the metrics (L0, FVU, nmse, dead and dense fractions). The
+// activation f (model.sae.activation) is one saeActivation per file (sae_*.go),
+// registered by name in saeActivations: its selection, its own state, its sparsity
+// penalty, its metrics.
+//
+// One definition of firing: a latent fires on a sample when h > 0 (sae.Fires). L0,
+// the silence counters (AuxK, the train dead_fraction) and the validation dead and
+// dense fractions all count it; record.active_threshold, a rule for the autoencoders'
+// dense units, does not apply to an SAE's code.
 
-// saeGroup is what a group of sparse autoencoders adds to group.
-type saeGroup struct {
+func init() { registerModel("sae", newSAEModel) }
+
+// saeModel is a group of sparse autoencoders.
+type saeModel struct {
+	gr         *group
 	cfg        spec.SAE // the structural keys (members[0]'s)
-	kmax, auxK int      // the group's largest k; AuxK's k (0: no AuxK)
+	act        saeActivation
+	kmax, auxK int // the group's largest k; AuxK's k (0: no AuxK)
 	// scale is c, the factor the inputs are multiplied by (1 without normalize); the
 	// training and validation sets on the device are already scaled.
 	scale float64
 	// silent [K, L] int32 counts the training samples since each latent last fired
-	// (saturating at dead_after); threshold [K] is a batchtopk's evaluation threshold
-	// (-1 until its first step), nil otherwise.
-	silent, threshold *gmodel.Variable
+	// (saturating at dead_after).
+	silent *gmodel.Variable
+	// actState are the activation's state variables (a batchtopk's threshold).
+	actState []*gmodel.Variable
 	// sumSq and sumVar are Σ‖x‖² and Σ‖x − mean(x)‖² over the (scaled) validation set.
 	sumSq, sumVar float64
 	// sel finds the k-th largest pre-activations: XLA's partial sort on XLA, the sort-free
@@ -43,17 +54,109 @@ type saeGroup struct {
 	sel sae.Select
 }
 
+// saeActivation is one model.sae.activation. Methods a kind does not need come from
+// saeActivationBase.
+type saeActivation interface {
+	// newState makes the activation's state variables in scope, for K models.
+	newState(scope *gmodel.Scope, K int) []*gmodel.Variable
+	// resetState gives them their initial values.
+	resetState(vars []*gmodel.Variable, K int) error
+	// coefficient is the per-model penalty weight (hp column hpSAECoefficient).
+	coefficient(a spec.SAE) float64
+	// sorts reports whether the activation selects its largest pre-activations.
+	sorts() bool
+	// encode is the code h [K, B, L] of pre-activations e.z; in training it also
+	// returns the activation's next state.
+	encode(e saeEncode) (h *Node, next []*Node)
+	// reconstruction is the training reconstruction loss [K] (default: the loss of
+	// the full reconstruction).
+	reconstruction(e saeEncode, h, recon, x *Node) *Node
+	// penalties are the activation's training loss terms [K] and their names.
+	penalties(e saeEncode, h *Node) []namedTerm
+	penaltyNames(s *saeModel) []string
+	// evalNames names the per-sample validation terms the activation's metrics need;
+	// evalTerms computes them [K, E].
+	evalNames(s *saeModel) []string
+	evalTerms(e saeEncode, h, recon, x *Node) []namedTerm
+	// validation is model k's penalties (terms, added to the loss) and own metrics
+	// (info), given its L0 over the validation set.
+	validation(s *saeModel, m spec.SAE, v valSums, k int, l0 float64) (terms, info []Metric)
+	// threshold is the variable a trained model's thresholds are exported from (nil: none).
+	threshold(s *saeModel) *gmodel.Variable
+}
+
+// saeEncode is what an activation's graph functions read.
+type saeEncode struct {
+	s        *saeModel
+	w        autoencoder.Weights
+	h        hyper
+	x        *Node   // the (scaled) inputs [K, B, D]
+	z        *Node   // pre-activations [K, B, L]
+	state    []*Node // the activation's state values
+	rows     sparsity.Rows
+	training bool
+}
+
+// k is each model's k [K] (int32).
+func (e saeEncode) k() *Node { return ConvertDType(e.s.hp(e.h, hpSAEK), dtypes.Int32) }
+
+// saeActivationBase gives an activation the defaults: no state, no penalty, no own
+// metrics, no sorting, the plain reconstruction loss.
+type saeActivationBase struct{}
+
+func (saeActivationBase) newState(*gmodel.Scope, int) []*gmodel.Variable { return nil }
+func (saeActivationBase) resetState([]*gmodel.Variable, int) error       { return nil }
+func (saeActivationBase) coefficient(spec.SAE) float64                   { return 0 }
+func (saeActivationBase) sorts() bool                                    { return false }
+func (saeActivationBase) penalties(saeEncode, *Node) []namedTerm         { return nil }
+func (saeActivationBase) penaltyNames(*saeModel) []string                { return nil }
+func (saeActivationBase) evalNames(*saeModel) []string                   { return nil }
+func (saeActivationBase) evalTerms(saeEncode, *Node, *Node, *Node) []namedTerm {
+	return nil
+}
+func (saeActivationBase) threshold(*saeModel) *gmodel.Variable { return nil }
+func (saeActivationBase) validation(*saeModel, spec.SAE, valSums, int, float64) (terms, info []Metric) {
+	return nil, nil
+}
+func (saeActivationBase) reconstruction(e saeEncode, _, recon, x *Node) *Node {
+	return e.rows.Mean(sparsity.Reconstruction(e.s.gr.spec.Loss, recon, x))
+}
+
+// saeActivations are the activations by model.sae.activation.
+var saeActivations = map[string]saeActivation{}
+
+func registerSAEActivation(name string, a saeActivation) {
+	if _, dup := saeActivations[name]; dup {
+		panic("sae activation registered twice: " + name)
+	}
+	saeActivations[name] = a
+}
+
+// KnownSAEActivations lists the registered activations, sorted.
+func KnownSAEActivations() []string {
+	out := make([]string, 0, len(saeActivations))
+	for k := range saeActivations {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // saeDenseFraction: a latent is dense when it fires on more than this fraction of the
 // validation samples.
 const saeDenseFraction = 0.1
 
-// newSAEGroup prepares a group of sparse autoencoders: the input scale, b_dec's initial
+// newSAEModel prepares a group of sparse autoencoders: the input scale, b_dec's initial
 // value (into gr.arch) and the state variables. It returns the training and validation
 // sets as the device is to hold them (scaled when normalize asks for it).
-func (gr *group) newSAEGroup(store *gmodel.Store, b compute.Backend) (xTrain, xVal []float32) {
+func newSAEModel(gr *group, store *gmodel.Store, b compute.Backend) (model, []float32, []float32, error) {
 	cfg := gr.spec.Model.SAE
+	act, ok := saeActivations[cfg.Activation]
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("model.sae.activation %q: unknown (known: %v)", cfg.Activation, KnownSAEActivations())
+	}
 	tr, val := gr.data.Train, gr.data.Validation
-	s := &saeGroup{cfg: cfg, scale: 1, sel: sae.RadixSelect}
+	s := &saeModel{gr: gr, cfg: cfg, act: act, scale: 1, sel: sae.RadixSelect}
 	if backend.IsXLA(b) {
 		s.sel = sae.SortSelect
 	}
@@ -61,7 +164,7 @@ func (gr *group) newSAEGroup(store *gmodel.Store, b compute.Backend) (xTrain, xV
 	if cfg.UsesAuxK() {
 		s.auxK = cfg.AuxKFor(tr.Dim)
 	}
-	xTrain, xVal = tr.X, val.X
+	xTrain, xVal := tr.X, val.X
 	if cfg.Normalize == "unit_mean_squared_norm" {
 		s.scale = sae.NormalizingScale(tr.X, tr.N, tr.Dim)
 		xTrain, xVal = scaled(tr.X, s.scale), scaled(val.X, s.scale)
@@ -76,11 +179,8 @@ func (gr *group) newSAEGroup(store *gmodel.Store, b compute.Backend) (xTrain, xV
 	K := len(gr.members)
 	scope := store.RootScope().In("sae_state")
 	s.silent = scope.VariableWithValue("silent", s.initialSilent(K)).SetTrainable(false)
-	if cfg.Activation == "batchtopk" {
-		s.threshold = scope.VariableWithValue("threshold", initialThreshold(K)).SetTrainable(false)
-	}
-	gr.sae = s
-	return xTrain, xVal
+	s.actState = act.newState(scope, K)
+	return s, xTrain, xVal, nil
 }
 
 // largestK is the largest model.sae.k of members (0 for other models): the compiled
@@ -101,16 +201,8 @@ func scaled(x []float32, c float64) []float32 {
 	return out
 }
 
-func (s *saeGroup) initialSilent(K int) *tensors.Tensor {
+func (s *saeModel) initialSilent(K int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(make([]int32, K*s.cfg.Latents), K, s.cfg.Latents)
-}
-
-func initialThreshold(K int) *tensors.Tensor {
-	t := make([]float32, K)
-	for i := range t {
-		t[i] = -1
-	}
-	return tensors.FromFlatDataAndDimensions(t, K)
 }
 
 // sorts reports whether the models' steps select their top pre-activations (topk,
@@ -120,30 +212,24 @@ func initialThreshold(K int) *tensors.Tensor {
 // call, with XLA's partial-sort TopK, rather than the sort-free RadixSelect in a loop,
 // which costs six times as much at 4,096 latents. At the sizes where SAEs are trained a
 // step takes tenths of a second, against a call overhead of well under a millisecond.
-func (s *saeGroup) sorts() bool {
-	return s != nil && (s.cfg.Activation == "topk" || s.cfg.Activation == "batchtopk" || s.auxK > 0)
-}
+func (s *saeModel) sorts() bool { return s.act.sorts() || s.auxK > 0 }
 
-// vars are the state variables, in the order the step carries them.
-func (s *saeGroup) vars() []*gmodel.Variable {
-	if s == nil {
-		return nil
-	}
-	if s.threshold != nil {
-		return []*gmodel.Variable{s.silent, s.threshold}
-	}
-	return []*gmodel.Variable{s.silent}
+func (s *saeModel) hasAux() bool       { return s.auxK > 0 }
+func (s *saeModel) usesRNG() bool      { return false }
+func (s *saeModel) observed() []string { return []string{"encoder.0"} } // its statistics give the dead and dense fractions
+
+// state are the state variables, in the order the step carries them: the silence
+// counters, then the activation's.
+func (s *saeModel) state() []*gmodel.Variable {
+	return append([]*gmodel.Variable{s.silent}, s.actState...)
 }
 
 // reset gives the state variables their initial values (a reused group's new members).
-func (s *saeGroup) reset(K int) error {
+func (s *saeModel) reset(K int) error {
 	if err := autoencoder.SetVariable(s.silent, s.initialSilent(K)); err != nil {
 		return err
 	}
-	if s.threshold != nil {
-		return autoencoder.SetVariable(s.threshold, initialThreshold(K))
-	}
-	return nil
+	return s.act.resetState(s.actState, K)
 }
 
 // saeHyper are the per-model hyperparameters of a sparse autoencoder, columns of hp
@@ -158,251 +244,239 @@ const (
 	hpSAEColumns
 )
 
-func saeHyper(s *spec.Spec) []float32 {
-	a := s.Model.SAE
-	coefficient := a.L1Coefficient
-	if a.Activation == "jumprelu" {
-		coefficient = a.L0Coefficient
-	}
-	return []float32{float32(a.K), float32(coefficient), float32(a.Bandwidth), float32(a.ThresholdMomentum),
+func (s *saeModel) hyper(sp *spec.Spec) []float32 {
+	a := sp.Model.SAE
+	return []float32{float32(a.K), float32(s.act.coefficient(a)), float32(a.Bandwidth), float32(a.ThresholdMomentum),
 		float32(a.DeadAfter), float32(a.AuxCoefficient)}
 }
 
-func (h hyper) sae(column, regularizers int) *Node {
-	return h.column(hpRegularizers + 2*regularizers + column)
+func (s *saeModel) hp(h hyper, column int) *Node {
+	return h.column(hpRegularizers + 2*len(s.gr.spec.Regularizers) + column)
 }
-
-func (gr *group) saeHP(h hyper, column int) *Node { return h.sae(column, len(gr.spec.Regularizers)) }
 
 // saeCode is an SAE's forward pass over x [K, B, D] (scaled inputs).
 type saeCode struct {
-	z, h, recon *Node // pre-activations and code [K, B, L]; reconstruction [K, B, D]
-	minKept     *Node // batchtopk in training: each model's smallest kept activation [K]
+	e        saeEncode
+	h, recon *Node // code [K, B, L]; reconstruction [K, B, D]
+	next     []*Node
 }
 
-// saeForward runs the models over x. training selects BatchTopK's batch selection
-// (rather than its threshold); state are the state variables' values (vars' order).
-func (gr *group) saeForward(w autoencoder.Weights, h hyper, state []*Node, x *Node, training bool, rows sparsity.Rows) saeCode {
+// encode runs the models over x. training selects a batch selection (rather than an
+// evaluation threshold); state are the state variables' values (state's order).
+func (s *saeModel) encode(w autoencoder.Weights, h hyper, state []*Node, x *Node, training bool, rows sparsity.Rows) saeCode {
 	wEnc, bEnc, wDec, bDec := w.Kernels[0], w.Biases[0], w.Kernels[1], w.Biases[1]
-	c := saeCode{}
-	c.z = Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
-	k := ConvertDType(gr.saeHP(h, hpSAEK), dtypes.Int32)
-	switch gr.sae.cfg.Activation {
-	case "relu":
-		c.h = Max(c.z, ZerosLike(c.z))
-	case "topk":
-		c.h = sae.KeepTopK(c.z, k, gr.sae.kmax, gr.sae.sel)
-	case "batchtopk":
-		if training {
-			c.h, c.minKept = sae.KeepBatchTopK(c.z, k, gr.sae.kmax, rows, gr.sae.sel)
-		} else {
-			c.h = sae.Threshold(c.z, state[1])
-		}
-	case "jumprelu":
-		c.h = sae.JumpReLU(c.z, w.Threshold, gr.saeHP(h, hpSAEBandwidth))
-	default:
-		panic(fmt.Sprintf("unknown sae activation %q (allowed: %v)", gr.sae.cfg.Activation, spec.SAEActivations))
-	}
+	e := saeEncode{s: s, w: w, h: h, x: x, state: state[1:], rows: rows, training: training}
+	e.z = Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
+	c := saeCode{e: e}
+	c.h, c.next = s.act.encode(e)
 	c.recon = Add(Einsum("kbi,koi->kbo", c.h, wDec), ExpandAxes(bDec, 1))
 	return c
 }
 
-// saeOutput is the forward pass in the layout of autoencoder.Output (Acts: the code,
-// then the reconstruction), for validation and recording.
-func (gr *group) saeOutput(w autoencoder.Weights, h hyper, state []*Node, x *Node) autoencoder.Output {
-	c := gr.saeForward(w, h, state, x, false, sparsity.Rows{})
+// forward is the evaluation pass in the layout of autoencoder.Output (Acts: the
+// code, then the reconstruction).
+func (s *saeModel) forward(w autoencoder.Weights, h hyper, state []*Node, x *Node) autoencoder.Output {
+	c := s.encode(w, h, state, x, false, sparsity.Rows{})
 	return autoencoder.Output{Recon: c.recon, Acts: []*Node{c.h, c.recon}}
 }
 
-// saeLoss is one training step's loss of every model [K] and its metric columns
-// (total, reconstruction, the sparsity penalty, AuxK, L0; see saeMetricNames), and the
-// state after the step (before the active mask applies).
+// loss is one training step's loss of every model [K] and its metric columns
+// (total, reconstruction, the activation's penalties, AuxK, L0; see trainNames), and
+// the state after the step (before the active mask applies).
 //
 // Without aux the AuxK column is 0: the program for steps where no latent is dead.
-func (gr *group) saeLoss(w autoencoder.Weights, h hyper, state []*Node, x *Node, rows sparsity.Rows, n *Node, aux bool) (total *Node, metrics, next []*Node) {
-	c := gr.saeForward(w, h, state, x, true, rows)
-	rec := rows.Mean(sparsity.Reconstruction(gr.spec.Loss, c.recon, x))
-	total = rec
-	metrics = []*Node{nil, rec}
-	switch gr.sae.cfg.Activation {
-	case "relu":
-		p := sae.WeightedL1(c.h, w.Kernels[1], gr.saeHP(h, hpSAECoefficient), rows)
-		total, metrics = Add(total, p), append(metrics, p)
-	case "jumprelu":
-		p := sae.L0(c.z, w.Threshold, gr.saeHP(h, hpSAECoefficient), gr.saeHP(h, hpSAEBandwidth), rows)
-		total, metrics = Add(total, p), append(metrics, p)
+func (s *saeModel) loss(in stepIn) stepOut {
+	x, rows, h := in.input, in.rows, in.h
+	c := s.encode(in.w, h, in.state, x, true, rows)
+	rec := s.act.reconstruction(c.e, c.h, c.recon, x)
+	total := rec
+	metrics := []*Node{nil, rec}
+	for _, p := range s.act.penalties(c.e, c.h) {
+		total, metrics = Add(total, p.x), append(metrics, p.x)
 	}
-	silent := state[0]
-	deadAfter := ConvertDType(gr.saeHP(h, hpSAEDeadAfter), dtypes.Int32)
+	silent := in.state[0]
+	deadAfter := ConvertDType(s.hp(h, hpSAEDeadAfter), dtypes.Int32)
 	switch {
-	case gr.sae.auxK > 0 && aux:
+	case s.auxK > 0 && in.aux:
 		dead := GreaterOrEqual(silent, ExpandAxes(deadAfter, -1))
-		a := Mul(gr.saeHP(h, hpSAEAuxCoefficient), sae.AuxK(c.z, dead, Sub(x, c.recon), w.Kernels[1], gr.sae.auxK, rows, gr.sae.sel))
+		a := Mul(s.hp(h, hpSAEAuxCoefficient), sae.AuxK(c.e.z, dead, Sub(x, c.recon), in.w.Kernels[1], s.auxK, rows, s.sel))
 		total, metrics = Add(total, a), append(metrics, a)
-	case gr.sae.auxK > 0:
+	case s.auxK > 0:
 		metrics = append(metrics, ZerosLike(rec))
 	}
-	fires := ConvertDType(GreaterThan(c.h, ZerosLike(c.h)), dtypes.Float32)
+	fires := ConvertDType(sae.Fires(c.h), dtypes.Float32)
 	metrics = append(metrics, rows.Mean(ReduceSum(fires, -1))) // L0
-	metrics[0] = total
 
 	// A latent that fired on a sample of the batch is silent for 0 samples; the others
 	// for n more (saturating at dead_after, so that the count cannot overflow).
 	firings := rows.Sum(fires) // [K, L]
 	fired := GreaterThan(firings, ZerosLike(firings))
-	more := Min(Add(silent, ConvertDType(n, dtypes.Int32)), ExpandAxes(deadAfter, -1))
-	next = []*Node{Where(fired, ZerosLike(silent), more)}
-	if gr.sae.threshold != nil {
-		next = append(next, sae.UpdateThreshold(state[1], c.minKept, gr.saeHP(h, hpSAEMomentum)))
-	}
-	return total, metrics, next
+	more := Min(Add(silent, ConvertDType(in.samples, dtypes.Int32)), ExpandAxes(deadAfter, -1))
+	next := append([]*Node{Where(fired, ZerosLike(silent), more)}, c.next...)
+	return stepOut{total: total, metrics: metrics, state: next, rng: in.rng}
 }
 
-// saeAnyDead is whether any model has a latent silent for its dead_after samples: the
+// anyDead is whether any model has a latent silent for its dead_after samples: the
 // next step needs AuxK. state are the state values after the call.
-func (gr *group) saeAnyDead(state []*Node, h hyper) *Node {
-	deadAfter := ConvertDType(gr.saeHP(h, hpSAEDeadAfter), dtypes.Int32)
+func (s *saeModel) anyDead(state []*Node, h hyper) *Node {
+	deadAfter := ConvertDType(s.hp(h, hpSAEDeadAfter), dtypes.Int32)
 	return LogicalAny(GreaterOrEqual(state[0], ExpandAxes(deadAfter, -1)))
 }
 
-// saeMetricNames names saeLoss's metric columns.
-func (gr *group) saeMetricNames() []string {
-	names := []string{"loss", "reconstruction"}
-	switch gr.sae.cfg.Activation {
-	case "relu":
-		names = append(names, "penalty/l1/encoder.0")
-	case "jumprelu":
-		names = append(names, "penalty/l0/encoder.0")
-	}
-	if gr.sae.auxK > 0 {
+// trainNames names loss's metric columns.
+func (s *saeModel) trainNames() []string {
+	names := append([]string{"loss", "reconstruction"}, s.act.penaltyNames(s)...)
+	if s.auxK > 0 {
 		names = append(names, "penalty/auxk/encoder.0")
 	}
 	return append(names, "l0")
 }
 
-// saeProject and saeRenormalize apply the decoder constraint around an optimizer step:
-// the gradient of W_dec loses its components along the decoder directions (before the
-// step), and the directions are renormalised to unit norm (after it, for the models
-// that stepped).
-func (gr *group) saeProject(grads, params []*Node) {
+// constrainGradients and constrainParams apply the decoder constraint around an
+// optimizer step: the gradient of W_dec loses its components along the decoder
+// directions (before the step), and the directions are renormalised to unit norm
+// (after it, for the models that stepped).
+func (s *saeModel) constrainGradients(grads, params []*Node) {
 	grads[1] = sae.ProjectOutParallel(grads[1], params[1])
 }
 
-func (gr *group) saeRenormalize(params []*Node, update *Node) {
+func (s *saeModel) constrainParams(params []*Node, update *Node) {
 	params[1] = Where(keepShape(update, params[1]), sae.UnitColumns(params[1]), params[1])
 }
 
-// saeEvalSums are the validation sums an SAE adds: per sample Σ_D (x̂ − x)², the
-// number of active latents, and Σ_j |h_j|·‖d_j‖ (relu's penalty).
-func (gr *group) saeEvalTerms(w autoencoder.Weights, out autoencoder.Output, x *Node) (sqErr, l0, weightedL1 *Node) {
-	h := out.Acts[0]
-	sqErr = ReduceSum(Square(Sub(out.Recon, x)), -1)
-	l0 = ReduceSum(ConvertDType(GreaterThan(h, ZerosLike(h)), dtypes.Float32), -1)
-	weightedL1 = ReduceSum(Mul(Abs(h), ExpandAxes(sae.DecoderNorms(w.Kernels[1]), 1)), -1)
-	return sqErr, l0, weightedL1
+// firing is the one definition of an SAE latent firing: h > 0 (sae.Fires), whatever
+// record.active_threshold says. The reconstruction layer (decoder.0) keeps the rule
+// of linear units at its default threshold.
+func (s *saeModel) firing(l autoencoder.Layer) func(a *Node) *Node {
+	if l.Name == "encoder.0" {
+		return sae.Fires
+	}
+	thr, absolute := activityRule(l.Activation, nil)
+	return func(a *Node) *Node {
+		level := a
+		if absolute {
+			level = Abs(a)
+		}
+		return GreaterThan(level, Scalar(a.Graph(), dtypes.Float32, thr))
+	}
 }
 
-// saeValidation turns model k's validation sums into its metrics. Every definition is
+func (s *saeModel) evalNames() []string {
+	return append([]string{"sae/sq_error", "sae/l0"}, s.act.evalNames(s)...)
+}
+
+// evalTerms are the validation sums an SAE adds: per sample Σ_D (x̂ − x)², the number
+// of firing latents, and the activation's own.
+func (s *saeModel) evalTerms(w autoencoder.Weights, out autoencoder.Output, x *Node) []namedTerm {
+	h := out.Acts[0]
+	terms := []namedTerm{
+		{"sae/sq_error", ReduceSum(Square(Sub(out.Recon, x)), -1)},
+		{"sae/l0", ReduceSum(ConvertDType(sae.Fires(h), dtypes.Float32), -1)},
+	}
+	e := saeEncode{s: s, w: w, x: x}
+	return append(terms, s.act.evalTerms(e, h, out.Recon, x)...)
+}
+
+// validation turns model k's validation sums into its metrics. Every definition is
 // over the N validation samples, in the data's own units (the scale cancels in the
 // ratios):
 //
-//	loss                reconstruction + the sparsity penalty (relu, jumprelu)
+//	loss                reconstruction + the activation's penalty (relu, jumprelu)
 //	l0                  mean over samples of the number of latents with h > 0
 //	fvu                 Σ‖x − x̂‖² / Σ‖x − mean(x)‖² (fraction of variance unexplained)
 //	explained_variance  1 − fvu
 //	nmse                Σ‖x − x̂‖² / Σ‖x‖² (OpenAI's normalized MSE, about zero)
 //	dead_fraction       latents that fire on no validation sample, / L
 //	dense_fraction      latents that fire on more than 10 % of them, / L
-func (gr *group) saeValidation(k int, e *evalSums, st *layerStats) []Metric {
-	m := gr.members[k].Spec.Model.SAE
-	N := float64(gr.data.Validation.N)
-	recLoss := e.recon[k] / N
-	l0 := e.saeL0[k] / N
-	metrics := []Metric{{"validation", "reconstruction", recLoss}}
-	total := recLoss
-	switch m.Activation {
-	case "relu":
-		p := m.L1Coefficient * e.saeWeightedL1[k] / N
-		total += p
-		metrics = append(metrics, Metric{"validation", "penalty/l1/encoder.0", p})
-	case "jumprelu":
-		p := m.L0Coefficient * l0
-		total += p
-		metrics = append(metrics, Metric{"validation", "penalty/l0/encoder.0", p})
-	}
+func (s *saeModel) validation(k int, v valSums) (terms, info []Metric) {
+	m := s.gr.members[k].Spec.Model.SAE
+	l0 := v.sum("sae/l0")[k] / v.n
+	terms, own := s.act.validation(s, m, v, k, l0)
+	st := v.layer("encoder.0")
 	dead, dense := 0, 0
 	for _, a := range st.active {
 		if a == 0 {
 			dead++
 		}
-		if a > saeDenseFraction*N {
+		if a > saeDenseFraction*v.n {
 			dense++
 		}
 	}
-	fvu := ratio(e.saeSqErr[k], gr.sae.sumVar)
+	sqErr := v.sum("sae/sq_error")[k]
+	fvu := ratio(sqErr, s.sumVar)
 	L := float64(len(st.active))
-	return append([]Metric{{"validation", "loss", total}}, append(metrics,
-		Metric{"validation", "l0", l0},
-		Metric{"validation", "fvu", fvu},
-		Metric{"validation", "explained_variance", 1 - fvu},
-		Metric{"validation", "nmse", ratio(e.saeSqErr[k], gr.sae.sumSq)},
-		Metric{"validation", "dead_fraction", float64(dead) / L},
-		Metric{"validation", "dense_fraction", float64(dense) / L})...)
+	info = []Metric{
+		{Split: "validation", Name: "l0", Value: l0},
+		{Split: "validation", Name: "fvu", Value: fvu},
+		{Split: "validation", Name: "explained_variance", Value: 1 - fvu},
+		{Split: "validation", Name: "nmse", Value: ratio(sqErr, s.sumSq)},
+		{Split: "validation", Name: "dead_fraction", Value: float64(dead) / L},
+		{Split: "validation", Name: "dense_fraction", Value: float64(dense) / L}}
+	return terms, append(info, own...)
 }
 
-// saeTrainDead reads each model's fraction of latents silent for dead_after training
+// epochMetrics reads each model's fraction of latents silent for dead_after training
 // samples or more (the latents AuxK trains), at the end of an epoch.
-func (gr *group) saeTrainDead() ([]float64, error) {
-	t, err := gr.sae.silent.Value()
+func (s *saeModel) epochMetrics() ([][]Metric, error) {
+	t, err := s.silent.Value()
 	if err != nil {
 		return nil, err
 	}
 	silent := tensors.MustCopyFlatData[int32](t)
-	K, L := len(gr.members), gr.sae.cfg.Latents
-	out := make([]float64, K)
-	for k, m := range gr.members {
+	K, L := len(s.gr.members), s.cfg.Latents
+	out := make([][]Metric, K)
+	for k, m := range s.gr.members {
 		dead := 0
-		for _, s := range silent[k*L : (k+1)*L] {
-			if int64(s) >= m.Spec.Model.SAE.DeadAfter {
+		for _, v := range silent[k*L : (k+1)*L] {
+			if int64(v) >= m.Spec.Model.SAE.DeadAfter {
 				dead++
 			}
 		}
-		out[k] = float64(dead) / float64(L)
+		out[k] = []Metric{{Split: "train", Name: "dead_fraction", Value: float64(dead) / float64(L)}}
 	}
 	return out, nil
 }
 
-// saeExport folds the input scale back into model k's weights, so that they map the
-// data's own units: W_enc·c, b_dec/c, W_dec/c (b_enc and thresholds unchanged), and
-// adds the thresholds (a jumprelu's θ per latent, a batchtopk's one θ).
-func (gr *group) saeExport(layers []LayerWeights, thresholds [][]float32, k int) []LayerWeights {
-	c := gr.sae.scale
-	if c != 1 {
-		mul := func(v []float32, f float64) []float32 {
-			out := make([]float32, len(v))
-			for i, x := range v {
-				out[i] = float32(float64(x) * f)
-			}
-			return out
-		}
-		layers[0].Kernel = mul(layers[0].Kernel, c)
-		layers[1].Kernel, layers[1].Bias = mul(layers[1].Kernel, 1/c), mul(layers[1].Bias, 1/c)
+// dataUnits divides a reconstruction by the input scale.
+func (s *saeModel) dataUnits(recon *Node) *Node {
+	if s.scale != 1 {
+		return DivScalar(recon, s.scale)
 	}
-	if thresholds != nil {
-		layers[0].Threshold = thresholds[k]
-	}
-	return layers
+	return recon
 }
 
-// saeThresholds copies the thresholds to the host, per model (nil for topk and relu).
-func (gr *group) saeThresholds() ([][]float32, error) {
-	var v *gmodel.Variable
-	switch {
-	case gr.params.Threshold != nil:
-		v = gr.params.Threshold
-	case gr.sae.threshold != nil:
-		v = gr.sae.threshold
-	default:
+// export folds the input scale back into every model's weights, so that they map the
+// data's own units: W_enc·c, b_dec/c, W_dec/c (b_enc and thresholds unchanged), and
+// adds the thresholds (a jumprelu's θ per latent, a batchtopk's one θ).
+func (s *saeModel) export(out [][]LayerWeights) ([][]LayerWeights, error) {
+	th, err := s.thresholds()
+	if err != nil {
+		return nil, err
+	}
+	c := s.scale
+	for k, layers := range out {
+		if c != 1 {
+			mul := func(v []float32, f float64) []float32 {
+				out := make([]float32, len(v))
+				for i, x := range v {
+					out[i] = float32(float64(x) * f)
+				}
+				return out
+			}
+			layers[0].Kernel = mul(layers[0].Kernel, c)
+			layers[1].Kernel, layers[1].Bias = mul(layers[1].Kernel, 1/c), mul(layers[1].Bias, 1/c)
+		}
+		if th != nil {
+			layers[0].Threshold = th[k]
+		}
+	}
+	return out, nil
+}
+
+// thresholds copies the thresholds to the host, per model (nil without).
+func (s *saeModel) thresholds() ([][]float32, error) {
+	v := s.act.threshold(s)
+	if v == nil {
 		return nil, nil
 	}
 	t, err := v.Value()
@@ -410,7 +484,7 @@ func (gr *group) saeThresholds() ([][]float32, error) {
 		return nil, err
 	}
 	flat := tensors.MustCopyFlatData[float32](t)
-	K := len(gr.members)
+	K := len(s.gr.members)
 	n := len(flat) / K
 	out := make([][]float32, K)
 	for k := range out {
@@ -420,10 +494,6 @@ func (gr *group) saeThresholds() ([][]float32, error) {
 }
 
 // inputScale is the factor c a sparse autoencoder's inputs were multiplied by (1
-// without normalize); NaN for other models.
-func (gr *group) inputScale() float64 {
-	if gr.sae == nil {
-		return math.NaN()
-	}
-	return gr.sae.scale
-}
+// without normalize).
+func (s *saeModel) inputScale() float64    { return s.scale }
+func (s *saeModel) prior() *tensors.Tensor { return nil }

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"maps"
 	"math"
 	"sort"
 	"testing"
@@ -314,5 +315,51 @@ func TestSAEGroupKeyIgnoresItsTensorHyperparametersOnly(t *testing.T) {
 		if GroupKey(a.Spec) == GroupKey(saeMember(t, "c", over).Spec) {
 			t.Errorf("%v shares a group with the base", over)
 		}
+	}
+}
+
+// One definition of firing: an SAE latent fires when h > 0 (L0 counts it), and
+// record.active_threshold, the autoencoders' rule for dense units, changes no SAE
+// metric. Threshold 1.5 is above most kept activations here (checked below), so a
+// dead/dense fraction or an active_fraction that followed it would differ.
+func TestActiveThresholdChangesNoSAEMetric(t *testing.T) {
+	b := saeBackend(t)
+	units := map[string]any{"record.units.layers": []any{"encoder.0"}, "record.units.every": 1,
+		"model.sae.latents": 32, "model.sae.k": 16}
+	_, plain := trainOn(t, b, saeMember(t, "a", units))
+	with := maps.Clone(units)
+	with["record.active_threshold"] = 1.5
+	_, high := trainOn(t, b, saeMember(t, "a", with))
+	for i, e := range plain.Epochs[0] {
+		f := high.Epochs[0][i]
+		if len(e.Metrics) != len(f.Metrics) {
+			t.Fatalf("epoch %d: %d metrics, %d with active_threshold 1.5", e.Epoch, len(e.Metrics), len(f.Metrics))
+		}
+		for j, m := range e.Metrics {
+			if f.Metrics[j] != m {
+				t.Errorf("epoch %d: %v without active_threshold, %v with 1.5", e.Epoch, m, f.Metrics[j])
+			}
+		}
+		if len(e.Units) == 0 || len(e.Units) != len(f.Units) {
+			t.Fatalf("epoch %d: %d unit rows, %d with active_threshold 1.5", e.Epoch, len(e.Units), len(f.Units))
+		}
+		for j, u := range e.Units {
+			if f.Units[j] != u {
+				t.Errorf("epoch %d: unit %+v without active_threshold, %+v with 1.5", e.Epoch, u, f.Units[j])
+			}
+		}
+	}
+	last := plain.Epochs[0][len(plain.Epochs[0])-1]
+	below := 0
+	for _, u := range last.Units {
+		if u.ActiveFraction > 0 && u.MaxActivation < 1.5 {
+			below++
+		}
+	}
+	if below == 0 {
+		t.Fatal("no firing latent stays below 1.5: the threshold would not matter, the test proves nothing")
+	}
+	if l0, dead := value(last, "validation", "l0"), value(last, "validation", "dead_fraction"); !(l0 > 0) || dead == 1 {
+		t.Errorf("l0 %v and dead_fraction %v: a latent that fires is not dead", l0, dead)
 	}
 }

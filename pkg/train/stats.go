@@ -15,13 +15,14 @@ type layerStats struct {
 	max    []float32
 }
 
-// activityRule says when a unit counts as active: h > threshold, or |h| > threshold
-// (absolute) for activations that take both signs. A threshold in the spec
-// (record.active_threshold) replaces the activation's default.
+// activityRule says when a unit of an autoencoder counts as active: h > threshold, or
+// |h| > threshold (absolute) for activations that take both signs. A threshold in the
+// spec (record.active_threshold) replaces the activation's default. (An SAE's latents
+// fire by sae.Fires: see saeModel.firing.)
 func activityRule(activation string, threshold *float64) (float64, bool) {
 	thr, absolute := 0.1, false
 	switch activation {
-	case "relu", "satlin", "topk", "batchtopk", "jumprelu":
+	case "relu", "satlin":
 		thr = 0
 	case "tanh", "linear":
 		absolute = true
@@ -60,9 +61,9 @@ func (s *layerStats) metrics(layer string) []Metric {
 	}
 	mean /= float64(s.n * len(s.sum))
 	return []Metric{
-		{"validation", "mean_activation/" + layer, mean},
-		{"validation", "l0/" + layer, active / float64(s.n)},
-		{"validation", "dead_fraction/" + layer, float64(dead) / float64(len(s.sum))},
+		{Split: "validation", Name: "mean_activation/" + layer, Value: mean},
+		{Split: "validation", Name: "l0/" + layer, Value: active / float64(s.n)},
+		{Split: "validation", Name: "dead_fraction/" + layer, Value: float64(dead) / float64(len(s.sum))},
 	}
 }
 

@@ -40,8 +40,8 @@ func (t tally) list() []*Node { return []*Node{t.sums, t.active, t.failStep, t.f
 type stepState struct {
 	params []*Node // in the order of autoencoder.Params.All
 	opt    []*Node // in the order of Optimizer.State
-	extra  []*Node // a sparse autoencoder's state (saeGroup.vars); nil otherwise
-	rng    *Node   // nil without input noise or a VAE
+	extra  []*Node // the model's state (model.state); nil when it has none
+	rng    *Node   // nil without input noise or a model's own draws
 	tally
 }
 
@@ -55,7 +55,7 @@ func (s stepState) list() []*Node {
 }
 
 func (gr *group) stateFrom(nodes []*Node) stepState {
-	np, no, ne := len(gr.params.All()), len(gr.opt.State()), len(gr.sae.vars())
+	np, no, ne := len(gr.params.All()), len(gr.opt.State()), len(gr.model.state())
 	s := stepState{params: nodes[:np:np], opt: nodes[np : np+no : np+no]}
 	t := nodes[np+no:]
 	s.tally = tally{sums: t[0], active: t[1], failStep: t[2], failLoss: t[3]}
@@ -68,9 +68,8 @@ func (gr *group) stateFrom(nodes []*Node) stepState {
 	return s
 }
 
-// trainGraph builds the training program; aux: with a sparse autoencoder's AuxK loss
-// (see group.trainExecAux). An SAE with AuxK also returns whether any model has a dead
-// latent after the call.
+// trainGraph builds the training program; aux: the model's aux program (see
+// group.trainExecAux). A model with one also returns whether the next call needs it.
 func (gr *group) trainGraph(aux bool) func(*gmodel.Scope, []*Node) []*Node {
 	return func(_ *gmodel.Scope, in []*Node) []*Node { return gr.trainProgram(in, aux) }
 }
@@ -86,7 +85,7 @@ func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
 	if gr.rng != nil {
 		st.rng = gr.rng.NodeValue(g)
 	}
-	st.extra = optim.Values(g, gr.sae.vars())
+	st.extra = optim.Values(g, gr.model.state())
 	st = gr.stateFrom(repeat(start, gr.stepsPerCall, []*Node{x, idx, hp.hp}, st.list(), func(b *Node, inv, state []*Node) []*Node {
 		return gr.step(inv[0], inv[1], b, hyper{inv[2]}, gr.stateFrom(state), aux).list()
 	}))
@@ -99,12 +98,12 @@ func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
 	if gr.rng != nil {
 		gr.rng.SetNodeValue(st.rng)
 	}
-	for i, v := range gr.sae.vars() {
+	for i, v := range gr.model.state() {
 		v.SetNodeValue(st.extra[i])
 	}
 	backend.MarkDonors(g, gr.store) // XLA may update the variables in place
-	if gr.sae != nil && gr.sae.auxK > 0 {
-		return append(st.tally.list(), gr.saeAnyDead(st.extra, hp))
+	if gr.model.hasAux() {
+		return append(st.tally.list(), gr.model.anyDead(st.extra, hp))
 	}
 	return st.tally.list()
 }
@@ -131,50 +130,27 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState, aux bool) stepSta
 		noise, rng = gr.normal(rng, batch.Shape())
 		input = Add(batch, Mul(noise, Reshape(hp.noise(), -1, 1, 1)))
 	}
-	var eps *Node
-	if gr.vae {
-		eps, rng = gr.normal(rng, shapes.Make(dtypes.Float32, K, B, gr.spec.Model.Latent))
-	}
 	w := gr.params.WeightsFrom(st.params)
-	var total *Node
-	var metrics, extra []*Node
-	if gr.sae != nil {
-		total, metrics, extra = gr.saeLoss(w, hp, st.extra, input, rows, samples, aux)
-		for _, p := range gr.penalties(w, nil, hp, rows, ConvertDType(samples, dtypes.Float32)) {
-			total = Add(total, p)
-			metrics = append(metrics, p)
-		}
-		metrics[0] = total
-	} else {
-		out := autoencoder.Forward(w, gr.arch, input, eps)
-		rec := rows.Mean(sparsity.Reconstruction(gr.spec.Loss, out.Recon, batch)) // [K]
-		metrics = []*Node{nil, rec}
-		total = rec
-		if gr.vae {
-			kl := MulScalar(rows.Mean(sparsity.GaussianKL(out.Acts[gr.arch.Latent], out.LogVar)), gr.spec.Model.KLWeight)
-			total = Add(total, kl)
-			metrics = append(metrics, kl)
-		}
-		for _, p := range gr.penalties(w, out.Acts, hp, rows, ConvertDType(samples, dtypes.Float32)) {
-			total = Add(total, p)
-			metrics = append(metrics, p)
-		}
-		metrics[0] = total
+	o := gr.model.loss(stepIn{w: w, h: hp, state: st.extra, input: input, target: batch, rows: rows,
+		samples: samples, rng: rng, aux: aux, normal: func(states *Node, dims ...int) (*Node, *Node) {
+			return gr.normal(states, shapes.Make(dtypes.Float32, dims...))
+		}})
+	total, metrics, extra, rng := o.total, o.metrics, o.state, o.rng
+	for _, p := range gr.penalties(w, o.acts, hp, rows, ConvertDType(samples, dtypes.Float32)) {
+		total = Add(total, p)
+		metrics = append(metrics, p)
 	}
-	m := Stack(metrics, 1) // [K, M]: total loss, reconstruction, (VAE KL,) each penalty (SAE: see saeMetricNames)
+	metrics[0] = total
+	m := Stack(metrics, 1) // [K, M]: total loss, reconstruction, the model's terms, each penalty (see metricNames)
 
 	finite := LogicalAll(IsFinite(m), 1)
 	update := LogicalAnd(LogicalAnd(st.active, finite), inEpoch)
 	grads := Gradient(ReduceAllSum(total), st.params...)
-	if gr.sae != nil {
-		gr.saeProject(grads, st.params)
-	}
+	gr.model.constrainGradients(grads, st.params)
 	params, opt := gr.opt.Update(st.params, st.opt, grads, hp.learningRate(), update)
-	if gr.sae != nil {
-		gr.saeRenormalize(params, update)
-		for i := range extra {
-			extra[i] = Where(keepShape(update, extra[i]), extra[i], st.extra[i])
-		}
+	gr.model.constrainParams(params, update)
+	for i := range extra {
+		extra[i] = Where(keepShape(update, extra[i]), extra[i], st.extra[i])
 	}
 	failed := LogicalAnd(LogicalAnd(st.active, LogicalNot(finite)), inEpoch)
 	weighted := Mul(ConvertDType(m, dtypes.Float64), samples)
@@ -202,20 +178,10 @@ func keepShape(mask, x *Node) *Node {
 // penalties returns each regularizer's penalty [K] for activations acts of a batch of
 // n samples.
 func (gr *group) penalties(w autoencoder.Weights, acts []*Node, hp hyper, rows sparsity.Rows, n *Node) []*Node {
-	var out []*Node
-	for i, r := range gr.spec.Regularizers {
-		switch r.Kind {
-		case "l1_activity":
-			out = append(out, sparsity.L1Activity(acts[gr.arch.Index(r.Layer)], hp.weight(i), rows))
-		case "kl_sparsity":
-			kl := sparsity.KLSparsity(acts[gr.arch.Index(r.Layer)], hp.target(i), hp.weight(i), rows)
-			if r.Convention == "keras" {
-				kl = Div(kl, n) // a Keras activity regularizer's sum, divided by the batch size
-			}
-			out = append(out, kl)
-		case "weight_decay":
-			out = append(out, gr.weightDecay(w, i, hp.weight(i)))
-		}
+	out := make([]*Node, len(gr.pens))
+	for i, p := range gr.pens {
+		out[i] = p.train(penaltyGraph{r: gr.spec.Regularizers[i], w: w, arch: gr.arch, acts: acts,
+			weight: hp.weight(i), target: hp.target(i), rows: rows, samples: n})
 	}
 	return out
 }

@@ -17,6 +17,15 @@
 // back to the host. The files follow that shape: step.go, eval.go and record.go build
 // the compiled programs, loop.go is the host loop, result.go and stats.go hold what
 // comes out.
+//
+// What differs between kinds of model lives in one implementation per kind, behind the
+// model interface (model.go), registered by model.kind: model_autoencoder.go
+// (autoencoder, vae) and sae.go (the sparse autoencoders, with one file per
+// model.sae.activation: sae_relu.go, sae_topk.go, sae_batchtopk.go, sae_jumprelu.go,
+// sae_matryoshka.go). Each regularizer kind is one file (penalty_*.go) behind the
+// penalty interface (penalty.go). The programs and the loop see only the interfaces:
+// a new kind, activation or regularizer is a new file that registers itself, and an
+// unknown name is an error.
 package train
 
 import (
@@ -42,10 +51,8 @@ type Member struct {
 	Spec  *spec.Spec
 }
 
-// Data is what the models train and validate on.
-type Data struct {
-	Train, Validation *data.Set
-}
+// Data is what the models train and validate on (prepared by package data).
+type Data = data.Splits
 
 // Observer receives the results as training goes.
 type Observer interface {
@@ -192,22 +199,20 @@ func (h hyper) noise() *Node         { return h.column(hpNoise) }
 func (h hyper) weight(reg int) *Node { return h.column(hpRegularizers + 2*reg) }
 func (h hyper) target(reg int) *Node { return h.column(hpRegularizers + 2*reg + 1) }
 
-// hyperparameters lays out the members' hyperparameters as hp's rows.
-func hyperparameters(members []Member) *tensors.Tensor {
-	P := hpRegularizers + 2*len(members[0].Spec.Regularizers)
-	if members[0].Spec.Model.Kind == "sae" {
-		P += hpSAEColumns
-	}
-	hp := make([]float32, 0, len(members)*P)
+// hyperparameters lays out the members' hyperparameters as hp's rows: the learning
+// rate, input noise, each regularizer's weight and target, then the model's columns.
+func (gr *group) hyperparameters(members []Member) *tensors.Tensor {
+	var hp []float32
+	P := 0
 	for _, m := range members {
 		s := m.Spec
-		hp = append(hp, float32(s.Optimizer.LearningRate), float32(s.Train.InputNoise))
+		row := []float32{float32(s.Optimizer.LearningRate), float32(s.Train.InputNoise)}
 		for _, r := range s.Regularizers {
-			hp = append(hp, float32(r.Weight), float32(r.Target))
+			row = append(row, float32(r.Weight), float32(r.Target))
 		}
-		if s.Model.Kind == "sae" {
-			hp = append(hp, saeHyper(s)...)
-		}
+		row = append(row, gr.model.hyper(s)...)
+		P = len(row)
+		hp = append(hp, row...)
 	}
 	return tensors.FromFlatDataAndDimensions(hp, len(members), P)
 }

@@ -19,8 +19,8 @@ import (
 
 	"github.com/sparselab/saerun/pkg/baseline"
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/data/specdata"
 	"github.com/sparselab/saerun/pkg/results"
-	"github.com/sparselab/saerun/pkg/runner"
 	"github.com/sparselab/saerun/pkg/spec"
 )
 
@@ -94,7 +94,7 @@ func run(dirs []string, dataDir string) error {
 					}
 					full[cfg.Dataset.Name] = ds
 				}
-				d, err := runner.Prepare(ds, cfg.Dataset)
+				d, err := specdata.Prepare(ds, cfg.Dataset)
 				if err != nil {
 					return fmt.Errorf("%s: run %s: %w", dir, r.RunID, err)
 				}

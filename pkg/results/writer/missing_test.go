@@ -10,7 +10,6 @@ import (
 
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/sweep"
-	"github.com/sparselab/saerun/pkg/train"
 )
 
 // TestRunsWithoutFinalMetricsHaveNullNotZero writes a failed run, a run that diverged
@@ -31,10 +30,10 @@ func TestRunsWithoutFinalMetricsHaveNullNotZero(t *testing.T) {
 	}
 	for _, r := range []struct {
 		id string
-		o  train.Outcome
+		o  results.Outcome
 	}{
-		{"diverged", train.Outcome{Status: train.StatusDiverged, DivergedAt: 1, CompileSecs: 0.5}},
-		{"completed", train.Outcome{Status: train.StatusCompleted, Epochs: 1, CompileSecs: 0.5, Final: []train.Metric{
+		{"diverged", results.Outcome{Status: results.StatusDiverged, DivergedAt: 1, CompileSecs: 0.5}},
+		{"completed", results.Outcome{Status: results.StatusCompleted, Epochs: 1, CompileSecs: 0.5, Final: []results.Metric{
 			{Split: "train", Name: "loss", Value: 0.25}, {Split: "validation", Name: "loss", Value: 0.5},
 			{Split: "validation", Name: "reconstruction", Value: math.NaN()}}}},
 	} {

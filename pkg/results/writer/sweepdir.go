@@ -17,7 +17,6 @@ import (
 
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/sweep"
-	"github.com/sparselab/saerun/pkg/train"
 )
 
 // ToolVersion is recorded in every file.
@@ -41,20 +40,40 @@ func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
 	dir := filepath.Join(out, name)
 	sum := sha256.Sum256(specData)
 	s := &Sweep{Dir: dir, Name: name, SpecHash: hex.EncodeToString(sum[:])}
+	exists, err := checkSpec(dir, specData)
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		return s, nil
+	}
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, err
+	}
+	return s, WriteFileAtomic(filepath.Join(dir, "spec.yaml"), specData)
+}
+
+// CheckSpec is OpenSweep's check alone, writing nothing: an error wrapping
+// ErrSpecChanged when out/name holds a different spec.
+func CheckSpec(out, name string, specData []byte) error {
+	_, err := checkSpec(filepath.Join(out, name), specData)
+	return err
+}
+
+// checkSpec reports whether dir holds a spec.yaml, and refuses one that differs from
+// specData.
+func checkSpec(dir string, specData []byte) (exists bool, err error) {
 	path := filepath.Join(dir, "spec.yaml")
 	old, err := os.ReadFile(path)
 	switch {
 	case err == nil && !sameSpec(old, specData):
-		return nil, fmt.Errorf("%w: %s differs from the spec given; use another name or --out, or remove the folder", ErrSpecChanged, path)
+		return true, fmt.Errorf("%w: %s differs from the spec given; use another name or --out, or remove the folder", ErrSpecChanged, path)
 	case err == nil:
-		return s, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, err
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return s, WriteFileAtomic(path, specData)
+	return false, err
 }
 
 // sameSpec reports whether two spec files say the same thing: equal bytes, or equal
@@ -86,110 +105,65 @@ func (s *Sweep) Statuses() (map[string]string, error) {
 	return results.ReadStatuses(s.Dir)
 }
 
-// RunWriter streams one run's rows into its table files.
+// RunWriter streams one run's rows into its table files: one per table of
+// results.Registry that is written epoch by epoch (a file is created at the first
+// epoch that has rows for its table).
 type RunWriter struct {
-	sweep   *Sweep
-	run     sweep.Run
-	start   time.Time
-	metrics *table[results.MetricRow]
-	units   *table[results.UnitRow]
-	acts    *table[results.ActivationRow]
-	images  *table[results.ImageRow]
-	weights *table[results.WeightRow] // nil unless the spec records weights
+	sweep *Sweep
+	run   sweep.Run
+	start time.Time
+	files []*tableFile // in Registry order
 }
 
-// StartRun opens the run's table files (under temporary names).
+// StartRun prepares the run's table files (written under temporary names).
 func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
-	meta := s.meta(r.ID)
 	w := &RunWriter{sweep: s, run: r, start: time.Now()}
-	var err error
-	if w.metrics, err = newTable[results.MetricRow](s.path(results.MetricsTable, r.ID), meta); err != nil {
-		return nil, err
-	}
-	if w.units, err = newTable[results.UnitRow](s.path(results.UnitsTable, r.ID), meta); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if w.acts, err = newTable[results.ActivationRow](s.path(results.ActivationsTable, r.ID), meta); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if w.images, err = newTable[results.ImageRow](s.path(results.ImagesTable, r.ID), meta); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if r.Spec != nil && r.Spec.Record.Weights.Every > 0 {
-		if w.weights, err = newTable[results.WeightRow](s.path(results.WeightsTable, r.ID), meta); err != nil {
+	for _, t := range results.Registry {
+		if !t.PerEpoch() {
+			continue
+		}
+		f, err := newTableFile(t, s.path(t.Name, r.ID), s.meta(r.ID))
+		if err != nil {
 			w.Abort()
 			return nil, err
 		}
+		w.files = append(w.files, f)
 	}
 	return w, nil
 }
 
-// Epoch writes one epoch's rows (a row group in each table).
-func (w *RunWriter) Epoch(e *train.Epoch) error {
-	id, ep := w.run.ID, int32(e.Epoch)
-	metrics := make([]results.MetricRow, len(e.Metrics))
-	for i, m := range e.Metrics {
-		metrics[i] = results.MetricRow{RunID: id, Epoch: ep, Split: m.Split, Metric: m.Name, Value: m.Value, ElapsedSeconds: e.Elapsed}
-	}
-	if err := w.metrics.write(metrics); err != nil {
-		return err
-	}
-	units := make([]results.UnitRow, len(e.Units))
-	for i, u := range e.Units {
-		units[i] = results.UnitRow{RunID: id, Epoch: ep, Layer: u.Layer, Unit: int32(u.Unit),
-			MeanActivation: u.MeanActivation, ActiveFraction: u.ActiveFraction, MaxActivation: u.MaxActivation}
-	}
-	if err := w.units.write(units); err != nil {
-		return err
-	}
-	var acts []results.ActivationRow
-	for _, a := range e.Activations {
-		for i, v := range a.Vectors {
-			acts = append(acts, results.ActivationRow{RunID: id, Epoch: ep, Layer: a.Layer, Sample: int32(i),
-				ValidationIndex: int32(a.Index[i]), Label: int32(a.Labels[i]), Activation: v})
+// Epoch writes one epoch's rows (a row group in each table that has rows).
+func (w *RunWriter) Epoch(e *results.Epoch) error {
+	for _, f := range w.files {
+		if err := f.write(w.run.ID, e); err != nil {
+			return err
 		}
 	}
-	if err := w.acts.write(acts); err != nil {
-		return err
-	}
-	images := make([]results.ImageRow, len(e.Images))
-	for i, im := range e.Images {
-		images[i] = results.ImageRow{RunID: id, Epoch: ep, Kind: im.Kind, Sample: int32(im.Sample),
-			ValidationIndex: int32(im.Index), Label: int32(im.Label), Input: im.Input, Output: im.Output}
-	}
-	if err := w.images.write(images); err != nil {
-		return err
-	}
-	if w.weights == nil {
-		return nil
-	}
-	var weights []results.WeightRow
-	for _, l := range e.Weights {
-		weights = append(weights,
-			results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "kernel", Shape: []int32{int32(l.In), int32(l.Out)}, Values: l.Kernel},
-			results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "bias", Shape: []int32{int32(l.Out)}, Values: l.Bias})
-		if l.Threshold != nil {
-			weights = append(weights, results.WeightRow{RunID: id, Epoch: ep, Layer: l.Name, Kind: "threshold",
-				Shape: []int32{int32(len(l.Threshold))}, Values: l.Threshold})
-		}
-	}
-	return w.weights.write(weights)
+	return nil
 }
 
 // Finish commits the table files and then writes the runs/ row, which marks the run
-// as recorded. backend names the backend that ran it.
-func (w *RunWriter) Finish(o train.Outcome, be Backend, groupSize int) error {
-	tables := []interface{ commit() error }{w.metrics, w.units, w.acts, w.images}
-	if w.weights != nil {
-		tables = append(tables, w.weights)
-	}
-	for _, t := range tables {
-		if err := t.commit(); err != nil {
-			w.Abort()
+// as recorded; the row's file records how many rows each table got (results.Verify
+// checks them). backend names the backend that ran it. A failed run keeps no rows in
+// any table (its epochs are no result; --resume runs it again), only its runs/ row
+// with the reason. When a file cannot be written, none of the run's files is left.
+func (w *RunWriter) Finish(o results.Outcome, be Backend, groupSize int) error {
+	rows := map[string]int64{}
+	if o.Status == results.StatusFailed {
+		w.Abort()
+		if err := w.sweep.removeRunFiles(w.run.ID); err != nil {
 			return err
+		}
+	} else {
+		for _, f := range w.files {
+			if err := f.commit(); err != nil {
+				w.Abort()
+				w.sweep.removeRunFiles(w.run.ID)
+				return err
+			}
+			if f.rows > 0 {
+				rows[f.table.Name] = f.rows
+			}
 		}
 	}
 	end := time.Now()
@@ -220,7 +194,50 @@ func (w *RunWriter) Finish(o train.Outcome, be Backend, groupSize int) error {
 		FinalMetrics:                  string(finalJSON), Config: string(w.run.Config),
 		SpecHash: w.sweep.SpecHash, ToolVersion: ToolVersion,
 	}
-	return writeRunRow(w.sweep.path(results.RunsTable, w.run.ID), info, w.run.Params, w.sweep.meta(w.run.ID))
+	if err := writeRunRow(w.sweep.path(results.RunsTable, w.run.ID), info, w.run.Params, w.sweep.runMeta(w.run.ID, rows)); err != nil {
+		// Without its runs/ row the run is not recorded: its files would be orphans.
+		w.sweep.removeRunFiles(w.run.ID)
+		return err
+	}
+	return nil
+}
+
+// runMeta is the key-value metadata of a run's runs/ file: meta, and the number of
+// rows each table got (results.TableRowsKey; a table missing from it has none).
+func (s *Sweep) runMeta(runID string, rows map[string]int64) map[string]string {
+	m := s.meta(runID)
+	b, _ := json.Marshal(rows)
+	m[results.TableRowsKey] = string(b)
+	return m
+}
+
+// removeRunFiles removes a run's files in every table but runs/ (committed and
+// temporary ones), and table folders that are left empty.
+func (s *Sweep) removeRunFiles(runID string) error {
+	var first error
+	for _, table := range results.Tables {
+		if table == results.RunsTable {
+			continue
+		}
+		paths, _ := filepath.Glob(filepath.Join(s.Dir, table, "."+runID+".parquet.*.tmp"))
+		for _, p := range append(paths, s.path(table, runID)) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) && first == nil {
+				first = fmt.Errorf("remove %s: %w", p, err)
+			}
+		}
+		removeIfEmpty(filepath.Join(s.Dir, table))
+	}
+	return first
+}
+
+// Discard forgets a run: its runs/ row first (so that it is no longer recorded, and
+// --resume runs it again), then its files in the other tables. For a finished run
+// whose files are damaged (results.Verify).
+func (s *Sweep) Discard(runID string) error {
+	if err := os.Remove(s.path(results.RunsTable, runID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", s.path(results.RunsTable, runID), err)
+	}
+	return s.removeRunFiles(runID)
 }
 
 // Backend is what a run ran on, for its runs/ row.
@@ -231,34 +248,31 @@ type Backend struct {
 }
 
 // RecordFailed writes a runs/ row with status failed and the reason, for a run whose
-// results could not be written (a full disk, a read-only folder). Best effort: when
-// even this row cannot be written, the run simply has no row and --resume re-runs it.
+// results could not be written (a full disk, a read-only folder), and removes the
+// run's rows from every other table: a failed run has no results. Best effort: when
+// even this row cannot be written, the run's runs/ file is removed, the run has no row
+// and --resume re-runs it.
 func (s *Sweep) RecordFailed(r sweep.Run, reason string, be Backend) error {
+	removeErr := s.removeRunFiles(r.ID)
 	now := time.Now().UTC()
 	info := results.RunInfo{RunID: r.ID, Sweep: s.Name, RunIndex: int32(r.Index), Seed: r.Seed,
-		Status: train.StatusFailed, Message: reason, Backend: be.Name, BackendDetail: be.Detail,
+		Status: results.StatusFailed, Message: reason, Backend: be.Name, BackendDetail: be.Detail,
 		Device: be.Device, Deterministic: be.Deterministic,
 		StartTime: now, EndTime: now, FinalMetrics: "{}", Config: string(r.Config),
 		SpecHash: s.SpecHash, ToolVersion: ToolVersion}
-	return writeRunRow(s.path(results.RunsTable, r.ID), info, r.Params, s.meta(r.ID))
+	if err := writeRunRow(s.path(results.RunsTable, r.ID), info, r.Params, s.runMeta(r.ID, map[string]int64{})); err != nil {
+		os.Remove(s.path(results.RunsTable, r.ID))
+		return err
+	}
+	return removeErr
 }
 
 // Abort removes the run's temporary files; files of earlier, complete runs are untouched.
 func (w *RunWriter) Abort() {
-	if w.metrics != nil {
-		w.metrics.abort()
-	}
-	if w.units != nil {
-		w.units.abort()
-	}
-	if w.acts != nil {
-		w.acts.abort()
-	}
-	if w.images != nil {
-		w.images.abort()
-	}
-	if w.weights != nil {
-		w.weights.abort()
+	for _, f := range w.files {
+		if f != nil {
+			f.abort()
+		}
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/sweep"
-	"github.com/sparselab/saerun/pkg/train"
 )
 
 func TestRunRowHasAColumnPerSweptParameterAndMetadata(t *testing.T) {
@@ -24,12 +23,12 @@ func TestRunRowHasAColumnPerSweptParameterAndMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &train.Epoch{Epoch: 1, Metrics: []train.Metric{{Split: "validation", Name: "loss", Value: 0.5}},
-		Activations: []train.Activations{{Layer: "encoder.0", Index: []int{4}, Labels: []int{2}, Vectors: [][]float32{{0.1, 0.2}}}}}
+	e := &results.Epoch{Epoch: 1, Metrics: []results.Metric{{Split: "validation", Name: "loss", Value: 0.5}},
+		Activations: []results.Activations{{Layer: "encoder.0", Index: []int{4}, Labels: []int{2}, Vectors: [][]float32{{0.1, 0.2}}}}}
 	if err := w.Epoch(e); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Finish(train.Outcome{Status: train.StatusCompleted, Epochs: 1, Final: e.Metrics}, Backend{Name: "go"}, 1); err != nil {
+	if err := w.Finish(results.Outcome{Status: results.StatusCompleted, Epochs: 1, Final: e.Metrics}, Backend{Name: "go"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(filepath.Join(dir, "s", "runs", "abc123.parquet"))
@@ -105,23 +104,5 @@ func TestOpenSweepRefusesADifferentSpec(t *testing.T) {
 	}
 	if _, err := OpenSweep(dir, "t", []byte("name: t\ntrain: {epochs: 3}\n")); err == nil {
 		t.Error("a changed value accepted")
-	}
-}
-
-func TestStatusValuesAgreeWithTraining(t *testing.T) {
-	for _, c := range [][2]string{
-		{results.StatusCompleted, train.StatusCompleted},
-		{results.StatusDiverged, train.StatusDiverged},
-		{results.StatusInterrupted, train.StatusInterrupted},
-		{results.StatusFailed, train.StatusFailed},
-	} {
-		if c[0] != c[1] {
-			t.Errorf("results status %q, training status %q", c[0], c[1])
-		}
-	}
-	// Trained weights convert to the results type without copying field by field.
-	lw := train.LayerWeights{Name: "encoder.0", In: 2, Out: 1, Kernel: []float32{1, 2}, Bias: []float32{3}}
-	if got := results.LayerWeights(lw); got.Name != lw.Name || len(got.Kernel) != 2 {
-		t.Errorf("converted weights %+v", got)
 	}
 }

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"flag"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The main command takes its run flags before or after the spec, with the same
+// result; `SPEC --resume` once printed the usage.
+func TestRunFlagsWorkBeforeOrAfterTheSpec(t *testing.T) {
+	spec := "experiments/quickstart.yaml"
+	flags := []string{"--dry-run", "--json", "--shard", "1/3", "--set", "train.epochs=2", "--set=train.seed=5"}
+	_, want, _ := runCmd(t, append(slices.Clone(flags), spec)...)
+	if len(strings.Split(strings.TrimSpace(want), "\n")) != 6 || !strings.Contains(want, `"epochs":2`) {
+		t.Fatalf("flags before the spec: %q", want)
+	}
+	for name, args := range map[string][]string{
+		"after":  append([]string{spec}, flags...),
+		"around": append(append(slices.Clone(flags[:4]), spec), flags[4:]...),
+	} {
+		code, got, stderr := runCmd(t, args...)
+		if code != 0 || got != want {
+			t.Errorf("flags %s the spec: exit %d, stdout differs: %v\n%s", name, code, got != want, stderr)
+		}
+	}
+	for name, args := range map[string][]string{
+		"--json without --dry-run": {spec, "--json"},
+		"negative group size":      {spec, "--dry-run", "--group-size", "-1"},
+		"unknown flag after":       {spec, "--no-such-flag"},
+		"flag value missing":       {spec, "--shard"},
+		// A verb's flags after its arguments are flags too, not folder names.
+		"verb flag after its argument": {"compact", t.TempDir(), "--row-group-mb", "0"},
+	} {
+		if code, _, stderr := runCmd(t, args...); code != 2 || stderr == "" {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and a message", name, code, stderr)
+		}
+	}
+}
+
+func TestReorderMovesFlagsBeforeArgumentsAndKeepsValues(t *testing.T) {
+	var rf runFlags
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	rf.registerAll(fs)
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"a.yaml", "--resume", "--out", "o"}, []string{"--resume", "--out", "o", "--", "a.yaml"}},
+		{[]string{"--out", "o", "a.yaml"}, []string{"--out", "o", "--", "a.yaml"}},
+		{[]string{"a.yaml", "--out=o", "b"}, []string{"--out=o", "--", "a.yaml", "b"}},
+		// A value that looks like a flag stays the flag's value; after "--" all is positional.
+		{[]string{"--set", "-x=1", "a.yaml", "--", "--resume"}, []string{"--set", "-x=1", "--", "a.yaml", "--resume"}},
+		{[]string{"--resume"}, []string{"--resume"}},
+	} {
+		got := reorder(fs, c.in)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("reorder(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if again := reorder(fs, got); !slices.Equal(again, got) {
+			t.Errorf("reorder is not idempotent on %q: %q", got, again)
+		}
+	}
+	if err := fs.Parse(reorder(fs, []string{"a.yaml", "--resume", "--set", "k=v", "--group-size", "3"})); err != nil ||
+		!rf.resume || rf.groupSize != 3 || !slices.Equal(rf.sets, []string{"k=v"}) || fs.Arg(0) != "a.yaml" {
+		t.Errorf("parsed %+v, args %q, %v", rf, fs.Args(), err)
+	}
+}

@@ -1,0 +1,46 @@
+package data
+
+import "fmt"
+
+// Selection is which part of a loaded dataset a run trains and validates on: the
+// validation set ("test": the dataset's test set; otherwise a seeded split of the
+// training set) and caps on both sets' sizes. It is the data side of a spec's dataset
+// section (package data/specdata maps one to the other), so that this package needs
+// no spec.
+type Selection struct {
+	Validation           string  // "test", or "split" (also the default)
+	ValidationFraction   float64 // with "split": the fraction of the training set held out
+	SplitSeed            int64   // with "split": fixes which rows are held out
+	MaxTrainSamples      int     // 0: all
+	MaxValidationSamples int     // 0: all
+}
+
+// Splits is what models train and validate on.
+type Splits struct {
+	Train, Validation *Set
+}
+
+// Prepare applies a selection to a loaded dataset (name is the dataset's name, for
+// the error when it has no test set).
+func Prepare(full *Dataset, name string, sel Selection) (Splits, error) {
+	var d Splits
+	switch sel.Validation {
+	case "test":
+		if full.Test == nil {
+			return d, fmt.Errorf("dataset %s has no test set: use validation: split", name)
+		}
+		d.Train, d.Validation = full.Train, full.Test
+	default:
+		var err error
+		if d.Train, d.Validation, err = Split(full.Train, sel.ValidationFraction, sel.SplitSeed); err != nil {
+			return d, err
+		}
+	}
+	if sel.MaxTrainSamples > 0 {
+		d.Train = d.Train.Head(sel.MaxTrainSamples)
+	}
+	if sel.MaxValidationSamples > 0 {
+		d.Validation = d.Validation.Head(sel.MaxValidationSamples)
+	}
+	return d, nil
+}
