@@ -108,16 +108,34 @@ func (s *Sweep) Statuses() (map[string]string, error) {
 // RunWriter streams one run's rows into its table files: one per table of
 // results.Registry that is written epoch by epoch (a file is created at the first
 // epoch that has rows for its table).
+//
+// The rows are visible while the run trains: after an epoch, the epochs written since
+// the last flush are flushed (each table's file rewritten and renamed into place, see
+// tableFile) once FlushInterval has passed since the last flush, and once FlushBudget
+// times as long as that flush took, so that rewriting a growing file takes at most
+// about 1/FlushBudget of the training time. Finish flushes the rest.
 type RunWriter struct {
-	sweep *Sweep
-	run   sweep.Run
-	start time.Time
-	files []*tableFile // in Registry order
+	sweep     *Sweep
+	run       sweep.Run
+	start     time.Time
+	files     []*tableFile // in Registry order
+	lastFlush time.Time    // when the last flush ended (the start before the first)
+	wait      time.Duration
 }
 
-// StartRun prepares the run's table files (written under temporary names).
+// FlushInterval is the shortest time between two flushes of a run's rows, and
+// FlushBudget the least ratio of the time between flushes to the time a flush took.
+// A run's finished epochs are readable at most FlushInterval (or FlushBudget times the
+// last flush's duration, when longer) after the epoch that follows them ends.
+var (
+	FlushInterval = time.Second
+	FlushBudget   = 10
+)
+
+// StartRun prepares the run's table files (a file appears at the first flush).
 func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
-	w := &RunWriter{sweep: s, run: r, start: time.Now()}
+	now := time.Now()
+	w := &RunWriter{sweep: s, run: r, start: now, lastFlush: now}
 	for _, t := range results.Registry {
 		if !t.PerEpoch() {
 			continue
@@ -132,13 +150,30 @@ func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
 	return w, nil
 }
 
-// Epoch writes one epoch's rows (a row group in each table that has rows).
+// Epoch writes one epoch's rows (a row group in each table that has rows), and flushes
+// the epochs not yet visible when a flush is due.
 func (w *RunWriter) Epoch(e *results.Epoch) error {
 	for _, f := range w.files {
 		if err := f.write(w.run.ID, e); err != nil {
 			return err
 		}
 	}
+	if time.Since(w.lastFlush) < max(FlushInterval, w.wait) {
+		return nil
+	}
+	return w.Flush()
+}
+
+// Flush makes every epoch written so far readable.
+func (w *RunWriter) Flush() error {
+	t0 := time.Now()
+	for _, f := range w.files {
+		if err := f.flush(); err != nil {
+			return err
+		}
+	}
+	w.lastFlush = time.Now()
+	w.wait = time.Duration(FlushBudget) * w.lastFlush.Sub(t0)
 	return nil
 }
 
@@ -267,7 +302,8 @@ func (s *Sweep) RecordFailed(r sweep.Run, reason string, be Backend) error {
 	return removeErr
 }
 
-// Abort removes the run's temporary files; files of earlier, complete runs are untouched.
+// Abort removes the run's files (the rows it flushed too: the run is not recorded);
+// files of other runs are untouched.
 func (w *RunWriter) Abort() {
 	for _, f := range w.files {
 		if f != nil {
