@@ -301,3 +301,32 @@ func TestKillsAtRandomMomentsLeaveWholeFilesAndNoFailedRows(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFlushOfAGrowingRun measures a flush after every epoch of a run with 4,096
+// units (a units row each per epoch): the cost of keeping a file readable as it grows.
+//
+//	go test ./pkg/results/writer -run '^$' -bench FlushOfAGrowingRun -benchtime 50x
+func BenchmarkFlushOfAGrowingRun(b *testing.B) {
+	FlushInterval, FlushBudget = time.Hour, 0
+	sw, _ := OpenSweep(b.TempDir(), "s", []byte("name: s\n"))
+	w, _ := sw.StartRun(sweep.Run{ID: "cc"})
+	ep := func(e int) *train.Epoch {
+		x := &train.Epoch{Epoch: e, Metrics: []train.Metric{{Split: "validation", Name: "loss", Value: 1 / float64(e)}}}
+		for u := range 4096 {
+			x.Units = append(x.Units, train.UnitStats{Layer: "encoder.0", Unit: u, MeanActivation: float64(e*u) * 1e-3, ActiveFraction: float64(u%97) / 97})
+		}
+		return x
+	}
+	var flush time.Duration
+	for i := 0; i < b.N; i++ {
+		w.Epoch(ep(i + 1))
+		t0 := time.Now()
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		flush += time.Since(t0)
+	}
+	st, _ := os.Stat(filepath.Join(sw.Dir, results.UnitsTable, "cc.parquet"))
+	b.ReportMetric(float64(st.Size())/1e6, "MB-final")
+	b.ReportMetric(float64(flush.Microseconds())/1e3/float64(b.N), "ms/flush")
+}
