@@ -335,7 +335,7 @@ func printRunTable(w io.Writer, runs []Finished, metricLabel string) {
 	if metricLabel == "FVU" {
 		cols = []struct{ label, split, name string }{{"FVU", "validation", "fvu"}, {"L0", "validation", "l0"}, {"dead", "validation", "dead_fraction"}, {"val", "validation", "loss"}}
 	}
-	header := []string{"run"}
+	header := []string{"run", "seed"}
 	for _, c := range cols {
 		header = append(header, c.label)
 	}
@@ -350,7 +350,7 @@ func printRunTable(w io.Writer, runs []Finished, metricLabel string) {
 	header = append(header, params...)
 	rows := [][]string{header}
 	for _, f := range runs {
-		row := []string{f.Run.ID}
+		row := []string{f.Run.ID, strconv.FormatInt(f.Run.Seed, 10)}
 		for _, c := range cols {
 			if v, ok := value(f.Outcome.Final, c.split, c.name); ok {
 				row = append(row, Num(v))
