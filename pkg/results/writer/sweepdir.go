@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -27,6 +28,10 @@ type Sweep struct {
 	Dir      string
 	Name     string
 	SpecHash string
+
+	mu     sync.Mutex
+	opened time.Time     // when OpenSweep opened it
+	flush  time.Duration // time its runs' flushes took, all together
 }
 
 // ErrSpecChanged is returned by OpenSweep when the folder holds a different spec.
@@ -39,7 +44,7 @@ var ErrSpecChanged = errors.New("results folder holds a different spec")
 func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
 	dir := filepath.Join(out, name)
 	sum := sha256.Sum256(specData)
-	s := &Sweep{Dir: dir, Name: name, SpecHash: hex.EncodeToString(sum[:])}
+	s := &Sweep{Dir: dir, Name: name, SpecHash: hex.EncodeToString(sum[:]), opened: time.Now()}
 	exists, err := checkSpec(dir, specData)
 	if err != nil {
 		return nil, err
@@ -111,22 +116,22 @@ func (s *Sweep) Statuses() (map[string]string, error) {
 //
 // The rows are visible while the run trains: after an epoch, the epochs written since
 // the last flush are flushed (each table's file rewritten and renamed into place, see
-// tableFile) once FlushInterval has passed since the last flush, and once FlushBudget
-// times as long as that flush took, so that rewriting a growing file takes at most
-// about 1/FlushBudget of the training time. Finish flushes the rest.
+// tableFile) once FlushInterval has passed since the run's last flush, unless the
+// flushes of all the sweep's runs have taken more than 1/FlushBudget of the time since
+// the sweep was opened (a group of many runs, or large files: rewriting never takes
+// more than about a tenth of the training time). Finish flushes the rest.
 type RunWriter struct {
 	sweep     *Sweep
 	run       sweep.Run
 	start     time.Time
 	files     []*tableFile // in Registry order
 	lastFlush time.Time    // when the last flush ended (the start before the first)
-	wait      time.Duration
 }
 
-// FlushInterval is the shortest time between two flushes of a run's rows, and
-// FlushBudget the least ratio of the time between flushes to the time a flush took.
-// A run's finished epochs are readable at most FlushInterval (or FlushBudget times the
-// last flush's duration, when longer) after the epoch that follows them ends.
+// FlushInterval is the shortest time between two flushes of a run's rows; FlushBudget
+// the least ratio of a sweep's time to the time its flushes took (0: no limit). A
+// run's finished epochs are readable about FlushInterval after the epoch that follows
+// them ends, later when flushing would take more than its budget.
 var (
 	FlushInterval = time.Second
 	FlushBudget   = 10
@@ -158,10 +163,18 @@ func (w *RunWriter) Epoch(e *results.Epoch) error {
 			return err
 		}
 	}
-	if time.Since(w.lastFlush) < max(FlushInterval, w.wait) {
+	if time.Since(w.lastFlush) < FlushInterval || w.sweep.overBudget() {
 		return nil
 	}
 	return w.Flush()
+}
+
+// overBudget reports whether the sweep's flushes have taken more than 1/FlushBudget
+// of its time so far.
+func (s *Sweep) overBudget() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return FlushBudget > 0 && s.flush*time.Duration(FlushBudget) > time.Since(s.opened)
 }
 
 // Flush makes every epoch written so far readable.
@@ -173,7 +186,9 @@ func (w *RunWriter) Flush() error {
 		}
 	}
 	w.lastFlush = time.Now()
-	w.wait = time.Duration(FlushBudget) * w.lastFlush.Sub(t0)
+	w.sweep.mu.Lock()
+	w.sweep.flush += w.lastFlush.Sub(t0)
+	w.sweep.mu.Unlock()
 	return nil
 }
 
