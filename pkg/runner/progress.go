@@ -255,6 +255,7 @@ func (p *barProgress) EndGroup(outcomes []train.Outcome) {
 func (p *barProgress) EndSweep() {
 	if p.bar != nil {
 		p.bar.Finish()
+		p.bar = nil
 	}
 }
 
