@@ -85,3 +85,38 @@ func TestRecipeKeysAtTheirDefaultsKeepTheRunID(t *testing.T) {
 		}
 	}
 }
+
+// The AuxK loss's revision is in the canonical form of exactly the runs that use AuxK:
+// their ids change with it, every other id stays.
+func TestAuxKRevisionMarksOnlyRunsThatUseAuxK(t *testing.T) {
+	noSweep := strings.Replace(validSAE, "sweep:\n  parameters:\n    model.sae.k: {values: [4, 8, 16]}\n", "", 1)
+	for _, c := range []struct {
+		name, from, to string
+		marked         bool
+	}{
+		{"topk (AuxK by default)", "", "", true},
+		{"topk, aux_coefficient 0", "k: 8}", "k: 8, aux_coefficient: 0}", false},
+		{"batchtopk", "activation: topk", "activation: batchtopk", true},
+		{"relu", "activation: topk, k: 8", "activation: relu, l1_coefficient: 1", false},
+		{"jumprelu", "activation: topk, k: 8", "activation: jumprelu, l0_coefficient: 1", false},
+	} {
+		s, err := loadAndExpand(t, strings.Replace(noSweep, c.from, c.to, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Canonical(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if marked := bytes.Contains(got, []byte(`,"revisions":{"auxk":2},"version":`)); marked != c.marked {
+			t.Errorf("%s: AuxK revision in the canonical form %v, want %v:\n%s", c.name, marked, c.marked, got)
+		}
+	}
+	ae, err := loadAndExpand(t, valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := Canonical(ae); bytes.Contains(got, []byte("revisions")) {
+		t.Errorf("an autoencoder's canonical form has revisions: %s", got)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"testing"
+
+	"github.com/sparselab/saerun/pkg/data"
 )
 
 // scheduleRate is the README's formula for the n-th step's learning rate, written
@@ -235,5 +237,37 @@ func TestGroupKeyIgnoresTheRecipeNumbersButNotTheDecay(t *testing.T) {
 	}
 	if GroupKey(a.Spec) == GroupKey(c.Spec) {
 		t.Error("runs with different decays must not share a group")
+	}
+}
+
+// AuxK's coefficient means the same at any scale of the data: AuxK's share of the
+// loss (its train penalty over the reconstruction loss) is the same on the digits and
+// on the digits times 16 (an exact scaling in float32; b_dec starts at the mean, the
+// parameters barely move at a learning rate of 1e-12, and most latents are dead after
+// the first step at dead_after 1). Without the batch-variance factor it would differ
+// by 256.
+func TestAuxKShareOfTheLossDoesNotDependOnTheDataScale(t *testing.T) {
+	b := saeBackend(t)
+	m := saeMember(t, "a", map[string]any{"model.sae.dead_after": 1, "model.sae.latents": 64, "model.sae.k": 1,
+		"model.sae.b_dec_init": "mean", "optimizer.learning_rate": 1e-12, "train.epochs": 1})
+	share := func(c float32) float64 {
+		d := digits(t)
+		scale := func(s *data.Set) *data.Set {
+			cp := *s
+			cp.X = make([]float32, len(s.X))
+			for i, v := range s.X {
+				cp.X[i] = v * c
+			}
+			return &cp
+		}
+		h := &History{}
+		if _, err := Train(context.Background(), b, []Member{m}, Data{Train: scale(d.Train), Validation: scale(d.Validation)}, h); err != nil {
+			t.Fatal(err)
+		}
+		return finalValue(t, h, 0, "train", "penalty/auxk/encoder.0") / finalValue(t, h, 0, "train", "reconstruction")
+	}
+	one, sixteen := share(1), share(16)
+	if !(one > 0) || math.Abs(sixteen/one-1) > 1e-4 {
+		t.Errorf("AuxK penalty / reconstruction: %v on the data, %v on 16 × the data; want equal and > 0", one, sixteen)
 	}
 }

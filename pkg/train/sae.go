@@ -316,8 +316,13 @@ func (s *saeModel) loss(in stepIn) stepOut {
 	deadAfter := ConvertDType(s.hp(h, hpSAEDeadAfter), dtypes.Int32)
 	switch {
 	case s.auxK > 0 && in.aux:
+		// α · V · AuxK, V the batch's variance in the loss's units: the loss is then V
+		// times (the batch's reconstruction error relative to predicting its mean +
+		// α × AuxK), OpenAI's training loss, so that α means the same at any scale of
+		// the data (experiments/README.md, AuxK).
 		dead := GreaterOrEqual(silent, ExpandAxes(deadAfter, -1))
-		a := Mul(s.hp(h, hpSAEAuxCoefficient), sae.AuxK(c.e.z, dead, Sub(x, c.recon), in.w.Kernels[1], s.auxK, rows, s.sel))
+		alpha := Mul(s.hp(h, hpSAEAuxCoefficient), s.batchVariance(x, rows))
+		a := Mul(alpha, sae.AuxK(c.e.z, dead, Sub(x, c.recon), in.w.Kernels[1], s.auxK, rows, s.sel))
 		total, metrics = Add(total, a), append(metrics, a)
 	case s.auxK > 0:
 		metrics = append(metrics, ZerosLike(rec))
@@ -332,6 +337,15 @@ func (s *saeModel) loss(in stepIn) stepOut {
 	more := Min(Add(silent, ConvertDType(in.samples, dtypes.Int32)), ExpandAxes(deadAfter, -1))
 	next := append([]*Node{Where(fired, ZerosLike(silent), more)}, c.next...)
 	return stepOut{total: total, metrics: metrics, state: next, rng: in.rng}
+}
+
+// batchVariance is each model's [K] reconstruction loss of predicting every sample of
+// the batch x [K, B, D] by the batch's mean: the data's variance in the units of the
+// loss (mean over samples of ‖x − mean(x)‖² for mse_sum, per element for mse), the
+// denominator of Gao et al.'s normalized MSE (the batch's fvu).
+func (s *saeModel) batchVariance(x *Node, rows sparsity.Rows) *Node {
+	mean := BroadcastToDims(ExpandAxes(rows.Mean(x), 1), x.Shape().Dimensions...)
+	return rows.Mean(sparsity.Reconstruction(s.gr.spec.Loss, mean, x))
 }
 
 // anyDead is whether any model has a latent silent for its dead_after samples: the
@@ -403,7 +417,8 @@ func (s *saeModel) evalTerms(w autoencoder.Weights, out autoencoder.Output, x *N
 //	l0                  mean over samples of the number of latents with h > 0
 //	fvu                 Σ‖x − x̂‖² / Σ‖x − mean(x)‖² (fraction of variance unexplained)
 //	explained_variance  1 − fvu
-//	nmse                Σ‖x − x̂‖² / Σ‖x‖² (OpenAI's normalized MSE, about zero)
+//	nmse                Σ‖x − x̂‖² / Σ‖x‖² (relative to predicting 0; Gao et al.'s
+//	                    "normalized MSE", relative to predicting the mean, is fvu)
 //	dead_fraction       latents that fire on no validation sample, / L
 //	dense_fraction      latents that fire on more than 10 % of them, / L
 func (s *saeModel) validation(k int, v valSums) (terms, info []Metric) {

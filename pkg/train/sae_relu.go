@@ -8,7 +8,10 @@ import (
 )
 
 // relu: h = ReLU(z), with the penalty λ · mean over samples of Σ_j |h_j|·‖d_j‖
-// (sae.WeightedL1, λ = model.sae.l1_coefficient).
+// (sae.WeightedL1, λ = model.sae.l1_coefficient, ramped up over l1_warmup_steps).
+// Under the decoder constraint (unit-norm directions, the gradient's parallel part
+// removed) the ‖d_j‖ weighting has no effect on training: every ‖d_j‖ is 1 and its
+// decoder gradient is all parallel. It is kept as the anchors write the penalty.
 type saeReLU struct{ saeActivationBase }
 
 func init() { registerSAEActivation("relu", saeReLU{}) }
