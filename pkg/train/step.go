@@ -1,6 +1,8 @@
 package train
 
 import (
+	"math"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -135,7 +137,9 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState, aux bool) stepSta
 		input = Add(batch, Mul(noise, Reshape(hp.noise(), -1, 1, 1)))
 	}
 	w := gr.params.WeightsFrom(st.params)
-	n := AddScalar(st.steps, 1) // this step's number over the run
+	// This step's number over the run, saturating at 2^31 − 1 (far past any schedule's
+	// end: warm-ups and decays are at most 2^24 steps each).
+	n := AddScalar(MinScalar(st.steps, math.MaxInt32-1), 1)
 	o := gr.model.loss(stepIn{w: w, h: hp, state: st.extra, input: input, target: batch, rows: rows,
 		samples: samples, step: n, rng: rng, aux: aux, normal: func(states *Node, dims ...int) (*Node, *Node) {
 			return gr.normal(states, shapes.Make(dtypes.Float32, dims...))
