@@ -52,6 +52,9 @@ type Options struct {
 	JSON       bool     // with DryRun: one JSON object per run instead of text lines
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
 	BackendObj compute.Backend
+	// StallTimeout: a group with no progress for this long is abandoned (watchdog.go);
+	// 0: $SAERUN_STALL_TIMEOUT or DefaultStallTimeout; negative: never.
+	StallTimeout time.Duration
 }
 
 // Summary counts what happened to the runs of this invocation.
@@ -127,6 +130,7 @@ type Plan struct {
 	statuses map[string]string // the folder's runs when planned
 	data     *specdata.Cache
 	start    time.Time
+	stall    time.Duration // the watchdog's limit (watchdog.go)
 }
 
 // PlanFile loads the spec at path (with Opts.Set applied) and plans it.
@@ -192,6 +196,12 @@ func NewPlan(s *spec.Spec, src *spec.Source, opts Options) (*Plan, error) {
 		if err := CheckLoss(r.Spec, d); err != nil {
 			return nil, &UsageError{err}
 		}
+	}
+	if err := checkMemory(src.Path, p.Mine, p.data, opts.GroupSize, p.Info.Device); err != nil {
+		return nil, &UsageError{err}
+	}
+	if p.stall, err = stallTimeout(opts.StallTimeout); err != nil {
+		return nil, &UsageError{err}
 	}
 
 	p.Dir = filepath.Join(opts.Out, s.Name)
@@ -299,7 +309,7 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		prog = NewProgress(opts.Log)
 	}
 	trainer := train.NewTrainer(p.Backend, train.Options{}) // compiles each kind of group once
-	defer trainer.Close()
+	defer func() { trainer.Close() }()
 	done := 0
 	for gi, g := range groups {
 		if ctx.Err() != nil {
@@ -314,12 +324,19 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		}
 		d, _ := p.data.Get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
-		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog)
+		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, p.stall, opts.Log)
 		prog.EndGroup(outcomes)
 		for _, c := range claims {
 			c.Release()
 		}
-		if err != nil {
+		var hung *errHung
+		if errors.As(err, &hung) {
+			// The hung call still holds the trainer and perhaps the backend (a deadlocked
+			// worker pool): the next groups get fresh ones.
+			if trainer, err = reopen(opts, &p.Backend, p.Info); err != nil {
+				return sum, err
+			}
+		} else if err != nil {
 			return sum, err
 		}
 		for _, o := range outcomes {
@@ -434,11 +451,16 @@ func claim(sw *writer.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*write
 // trainGroup trains one group and records each member's results. A failure to build
 // or train the group marks its runs failed (recorded, with the message) and the
 // sweep goes on; a failure to write results stops the sweep.
-func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress) (outcomes []train.Outcome, err error) {
+//
+// A group that makes no progress for stall (watchdog.go) is abandoned: its runs are
+// recorded failed (interrupted after an interrupt) and the error is a *errHung.
+func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress,
+	stall time.Duration, log io.Writer) (outcomes []train.Outcome, err error) {
 	// A failure to write results marks the group's runs failed (when even that can be
 	// written) and stops the sweep: the disk or folder needs attention.
 	defer func() {
-		if err != nil {
+		var hung *errHung
+		if err != nil && !errors.As(err, &hung) {
 			for _, r := range g {
 				sw.RecordFailed(r, "writing results failed: "+err.Error(), runBackend(info))
 			}
@@ -458,8 +480,33 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 		writers[k] = w
 		members[k] = train.Member{RunID: r.ID, Spec: r.Spec}
 	}
-	obs := &observer{writers: writers, prog: prog}
-	outcomes, err = trainer.Train(ctx, members, d, obs)
+	obs := &observer{writers: writers, prog: prog, epochs: make([]int, len(g))}
+	for _, r := range g {
+		obs.runIDs = append(obs.runIDs, r.ID)
+	}
+	outcomes, err = watchedTrain(ctx, stall, log, obs, func() ([]train.Outcome, error) {
+		return trainer.Train(ctx, members, d, obs)
+	})
+	var hung *errHung
+	if errors.As(err, &hung) { // results written so far are kept; the runs are rerun with --resume
+		status := train.StatusFailed
+		if ctx.Err() != nil {
+			status = train.StatusInterrupted
+		}
+		outcomes = make([]train.Outcome, len(g))
+		for k := range outcomes {
+			outcomes[k] = train.Outcome{Status: status, Message: hung.msg, Epochs: obs.epochs[k]}
+		}
+		for k, w := range writers {
+			if err := w.Finish(outcomes[k], runBackend(info), len(g)); err != nil {
+				for _, w := range writers[k+1:] {
+					w.Abort()
+				}
+				return nil, err
+			}
+		}
+		return outcomes, hung
+	}
 	if obs.writeErr != nil {
 		for _, w := range writers {
 			w.Abort()
@@ -484,22 +531,47 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 }
 
 // observer fans a group's epochs out to each member's writer and to the progress display.
+// Every report is a sign of progress for the watchdog; once the watchdog abandons
+// the group, reports are dropped.
 type observer struct {
+	watch
 	writers  []*writer.RunWriter
 	prog     Progress
 	writeErr error
+	runIDs   []string
+	epochs   []int // written per member
 }
 
-func (o *observer) Progress(epoch, batch, batches int) { o.prog.Batch(epoch, batch, batches) }
+func (o *observer) Progress(epoch, batch, batches int) {
+	if hook := stallHook.Load(); hook != nil {
+		(*hook)(o.runIDs)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.abandoned {
+		return
+	}
+	o.beat()
+	o.prog.Batch(epoch, batch, batches)
+}
 
 func (o *observer) Epoch(k int, e *train.Epoch) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.abandoned {
+		return errAbandoned
+	}
+	o.beat()
 	if err := o.writers[k].Epoch(e); err != nil {
 		o.writeErr = err
 		return err
 	}
+	o.epochs[k]++
 	o.prog.Epoch(k, e)
 	return nil
 }
+
+var errAbandoned = errors.New("abandoned by the watchdog")
 
 // Groups splits runs into groups that train together: same structure (train.GroupKey,
 // which includes the dataset), in sweep order, each of at most maxSize(run) runs, the
