@@ -51,6 +51,7 @@ type Options struct {
 	Stdout     io.Writer
 	JSON       bool     // with DryRun: one JSON object per run instead of text lines
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
+	Quiet      bool     // only warnings and the summary on Log (no progress, no notes)
 	BackendObj compute.Backend
 	// StallTimeout: a group with no progress for this long is abandoned (watchdog.go);
 	// 0: $SAERUN_STALL_TIMEOUT or DefaultStallTimeout; negative: never.
@@ -297,17 +298,30 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		groups = p.group(pending)
 	}
 	sum.Skipped = skipped
-	fmt.Fprintf(opts.Log, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
+	info := opts.Log // what --quiet leaves out
+	if opts.Quiet {
+		info = io.Discard
+	}
+	_, found := backend.FindPlugin()
+	if hint := backendHint(opts.Backend, p.Info.Name, found); hint != "" {
+		fmt.Fprintln(info, hint)
+	}
+	fmt.Fprintf(info, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
 		p.Spec.Name, len(p.Runs), len(p.Mine), sum.Skipped, p.Info, sw.Dir)
 	if n := foreignRuns(statuses, p.Runs); n > 0 {
-		fmt.Fprintf(opts.Log, "note: %s holds %d run(s) that are none of this spec's runs (written before run ids hashed the canonical form %s?); they are kept and not counted as done\n",
+		fmt.Fprintf(info, "note: %s holds %d run(s) that are none of this spec's runs (written before run ids hashed the canonical form %s?); they are kept and not counted as done\n",
 			sw.Dir, n, spec.CanonicalVersion)
 	}
 
 	prog := opts.Progress
 	if prog == nil {
-		prog = NewProgress(opts.Log)
+		prog = NewProgress(opts.Log, opts.Quiet)
 	}
+	if sp, ok := prog.(sweepProgress); ok {
+		sp.StartSweep(pending)
+		defer sp.EndSweep()
+	}
+	var finished []Finished
 	trainer := train.NewTrainer(p.Backend, train.Options{}) // compiles each kind of group once
 	defer func() { trainer.Close() }()
 	done := 0
@@ -339,7 +353,8 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		} else if err != nil {
 			return sum, err
 		}
-		for _, o := range outcomes {
+		for k, o := range outcomes {
+			finished = append(finished, Finished{Run: g[k], Outcome: o})
 			switch o.Status {
 			case train.StatusCompleted:
 				sum.Completed++
@@ -354,13 +369,17 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		done += len(g)
 	}
 	lock.Release()
+	if sp, ok := prog.(sweepProgress); ok {
+		sp.EndSweep()
+	}
+	PrintBest(opts.Log, finished, 5)
 	if ctx.Err() == nil && !opts.NoCompact {
-		if err := compactIfDone(sw.Dir, p.Runs, opts.Log); err != nil {
+		if err := compactIfDone(sw.Dir, p.Runs, opts.Log, info); err != nil {
 			return sum, err
 		}
 	}
 	sum.Wall = time.Since(p.start)
-	printSize(opts.Log, sw.Dir, len(p.Runs))
+	printSize(info, sw.Dir, len(p.Runs))
 	return sum, nil
 }
 
@@ -368,7 +387,7 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 // sweep, in every shard, is done. When another runner still writes the folder, it is
 // left to that runner, which compacts when it ends. A failed compaction is a warning:
 // it leaves the per-run files as they were.
-func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
+func compactIfDone(dir string, runs []sweep.Run, log, info io.Writer) error {
 	statuses, err := results.ReadStatuses(dir)
 	if err != nil {
 		return err
@@ -380,7 +399,7 @@ func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
 	}
 	tables, err := results.Compact(dir, results.CompactOptions{})
 	if errors.Is(err, results.ErrBusy) {
-		fmt.Fprintf(log, "not compacting %s: another runner is writing it and compacts it when it ends\n", dir)
+		fmt.Fprintf(info, "not compacting %s: another runner is writing it and compacts it when it ends\n", dir)
 		return nil
 	}
 	if err != nil {
@@ -391,7 +410,7 @@ func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
 	}
 	for _, t := range tables {
 		if t.RunsMerged > 0 {
-			fmt.Fprintf(log, "compacted %s/%s: %d files -> %d (%d rows)\n", dir, t.Table, t.FilesBefore, t.FilesAfter, t.Rows)
+			fmt.Fprintf(info, "compacted %s/%s: %d files -> %d (%d rows)\n", dir, t.Table, t.FilesBefore, t.FilesAfter, t.Rows)
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sparselab/saerun/pkg/results"
@@ -40,8 +41,6 @@ func TestAnUndefinedValidationMetricIsRecordedAsSuchAndTheRunCompletes(t *testin
 	dir := t.TempDir()
 	constant := filepath.Join(dir, "constant.npy") // every row the same: zero variance
 	writeNPYOf(t, constant, 40, 6, func(i, j int) float32 { return float32(j) / 4 })
-	varied := filepath.Join(dir, "varied.npy")
-	writeNPYOf(t, varied, 40, 6, func(i, j int) float32 { return float32((i*7+j*3)%11) / 10 })
 	zeros := filepath.Join(dir, "zeros.npy")
 	writeNPYOf(t, zeros, 40, 6, func(i, j int) float32 { return 0 })
 	const sae = `name: undefined
@@ -68,7 +67,6 @@ train: {epochs: 2, batch_size: 8}
 		undefined               []string // validation metrics that must be NaN
 	}{
 		{"zero-variance data", sae, constant, "", []string{"fvu", "explained_variance"}},
-		{"one validation sample", sae, varied, ", max_validation_samples: 1", []string{"fvu", "explained_variance"}},
 		{"all-zero data", sae, zeros, "", []string{"fvu", "explained_variance", "nmse"}},
 		{"mape on all-zero data", ae, zeros, "", []string{"mape", "mape_seed"}},
 	} {
@@ -106,5 +104,29 @@ train: {epochs: 2, batch_size: 8}
 				}
 			}
 		})
+	}
+}
+
+// A one-sample validation set, on which the validation FVU is undefined for every run,
+// is refused before anything is written (issue 23), naming the key.
+func TestAOneSampleValidationSetIsRefusedBeforeWriting(t *testing.T) {
+	dir := t.TempDir()
+	varied := filepath.Join(dir, "varied.npy")
+	writeNPYOf(t, varied, 40, 6, func(i, j int) float32 { return float32((i*7+j*3)%11) / 10 })
+	out := t.TempDir()
+	_, err := RunFile(context.Background(), writeSpec(t, fmt.Sprintf(`name: one-row
+dataset: {name: npy, path: %s, max_validation_samples: 1}
+model:
+  kind: sae
+  sae: {latents: 8, activation: topk, k: 2}
+loss: mse_sum
+optimizer: {name: adam, learning_rate: 0.01}
+train: {epochs: 2, batch_size: 8}
+`, varied)), opts(out))
+	if err == nil || !strings.Contains(err.Error(), "dataset.max_validation_samples") || !strings.Contains(err.Error(), "at least 2") {
+		t.Fatalf("err = %v; want a refusal naming dataset.max_validation_samples and its minimum", err)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("the refused spec wrote %d entries into the results folder", len(entries))
 	}
 }
