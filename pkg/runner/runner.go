@@ -24,6 +24,7 @@ import (
 	"github.com/gomlx/compute"
 
 	"github.com/sparselab/saerun/pkg/backend"
+	"github.com/sparselab/saerun/pkg/checkpoint"
 	"github.com/sparselab/saerun/pkg/data"
 	"github.com/sparselab/saerun/pkg/data/specdata"
 	"github.com/sparselab/saerun/pkg/results"
@@ -314,7 +315,7 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		}
 		d, _ := p.data.Get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
-		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog)
+		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, opts.Log, opts.Resume)
 		prog.EndGroup(outcomes)
 		for _, c := range claims {
 			c.Release()
@@ -431,10 +432,50 @@ func claim(sw *writer.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*write
 	return mine, claims, nil
 }
 
-// trainGroup trains one group and records each member's results. A failure to build
-// or train the group marks its runs failed (recorded, with the message) and the
-// sweep goes on; a failure to write results stops the sweep.
-func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress) (outcomes []train.Outcome, err error) {
+// trainGroup trains one group and records each member's results. With resume, each
+// run continues from its last good checkpoint (loadResume); runs that resume after
+// different epochs (or not at all) train in separate groups, one after another.
+func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress, log io.Writer, resume bool) ([]train.Outcome, error) {
+	points := make([]*resumePoint, len(g))
+	var order []int // resume epochs, in order of first appearance
+	byEpoch := map[int][]int{}
+	for i, r := range g {
+		if resume && r.Spec.Record.Checkpoints.Every > 0 {
+			points[i] = loadResume(sw.Dir, r, log)
+		}
+		e := 0
+		if points[i] != nil {
+			e = points[i].state.Epoch
+			fmt.Fprintf(log, "run %s: resuming after epoch %d from %s\n", r.ID, e, ckptPath(sw.Dir, r.ID))
+		}
+		if _, ok := byEpoch[e]; !ok {
+			order = append(order, e)
+		}
+		byEpoch[e] = append(byEpoch[e], i)
+	}
+	outcomes := make([]train.Outcome, len(g))
+	for _, e := range order {
+		idx := byEpoch[e]
+		sub, subPoints := make([]sweep.Run, len(idx)), make([]*resumePoint, len(idx))
+		for j, i := range idx {
+			sub[j], subPoints[j] = g[i], points[i]
+		}
+		out, err := trainMembers(ctx, trainer, info, sw, sub, subPoints, idx, d, prog)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range idx {
+			outcomes[i] = out[j]
+		}
+	}
+	return outcomes, nil
+}
+
+// trainMembers trains runs g (resuming from points, where not nil) as one group and
+// records each member's results; index[k] is member k's place in the group prog
+// shows. A failure to build or train the group marks its runs failed (recorded, with
+// the message) and the sweep goes on; a failure to write results stops the sweep.
+func trainMembers(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, points []*resumePoint, index []int, d train.Data, prog Progress) (outcomes []train.Outcome, err error) {
 	// A failure to write results marks the group's runs failed (when even that can be
 	// written) and stops the sweep: the disk or folder needs attention.
 	defer func() {
@@ -446,25 +487,47 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 		}
 	}()
 	writers := make([]*writer.RunWriter, len(g))
+	journals := make([]*journal, len(g))
+	defer func() {
+		for _, j := range journals {
+			j.close()
+		}
+	}()
 	members := make([]train.Member, len(g))
+	abort := func(err error) ([]train.Outcome, error) {
+		for _, w := range writers {
+			if w != nil {
+				w.Abort()
+			}
+		}
+		return nil, err
+	}
 	for k, r := range g {
 		w, err := sw.StartRun(r)
 		if err != nil {
-			for _, w := range writers[:k] {
-				w.Abort()
-			}
-			return nil, err
+			return abort(err)
 		}
 		writers[k] = w
 		members[k] = train.Member{RunID: r.ID, Spec: r.Spec}
+		var done int64
+		if p := points[k]; p != nil {
+			members[k].Resume, done = p.state, p.state.Journal
+			for _, e := range p.epochs { // the epochs recorded before, as they were
+				if err := w.Epoch(e); err != nil {
+					return abort(err)
+				}
+			}
+		}
+		if r.Spec.Record.Checkpoints.Every > 0 {
+			if journals[k], err = openJournal(journalPath(sw.Dir, r.ID), done); err != nil {
+				return abort(err)
+			}
+		}
 	}
-	obs := &observer{writers: writers, prog: prog}
+	obs := &observer{writers: writers, journals: journals, runs: g, dir: sw.Dir, index: index, prog: prog}
 	outcomes, err = trainer.Train(ctx, members, d, obs)
 	if obs.writeErr != nil {
-		for _, w := range writers {
-			w.Abort()
-		}
-		return nil, obs.writeErr
+		return abort(obs.writeErr)
 	}
 	if err != nil {
 		outcomes = make([]train.Outcome, len(g))
@@ -479,13 +542,23 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 			}
 			return nil, err
 		}
+		if results.Done(outcomes[k].Status) && !g[k].Spec.Record.Checkpoints.Keep {
+			journals[k].close()
+			journals[k] = nil
+			removeCheckpoints(sw.Dir, g[k].ID)
+		}
 	}
 	return outcomes, nil
 }
 
-// observer fans a group's epochs out to each member's writer and to the progress display.
+// observer fans a group's epochs out to each member's writer, journal and to the
+// progress display, and writes the members' checkpoints.
 type observer struct {
 	writers  []*writer.RunWriter
+	journals []*journal // nil entries without checkpoints
+	runs     []sweep.Run
+	dir      string
+	index    []int // member -> place in the group prog shows
 	prog     Progress
 	writeErr error
 }
@@ -497,8 +570,31 @@ func (o *observer) Epoch(k int, e *train.Epoch) error {
 		o.writeErr = err
 		return err
 	}
-	o.prog.Epoch(k, e)
+	if j := o.journals[k]; j != nil {
+		if err := j.append(e); err != nil {
+			o.writeErr = err
+			return err
+		}
+	}
+	o.prog.Epoch(o.index[k], e)
 	return nil
+}
+
+// Checkpoint writes member k's checkpoint, after syncing the journal it refers to.
+func (o *observer) Checkpoint(k int, st *checkpoint.State) error {
+	j := o.journals[k]
+	if j == nil {
+		return nil
+	}
+	err := j.f.Sync()
+	if err == nil {
+		st.ConfigHash, st.Journal = checkpoint.ConfigHash(o.runs[k].Config), j.size
+		err = checkpoint.Write(ckptPath(o.dir, o.runs[k].ID), st)
+	}
+	if err != nil {
+		o.writeErr = err
+	}
+	return err
 }
 
 // Groups splits runs into groups that train together: same structure (train.GroupKey,
