@@ -90,12 +90,29 @@ func Encode(s *State) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Decode parses a file's bytes and checks that they are a checkpoint of run runID with
-// the configuration hash configHash. path only names the file in errors.
+func refusal(path, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrRefused, path, fmt.Sprintf(format, args...))
+}
+
+// Decode parses a file's bytes (Parse) and checks that they are a checkpoint of run
+// runID with the configuration hash configHash. path only names the file in errors.
 func Decode(path string, data []byte, runID, configHash string) (*State, error) {
-	refuse := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrRefused, path, fmt.Sprintf(format, args...))
+	s, err := Parse(path, data)
+	if err != nil {
+		return nil, err
 	}
+	if s.RunID != runID {
+		return nil, refusal(path, "belongs to run %s, not %s", s.RunID, runID)
+	}
+	if s.ConfigHash != configHash {
+		return nil, refusal(path, "written for another configuration (hash %.12s, this run's is %.12s)", s.ConfigHash, configHash)
+	}
+	return s, nil
+}
+
+// Parse parses a file's bytes, checking its format and checksum only.
+func Parse(path string, data []byte) (*State, error) {
+	refuse := func(format string, args ...any) error { return refusal(path, format, args...) }
 	if len(data) < len(magic) || string(data[:len(magic)]) != magic {
 		return nil, refuse("not a saerun checkpoint (no %q header)", magic[:len(magic)-1])
 	}
@@ -109,12 +126,6 @@ func Decode(path string, data []byte, runID, configHash string) (*State, error) 
 	var s State
 	if err := gob.NewDecoder(bytes.NewReader(body[len(magic):])).Decode(&s); err != nil {
 		return nil, refuse("cannot decode: %v", err)
-	}
-	if s.RunID != runID {
-		return nil, refuse("belongs to run %s, not %s", s.RunID, runID)
-	}
-	if s.ConfigHash != configHash {
-		return nil, refuse("written for another configuration (hash %.12s, this run's is %.12s)", s.ConfigHash, configHash)
 	}
 	if s.Epoch < 1 {
 		return nil, refuse("epoch %d", s.Epoch)

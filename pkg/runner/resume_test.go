@@ -113,25 +113,21 @@ func sameTables(t *testing.T, got, want map[string][]string) {
 }
 
 // waitForCheckpoint waits until some run of the sweep in dir has a checkpoint after at
-// least `epoch` epochs, or the process ends.
+// least epoch epochs, or the process ends (false).
 func waitForCheckpoint(dir string, epoch int, done <-chan error) bool {
 	for {
 		select {
 		case <-done:
 			return false
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 		files, _ := filepath.Glob(filepath.Join(dir, CheckpointsDir, "*.ckpt"))
 		for _, f := range files {
 			if data, err := os.ReadFile(f); err == nil {
-				if s, err := checkpoint.Decode(f, data, strings.TrimSuffix(filepath.Base(f), ".ckpt"), ""); err == nil || strings.Contains(err.Error(), "another configuration") {
-					_ = s
+				if s, err := checkpoint.Parse(f, data); err == nil && s.Epoch >= epoch {
 					return true
 				}
 			}
-		}
-		if epoch <= 0 {
-			return true
 		}
 	}
 }
@@ -201,4 +197,118 @@ func TestSIGKILLedSweepResumesFromCheckpointsBitIdentically(t *testing.T) {
 		t.Errorf("checkpoints/ left after the sweep finished")
 	}
 	t.Logf("%d SIGKILLs, %d runs resumed from a checkpoint", kills, n)
+}
+
+// killAfter starts the sweep and SIGKILLs it once a run has a checkpoint after epoch
+// epochs; it returns the runs left with checkpoints.
+func killAfter(t *testing.T, spec, out string, epoch int) []string {
+	t.Helper()
+	cmd := child(spec, out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if !waitForCheckpoint(filepath.Join(out, "resume"), epoch, done) {
+		t.Fatal("the sweep ended before a checkpoint")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	files, _ := filepath.Glob(filepath.Join(out, "resume", CheckpointsDir, "*.ckpt"))
+	var ids []string
+	for _, f := range files {
+		ids = append(ids, strings.TrimSuffix(filepath.Base(f), ".ckpt"))
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Damaged checkpoints, checkpoints of another run or of another configuration, and
+// garbage are refused, each named in the log with its reason; the run resumes from the
+// previous good checkpoint or from epoch 1, and the tables still equal an
+// uninterrupted sweep's.
+func TestHostileCheckpointsAreRefusedByNameAndTheRunRestartsFromAGoodOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a runner")
+	}
+	spec := writeSpec(t, resumeSpec)
+	want, _ := reference(t, spec)
+	resume := func(out string) (string, map[string]*int32) {
+		var log bytes.Buffer
+		if _, err := RunFile(context.Background(), spec, Options{Out: out, Backend: "go", GroupSize: 2, Resume: true, Log: &log}); err != nil {
+			t.Fatalf("resume: %v\n%s", err, log.String())
+		}
+		got, resumed := tables(t, filepath.Join(out, "resume"))
+		sameTables(t, got, want)
+		return log.String(), resumed
+	}
+
+	t.Run("all refused: from epoch 1", func(t *testing.T) {
+		out := t.TempDir()
+		ids := killAfter(t, spec, out, 3)
+		if len(ids) != 2 {
+			t.Fatalf("checkpoints of %v, want one group of 2", ids)
+		}
+		a, b := ckptPath(filepath.Join(out, "resume"), ids[0]), ckptPath(filepath.Join(out, "resume"), ids[1])
+		bData, _ := os.ReadFile(b)
+		st, err := checkpoint.Parse(b, bData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.ConfigHash = checkpoint.ConfigHash([]byte("another spec"))
+		otherSpec, _ := checkpoint.Encode(st)
+		prevB, _ := os.ReadFile(checkpoint.PreviousPath(b))
+		for path, data := range map[string][]byte{
+			a:                           bData, // run b's
+			checkpoint.PreviousPath(a): []byte("garbage, not a checkpoint"),
+			b:                           otherSpec,
+			checkpoint.PreviousPath(b): prevB[:len(prevB)/2],
+		} {
+			if err := os.WriteFile(path, data, 0o666); err != nil {
+				t.Fatal(err)
+			}
+		}
+		log, resumed := resume(out)
+		for _, w := range []string{
+			a + ": belongs to run " + ids[1],
+			checkpoint.PreviousPath(a) + ": not a saerun checkpoint",
+			b + ": written for another configuration",
+			checkpoint.PreviousPath(b) + ": damaged or truncated",
+		} {
+			if !strings.Contains(log, w) {
+				t.Errorf("the log does not say %q:\n%s", w, log)
+			}
+		}
+		for _, id := range ids {
+			if resumed[id] != nil {
+				t.Errorf("run %s: resumed_from_epoch %d, want null (restarted from epoch 1)", id, *resumed[id])
+			}
+		}
+	})
+	t.Run("newest truncated: from the previous", func(t *testing.T) {
+		out := t.TempDir()
+		ids := killAfter(t, spec, out, 3)
+		var prevEpoch int
+		for _, id := range ids {
+			p := ckptPath(filepath.Join(out, "resume"), id)
+			data, _ := os.ReadFile(p)
+			os.WriteFile(p, data[:len(data)-100], 0o666)
+			prev, _ := os.ReadFile(checkpoint.PreviousPath(p))
+			s, err := checkpoint.Parse(p, prev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prevEpoch = s.Epoch
+		}
+		log, resumed := resume(out)
+		for _, id := range ids {
+			p := ckptPath(filepath.Join(out, "resume"), id)
+			if !strings.Contains(log, p+": damaged or truncated") {
+				t.Errorf("the log does not name %s:\n%s", p, log)
+			}
+			if r := resumed[id]; r == nil || int(*r) != prevEpoch {
+				t.Errorf("run %s: resumed_from_epoch %v, want %d", id, r, prevEpoch)
+			}
+		}
+	})
 }
