@@ -259,9 +259,9 @@ func TestHostileCheckpointsAreRefusedByNameAndTheRunRestartsFromAGoodOne(t *test
 		otherSpec, _ := checkpoint.Encode(st)
 		prevB, _ := os.ReadFile(checkpoint.PreviousPath(b))
 		for path, data := range map[string][]byte{
-			a:                           bData, // run b's
+			a:                          bData, // run b's
 			checkpoint.PreviousPath(a): []byte("garbage, not a checkpoint"),
-			b:                           otherSpec,
+			b:                          otherSpec,
 			checkpoint.PreviousPath(b): prevB[:len(prevB)/2],
 		} {
 			if err := os.WriteFile(path, data, 0o666); err != nil {
