@@ -19,8 +19,11 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // magic opens every checkpoint file; the digit is the format version.
@@ -133,25 +136,32 @@ func Parse(path string, data []byte) (*State, error) {
 	return &s, nil
 }
 
-// Write writes s to path atomically (a temporary file, synced, then renamed), keeping
-// the file it replaces as PreviousPath(path): if the new one is found damaged, the run
-// resumes from the one before.
+// Write writes s to path atomically (a temporary file, then a rename), keeping the
+// file it replaces as PreviousPath(path): if the new one is found damaged, the run
+// resumes from the one before. It does not fsync: a checkpoint must survive its
+// process being killed (the page cache keeps it), and one a machine crash damages is
+// found by its checksum and refused, like a short journal.
 func Write(path string, s *State) error {
 	data, err := Encode(s)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	var tmp string
+	var f *os.File
+	for range 100 {
+		tmp = filepath.Join(dir, "."+filepath.Base(path)+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+		if f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666); !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	tmp := f.Name()
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
+	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -159,11 +169,9 @@ func Write(path string, s *State) error {
 		os.Remove(tmp)
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	if _, err := os.Stat(path); err == nil {
-		if err := os.Rename(path, PreviousPath(path)); err != nil {
-			os.Remove(tmp)
-			return err
-		}
+	if err := os.Rename(path, PreviousPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		os.Remove(tmp)
+		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
