@@ -52,7 +52,11 @@ type Options struct {
 	Stdout     io.Writer
 	JSON       bool     // with DryRun: one JSON object per run instead of text lines
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
+	Quiet      bool     // only warnings and the summary on Log (no progress, no notes)
 	BackendObj compute.Backend
+	// StallTimeout: a group with no progress for this long is abandoned (watchdog.go);
+	// 0: $SAERUN_STALL_TIMEOUT or DefaultStallTimeout; negative: never.
+	StallTimeout time.Duration
 }
 
 // Summary counts what happened to the runs of this invocation.
@@ -128,6 +132,7 @@ type Plan struct {
 	statuses map[string]string // the folder's runs when planned
 	data     *specdata.Cache
 	start    time.Time
+	stall    time.Duration // the watchdog's limit (watchdog.go)
 }
 
 // PlanFile loads the spec at path (with Opts.Set applied) and plans it.
@@ -193,6 +198,12 @@ func NewPlan(s *spec.Spec, src *spec.Source, opts Options) (*Plan, error) {
 		if err := CheckLoss(r.Spec, d); err != nil {
 			return nil, &UsageError{err}
 		}
+	}
+	if err := checkMemory(src.Path, p.Mine, p.data, opts.GroupSize, p.Info.Device); err != nil {
+		return nil, &UsageError{err}
+	}
+	if p.stall, err = stallTimeout(opts.StallTimeout); err != nil {
+		return nil, &UsageError{err}
 	}
 
 	p.Dir = filepath.Join(opts.Out, s.Name)
@@ -288,19 +299,32 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		groups = p.group(pending)
 	}
 	sum.Skipped = skipped
-	fmt.Fprintf(opts.Log, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
+	info := opts.Log // what --quiet leaves out
+	if opts.Quiet {
+		info = io.Discard
+	}
+	_, found := backend.FindPlugin()
+	if hint := backendHint(opts.Backend, p.Info.Name, found); hint != "" {
+		fmt.Fprintln(info, hint)
+	}
+	fmt.Fprintf(info, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
 		p.Spec.Name, len(p.Runs), len(p.Mine), sum.Skipped, p.Info, sw.Dir)
 	if n := foreignRuns(statuses, p.Runs); n > 0 {
-		fmt.Fprintf(opts.Log, "note: %s holds %d run(s) that are none of this spec's runs (written before run ids hashed the canonical form %s?); they are kept and not counted as done\n",
+		fmt.Fprintf(info, "note: %s holds %d run(s) that are none of this spec's runs (written before run ids hashed the canonical form %s?); they are kept and not counted as done\n",
 			sw.Dir, n, spec.CanonicalVersion)
 	}
 
 	prog := opts.Progress
 	if prog == nil {
-		prog = NewProgress(opts.Log)
+		prog = NewProgress(opts.Log, opts.Quiet)
 	}
+	if sp, ok := prog.(sweepProgress); ok {
+		sp.StartSweep(pending)
+		defer sp.EndSweep()
+	}
+	var finished []Finished
 	trainer := train.NewTrainer(p.Backend, train.Options{}) // compiles each kind of group once
-	defer trainer.Close()
+	defer func() { trainer.Close() }()
 	done := 0
 	for gi, g := range groups {
 		if ctx.Err() != nil {
@@ -315,15 +339,23 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		}
 		d, _ := p.data.Get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
-		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, opts.Log, opts.Resume)
+		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, p.stall, opts.Log, opts.Resume)
 		prog.EndGroup(outcomes)
 		for _, c := range claims {
 			c.Release()
 		}
-		if err != nil {
+		var hung *errHung
+		if errors.As(err, &hung) {
+			// The hung call still holds the trainer and perhaps the backend (a deadlocked
+			// worker pool): the next groups get fresh ones.
+			if trainer, err = reopen(opts, &p.Backend, p.Info); err != nil {
+				return sum, err
+			}
+		} else if err != nil {
 			return sum, err
 		}
-		for _, o := range outcomes {
+		for k, o := range outcomes {
+			finished = append(finished, Finished{Run: g[k], Outcome: o})
 			switch o.Status {
 			case train.StatusCompleted:
 				sum.Completed++
@@ -338,13 +370,17 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		done += len(g)
 	}
 	lock.Release()
+	if sp, ok := prog.(sweepProgress); ok {
+		sp.EndSweep()
+	}
+	PrintBest(opts.Log, finished, 5)
 	if ctx.Err() == nil && !opts.NoCompact {
-		if err := compactIfDone(sw.Dir, p.Runs, opts.Log); err != nil {
+		if err := compactIfDone(sw.Dir, p.Runs, opts.Log, info); err != nil {
 			return sum, err
 		}
 	}
 	sum.Wall = time.Since(p.start)
-	printSize(opts.Log, sw.Dir, len(p.Runs))
+	printSize(info, sw.Dir, len(p.Runs))
 	return sum, nil
 }
 
@@ -352,7 +388,7 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 // sweep, in every shard, is done. When another runner still writes the folder, it is
 // left to that runner, which compacts when it ends. A failed compaction is a warning:
 // it leaves the per-run files as they were.
-func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
+func compactIfDone(dir string, runs []sweep.Run, log, info io.Writer) error {
 	statuses, err := results.ReadStatuses(dir)
 	if err != nil {
 		return err
@@ -364,7 +400,7 @@ func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
 	}
 	tables, err := results.Compact(dir, results.CompactOptions{})
 	if errors.Is(err, results.ErrBusy) {
-		fmt.Fprintf(log, "not compacting %s: another runner is writing it and compacts it when it ends\n", dir)
+		fmt.Fprintf(info, "not compacting %s: another runner is writing it and compacts it when it ends\n", dir)
 		return nil
 	}
 	if err != nil {
@@ -375,7 +411,7 @@ func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
 	}
 	for _, t := range tables {
 		if t.RunsMerged > 0 {
-			fmt.Fprintf(log, "compacted %s/%s: %d files -> %d (%d rows)\n", dir, t.Table, t.FilesBefore, t.FilesAfter, t.Rows)
+			fmt.Fprintf(info, "compacted %s/%s: %d files -> %d (%d rows)\n", dir, t.Table, t.FilesBefore, t.FilesAfter, t.Rows)
 		}
 	}
 	return nil
@@ -435,7 +471,10 @@ func claim(sw *writer.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*write
 // trainGroup trains one group and records each member's results. With resume, each
 // run continues from its last good checkpoint (loadResume); runs that resume after
 // different epochs (or not at all) train in separate groups, one after another.
-func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress, log io.Writer, resume bool) ([]train.Outcome, error) {
+// A hung part (*errHung) leaves the parts after it untrained: they are recorded failed
+// and --resume runs them.
+func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress,
+	stall time.Duration, log io.Writer, resume bool) ([]train.Outcome, error) {
 	points := make([]*resumePoint, len(g))
 	var order []int // resume epochs, in order of first appearance
 	byEpoch := map[int][]int{}
@@ -454,19 +493,30 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 		byEpoch[e] = append(byEpoch[e], i)
 	}
 	outcomes := make([]train.Outcome, len(g))
+	var hung *errHung
 	for _, e := range order {
 		idx := byEpoch[e]
+		if hung != nil {
+			for _, i := range idx {
+				outcomes[i] = train.Outcome{Status: train.StatusFailed, Message: "not trained: " + hung.msg}
+				sw.RecordFailed(g[i], outcomes[i].Message, runBackend(info))
+			}
+			continue
+		}
 		sub, subPoints := make([]sweep.Run, len(idx)), make([]*resumePoint, len(idx))
 		for j, i := range idx {
 			sub[j], subPoints[j] = g[i], points[i]
 		}
-		out, err := trainMembers(ctx, trainer, info, sw, sub, subPoints, idx, d, prog)
-		if err != nil {
+		out, err := trainMembers(ctx, trainer, info, sw, sub, subPoints, idx, d, prog, stall, log)
+		if err != nil && !errors.As(err, &hung) {
 			return nil, err
 		}
 		for j, i := range idx {
 			outcomes[i] = out[j]
 		}
+	}
+	if hung != nil {
+		return outcomes, hung
 	}
 	return outcomes, nil
 }
@@ -475,11 +525,16 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 // records each member's results; index[k] is member k's place in the group prog
 // shows. A failure to build or train the group marks its runs failed (recorded, with
 // the message) and the sweep goes on; a failure to write results stops the sweep.
-func trainMembers(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, points []*resumePoint, index []int, d train.Data, prog Progress) (outcomes []train.Outcome, err error) {
+//
+// A group that makes no progress for stall (watchdog.go) is abandoned: its runs are
+// recorded failed (interrupted after an interrupt) and the error is a *errHung.
+func trainMembers(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, points []*resumePoint, index []int, d train.Data, prog Progress,
+	stall time.Duration, log io.Writer) (outcomes []train.Outcome, err error) {
 	// A failure to write results marks the group's runs failed (when even that can be
 	// written) and stops the sweep: the disk or folder needs attention.
 	defer func() {
-		if err != nil {
+		var hung *errHung
+		if err != nil && !errors.As(err, &hung) {
 			for _, r := range g {
 				sw.RecordFailed(r, "writing results failed: "+err.Error(), runBackend(info))
 			}
@@ -524,8 +579,36 @@ func trainMembers(ctx context.Context, trainer *train.Trainer, info backend.Info
 			}
 		}
 	}
-	obs := &observer{writers: writers, journals: journals, runs: g, dir: sw.Dir, index: index, prog: prog}
-	outcomes, err = trainer.Train(ctx, members, d, obs)
+	obs := &observer{writers: writers, journals: journals, runs: g, dir: sw.Dir, index: index, prog: prog, epochs: make([]int, len(g))}
+	for k, r := range g {
+		obs.runIDs = append(obs.runIDs, r.ID)
+		if points[k] != nil {
+			obs.epochs[k] = points[k].state.Epoch
+		}
+	}
+	outcomes, err = watchedTrain(ctx, stall, log, obs, func() ([]train.Outcome, error) {
+		return trainer.Train(ctx, members, d, obs)
+	})
+	var hung *errHung
+	if errors.As(err, &hung) { // results written so far are kept; the runs are rerun with --resume
+		status := train.StatusFailed
+		if ctx.Err() != nil {
+			status = train.StatusInterrupted
+		}
+		outcomes = make([]train.Outcome, len(g))
+		for k := range outcomes {
+			outcomes[k] = train.Outcome{Status: status, Message: hung.msg, Epochs: obs.epochs[k]}
+		}
+		for k, w := range writers {
+			if err := w.Finish(outcomes[k], runBackend(info), len(g)); err != nil {
+				for _, w := range writers[k+1:] {
+					w.Abort()
+				}
+				return nil, err
+			}
+		}
+		return outcomes, hung
+	}
 	if obs.writeErr != nil {
 		return abort(obs.writeErr)
 	}
@@ -552,8 +635,10 @@ func trainMembers(ctx context.Context, trainer *train.Trainer, info backend.Info
 }
 
 // observer fans a group's epochs out to each member's writer, journal and to the
-// progress display, and writes the members' checkpoints.
+// progress display, and writes the members' checkpoints. Every report is a sign of
+// progress for the watchdog; once the watchdog abandons the group, reports are dropped.
 type observer struct {
+	watch
 	writers  []*writer.RunWriter
 	journals []*journal // nil entries without checkpoints
 	runs     []sweep.Run
@@ -561,11 +646,30 @@ type observer struct {
 	index    []int // member -> place in the group prog shows
 	prog     Progress
 	writeErr error
+	runIDs   []string
+	epochs   []int // written per member
 }
 
-func (o *observer) Progress(epoch, batch, batches int) { o.prog.Batch(epoch, batch, batches) }
+func (o *observer) Progress(epoch, batch, batches int) {
+	if hook := stallHook.Load(); hook != nil {
+		(*hook)(o.runIDs)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.abandoned {
+		return
+	}
+	o.beat()
+	o.prog.Batch(epoch, batch, batches)
+}
 
 func (o *observer) Epoch(k int, e *train.Epoch) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.abandoned {
+		return errAbandoned
+	}
+	o.beat()
 	if err := o.writers[k].Epoch(e); err != nil {
 		o.writeErr = err
 		return err
@@ -576,12 +680,19 @@ func (o *observer) Epoch(k int, e *train.Epoch) error {
 			return err
 		}
 	}
+	o.epochs[k]++
 	o.prog.Epoch(o.index[k], e)
 	return nil
 }
 
 // Checkpoint writes member k's checkpoint, which covers the journal as written so far.
 func (o *observer) Checkpoint(k int, st *checkpoint.State) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.abandoned {
+		return errAbandoned
+	}
+	o.beat()
 	j := o.journals[k]
 	if j == nil {
 		return nil
@@ -593,6 +704,8 @@ func (o *observer) Checkpoint(k int, st *checkpoint.State) error {
 	}
 	return err
 }
+
+var errAbandoned = errors.New("abandoned by the watchdog")
 
 // Groups splits runs into groups that train together: same structure (train.GroupKey,
 // which includes the dataset), in sweep order, each of at most maxSize(run) runs, the
