@@ -37,17 +37,18 @@ type resumePoint struct {
 	epochs []*train.Epoch
 }
 
-// loadResume reads run r's newest good checkpoint and the journal's epochs up to it.
-// Each checkpoint refused (damaged, of another run or configuration, or whose journal
-// is short or damaged) is logged by name; nil when none is good (the run starts at
-// epoch 1).
-func loadResume(dir string, r sweep.Run, log io.Writer) *resumePoint {
+// loadResume reads run r's good checkpoints, newest first (the newest and the one
+// before, each with the journal's epochs up to it). Each checkpoint refused (damaged,
+// of another run or configuration, or whose journal is short or damaged) is logged by
+// name; none when none is good (the run starts at epoch 1).
+func loadResume(dir string, r sweep.Run, log io.Writer) []*resumePoint {
 	path := ckptPath(dir, r.ID)
 	temps, _ := filepath.Glob(filepath.Join(dir, CheckpointsDir, "."+r.ID+".ckpt.*.tmp")) // left by a kill
 	for _, t := range temps {
 		os.Remove(t)
 	}
 	hash := checkpoint.ConfigHash(r.Config)
+	var good []*resumePoint
 	for _, p := range []string{path, checkpoint.PreviousPath(path)} {
 		data, err := os.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -61,14 +62,47 @@ func loadResume(dir string, r sweep.Run, log io.Writer) *resumePoint {
 					err = fmt.Errorf("journal holds %d epochs, the checkpoint %d", len(epochs), st.Epoch)
 				}
 				if err == nil {
-					return &resumePoint{state: st, epochs: epochs}
+					good = append(good, &resumePoint{state: st, epochs: epochs})
+					continue
 				}
 				err = fmt.Errorf("%w: %s: %v", checkpoint.ErrRefused, p, err)
 			}
 		}
 		fmt.Fprintf(log, "run %s: %v; not resuming from it\n", r.ID, err)
 	}
-	return nil
+	return good
+}
+
+// resumePoints chooses where each run of a planned group resumes. A kill between two
+// members' checkpoints of one epoch leaves them an epoch apart: when one epoch is
+// among every run's good checkpoints, all resume from the latest such epoch, as the
+// same group (its numbers then equal the uninterrupted group's bit for bit). Otherwise
+// each resumes from its newest good checkpoint (nil: from epoch 1), and runs of
+// different epochs train in separate groups.
+func resumePoints(cands [][]*resumePoint) []*resumePoint {
+	out := make([]*resumePoint, len(cands))
+	common := 0
+	for _, c := range cands[0] {
+		e, inAll := c.state.Epoch, true
+		for _, other := range cands[1:] {
+			found := false
+			for _, o := range other {
+				found = found || o.state.Epoch == e
+			}
+			inAll = inAll && found
+		}
+		if inAll && e > common {
+			common = e
+		}
+	}
+	for i, c := range cands {
+		for _, p := range c {
+			if (common > 0 && p.state.Epoch == common) || (common == 0 && out[i] == nil) {
+				out[i] = p
+			}
+		}
+	}
+	return out
 }
 
 // A journal is a sequence of records: the length of a gob-encoded train.Epoch (8

@@ -288,7 +288,7 @@ func TestHostileCheckpointsAreRefusedByNameAndTheRunRestartsFromAGoodOne(t *test
 	t.Run("newest truncated: from the previous", func(t *testing.T) {
 		out := t.TempDir()
 		ids := killAfter(t, spec, out, 3)
-		var prevEpoch int
+		prevs := map[string]int{} // each resumes from its previous checkpoint (the same epoch but for a kill between the two)
 		for _, id := range ids {
 			p := ckptPath(filepath.Join(out, "resume"), id)
 			data, _ := os.ReadFile(p)
@@ -298,7 +298,7 @@ func TestHostileCheckpointsAreRefusedByNameAndTheRunRestartsFromAGoodOne(t *test
 			if err != nil {
 				t.Fatal(err)
 			}
-			prevEpoch = s.Epoch
+			prevs[id] = s.Epoch
 		}
 		log, resumed := resume(out)
 		for _, id := range ids {
@@ -306,9 +306,53 @@ func TestHostileCheckpointsAreRefusedByNameAndTheRunRestartsFromAGoodOne(t *test
 			if !strings.Contains(log, p+": damaged or truncated") {
 				t.Errorf("the log does not name %s:\n%s", p, log)
 			}
-			if r := resumed[id]; r == nil || int(*r) != prevEpoch {
-				t.Errorf("run %s: resumed_from_epoch %v, want %d", id, r, prevEpoch)
+			if r := resumed[id]; r == nil || int(*r) != prevs[id] {
+				t.Errorf("run %s: resumed_from_epoch %v, want %d", id, fmtEpoch(r), prevs[id])
 			}
 		}
 	})
+}
+
+func fmtEpoch(e *int32) string {
+	if e == nil {
+		return "null"
+	}
+	return fmt.Sprint(*e)
+}
+
+// A kill between two members' checkpoints of one epoch leaves them an epoch apart:
+// both resume from the epoch they share, as one group; without a shared epoch each
+// resumes from its newest, and a run without checkpoints from epoch 1.
+func TestGroupResumesFromTheLatestEpochEveryMemberHas(t *testing.T) {
+	at := func(epochs ...int) []*resumePoint {
+		var out []*resumePoint
+		for _, e := range epochs {
+			out = append(out, &resumePoint{state: &checkpoint.State{Epoch: e}})
+		}
+		return out
+	}
+	epochOf := func(p *resumePoint) int {
+		if p == nil {
+			return 0
+		}
+		return p.state.Epoch
+	}
+	for _, c := range []struct {
+		cands [][]*resumePoint
+		want  []int
+	}{
+		{[][]*resumePoint{at(4, 3), at(3, 2)}, []int{3, 3}},
+		{[][]*resumePoint{at(4, 3), at(4, 3)}, []int{4, 4}},
+		{[][]*resumePoint{at(4, 3), at(3)}, []int{3, 3}},
+		{[][]*resumePoint{at(4, 3), nil}, []int{4, 0}},
+		{[][]*resumePoint{at(5, 4), at(2)}, []int{5, 2}},
+		{[][]*resumePoint{nil, nil}, []int{0, 0}},
+	} {
+		got := resumePoints(c.cands)
+		for i := range got {
+			if epochOf(got[i]) != c.want[i] {
+				t.Errorf("%v: run %d resumes after %d, want %d", c.want, i, epochOf(got[i]), c.want[i])
+			}
+		}
+	}
 }

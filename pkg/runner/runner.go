@@ -475,13 +475,16 @@ func claim(sw *writer.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*write
 // and --resume runs them.
 func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress,
 	stall time.Duration, log io.Writer, resume bool) ([]train.Outcome, error) {
-	points := make([]*resumePoint, len(g))
+	cands := make([][]*resumePoint, len(g))
+	for i, r := range g {
+		if resume && r.Spec.Record.Checkpoints.Every > 0 {
+			cands[i] = loadResume(sw.Dir, r, log)
+		}
+	}
+	points := resumePoints(cands)
 	var order []int // resume epochs, in order of first appearance
 	byEpoch := map[int][]int{}
 	for i, r := range g {
-		if resume && r.Spec.Record.Checkpoints.Every > 0 {
-			points[i] = loadResume(sw.Dir, r, log)
-		}
 		e := 0
 		if points[i] != nil {
 			e = points[i].state.Epoch
