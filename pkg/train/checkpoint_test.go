@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -94,9 +95,12 @@ func resumeMatchesUninterrupted(t *testing.T, b compute.Backend, members []Membe
 func TestResumedFromACheckpointTrainsBitIdenticallyToUninterrupted(t *testing.T) {
 	for name, b := range backendsForTest(t) {
 		t.Run("autoencoder/"+name, func(t *testing.T) {
-			ov := map[string]any{"train.epochs": 4, "record.checkpoints.every": 1, "record.weights.every": 1}
+			// An LR schedule (warm-up, cosine decay) counts steps over the epochs.
+			ov := map[string]any{"train.epochs": 4, "record.checkpoints.every": 1, "record.weights.every": 1,
+				"optimizer.schedule.warmup_steps": 12, "optimizer.schedule.decay": "cosine", "optimizer.schedule.decay_steps": 20}
 			a := member(t, "a", ov)
-			ov2 := map[string]any{"train.epochs": 4, "record.checkpoints.every": 1, "record.weights.every": 1, "train.seed": 2, "train.input_noise": 0.2}
+			ov2 := maps.Clone(ov)
+			ov2["train.seed"], ov2["train.input_noise"] = 2, 0.2
 			resumeMatchesUninterrupted(t, b, []Member{a, member(t, "b", ov2)})
 		})
 		for _, act := range []string{"batchtopk", "jumprelu"} {
@@ -106,6 +110,7 @@ func TestResumedFromACheckpointTrainsBitIdenticallyToUninterrupted(t *testing.T)
 				if act == "jumprelu" {
 					ov["model.sae.k"], ov["model.sae.aux_coefficient"], ov["model.sae.l0_coefficient"] = nil, nil, 0.05
 					ov["model.sae.normalize"], ov["train.batch_size"] = "unit_mean_squared_norm", 25
+					ov["model.sae.l0_warmup_steps"] = 30
 				}
 				a := saeMember(t, "a", ov)
 				ov2 := map[string]any{}
