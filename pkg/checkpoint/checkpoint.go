@@ -147,14 +147,14 @@ func Write(path string, s *State) error {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return err
-	}
 	var tmp string
 	var f *os.File
-	for range 100 {
+	for range 100 { // a name taken, or the folder removed as empty by another process meanwhile: again
+		if err = os.MkdirAll(dir, 0o777); err != nil {
+			return err
+		}
 		tmp = filepath.Join(dir, "."+filepath.Base(path)+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
-		if f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666); !errors.Is(err, fs.ErrExist) {
+		if f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666); !errors.Is(err, fs.ErrExist) && !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
 	}

@@ -147,10 +147,16 @@ type journal struct {
 // openJournal opens run's journal for appending after its first n bytes (what a
 // resumed checkpoint covers; 0 starts it anew).
 func openJournal(path string, n int64) (*journal, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
-		return nil, err
+	var f *os.File
+	var err error
+	for range 100 { // the folder removed as empty by another process meanwhile: again
+		if err = os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+			return nil, err
+		}
+		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
 		return nil, err
 	}

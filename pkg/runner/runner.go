@@ -576,6 +576,9 @@ func trainMembers(ctx context.Context, trainer *train.Trainer, info backend.Info
 				}
 			}
 		}
+		if points[k] == nil { // a fresh start: checkpoints left from another attempt are not its own
+			removeCheckpoints(sw.Dir, r.ID)
+		}
 		if r.Spec.Record.Checkpoints.Every > 0 {
 			if journals[k], err = openJournal(journalPath(sw.Dir, r.ID), done); err != nil {
 				return abort(err)
