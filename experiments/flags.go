@@ -20,8 +20,8 @@ type runFlags struct {
 	sets                  []string
 
 	// The main command's own: the cluster verbs set these for their tasks.
-	resume, dryRun, json bool
-	shard                string
+	resume, dryRun, json, quiet bool
+	shard                       string
 }
 
 // register adds the flags every task of a cluster verb shares with the main command
@@ -46,6 +46,7 @@ func (r *runFlags) registerAll(fs *flag.FlagSet) {
 	fs.BoolVar(&r.resume, "resume", false, "skip runs whose results are complete and run the rest")
 	fs.StringVar(&r.shard, "shard", "", "i/n: run only the runs with index ≡ i (mod n); auto: from a Slurm array task's SLURM_ARRAY_TASK_ID (the default inside one)")
 	fs.BoolVar(&r.dryRun, "dry-run", false, "print the expanded runs (id, seed, parameters) and exit")
+	fs.BoolVar(&r.quiet, "quiet", false, "print only warnings and the summary (the best runs) on stderr: no progress")
 	fs.BoolVar(&r.json, "json", false, "with --dry-run: one JSON object a line (index, run_id, seed, params, config) on stdout")
 }
 
@@ -53,7 +54,7 @@ func (r *runFlags) registerAll(fs *flag.FlagSet) {
 // (exit 2). A shard taken from the environment is reported on stderr.
 func (r *runFlags) options(getenv func(string) string) (runner.Options, error) {
 	opts := runner.Options{Out: r.out, DataDir: r.dataDir, Backend: r.backend, Resume: r.resume,
-		GroupSize: r.groupSize, DryRun: r.dryRun, NoCompact: r.noCompact, Set: r.sets, JSON: r.json}
+		GroupSize: r.groupSize, DryRun: r.dryRun, NoCompact: r.noCompact, Set: r.sets, JSON: r.json, Quiet: r.quiet}
 	if r.json && !r.dryRun {
 		return opts, fmt.Errorf("--json lists runs: use it with --dry-run")
 	}

@@ -128,8 +128,9 @@ func (src *Source) validate(s *Spec) Errors {
 	if d.MaxTrainSamples < 0 {
 		bad("dataset.max_train_samples", "0 (all) or a positive count", "negative: %d", d.MaxTrainSamples)
 	}
-	if d.MaxValidationSamples < 0 {
-		bad("dataset.max_validation_samples", "0 (all) or a positive count", "negative: %d", d.MaxValidationSamples)
+	if d.MaxValidationSamples < 0 || (d.MaxValidationSamples > 0 && d.MaxValidationSamples < MinValidationRows) {
+		bad("dataset.max_validation_samples", fmt.Sprintf("0 (all) or at least %d (the validation explained variance compares rows with their mean)", MinValidationRows),
+			"invalid: %d", d.MaxValidationSamples)
 	}
 
 	m := s.Model
@@ -241,6 +242,31 @@ func (src *Source) validate(s *Spec) Errors {
 		if finite("optimizer.epsilon", o.Epsilon) && (o.Epsilon <= 0 || o.Epsilon > 1) {
 			bad("optimizer.epsilon", "0 < epsilon <= 1", "out of range: %v", o.Epsilon)
 		}
+	}
+
+	sc := o.Schedule
+	if sc.WarmupSteps < 0 || sc.WarmupSteps > MaxScheduleSteps {
+		bad("optimizer.schedule.warmup_steps", "0 to 16777216 optimizer steps (0: no warm-up)", "invalid: %d", sc.WarmupSteps)
+	}
+	enum("optimizer.schedule.decay", sc.Decay, Decays)
+	if sc.Decay == "linear" || sc.Decay == "cosine" {
+		if sc.DecaySteps < 1 || sc.DecaySteps > MaxScheduleSteps {
+			bad("optimizer.schedule.decay_steps", "1 to 16777216 optimizer steps (the decay's length after the warm-up)", "invalid: %d", sc.DecaySteps)
+		}
+		if finite("optimizer.schedule.final_learning_rate", sc.FinalLearningRate) &&
+			(sc.FinalLearningRate < 0 || sc.FinalLearningRate > o.LearningRate) {
+			bad("optimizer.schedule.final_learning_rate", fmt.Sprintf("0 <= final_learning_rate <= learning_rate (%v)", o.LearningRate),
+				"out of range: %v", sc.FinalLearningRate)
+		}
+	} else {
+		for _, key := range []string{"decay_steps", "final_learning_rate"} {
+			if src.Given("optimizer.schedule." + key) {
+				bad("optimizer.schedule."+key, "only with decay: linear or cosine", "not used by decay: %s", sc.Decay)
+			}
+		}
+	}
+	if finite("optimizer.clip_grad_norm", o.ClipGradNorm) && o.ClipGradNorm < 0 {
+		bad("optimizer.clip_grad_norm", "0 (no clipping) or a norm > 0", "out of range: %v", o.ClipGradNorm)
 	}
 
 	t := s.Train
@@ -519,3 +545,11 @@ func validateStream(d Dataset, bad func(key, allowed, format string, args ...any
 		bad("dataset.validation_path", "only with validation: path", "not used with validation: %s", d.Validation)
 	}
 }
+
+// The fewest rows a run can use: the training loop needs a row, and the validation
+// explained variance (1 − Σ‖x − x̂‖² / Σ‖x − mean(x)‖²) compares rows with their mean,
+// which one row does not define. pkg/data refuses splits with fewer.
+const (
+	MinTrainRows      = 1
+	MinValidationRows = 2
+)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/sparselab/saerun/pkg/optim"
 )
 
 // run is the host loop: per epoch it draws each model's data order, runs the training
@@ -97,6 +99,10 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
+		stepsDone, err := gr.stepsDone() // the epoch's last step is step number stepsDone
+		if err != nil {
+			return nil, err
+		}
 		elapsed := time.Since(start).Seconds()
 		M := len(trainNames)
 		for k := range gr.members {
@@ -108,15 +114,20 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			for m, name := range trainNames {
 				e.Metrics = append(e.Metrics, Metric{Split: "train", Name: name, Value: t.sums[k*M+m] / float64(N)})
 			}
+			o := gr.members[k].Spec.Optimizer
+			e.Metrics = append(e.Metrics, Metric{Split: "train", Name: "learning_rate", Value: optim.LearningRate(o.LearningRate, o.Schedule, stepsDone)})
 			if own != nil {
 				e.Metrics = append(e.Metrics, own[k]...)
 			}
 			val, units := gr.validationMetrics(k, sums, d.units)
 			e.Metrics, e.Units = append(e.Metrics, val...), units
-			if !allFinite(e.Metrics) {
+			// Only training that stops being finite diverges: an undefined validation
+			// metric (NaN: fvu on zero-variance data, mape on all-zero data) is recorded
+			// as such (null in the runs table) and the run goes on.
+			if !trainingFinite(e.Metrics) {
 				active[k] = false
 				outcomes[k].Status, outcomes[k].DivergedAt = StatusDiverged, epoch
-				outcomes[k].Message = fmt.Sprintf("validation metrics not finite in epoch %d", epoch)
+				outcomes[k].Message = fmt.Sprintf("training metrics not finite in epoch %d", epoch)
 				continue
 			}
 			if err := obs.Epoch(k, e); err != nil {
