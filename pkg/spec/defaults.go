@@ -20,6 +20,9 @@ const (
 	// vectors per epoch); every 5th epoch and the last keep the curve's shape at a fifth
 	// of the size.
 	DefaultActivationsEvery = 5
+	// DefaultCheckpointsEvery: a checkpoint every epoch costs at most a few per cent of
+	// training on the quickstart and the seed-004 model (docs/reliability.md).
+	DefaultCheckpointsEvery = 1
 )
 
 // defaultRule is one key's default: the field it fills, whether it applies to a spec
@@ -82,6 +85,7 @@ var defaultRules = []defaultRule{
 	// The trained model is kept: its final weights (the last epoch) unless the spec
 	// asks for more (every N) or none (every: 0).
 	{"record.weights.every", func(s *Spec) any { return &s.Record.Weights.Every }, always, func(s *Spec) any { return max(s.Train.Epochs, 1) }},
+	{"record.checkpoints.every", func(s *Spec) any { return &s.Record.Checkpoints.Every }, always, constant(DefaultCheckpointsEvery)},
 }
 
 // ApplyDefaults fills every omitted key with its documented default, and only omitted
