@@ -103,6 +103,7 @@ func LockForWriting(dir string, log io.Writer) (*Lock, error) {
 				return nil, err
 			}
 			removeStaleTemps(dir)
+			removeStaleClaims(dir)
 			// Downgrading is not atomic: a compaction may slip in between (and remove
 			// the lock file when it ends), and then this waits for it like any other
 			// runner.
@@ -152,5 +153,27 @@ func (l *Lock) Release() {
 	if l != nil && l.f != nil {
 		UnlockFile(l.f, l.path)
 		l.f = nil
+	}
+}
+
+// removeStaleClaims removes the per-run lock files (claims/<run_id>.lock) that no
+// process holds: those a killed runner left. Called while this process holds the
+// folder alone; a run whose lock file is left behind after it was recorded would
+// otherwise keep it for good, since no runner claims a finished run again.
+func removeStaleClaims(dir string) {
+	paths, _ := filepath.Glob(filepath.Join(dir, "claims", "*.lock"))
+	for _, p := range paths {
+		if p == lockPath(dir) {
+			continue
+		}
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		if flock(f, syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // held: a live claim
+			continue
+		}
+		UnlockFile(f, p)
 	}
 }

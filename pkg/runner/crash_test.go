@@ -147,7 +147,8 @@ func checkSweep(t *testing.T, dir string, want map[string]map[string]float64) {
 		t.Errorf("after the kills: %v %v", damage, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "claims")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("claims/ left after the sweep (%v)", err)
+		left, _ := filepath.Glob(filepath.Join(dir, "claims", "*"))
+		t.Errorf("claims/ left after the sweep (%v): %v", err, left)
 	}
 	got := finalMetrics(t, dir)
 	if len(got) != 12 {
