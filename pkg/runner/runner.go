@@ -52,6 +52,15 @@ type Options struct {
 	JSON       bool     // with DryRun: one JSON object per run instead of text lines
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
 	BackendObj compute.Backend
+	Tracker    Tracker // nil: none; told of every run's epochs and end (e.g. MLflow)
+}
+
+// Tracker is told of every run as it trains, after its results are written: each
+// epoch, then how it ended (an experiment tracker such as MLflow, pkg/tracking). Its
+// calls come from the training loop, so they must return at once (queue, never send).
+type Tracker interface {
+	Epoch(run sweep.Run, e *results.Epoch)
+	End(run sweep.Run, o results.Outcome)
 }
 
 // Summary counts what happened to the runs of this invocation.
@@ -314,7 +323,7 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		}
 		d, _ := p.data.Get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
-		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog)
+		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, opts.Tracker)
 		prog.EndGroup(outcomes)
 		for _, c := range claims {
 			c.Release()
@@ -434,13 +443,16 @@ func claim(sw *writer.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*write
 // trainGroup trains one group and records each member's results. A failure to build
 // or train the group marks its runs failed (recorded, with the message) and the
 // sweep goes on; a failure to write results stops the sweep.
-func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress) (outcomes []train.Outcome, err error) {
+func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress, tracker Tracker) (outcomes []train.Outcome, err error) {
 	// A failure to write results marks the group's runs failed (when even that can be
 	// written) and stops the sweep: the disk or folder needs attention.
 	defer func() {
 		if err != nil {
 			for _, r := range g {
 				sw.RecordFailed(r, "writing results failed: "+err.Error(), runBackend(info))
+				if tracker != nil {
+					tracker.End(r, train.Outcome{Status: train.StatusFailed, Message: "writing results failed: " + err.Error()})
+				}
 			}
 			outcomes = nil
 		}
@@ -458,7 +470,7 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 		writers[k] = w
 		members[k] = train.Member{RunID: r.ID, Spec: r.Spec}
 	}
-	obs := &observer{writers: writers, prog: prog}
+	obs := &observer{runs: g, writers: writers, prog: prog, tracker: tracker}
 	outcomes, err = trainer.Train(ctx, members, d, obs)
 	if obs.writeErr != nil {
 		for _, w := range writers {
@@ -480,13 +492,20 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 			return nil, err
 		}
 	}
+	if tracker != nil {
+		for k, r := range g {
+			tracker.End(r, outcomes[k])
+		}
+	}
 	return outcomes, nil
 }
 
 // observer fans a group's epochs out to each member's writer and to the progress display.
 type observer struct {
+	runs     []sweep.Run
 	writers  []*writer.RunWriter
 	prog     Progress
+	tracker  Tracker
 	writeErr error
 }
 
@@ -496,6 +515,9 @@ func (o *observer) Epoch(k int, e *train.Epoch) error {
 	if err := o.writers[k].Epoch(e); err != nil {
 		o.writeErr = err
 		return err
+	}
+	if o.tracker != nil {
+		o.tracker.Epoch(o.runs[k], e)
 	}
 	o.prog.Epoch(k, e)
 	return nil
