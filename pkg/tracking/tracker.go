@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strconv"
 	"sync"
@@ -49,7 +50,7 @@ type Tracker struct {
 	Log   io.Writer
 	Pause time.Duration // after a failed call, skip calls for this long
 
-	queue  chan op
+	queues []chan op // one per worker; a run's calls all go to one, in order
 	done   chan struct{}
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -59,12 +60,15 @@ type Tracker struct {
 	dropped map[string]bool // runs with a call dropped from a full queue
 	warned  bool
 
-	// the worker's own
-	exps      map[string]string
-	runs      map[string]*liveRun
+	exps      map[string]string // sweep name -> experiment id
 	downUntil time.Time
 	live      int // runs logged whole, live
 }
+
+// Workers is the number of goroutines sending calls (each run's calls in order, by
+// one of them): a tracking server answers concurrent requests faster than the same
+// requests one after the other.
+const Workers = 4
 
 type liveRun struct {
 	id     string // MLflow's
@@ -92,9 +96,22 @@ func New(uri string, log io.Writer, queueLen int) (*Tracker, error) {
 // NewWithClient is New with a client of the caller's.
 func NewWithClient(c *Client, log io.Writer, queueLen int) *Tracker {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &Tracker{C: c, Log: log, Pause: 30 * time.Second, queue: make(chan op, max(1, queueLen)), done: make(chan struct{}),
-		ctx: ctx, cancel: cancel, dropped: map[string]bool{}, exps: map[string]string{}, runs: map[string]*liveRun{}}
-	go t.work()
+	t := &Tracker{C: c, Log: log, Pause: 30 * time.Second, done: make(chan struct{}),
+		ctx: ctx, cancel: cancel, dropped: map[string]bool{}, exps: map[string]string{}}
+	var wg sync.WaitGroup
+	for range Workers {
+		q := make(chan op, max(1, (queueLen+Workers-1)/Workers))
+		t.queues = append(t.queues, q)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.work(q)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(t.done)
+	}()
 	return t
 }
 
@@ -114,11 +131,14 @@ func (t *Tracker) send(o op) {
 	if t.closed {
 		return
 	}
+	h := fnv.New32a()
+	h.Write([]byte(o.run.ID))
+	q := t.queues[h.Sum32()%uint32(len(t.queues))]
 	select {
-	case t.queue <- o:
+	case q <- o:
 	default:
 		t.dropped[o.run.ID] = true
-		t.warnLocked(fmt.Errorf("the queue of %d calls is full (the server is slow)", cap(t.queue)))
+		t.warnLocked(fmt.Errorf("the queue of %d calls is full (the server is slow)", cap(q)*len(t.queues)))
 	}
 }
 
@@ -136,84 +156,93 @@ func (t *Tracker) warnLocked(err error) {
 	fmt.Fprintf(t.Log, "warning: MLflow tracking at %s: %v; the sweep goes on (the Parquet tables are the record) and the runs missed are logged from them at the end or on --resume\n", t.C.Base, err)
 }
 
-func (t *Tracker) isDropped(id string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.dropped[id]
-}
-
-func (t *Tracker) work() {
-	defer close(t.done)
-	for o := range t.queue {
-		t.handle(o)
+func (t *Tracker) work(q chan op) {
+	runs := map[string]*liveRun{} // this worker's runs
+	for o := range q {
+		lr := runs[o.run.ID]
+		if lr == nil {
+			lr = &liveRun{}
+			runs[o.run.ID] = lr
+		}
+		t.handle(lr, o)
 	}
 }
 
-func (t *Tracker) handle(o op) {
-	lr := t.runs[o.run.ID]
-	if lr == nil {
-		lr = &liveRun{}
-		t.runs[o.run.ID] = lr
-	}
+func (t *Tracker) handle(lr *liveRun, o op) {
 	if lr.broken {
 		return
 	}
-	if t.isDropped(o.run.ID) || time.Now().Before(t.downUntil) || t.ctx.Err() != nil {
+	t.mu.Lock()
+	skip := t.dropped[o.run.ID] || time.Now().Before(t.downUntil)
+	t.mu.Unlock()
+	if skip || t.ctx.Err() != nil {
 		lr.broken = true
 		return
 	}
 	err := t.apply(lr, o)
 	if err != nil {
 		lr.broken = true
+		t.mu.Lock()
 		if retryable(err) {
 			t.downUntil = time.Now().Add(t.Pause)
 		}
-		t.warn(err)
+		t.warnLocked(err)
+		t.mu.Unlock()
 	}
 }
 
 func (t *Tracker) apply(lr *liveRun, o op) error {
 	ctx := t.ctx
-	if lr.id == "" {
+	var params, tags []KV
+	if lr.id == "" { // the run's params and configuration go with its first metrics
 		var err error
-		if lr.id, err = t.start(ctx, o.run.Spec.Name, o.run.Index, o.run.ID, o.at, liveParams(o.run), string(o.run.Config)); err != nil {
+		if lr.id, err = t.create(ctx, o.run.Spec.Name, o.run.Index, o.run.ID, o.at); err != nil {
 			return err
 		}
+		params, tags = liveParams(o.run), ConfigTags(string(o.run.Config))
 	}
 	if o.end == nil {
 		ms := make([]Metric, len(o.metrics))
 		for i, m := range o.metrics {
 			ms[i] = Metric{Key: m.Split + "/" + m.Name, Value: Value(m.Value), Timestamp: o.at.UnixMilli(), Step: int64(o.epoch)}
 		}
-		return t.C.LogBatch(ctx, lr.id, ms, nil, nil)
+		return t.C.LogBatch(ctx, lr.id, ms, params, tags)
 	}
-	if err := t.C.EndRun(ctx, lr.id, MLflowStatus(o.end.Status), o.at); err != nil {
+	if err := t.C.LogBatch(ctx, lr.id, nil, params, tags); err != nil {
 		return err
 	}
-	if err := t.C.LogBatch(ctx, lr.id, nil, nil, []KV{{TagLogged, "complete"}}); err != nil {
+	if err := t.finish(ctx, lr.id, o.end.Status, o.at); err != nil {
 		return err
 	}
+	t.mu.Lock()
 	t.live++
+	t.mu.Unlock()
 	return nil
 }
 
-// start creates the MLflow run of a run (in its sweep's experiment) with its params
-// and configuration.
-func (t *Tracker) start(ctx context.Context, sweepName string, index int, id string, at time.Time, params []KV, config string) (string, error) {
+// finish sets a run's final status, then the tag that says its log is whole.
+func (t *Tracker) finish(ctx context.Context, id, status string, at time.Time) error {
+	if err := t.C.EndRun(ctx, id, MLflowStatus(status), at); err != nil {
+		return err
+	}
+	return t.C.LogBatch(ctx, id, nil, nil, []KV{{TagLogged, "complete"}})
+}
+
+// create creates the MLflow run of a run, in its sweep's experiment.
+func (t *Tracker) create(ctx context.Context, sweepName string, index int, id string, at time.Time) (string, error) {
+	t.mu.Lock()
 	exp, ok := t.exps[sweepName]
+	t.mu.Unlock()
 	if !ok {
 		var err error
 		if exp, err = t.C.ExperimentID(ctx, sweepName); err != nil {
 			return "", err
 		}
+		t.mu.Lock()
 		t.exps[sweepName] = exp
+		t.mu.Unlock()
 	}
-	tags := []KV{{TagRunID, id}, {TagSweep, sweepName}, {TagIndex, strconv.Itoa(index)}}
-	mid, err := t.C.CreateRun(ctx, exp, id, at, tags)
-	if err != nil {
-		return "", err
-	}
-	return mid, t.C.LogBatch(ctx, mid, nil, params, ConfigTags(config))
+	return t.C.CreateRun(ctx, exp, id, at, []KV{{TagRunID, id}, {TagSweep, sweepName}, {TagIndex, strconv.Itoa(index)}})
 }
 
 // Close stops taking calls and waits up to wait for the queued ones to be sent; what
@@ -223,7 +252,9 @@ func (t *Tracker) Close(wait time.Duration) int {
 	t.mu.Lock()
 	if !t.closed {
 		t.closed = true
-		close(t.queue)
+		for _, q := range t.queues {
+			close(q)
+		}
 	}
 	t.mu.Unlock()
 	select {
@@ -234,6 +265,8 @@ func (t *Tracker) Close(wait time.Duration) int {
 		<-t.done
 	}
 	t.cancel()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	return t.live
 }
 
@@ -351,10 +384,10 @@ func (t *Tracker) CatchUp(ctx context.Context, dir string, shard, shards int) (C
 		want := MLflowStatus(latest[id].Status)
 		whole := false
 		for _, m := range byID[id] {
-			whole = whole || (m.Tag(TagLogged) == "complete" && m.Info.Status == want)
+			whole = whole || (wholeLog(m) && m.Info.Status == want)
 		}
 		for _, m := range byID[id] { // partial logs of this run: replaced, or left over
-			if m.Tag(TagLogged) != "complete" {
+			if !wholeLog(m) {
 				if err := t.C.DeleteRun(ctx, m.Info.ID); err != nil {
 					return res, err
 				}
@@ -378,23 +411,57 @@ func (t *Tracker) CatchUp(ctx context.Context, dir string, shard, shards int) (C
 	for _, m := range metrics {
 		byRun[m.RunID] = append(byRun[m.RunID], m)
 	}
-	for _, id := range missing {
-		if err := t.logFromTables(ctx, exp, latest[id], byRun[id]); err != nil {
-			return res, err
-		}
-		res.Logged++
+	// Logged by Workers goroutines, as the live calls are.
+	ids := make(chan string)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for range Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				err := t.logFromTables(ctx, exp, latest[id], byRun[id])
+				mu.Lock()
+				if err == nil {
+					res.Logged++
+				} else if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
 	}
-	return res, nil
+	for _, id := range missing {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		ids <- id
+	}
+	close(ids)
+	wg.Wait()
+	return res, first
+}
+
+// wholeLog reports whether an MLflow run holds a whole log: its final status set, and
+// then the tag that says so.
+func wholeLog(m Run) bool {
+	return m.Tag(TagLogged) == "complete" && m.Info.Status != "RUNNING" && m.Info.Status != "SCHEDULED"
 }
 
 func (t *Tracker) logFromTables(ctx context.Context, exp string, r results.Run, rows []results.MetricRow) error {
+	t.mu.Lock()
 	t.exps[r.Sweep] = exp
+	t.mu.Unlock()
 	params := make([]KV, 0, len(r.Params)+1)
 	for k, v := range r.Params {
 		params = append(params, KV{k, FormatParam(v)})
 	}
 	params = append(params, KV{"seed", strconv.FormatInt(r.Seed, 10)})
-	id, err := t.start(ctx, r.Sweep, int(r.RunIndex), r.RunID, r.StartTime, params, r.Config)
+	id, err := t.create(ctx, r.Sweep, int(r.RunIndex), r.RunID, r.StartTime)
 	if err != nil {
 		return err
 	}
@@ -403,11 +470,8 @@ func (t *Tracker) logFromTables(ctx context.Context, exp string, r results.Run, 
 		at := r.StartTime.Add(time.Duration(m.ElapsedSeconds * float64(time.Second)))
 		ms[i] = Metric{Key: m.Split + "/" + m.Metric, Value: Value(m.Value), Timestamp: at.UnixMilli(), Step: int64(m.Epoch)}
 	}
-	if err := t.C.LogBatch(ctx, id, ms, nil, nil); err != nil {
+	if err := t.C.LogBatch(ctx, id, ms, params, ConfigTags(r.Config)); err != nil {
 		return err
 	}
-	if err := t.C.EndRun(ctx, id, MLflowStatus(r.Status), r.EndTime); err != nil {
-		return err
-	}
-	return t.C.LogBatch(ctx, id, nil, nil, []KV{{TagLogged, "complete"}})
+	return t.finish(ctx, id, r.Status, r.EndTime)
 }

@@ -30,6 +30,7 @@ type fakeMLflow struct {
 	calls   atomic.Int64
 	fail    func(path string, n int64) int // status to answer instead (0: answer)
 	delay   time.Duration
+	nextRun int
 }
 
 func newFake() *fakeMLflow {
@@ -79,7 +80,8 @@ func (f *fakeMLflow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.exps[name] = fmt.Sprint(len(f.exps) + 1)
 		writeJSON(w, map[string]any{"experiment_id": f.exps[name]})
 	case "runs/create":
-		id := fmt.Sprintf("r%d", len(f.runs))
+		f.nextRun++
+		id := fmt.Sprintf("r%d", f.nextRun)
 		run := &Run{Info: RunInfo{ID: id, Name: str("run_name"), Status: "RUNNING"}}
 		json.Unmarshal(in["tags"], &run.Data.Tags)
 		f.runs[id] = run
