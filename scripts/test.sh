@@ -21,12 +21,12 @@ grep -q '^FAIL' /tmp/saerun-go-test.log && exit 1
 # loading, the runner and its multi-process tests, the command's signal handling).
 # checkptr, which -race turns on, is off for gomlx/compute only: its pure-Go matmul
 # does pointer arithmetic that checkptr rejects ("pointer arithmetic result points to
-# invalid allocation"), in a library we do not patch. The seeds reproductions and the
-# 20-kill crash test ran above; under -race they only cost minutes.
+# invalid allocation"), in a library we do not patch. The seeds reproductions, the
+# 20-kill crash test and the 20 AuxK runs ran above; under -race they only cost minutes.
 echo "== go test -race =="
 start=$SECONDS
 go test -race -count=1 -gcflags='github.com/gomlx/compute/...=-d=checkptr=0' \
-  -skip 'TestSeedsSpecsRunShortened|TestSweepSurvivesRepeatedSIGKILLAndResumes' \
+  -skip 'TestSeedsSpecsRunShortened|TestSweepSurvivesRepeatedSIGKILLAndResumes|TestAuxKRunsDoNotHangTheGoBackendOnTwoCores' \
   ./pkg/data ./pkg/backend ./pkg/runner ./experiments
 echo "go test -race wall time (incl. build): $((SECONDS - start))s"
 

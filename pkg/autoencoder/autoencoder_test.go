@@ -45,7 +45,7 @@ func TestGlorotUniformIsSeededAndBounded(t *testing.T) {
 }
 
 func TestReparameterizeIsMuPlusSigmaTimesEps(t *testing.T) {
-	backend, err := compute.NewWithConfig("go")
+	backend, err := compute.NewWithConfig("go:ops_sequential") // as backend.Open("go"): the parallel default can deadlock (pkg/backend/gopool_test.go)
 	if err != nil {
 		t.Fatal(err)
 	}

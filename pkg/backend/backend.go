@@ -7,6 +7,10 @@
 // plugin installed from PyPI by scripts/setup.sh. The name and plugin of the backend
 // used are recorded with every run.
 //
+// The go backend runs a program's operations one after another (each matrix product
+// still spread over the cores): run in parallel, they deadlock gomlx/compute v0.1.2's
+// worker pool (see goConfig).
+//
 // Two things make XLA's training steps cheaper than go-xla alone would: MarkDonors lets
 // a step write the new variable values over the old ones, and opening the XLA backend
 // tells the C allocator (glibc) to keep large freed blocks for reuse, since XLA's CPU
@@ -48,6 +52,19 @@ func (i Info) String() string {
 
 func init() { xla.EnableAutoInstall(false) }
 
+// goConfig opens the go backend with ops_sequential. By default (gomlx/compute v0.1.2,
+// v0.1.3) it runs independent operations of a program in parallel, each holding one of
+// the worker pool's 2·GOMAXPROCS slots while it runs; a large matrix product then asks
+// the same pool for more workers (workerspool.(*Pool).Saturate, from
+// internal/gobackend/dot/matmul) and waits for a free slot while holding its own. When
+// 2·GOMAXPROCS products start together, every slot is held by a product waiting for a
+// slot: the run stops for good at 0% CPU, with no error (an SAE with AuxK on 2 cores: 4
+// hangs in 7 runs; a graph of eight independent products: 8 hangs in 8, see
+// gopool_test.go). Sequential operations hold no slot, so a product's workers always get
+// one; the products themselves still use every core. gopool_test.go fails when an
+// upgrade no longer has the deadlock (the setting can go) or drops the setting.
+const goConfig = "go:ops_sequential"
+
 // Open returns the backend called name: auto, go, xla, or xla:<plugin path>. An empty
 // name means $GOMLX_BACKEND, else auto.
 func Open(name string) (compute.Backend, Info, error) {
@@ -60,7 +77,7 @@ func Open(name string) (compute.Backend, Info, error) {
 	kind, arg, _ := strings.Cut(name, ":")
 	switch kind {
 	case "go":
-		b, err := compute.NewWithConfig("go")
+		b, err := compute.NewWithConfig(goConfig)
 		return b, Info{Name: "go", Device: cpuDevice()}, err
 	case "xla":
 		plugin := arg
@@ -81,7 +98,7 @@ func Open(name string) (compute.Backend, Info, error) {
 			}
 			fmt.Fprintf(os.Stderr, "backend auto: XLA plugin %s failed to load (%v); using the go backend\n", plugin, err)
 		}
-		b, err := compute.NewWithConfig("go")
+		b, err := compute.NewWithConfig(goConfig)
 		return b, Info{Name: "go", Device: cpuDevice()}, err
 	}
 	return nil, Info{}, fmt.Errorf("unknown backend %q (allowed: %s, or xla:/path/to/plugin.so)", name, strings.Join(Names, ", "))

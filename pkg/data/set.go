@@ -1,5 +1,7 @@
 package data
 
+import "github.com/sparselab/saerun/pkg/spec"
+
 // NoLabel is the label of a row that has none (a synthetic vector, a parquet or npy
 // row without a label column, a null label): the value the results tables already
 // use for generated images. A label that does not exist is never 0.
@@ -22,9 +24,10 @@ type Set struct {
 // explained variance (1 − Σ‖x − x̂‖² / Σ‖x − mean(x)‖²) compares rows with their mean,
 // which one row does not define. A vector set, split into both, needs MinRows; Split
 // refuses less, naming the set's Source.
+// The spec declares them (it refuses a max_validation_samples below the minimum).
 const (
-	MinTrainRows      = 1
-	MinValidationRows = 2
+	MinTrainRows      = spec.MinTrainRows
+	MinValidationRows = spec.MinValidationRows
 	MinRows           = MinTrainRows + MinValidationRows
 )
 

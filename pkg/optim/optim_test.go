@@ -17,7 +17,7 @@ import (
 // one parameter initialised to p0, returning the parameter after each step.
 func run(t *testing.T, cfg spec.Optimizer, p0 []float32, grads [][]float32, lr []float32, active []bool) [][]float32 {
 	t.Helper()
-	backend, err := compute.NewWithConfig("go")
+	backend, err := compute.NewWithConfig("go:ops_sequential") // as backend.Open("go"): the parallel default can deadlock (pkg/backend/gopool_test.go)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,12 @@
 //	results/<name>/reconstructions/ fixed inputs and their reconstructions; a VAE's generated images
 //
 // While a sweep runs, each table folder holds one file per run (<run_id>.parquet, a
-// row group per epoch), written under a hidden temporary name (pyarrow skips names
-// starting with '.') and renamed when complete, so a reader never sees half a file. A
-// run's runs/ row is written last; its presence is what marks the run as recorded.
+// row group per epoch). The writer rewrites it as epochs end, under a hidden temporary
+// name (pyarrow skips names starting with '.'), renamed over the old one, so that a
+// reader sees the finished epochs of a run being trained, never half a file and never
+// a row twice (live tables). A run's runs/ row is written last; its presence is what
+// marks the run as recorded. This reader shows the rows of runs not recorded yet
+// (being trained) and hides those of failed runs.
 //
 // When every run is done, compaction merges the per-run files of finished runs into a
 // few part-NNNNN.parquet files per table, sorted by run id and epoch, with row groups

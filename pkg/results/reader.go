@@ -367,11 +367,11 @@ func IsParquetFile(name string) bool {
 
 // tableFiles lists a table's Parquet files: per-run files (of the runs f selects) and
 // compacted parts, in name order. A table not written (yet) has none. In every table
-// but runs, the per-run files of runs that are not recorded (no runs row: being
-// written, or left by a killed process) or that failed are left out: they are not
-// that run's results (a failed run's files are removed when it is recorded, but a
-// folder written by an older version may still hold some). A file of no recorded run
-// that is not a file of the table at all is an error naming it.
+// but runs, the per-run files of runs that failed are left out: they are not that
+// run's results (a failed run's files are removed when it is recorded, but a folder
+// written by an older version may still hold some). The files of runs not recorded
+// yet are read: the finished epochs of runs being trained (live tables). A file of no
+// recorded run that is not a file of the table at all is an error naming it.
 func tableFiles(dir, table string, f Filter) ([]string, error) {
 	d := tableDir(dir, table)
 	entries, err := os.ReadDir(d)
@@ -404,17 +404,25 @@ func tableFiles(dir, table string, f Filter) ([]string, error) {
 					continue
 				}
 				if st == "" {
-					// Being written, or left by a killed process; a file that is not
-					// this table's at all is refused, not passed over in silence.
+					// A run being trained: its finished epochs (the writer replaces the
+					// file whole as epochs end). Or left by a killed process, until a
+					// runner or compaction removes it. A file that is not this table's
+					// at all is refused, not passed over in silence.
 					p := filepath.Join(d, name)
-					file, _, err := openChecked(p, rowSchema(table))
-					if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					file, pf, err := openChecked(p, rowSchema(table))
+					if errors.Is(err, fs.ErrNotExist) {
+						continue // removed meanwhile: the run failed or was cleaned up
+					}
+					if err != nil {
 						return nil, fmt.Errorf("results: read %s: %w (and no run of this sweep is called %s)", p, err, id)
 					}
-					if file != nil {
-						file.Close()
+					owner, _ := pf.Lookup("run_id")
+					file.Close()
+					if owner != id {
+						// Not written for this run by the writer (a copy of another
+						// run's file): not the rows of a run being trained.
+						continue
 					}
-					continue
 				}
 			}
 		}
@@ -433,7 +441,14 @@ func readTable[T any](dir, table string, f Filter, keep func(*T) bool) ([]T, err
 	var out []T
 	want := rowSchema(table)
 	for _, path := range files {
+		n := len(out)
 		if out, err = readFile(path, want, f, keep, out); err != nil {
+			if errors.Is(err, fs.ErrNotExist) && !strings.HasPrefix(filepath.Base(path), partPrefix) {
+				// A run's file removed since the folder was listed (its run failed, or a
+				// runner starting cleaned up after a killed one): no rows of it.
+				out = out[:n]
+				continue
+			}
 			return nil, fmt.Errorf("results: read %s: %w", path, err)
 		}
 	}

@@ -422,7 +422,7 @@ func TestADamagedCompactedPartIsNamedAndNotRunAgainRunByRun(t *testing.T) {
 	}
 }
 
-func TestRowsOfFailedAndUnrecordedRunsAreNeverShown(t *testing.T) {
+func TestRowsOfFailedRunsAndOfFilesNotWrittenForTheirRunAreNeverShown(t *testing.T) {
 	w, dir := newSweep(t)
 	good := fakeRun(t, w, 1, results.StatusCompleted, 2)
 	failed := fakeRun(t, w, 2, results.StatusCompleted, 2)
@@ -433,7 +433,8 @@ func TestRowsOfFailedAndUnrecordedRunsAreNeverShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, results.MetricsTable, failed+".parquet"), kept, 0o644)
-	// A run killed between its table files and its runs/ row.
+	// A file of no recorded run whose metadata names another run (a copy): not the
+	// live rows of a run being trained.
 	goodRows, _ := os.ReadFile(filepath.Join(dir, results.UnitsTable, good+".parquet"))
 	os.WriteFile(filepath.Join(dir, results.UnitsTable, "0000000fffff.parquet"), goodRows, 0o644)
 
@@ -452,7 +453,7 @@ func TestRowsOfFailedAndUnrecordedRunsAreNeverShown(t *testing.T) {
 	}
 	u, err := sw.Units(results.Filter{})
 	if err != nil || len(u) != len(want.Units)/2 {
-		t.Errorf("%d unit rows (%v), want %d: an unrecorded run's file is shown", len(u), err, len(want.Units)/2)
+		t.Errorf("%d unit rows (%v), want %d: a copied file is shown as a live run", len(u), err, len(want.Units)/2)
 	}
 }
 

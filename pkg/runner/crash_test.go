@@ -192,7 +192,8 @@ func TestTwoRunnersOnOneFolderNeverTrainTheSameRun(t *testing.T) {
 		seen := map[string]bool{}
 		for _, line := range strings.Split(logs[i].String(), "\n") {
 			f := strings.Fields(line)
-			if len(f) > 3 && f[0] == "run" && f[3] == "epoch" {
+			// A run's line when it ends (and while it trains): "run i/n ID completed ...".
+			if len(f) > 3 && f[0] == "run" && (f[3] == "epoch" || f[3] == "completed") {
 				seen[f[2]] = true
 			}
 		}

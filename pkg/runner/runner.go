@@ -51,8 +51,12 @@ type Options struct {
 	Stdout     io.Writer
 	JSON       bool     // with DryRun: one JSON object per run instead of text lines
 	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
+	Quiet      bool     // only warnings and the summary on Log (no progress, no notes)
 	BackendObj compute.Backend
-	Tracker    Tracker // nil: none; told of every run's epochs and end (e.g. MLflow)
+	// StallTimeout: a group with no progress for this long is abandoned (watchdog.go);
+	// 0: $SAERUN_STALL_TIMEOUT or DefaultStallTimeout; negative: never.
+	StallTimeout time.Duration
+	Tracker      Tracker // nil: none; told of every run's epochs and end (e.g. MLflow)
 }
 
 // Tracker is told of every run as it trains, after its results are written: each
@@ -136,6 +140,7 @@ type Plan struct {
 	statuses map[string]string // the folder's runs when planned
 	data     *specdata.Cache
 	start    time.Time
+	stall    time.Duration // the watchdog's limit (watchdog.go)
 }
 
 // PlanFile loads the spec at path (with Opts.Set applied) and plans it.
@@ -201,6 +206,12 @@ func NewPlan(s *spec.Spec, src *spec.Source, opts Options) (*Plan, error) {
 		if err := CheckLoss(r.Spec, d); err != nil {
 			return nil, &UsageError{err}
 		}
+	}
+	if err := checkMemory(src.Path, p.Mine, p.data, opts.GroupSize, p.Info.Device); err != nil {
+		return nil, &UsageError{err}
+	}
+	if p.stall, err = stallTimeout(opts.StallTimeout); err != nil {
+		return nil, &UsageError{err}
 	}
 
 	p.Dir = filepath.Join(opts.Out, s.Name)
@@ -296,19 +307,32 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		groups = p.group(pending)
 	}
 	sum.Skipped = skipped
-	fmt.Fprintf(opts.Log, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
+	info := opts.Log // what --quiet leaves out
+	if opts.Quiet {
+		info = io.Discard
+	}
+	_, found := backend.FindPlugin()
+	if hint := backendHint(opts.Backend, p.Info.Name, found); hint != "" {
+		fmt.Fprintln(info, hint)
+	}
+	fmt.Fprintf(info, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
 		p.Spec.Name, len(p.Runs), len(p.Mine), sum.Skipped, p.Info, sw.Dir)
 	if n := foreignRuns(statuses, p.Runs); n > 0 {
-		fmt.Fprintf(opts.Log, "note: %s holds %d run(s) that are none of this spec's runs (written before run ids hashed the canonical form %s?); they are kept and not counted as done\n",
+		fmt.Fprintf(info, "note: %s holds %d run(s) that are none of this spec's runs (written before run ids hashed the canonical form %s?); they are kept and not counted as done\n",
 			sw.Dir, n, spec.CanonicalVersion)
 	}
 
 	prog := opts.Progress
 	if prog == nil {
-		prog = NewProgress(opts.Log)
+		prog = NewProgress(opts.Log, opts.Quiet)
 	}
+	if sp, ok := prog.(sweepProgress); ok {
+		sp.StartSweep(pending)
+		defer sp.EndSweep()
+	}
+	var finished []Finished
 	trainer := train.NewTrainer(p.Backend, train.Options{}) // compiles each kind of group once
-	defer trainer.Close()
+	defer func() { trainer.Close() }()
 	done := 0
 	for gi, g := range groups {
 		if ctx.Err() != nil {
@@ -323,15 +347,23 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		}
 		d, _ := p.data.Get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
-		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, opts.Tracker)
+		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, p.stall, opts.Log, opts.Tracker)
 		prog.EndGroup(outcomes)
 		for _, c := range claims {
 			c.Release()
 		}
-		if err != nil {
+		var hung *errHung
+		if errors.As(err, &hung) {
+			// The hung call still holds the trainer and perhaps the backend (a deadlocked
+			// worker pool): the next groups get fresh ones.
+			if trainer, err = reopen(opts, &p.Backend, p.Info); err != nil {
+				return sum, err
+			}
+		} else if err != nil {
 			return sum, err
 		}
-		for _, o := range outcomes {
+		for k, o := range outcomes {
+			finished = append(finished, Finished{Run: g[k], Outcome: o})
 			switch o.Status {
 			case train.StatusCompleted:
 				sum.Completed++
@@ -346,13 +378,17 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		done += len(g)
 	}
 	lock.Release()
+	if sp, ok := prog.(sweepProgress); ok {
+		sp.EndSweep()
+	}
+	PrintBest(opts.Log, finished, 5)
 	if ctx.Err() == nil && !opts.NoCompact {
-		if err := compactIfDone(sw.Dir, p.Runs, opts.Log); err != nil {
+		if err := compactIfDone(sw.Dir, p.Runs, opts.Log, info); err != nil {
 			return sum, err
 		}
 	}
 	sum.Wall = time.Since(p.start)
-	printSize(opts.Log, sw.Dir, len(p.Runs))
+	printSize(info, sw.Dir, len(p.Runs))
 	return sum, nil
 }
 
@@ -360,7 +396,7 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 // sweep, in every shard, is done. When another runner still writes the folder, it is
 // left to that runner, which compacts when it ends. A failed compaction is a warning:
 // it leaves the per-run files as they were.
-func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
+func compactIfDone(dir string, runs []sweep.Run, log, info io.Writer) error {
 	statuses, err := results.ReadStatuses(dir)
 	if err != nil {
 		return err
@@ -372,7 +408,7 @@ func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
 	}
 	tables, err := results.Compact(dir, results.CompactOptions{})
 	if errors.Is(err, results.ErrBusy) {
-		fmt.Fprintf(log, "not compacting %s: another runner is writing it and compacts it when it ends\n", dir)
+		fmt.Fprintf(info, "not compacting %s: another runner is writing it and compacts it when it ends\n", dir)
 		return nil
 	}
 	if err != nil {
@@ -383,7 +419,7 @@ func compactIfDone(dir string, runs []sweep.Run, log io.Writer) error {
 	}
 	for _, t := range tables {
 		if t.RunsMerged > 0 {
-			fmt.Fprintf(log, "compacted %s/%s: %d files -> %d (%d rows)\n", dir, t.Table, t.FilesBefore, t.FilesAfter, t.Rows)
+			fmt.Fprintf(info, "compacted %s/%s: %d files -> %d (%d rows)\n", dir, t.Table, t.FilesBefore, t.FilesAfter, t.Rows)
 		}
 	}
 	return nil
@@ -443,16 +479,31 @@ func claim(sw *writer.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*write
 // trainGroup trains one group and records each member's results. A failure to build
 // or train the group marks its runs failed (recorded, with the message) and the
 // sweep goes on; a failure to write results stops the sweep.
-func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress, tracker Tracker) (outcomes []train.Outcome, err error) {
+//
+// A group that makes no progress for stall (watchdog.go) is abandoned: its runs are
+// recorded failed (interrupted after an interrupt) and the error is a *errHung.
+func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress,
+	stall time.Duration, log io.Writer, tracker Tracker) (outcomes []train.Outcome, err error) {
+	defer func() { // the tracker hears how each run ended, as recorded (runs after the defer below)
+		if tracker == nil {
+			return
+		}
+		for k, r := range g {
+			switch {
+			case k < len(outcomes):
+				tracker.End(r, outcomes[k])
+			case err != nil:
+				tracker.End(r, train.Outcome{Status: train.StatusFailed, Message: "writing results failed: " + err.Error()})
+			}
+		}
+	}()
 	// A failure to write results marks the group's runs failed (when even that can be
 	// written) and stops the sweep: the disk or folder needs attention.
 	defer func() {
-		if err != nil {
+		var hung *errHung
+		if err != nil && !errors.As(err, &hung) {
 			for _, r := range g {
 				sw.RecordFailed(r, "writing results failed: "+err.Error(), runBackend(info))
-				if tracker != nil {
-					tracker.End(r, train.Outcome{Status: train.StatusFailed, Message: "writing results failed: " + err.Error()})
-				}
 			}
 			outcomes = nil
 		}
@@ -470,8 +521,33 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 		writers[k] = w
 		members[k] = train.Member{RunID: r.ID, Spec: r.Spec}
 	}
-	obs := &observer{runs: g, writers: writers, prog: prog, tracker: tracker}
-	outcomes, err = trainer.Train(ctx, members, d, obs)
+	obs := &observer{runs: g, writers: writers, prog: prog, tracker: tracker, epochs: make([]int, len(g))}
+	for _, r := range g {
+		obs.runIDs = append(obs.runIDs, r.ID)
+	}
+	outcomes, err = watchedTrain(ctx, stall, log, obs, func() ([]train.Outcome, error) {
+		return trainer.Train(ctx, members, d, obs)
+	})
+	var hung *errHung
+	if errors.As(err, &hung) { // results written so far are kept; the runs are rerun with --resume
+		status := train.StatusFailed
+		if ctx.Err() != nil {
+			status = train.StatusInterrupted
+		}
+		outcomes = make([]train.Outcome, len(g))
+		for k := range outcomes {
+			outcomes[k] = train.Outcome{Status: status, Message: hung.msg, Epochs: obs.epochs[k]}
+		}
+		for k, w := range writers {
+			if err := w.Finish(outcomes[k], runBackend(info), len(g)); err != nil {
+				for _, w := range writers[k+1:] {
+					w.Abort()
+				}
+				return nil, err
+			}
+		}
+		return outcomes, hung
+	}
 	if obs.writeErr != nil {
 		for _, w := range writers {
 			w.Abort()
@@ -492,36 +568,56 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 			return nil, err
 		}
 	}
-	if tracker != nil {
-		for k, r := range g {
-			tracker.End(r, outcomes[k])
-		}
-	}
 	return outcomes, nil
 }
 
 // observer fans a group's epochs out to each member's writer and to the progress display.
+// Every report is a sign of progress for the watchdog; once the watchdog abandons
+// the group, reports are dropped.
 type observer struct {
+	watch
 	runs     []sweep.Run
 	writers  []*writer.RunWriter
 	prog     Progress
 	tracker  Tracker
 	writeErr error
+	runIDs   []string
+	epochs   []int // written per member
 }
 
-func (o *observer) Progress(epoch, batch, batches int) { o.prog.Batch(epoch, batch, batches) }
+func (o *observer) Progress(epoch, batch, batches int) {
+	if hook := stallHook.Load(); hook != nil {
+		(*hook)(o.runIDs)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.abandoned {
+		return
+	}
+	o.beat()
+	o.prog.Batch(epoch, batch, batches)
+}
 
 func (o *observer) Epoch(k int, e *train.Epoch) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.abandoned {
+		return errAbandoned
+	}
+	o.beat()
 	if err := o.writers[k].Epoch(e); err != nil {
 		o.writeErr = err
 		return err
 	}
+	o.epochs[k]++
 	if o.tracker != nil {
 		o.tracker.Epoch(o.runs[k], e)
 	}
 	o.prog.Epoch(k, e)
 	return nil
 }
+
+var errAbandoned = errors.New("abandoned by the watchdog")
 
 // Groups splits runs into groups that train together: same structure (train.GroupKey,
 // which includes the dataset), in sweep order, each of at most maxSize(run) runs, the

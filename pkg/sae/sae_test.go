@@ -15,7 +15,7 @@ import (
 	"github.com/sparselab/saerun/pkg/sparsity"
 )
 
-var shared = sync.OnceValues(func() (compute.Backend, error) { return compute.NewWithConfig("go") })
+var shared = sync.OnceValues(func() (compute.Backend, error) { return compute.NewWithConfig("go:ops_sequential") }) // as backend.Open("go") (pkg/backend/gopool_test.go)
 
 func goBackend(t *testing.T) compute.Backend {
 	t.Helper()

@@ -11,7 +11,7 @@ import (
 )
 
 func goBackend(t *testing.T) compute.Backend {
-	b, err := compute.NewWithConfig("go")
+	b, err := compute.NewWithConfig("go:ops_sequential") // as backend.Open("go"): the parallel default can deadlock (pkg/backend/gopool_test.go)
 	if err != nil {
 		t.Fatal(err)
 	}

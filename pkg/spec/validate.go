@@ -127,8 +127,9 @@ func (src *Source) validate(s *Spec) Errors {
 	if d.MaxTrainSamples < 0 {
 		bad("dataset.max_train_samples", "0 (all) or a positive count", "negative: %d", d.MaxTrainSamples)
 	}
-	if d.MaxValidationSamples < 0 {
-		bad("dataset.max_validation_samples", "0 (all) or a positive count", "negative: %d", d.MaxValidationSamples)
+	if d.MaxValidationSamples < 0 || (d.MaxValidationSamples > 0 && d.MaxValidationSamples < MinValidationRows) {
+		bad("dataset.max_validation_samples", fmt.Sprintf("0 (all) or at least %d (the validation explained variance compares rows with their mean)", MinValidationRows),
+			"invalid: %d", d.MaxValidationSamples)
 	}
 
 	m := s.Model
@@ -488,3 +489,11 @@ func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, forma
 		}
 	}
 }
+
+// The fewest rows a run can use: the training loop needs a row, and the validation
+// explained variance (1 − Σ‖x − x̂‖² / Σ‖x − mean(x)‖²) compares rows with their mean,
+// which one row does not define. pkg/data refuses splits with fewer.
+const (
+	MinTrainRows      = 1
+	MinValidationRows = 2
+)

@@ -220,8 +220,8 @@ func (gr *group) validationMetrics(k int, e *evalSums, recordUnits bool) ([]Metr
 		metrics[0].Value += pv
 	}
 	if gr.mape() {
-		metrics = append(metrics, Metric{Split: "validation", Name: "mape", Value: 100 * e.sums["ape"][k] / math.Max(e.sums["ape_count"][k], 1)},
-			Metric{Split: "validation", Name: "mape_seed", Value: 100 * e.sums["abs_error"][k] / e.sums["abs_input"][k]})
+		metrics = append(metrics, Metric{Split: "validation", Name: "mape", Value: 100 * ratio(e.sums["ape"][k], e.sums["ape_count"][k])},
+			Metric{Split: "validation", Name: "mape_seed", Value: 100 * ratio(e.sums["abs_error"][k], e.sums["abs_input"][k])})
 	}
 	return metrics, gr.unitStats(stats, recordUnits, &metrics)
 }

@@ -93,10 +93,13 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			}
 			val, units := gr.validationMetrics(k, sums, d.units)
 			e.Metrics, e.Units = append(e.Metrics, val...), units
-			if !allFinite(e.Metrics) {
+			// Only training that stops being finite diverges: an undefined validation
+			// metric (NaN: fvu on zero-variance data, mape on all-zero data) is recorded
+			// as such (null in the runs table) and the run goes on.
+			if !trainingFinite(e.Metrics) {
 				active[k] = false
 				outcomes[k].Status, outcomes[k].DivergedAt = StatusDiverged, epoch
-				outcomes[k].Message = fmt.Sprintf("validation metrics not finite in epoch %d", epoch)
+				outcomes[k].Message = fmt.Sprintf("training metrics not finite in epoch %d", epoch)
 				continue
 			}
 			if err := obs.Epoch(k, e); err != nil {

@@ -403,13 +403,13 @@ func (s *saeModel) validation(k int, v valSums) (terms, info []Metric) {
 		}
 	}
 	sqErr := v.sum("sae/sq_error")[k]
-	fvu := sqErr / s.sumVar
+	fvu := ratio(sqErr, s.sumVar)
 	L := float64(len(st.active))
 	info = []Metric{
 		{Split: "validation", Name: "l0", Value: l0},
 		{Split: "validation", Name: "fvu", Value: fvu},
 		{Split: "validation", Name: "explained_variance", Value: 1 - fvu},
-		{Split: "validation", Name: "nmse", Value: sqErr / s.sumSq},
+		{Split: "validation", Name: "nmse", Value: ratio(sqErr, s.sumSq)},
 		{Split: "validation", Name: "dead_fraction", Value: float64(dead) / L},
 		{Split: "validation", Name: "dense_fraction", Value: float64(dense) / L}}
 	return terms, append(info, own...)

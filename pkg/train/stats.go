@@ -103,11 +103,21 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func allFinite(ms []Metric) bool {
+// trainingFinite reports whether ms's training metrics are all finite.
+func trainingFinite(ms []Metric) bool {
 	for _, m := range ms {
-		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+		if m.Split == "train" && (math.IsNaN(m.Value) || math.IsInf(m.Value, 0)) {
 			return false
 		}
 	}
 	return true
+}
+
+// ratio is a/b, or NaN (undefined, recorded as null) when b is 0: a variance or norm
+// of zero makes fvu, nmse or mape undefined, not 0 and not infinite.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return a / b
 }

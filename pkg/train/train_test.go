@@ -58,7 +58,7 @@ func digits(t *testing.T) Data {
 
 func train(t *testing.T, members ...Member) ([]Outcome, *History) {
 	t.Helper()
-	b, err := compute.NewWithConfig("go")
+	b, err := compute.NewWithConfig("go:ops_sequential") // as backend.Open("go"): the parallel default can deadlock (pkg/backend/gopool_test.go)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package writer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -87,16 +89,23 @@ func WriteFileAtomic(path string, data []byte) error {
 // another process has just written into stays).
 func removeIfEmpty(dir string) { os.Remove(dir) }
 
-// tableFile streams one run's rows of one table into one Parquet file: a row group
-// per epoch. The file is created on the first rows, so that a table a run records
-// nothing in gets no file (and a sweep that records nothing in it no folder).
+// tableFile holds one run's rows of one table in one Parquet file, <run_id>.parquet,
+// a row group per epoch, that readers can read while the run trains: the epochs
+// written since the last flush wait in memory (as a small Parquet file), and flush
+// writes a new file under a temporary name, the row groups already visible copied
+// verbatim (compressed bytes, not re-encoded) followed by the waiting ones, and renames
+// it over the old one. A reader, pandas or DuckDB or this module's, therefore sees the
+// run's file before or after a flush, whole either way, and never a row twice. The
+// file is created on the first rows, so that a table a run records nothing in gets no
+// file (and a sweep that records nothing in it no folder).
 type tableFile struct {
-	table results.Table
-	path  string
-	opts  []parquet.WriterOption
-	file  *atomicFile // nil until the first rows
-	w     results.EpochWriter
-	rows  int64
+	table   results.Table
+	path    string
+	opts    []parquet.WriterOption
+	pending *bytes.Buffer       // epochs not yet flushed, as a Parquet file (nil: none)
+	w       results.EpochWriter // writes into pending
+	mine    bool                // path holds this attempt's flushed rows
+	rows    int64               // rows written, flushed or not
 }
 
 func newTableFile(t results.Table, path string, meta map[string]string) (*tableFile, error) {
@@ -107,17 +116,14 @@ func newTableFile(t results.Table, path string, meta map[string]string) (*tableF
 	return &tableFile{table: t, path: path, opts: opts}, nil
 }
 
-// write appends one epoch's rows as a row group.
+// write adds one epoch's rows (a row group at the next flush).
 func (t *tableFile) write(runID string, e *results.Epoch) error {
 	if !t.table.HasRows(e) {
 		return nil
 	}
-	if t.file == nil {
-		f, err := createAtomic(t.path)
-		if err != nil {
-			return err
-		}
-		t.file, t.w = f, t.table.NewEpochWriter(f, t.opts...)
+	if t.w == nil {
+		t.pending = new(bytes.Buffer)
+		t.w = t.table.NewEpochWriter(t.pending, t.opts...)
 	}
 	n, err := t.w.Write(runID, e)
 	if err != nil {
@@ -127,30 +133,89 @@ func (t *tableFile) write(runID string, e *results.Epoch) error {
 	return nil
 }
 
-// commit renames the file into place. A table that got no rows has no file: one an
-// earlier attempt at the run left is removed.
-func (t *tableFile) commit() error {
-	if t.file == nil {
-		if err := os.Remove(t.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove %s: %w", t.path, err)
+// flush makes the rows written so far visible: the run's file rewritten with the new
+// row groups and renamed into place (nothing to do when no rows wait). The file of an
+// earlier attempt at the run is replaced, not extended.
+func (t *tableFile) flush() error {
+	if t.w == nil {
+		return nil
+	}
+	err := t.w.Close()
+	pending := t.pending
+	t.w, t.pending = nil, nil
+	if err != nil {
+		return fmt.Errorf("write %s: %w", t.path, err)
+	}
+	f, err := createAtomic(t.path)
+	if err != nil {
+		return err
+	}
+	pw := parquet.NewWriter(f, append([]parquet.WriterOption{t.table.Schema()}, t.opts...)...)
+	copyFrom := func(r io.ReaderAt, size int64) error {
+		pf, err := parquet.OpenFile(r, size)
+		if err != nil {
+			return err
+		}
+		for _, rg := range pf.RowGroups() {
+			if _, err := pw.WriteRowGroup(rg); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
-	if err := t.w.Close(); err != nil {
-		t.file.abort()
-		t.file = nil
+	if t.mine {
+		old, err := os.Open(t.path)
+		if err != nil {
+			f.abort()
+			return fmt.Errorf("write %s: %w", t.path, err)
+		}
+		st, err := old.Stat()
+		if err == nil {
+			err = copyFrom(old, st.Size())
+		}
+		old.Close()
+		if err != nil {
+			f.abort()
+			return fmt.Errorf("write %s: copying its rows so far: %w", t.path, err)
+		}
+	}
+	if err := copyFrom(bytes.NewReader(pending.Bytes()), int64(pending.Len())); err != nil {
+		f.abort()
 		return fmt.Errorf("write %s: %w", t.path, err)
 	}
-	err := t.file.commit()
-	t.file = nil
-	return err
+	if err := pw.Close(); err != nil {
+		f.abort()
+		return fmt.Errorf("write %s: %w", t.path, err)
+	}
+	if err := f.commit(); err != nil {
+		return err
+	}
+	t.mine = true
+	return nil
 }
 
-// abort removes the file being written, and its folder when that is left empty.
-func (t *tableFile) abort() {
-	if t.file != nil {
-		t.file.abort()
-		t.file = nil
+// commit flushes what waits: the file then holds all the run's rows. A table that got
+// no rows has no file: one an earlier attempt at the run left is removed.
+func (t *tableFile) commit() error {
+	if err := t.flush(); err != nil {
+		return err
 	}
+	if !t.mine {
+		if err := os.Remove(t.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", t.path, err)
+		}
+	}
+	return nil
+}
+
+// abort drops the rows not flushed and removes the run's file (an aborted run keeps no
+// rows), and its folder when that is left empty.
+func (t *tableFile) abort() {
+	if t.w != nil {
+		t.w.Close()
+		t.w, t.pending = nil, nil
+	}
+	os.Remove(t.path)
+	t.mine = false
 	removeIfEmpty(filepath.Dir(t.path))
 }

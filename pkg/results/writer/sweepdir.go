@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -27,6 +28,10 @@ type Sweep struct {
 	Dir      string
 	Name     string
 	SpecHash string
+
+	mu     sync.Mutex
+	opened time.Time     // when OpenSweep opened it
+	flush  time.Duration // time its runs' flushes took, all together
 }
 
 // ErrSpecChanged is returned by OpenSweep when the folder holds a different spec.
@@ -39,7 +44,7 @@ var ErrSpecChanged = errors.New("results folder holds a different spec")
 func OpenSweep(out, name string, specData []byte) (*Sweep, error) {
 	dir := filepath.Join(out, name)
 	sum := sha256.Sum256(specData)
-	s := &Sweep{Dir: dir, Name: name, SpecHash: hex.EncodeToString(sum[:])}
+	s := &Sweep{Dir: dir, Name: name, SpecHash: hex.EncodeToString(sum[:]), opened: time.Now()}
 	exists, err := checkSpec(dir, specData)
 	if err != nil {
 		return nil, err
@@ -108,16 +113,34 @@ func (s *Sweep) Statuses() (map[string]string, error) {
 // RunWriter streams one run's rows into its table files: one per table of
 // results.Registry that is written epoch by epoch (a file is created at the first
 // epoch that has rows for its table).
+//
+// The rows are visible while the run trains: after an epoch, the epochs written since
+// the last flush are flushed (each table's file rewritten and renamed into place, see
+// tableFile) once FlushInterval has passed since the run's last flush, unless the
+// flushes of all the sweep's runs have taken more than 1/FlushBudget of the time since
+// the sweep was opened (a group of many runs, or large files: rewriting never takes
+// more than about a tenth of the training time). Finish flushes the rest.
 type RunWriter struct {
-	sweep *Sweep
-	run   sweep.Run
-	start time.Time
-	files []*tableFile // in Registry order
+	sweep     *Sweep
+	run       sweep.Run
+	start     time.Time
+	files     []*tableFile // in Registry order
+	lastFlush time.Time    // when the last flush ended (the start before the first)
 }
 
-// StartRun prepares the run's table files (written under temporary names).
+// FlushInterval is the shortest time between two flushes of a run's rows; FlushBudget
+// the least ratio of a sweep's time to the time its flushes took (0: no limit). A
+// run's finished epochs are readable about FlushInterval after the epoch that follows
+// them ends, later when flushing would take more than its budget.
+var (
+	FlushInterval = time.Second
+	FlushBudget   = 10
+)
+
+// StartRun prepares the run's table files (a file appears at the first flush).
 func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
-	w := &RunWriter{sweep: s, run: r, start: time.Now()}
+	now := time.Now()
+	w := &RunWriter{sweep: s, run: r, start: now, lastFlush: now}
 	for _, t := range results.Registry {
 		if !t.PerEpoch() {
 			continue
@@ -132,13 +155,40 @@ func (s *Sweep) StartRun(r sweep.Run) (*RunWriter, error) {
 	return w, nil
 }
 
-// Epoch writes one epoch's rows (a row group in each table that has rows).
+// Epoch writes one epoch's rows (a row group in each table that has rows), and flushes
+// the epochs not yet visible when a flush is due.
 func (w *RunWriter) Epoch(e *results.Epoch) error {
 	for _, f := range w.files {
 		if err := f.write(w.run.ID, e); err != nil {
 			return err
 		}
 	}
+	if time.Since(w.lastFlush) < FlushInterval || w.sweep.overBudget() {
+		return nil
+	}
+	return w.Flush()
+}
+
+// overBudget reports whether the sweep's flushes have taken more than 1/FlushBudget
+// of its time so far.
+func (s *Sweep) overBudget() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return FlushBudget > 0 && s.flush*time.Duration(FlushBudget) > time.Since(s.opened)
+}
+
+// Flush makes every epoch written so far readable.
+func (w *RunWriter) Flush() error {
+	t0 := time.Now()
+	for _, f := range w.files {
+		if err := f.flush(); err != nil {
+			return err
+		}
+	}
+	w.lastFlush = time.Now()
+	w.sweep.mu.Lock()
+	w.sweep.flush += w.lastFlush.Sub(t0)
+	w.sweep.mu.Unlock()
 	return nil
 }
 
@@ -267,7 +317,8 @@ func (s *Sweep) RecordFailed(r sweep.Run, reason string, be Backend) error {
 	return removeErr
 }
 
-// Abort removes the run's temporary files; files of earlier, complete runs are untouched.
+// Abort removes the run's files (the rows it flushed too: the run is not recorded);
+// files of other runs are untouched.
 func (w *RunWriter) Abort() {
 	for _, f := range w.files {
 		if f != nil {
