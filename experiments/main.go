@@ -75,7 +75,7 @@ func run() int {
 	}()
 
 	sum, err := runner.RunFile(ctx, flag.Arg(0), opts)
-	finishTracking(tracker, sum.Dir, opts, os.Stderr)
+	finishTracking(tracker, sum.Dir, opts, ctx.Err() != nil, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		var usage *runner.UsageError

@@ -42,13 +42,18 @@ func startTracking(uri string, opts *runner.Options, log io.Writer) (*tracking.T
 }
 
 // finishTracking sends what is queued (bounded), then logs from the sweep folder's
-// tables the runs of this shard that the server is missing, and says what it did.
-func finishTracking(t *tracking.Tracker, dir string, opts runner.Options, log io.Writer) {
+// tables the runs of this shard that the server is missing, and says what it did. An
+// interrupted sweep skips the catch-up (its --resume does it).
+func finishTracking(t *tracking.Tracker, dir string, opts runner.Options, interrupted bool, log io.Writer) {
 	if t == nil {
 		return
 	}
 	live := t.Close(trackingFlushWait)
 	if dir == "" {
+		return
+	}
+	if interrupted {
+		fmt.Fprintf(log, "mlflow %s: %d runs logged live; the rest are caught up from the tables on --resume\n", t.C.Base, live)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), trackingCatchUpWait)
