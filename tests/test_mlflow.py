@@ -154,7 +154,10 @@ def test_server_killed_mid_sweep_loses_nothing_and_resume_catches_up(tmp_path):
     out = tmp_path / "results"
     env = dict(os.environ, MLFLOW_TRACKING_URI=server.url)
     exe = shutil.which("go") or "/usr/local/go/bin/go"
-    sweep = subprocess.Popen([exe, "run", "./experiments", *SWEEP, "--out", str(out)], cwd=ROOT, env=env,
+    # One run a group on the pure-Go backend: 18 groups one after the other, so the sweep
+    # is still training when the server is killed, even on a fast machine.
+    slow = ["--backend", "go", "--group-size", "1"]
+    sweep = subprocess.Popen([exe, "run", "./experiments", *SWEEP, *slow, "--out", str(out)], cwd=ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 600
@@ -180,11 +183,11 @@ def test_server_killed_mid_sweep_loses_nothing_and_resume_catches_up(tmp_path):
 
     server = Server(db, port)  # the same store, back up
     try:
-        proc = go(*SWEEP, "--out", str(out), "--resume", env=env)
+        proc = go(*SWEEP, *slow, "--out", str(out), "--resume", env=env)
         assert "caught up from the tables" in proc.stderr and "warning" not in proc.stderr, proc.stderr[-2000:]
         check_against_parquet(server, out / "quickstart-kl")
         assert all(tags(r).get("saerun.logged") == "complete" for r in server.runs("quickstart-kl")), "partial logs left"
-        proc = go(*SWEEP, "--out", str(out), "--resume", env=env)
+        proc = go(*SWEEP, *slow, "--out", str(out), "--resume", env=env)
         assert "0 caught up from the tables, 18 already there" in proc.stderr, proc.stderr[-2000:]
         assert len(server.runs("quickstart-kl")) == 18
     finally:
