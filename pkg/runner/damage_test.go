@@ -63,8 +63,8 @@ func TestAWriteFailingAtCommitLeavesNoRowsOfTheFailedRunAndResumeRerunsIt(t *tes
 	if err != nil || sum.Completed != 2 || sum.Skipped != 2 {
 		t.Fatalf("resume: %+v %v", sum, err)
 	}
-	if m := readMetrics(t, dir); len(m) != 4*2*9 {
-		t.Errorf("%d metric rows after resume, want %d: each run's rows once", len(m), 4*2*9)
+	if m := readMetrics(t, dir); len(m) != 4*2*10 {
+		t.Errorf("%d metric rows after resume, want %d: each run's rows once", len(m), 4*2*10)
 	}
 }
 

@@ -166,10 +166,10 @@ func TestSweepWritesEveryTableAndResumeSkipsDoneRuns(t *testing.T) {
 		t.Errorf("compaction left %v", left)
 	}
 	metrics := readMetrics(t, dir)
-	// per run and epoch: train loss, reconstruction, 1 penalty (3) + validation the same
-	// 3 + mean_activation, l0, dead_fraction (6) = 9.
-	if len(metrics) != 4*2*9 {
-		t.Errorf("metrics rows = %d, want %d", len(metrics), 4*2*9)
+	// per run and epoch: train loss, reconstruction, 1 penalty, learning_rate (4) +
+	// validation loss, reconstruction, 1 penalty, mean_activation, l0, dead_fraction (6) = 10.
+	if len(metrics) != 4*2*10 {
+		t.Errorf("metrics rows = %d, want %d", len(metrics), 4*2*10)
 	}
 	statuses, err := results.ReadStatuses(dir)
 	if err != nil || len(statuses) != 4 {
@@ -266,7 +266,7 @@ func TestInterruptFinishesTheEpochRecordsItAndResumeRerunsIt(t *testing.T) {
 	if len(statuses) != 2 {
 		t.Errorf("interrupted runs are recorded with their status: %v", statuses)
 	}
-	if rows := readMetrics(t, dir); len(rows) != 2*9 {
+	if rows := readMetrics(t, dir); len(rows) != 2*10 {
 		t.Errorf("the finished epoch of both interrupted runs is kept: %d rows", len(rows))
 	}
 	o.Resume = true
@@ -368,7 +368,7 @@ func TestResumeOnACompactedSweepRunsOnlyWhatIsLeft(t *testing.T) {
 		}
 		seen[key] = true
 	}
-	if len(seen) != 4*2*9 {
-		t.Errorf("%d metric rows, want %d", len(seen), 4*2*9)
+	if len(seen) != 4*2*10 {
+		t.Errorf("%d metric rows, want %d", len(seen), 4*2*10)
 	}
 }

@@ -187,10 +187,13 @@ func L0(z, theta, lambda, eps *Node, rows sparsity.Rows) *Node {
 // DecoderNorms are the norms ‖d_j‖ of the decoder directions, [K, L], of W_dec [K, D, L].
 func DecoderNorms(wDec *Node) *Node { return Sqrt(ReduceSum(Square(wDec), 1)) }
 
-// WeightedL1 is the ReLU SAE's penalty λ · mean over samples of Σ_j |h_j|·‖d_j‖, [K]:
-// weighting by the decoder norms stops the model from shrinking codes by growing
-// decoder directions (with unit-norm directions the weights are 1 but the gradient
-// differs).
+// WeightedL1 is the ReLU SAE's penalty λ · mean over samples of Σ_j |h_j|·‖d_j‖, [K]
+// (SAELens' and Anthropic's form). The weighting stops a model whose decoder norms are
+// free from shrinking codes by growing directions; under this package's decoder
+// constraint it changes nothing: the directions have unit norm (every weight is 1)
+// and its decoder gradient |h_j|·d_j/‖d_j‖ lies along d_j, which ProjectOutParallel
+// removes entirely (TestWeightedL1GivesTheProjectedDecoderGradientNothing). Training
+// is then that of the plain L1 penalty λ · mean Σ_j |h_j|.
 func WeightedL1(h, wDec, lambda *Node, rows sparsity.Rows) *Node {
 	weighted := Mul(Abs(h), ExpandAxes(DecoderNorms(wDec), 1))
 	return Mul(lambda, rows.Mean(ReduceSum(weighted, -1)))

@@ -371,3 +371,29 @@ func TestGeometricMedianIgnoresAnOutlierTheMeanFollows(t *testing.T) {
 		t.Errorf("scale %v, want 1", c)
 	}
 }
+
+// Under the decoder constraint the decoder-norm weighting of the L1 term gives W_dec
+// no gradient: ∂(|h_j|·‖d_j‖)/∂d_j = |h_j|·d_j/‖d_j‖ lies along d_j, which
+// ProjectOutParallel removes (and with unit directions the weights are 1). The
+// weighting matters only where the directions' norms are free.
+func TestWeightedL1GivesTheProjectedDecoderGradientNothing(t *testing.T) {
+	K, B, D, L := 2, 6, 5, 7
+	out := run(t, func(h, w *Node) []*Node {
+		unit := UnitColumns(w)
+		h = Abs(h)
+		g := Gradient(ReduceAllSum(WeightedL1(h, unit, OnesLike(ReduceSum(unit, 1, 2)), sparsity.Rows{})), unit)[0]
+		return []*Node{g, ProjectOutParallel(g, unit)}
+	}, randomTensor(11, 0, K, B, L), randomTensor(12, 0, K, D, L))
+	norm := func(v []float32) float64 {
+		s := 0.0
+		for _, x := range v {
+			s += float64(x) * float64(x)
+		}
+		return math.Sqrt(s)
+	}
+	raw, projected := norm(tensors.MustCopyFlatData[float32](out[0])), norm(tensors.MustCopyFlatData[float32](out[1]))
+	t.Logf("decoder gradient of the weighted L1: ‖g‖ %.4g before the projection, %.3g after", raw, projected)
+	if !(raw > 0.1) || projected > 1e-5*raw {
+		t.Errorf("decoder gradient norm %v before the projection, %v after: want > 0, then 0", raw, projected)
+	}
+}

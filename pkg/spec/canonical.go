@@ -18,6 +18,27 @@ import (
 // description, so editing a sweep's free text changed every run id.
 const CanonicalVersion = "saerun.run/v2"
 
+// Revisions of a feature's computation after CanonicalVersion: a run that uses the
+// feature carries its revision in its canonical form ("revisions", between "config"
+// and "version"), so that the change gives new ids to exactly the runs it changes,
+// where a new CanonicalVersion would change every id.
+//
+// auxk 2: the AuxK term is α · V · AuxK, V the batch's variance in the loss's units,
+// so that α means what OpenAI's does at any scale of the data (issue 24; revision 1,
+// before it, was α · AuxK beside an unnormalised reconstruction loss).
+func revisions(s *Spec) []revision {
+	if s.Model.Kind == "sae" && s.Model.SAE.UsesAuxK() {
+		return []revision{{"auxk", 2}}
+	}
+	return nil
+}
+
+// revision is one feature's revision; revisions lists them sorted by name.
+type revision struct {
+	name string
+	n    int
+}
+
 // DocumentationKeys are the keys that describe an experiment without changing what
 // it computes: Canonical leaves them out, so they never change a run id.
 var DocumentationKeys = []string{"description"}
@@ -30,6 +51,8 @@ var DocumentationKeys = []string{"description"}
 // JSON with sorted keys, as encoding/json writes it:
 //
 //	{"config":{"dataset":{"name":"digits"},...},"version":"saerun.run/v2"}
+//
+// with "revisions" between them for a run using a revised feature (revisions).
 //
 // A sweep computes it for every run, so it is written directly (no JSON round trip,
 // no map), with the defaults read from their declarations (atDefault);
@@ -46,6 +69,16 @@ func AppendCanonical(buf []byte, s *Spec) ([]byte, error) {
 	w.object(reflect.ValueOf(s).Elem(), infoOf(reflect.TypeFor[Spec]()), true)
 	if w.err != nil {
 		return nil, w.err
+	}
+	if revs := revisions(s); len(revs) > 0 {
+		w.buf = append(w.buf, `,"revisions":{`...)
+		for i, r := range revs {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.buf = strconv.AppendInt(append(strconv.AppendQuote(w.buf, r.name), ':'), int64(r.n), 10)
+		}
+		w.buf = append(w.buf, '}')
 	}
 	w.buf = append(w.buf, `,"version":"`+CanonicalVersion+`"}`...)
 	return w.buf, nil

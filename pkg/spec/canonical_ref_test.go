@@ -27,7 +27,11 @@ func referenceCanonical(s *Spec) ([]byte, error) {
 	if config == nil {
 		config = map[string]any{}
 	}
-	return json.Marshal(map[string]any{"version": CanonicalVersion, "config": config})
+	out := map[string]any{"version": CanonicalVersion, "config": config}
+	if s.Model.Kind == "sae" && s.Model.SAE.Activation != "relu" && s.Model.SAE.Activation != "jumprelu" && s.Model.SAE.AuxCoefficient > 0 {
+		out["revisions"] = map[string]any{"auxk": 2} // the AuxK loss's revision (canonical.go)
+	}
+	return json.Marshal(out)
 }
 
 type refCanonicalizer struct {

@@ -68,6 +68,7 @@ var defaultRules = []defaultRule{
 	{"optimizer.learning_rate", func(s *Spec) any { return &s.Optimizer.LearningRate }, always, func(s *Spec) any {
 		return map[string]float64{"adam": DefaultAdamLearningRate, "sgd": DefaultSGDLearningRate}[s.Optimizer.Name]
 	}},
+	{"optimizer.schedule.decay", func(s *Spec) any { return &s.Optimizer.Schedule.Decay }, always, constant("constant")},
 	{"optimizer.beta1", func(s *Spec) any { return &s.Optimizer.Beta1 }, adam, constant(DefaultAdamBeta1)},
 	{"optimizer.beta2", func(s *Spec) any { return &s.Optimizer.Beta2 }, adam, constant(DefaultAdamBeta2)},
 	{"optimizer.epsilon", func(s *Spec) any { return &s.Optimizer.Epsilon }, adam, constant(DefaultAdamEpsilon)},

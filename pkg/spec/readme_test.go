@@ -53,7 +53,7 @@ func TestREADMEKeyTablesMatchTheSchema(t *testing.T) {
 	}
 	for key, allowed := range map[string][]string{
 		"dataset.name": DatasetNames, "dataset.validation": ValidationSources, "model.kind": ModelKinds,
-		"loss": Losses, "optimizer.name": Optimizers, "sweep.method": SweepMethods,
+		"loss": Losses, "optimizer.name": Optimizers, "optimizer.schedule.decay": Decays, "sweep.method": SweepMethods,
 		"model.sae.activation": SAEActivations, "model.sae.b_dec_init": BDecInits, "model.sae.normalize": Normalizations,
 	} {
 		c, ok := comments[key]

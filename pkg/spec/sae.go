@@ -14,6 +14,10 @@ const (
 	DefaultSAEAuxCoefficient    = 1.0 / 32
 	DefaultSAEDeadAfter         = 10_000_000
 	MaxSAEDeadAfter             = 1 << 30
+	// MaxScheduleSteps bounds the warm-up and decay lengths (optimizer.schedule, the
+	// coefficient warm-ups): step counts up to it are exact in the float32
+	// hyperparameters the device reads.
+	MaxScheduleSteps = 1 << 24
 )
 
 // selects reports whether the activation keeps the k largest pre-activations (and so
@@ -84,6 +88,14 @@ func (src *Source) validateSAE(s *Spec) Errors {
 			bad("l0_coefficient", "a number >= 0 (jumprelu's L0 penalty weight)", "missing")
 		} else {
 			positive("l0_coefficient", a.L0Coefficient, ">= 0", func(v float64) bool { return v >= 0 })
+		}
+	}
+	for _, w := range [...]struct {
+		key, kind string
+		v         int
+	}{{"l1_warmup_steps", "relu", a.L1WarmupSteps}, {"l0_warmup_steps", "jumprelu", a.L0WarmupSteps}} {
+		if only(w.key, w.v != 0, w.kind) && (w.v < 0 || w.v > MaxScheduleSteps) {
+			bad(w.key, "0 to 16777216 optimizer steps (0: no warm-up)", "invalid: %d", w.v)
 		}
 	}
 	if only("bandwidth", a.Bandwidth != 0, "jumprelu") {

@@ -110,6 +110,11 @@ type SAE struct {
 	L1Coefficient float64 `yaml:"l1_coefficient,omitempty" json:"l1_coefficient"`
 	// L0Coefficient is λ of jumprelu's penalty λ Σ_j H(z_j − θ_j) (mean over samples).
 	L0Coefficient float64 `yaml:"l0_coefficient,omitempty" json:"l0_coefficient"`
+	// L1WarmupSteps and L0WarmupSteps W ramp relu's L1 and jumprelu's L0 coefficient up
+	// linearly: the n-th optimizer step uses λ·min(1, n/W) (SAELens' l1_warm_up_steps,
+	// l0_warm_up_steps). 0 (default): λ from the first step.
+	L1WarmupSteps int `yaml:"l1_warmup_steps,omitempty" json:"l1_warmup_steps"`
+	L0WarmupSteps int `yaml:"l0_warmup_steps,omitempty" json:"l0_warmup_steps"`
 	// Bandwidth is jumprelu's ε, the width of the rectangle kernel of its
 	// pseudo-derivatives. Default 0.001.
 	Bandwidth float64 `yaml:"bandwidth,omitempty" json:"bandwidth"`
@@ -155,6 +160,27 @@ type Optimizer struct {
 	Beta1   float64 `yaml:"beta1,omitempty" json:"beta1"`
 	Beta2   float64 `yaml:"beta2,omitempty" json:"beta2"`
 	Epsilon float64 `yaml:"epsilon,omitempty" json:"epsilon"`
+	// Schedule varies the learning rate over the optimizer steps (default: constant).
+	Schedule Schedule `yaml:"schedule,omitempty" json:"schedule"`
+	// ClipGradNorm c > 0 rescales each model's gradient, before the optimizer sees it,
+	// by min(1, c / (‖g‖ + 1e-6)), ‖g‖ the global L2 norm over all of that model's
+	// parameters (torch.nn.utils.clip_grad_norm_). 0 (default): no clipping.
+	ClipGradNorm float64 `yaml:"clip_grad_norm,omitempty" json:"clip_grad_norm"`
+}
+
+// Schedule is the learning-rate schedule: the n-th optimizer step of a run (n = 1, 2,
+// …, counted over all epochs) uses lr·min(1, n/WarmupSteps) during the warm-up, then
+// decays from lr to FinalLearningRate over DecaySteps steps (linear or cosine) and
+// stays there. pkg/optim.LearningRate is the formula.
+type Schedule struct {
+	// WarmupSteps is the linear warm-up's length W (0, the default: none).
+	WarmupSteps int `yaml:"warmup_steps,omitempty" json:"warmup_steps"`
+	// Decay is one of Decays: constant (default), linear or cosine.
+	Decay string `yaml:"decay,omitempty" json:"decay"`
+	// DecaySteps is the decay's length D, from the end of the warm-up (linear, cosine).
+	DecaySteps int `yaml:"decay_steps,omitempty" json:"decay_steps"`
+	// FinalLearningRate is the rate the decay ends at (linear, cosine). Default 0.
+	FinalLearningRate float64 `yaml:"final_learning_rate,omitempty" json:"final_learning_rate"`
 }
 
 // Train sets the loop.
@@ -272,6 +298,7 @@ var (
 	ExtraMetrics      = []string{"mape"}
 	KLConventions     = []string{"textbook", "keras"}
 	Optimizers        = []string{"sgd", "adam"}
+	Decays            = []string{"constant", "linear", "cosine"}
 	RegularizerKinds  = []string{"l1_activity", "kl_sparsity", "weight_decay"}
 	SweepMethods      = []string{"grid", "random"}
 	Distributions     = []string{"uniform", "log_uniform"}

@@ -243,6 +243,31 @@ func (src *Source) validate(s *Spec) Errors {
 		}
 	}
 
+	sc := o.Schedule
+	if sc.WarmupSteps < 0 || sc.WarmupSteps > MaxScheduleSteps {
+		bad("optimizer.schedule.warmup_steps", "0 to 16777216 optimizer steps (0: no warm-up)", "invalid: %d", sc.WarmupSteps)
+	}
+	enum("optimizer.schedule.decay", sc.Decay, Decays)
+	if sc.Decay == "linear" || sc.Decay == "cosine" {
+		if sc.DecaySteps < 1 || sc.DecaySteps > MaxScheduleSteps {
+			bad("optimizer.schedule.decay_steps", "1 to 16777216 optimizer steps (the decay's length after the warm-up)", "invalid: %d", sc.DecaySteps)
+		}
+		if finite("optimizer.schedule.final_learning_rate", sc.FinalLearningRate) &&
+			(sc.FinalLearningRate < 0 || sc.FinalLearningRate > o.LearningRate) {
+			bad("optimizer.schedule.final_learning_rate", fmt.Sprintf("0 <= final_learning_rate <= learning_rate (%v)", o.LearningRate),
+				"out of range: %v", sc.FinalLearningRate)
+		}
+	} else {
+		for _, key := range []string{"decay_steps", "final_learning_rate"} {
+			if src.Given("optimizer.schedule." + key) {
+				bad("optimizer.schedule."+key, "only with decay: linear or cosine", "not used by decay: %s", sc.Decay)
+			}
+		}
+	}
+	if finite("optimizer.clip_grad_norm", o.ClipGradNorm) && o.ClipGradNorm < 0 {
+		bad("optimizer.clip_grad_norm", "0 (no clipping) or a norm > 0", "out of range: %v", o.ClipGradNorm)
+	}
+
 	t := s.Train
 	if t.Epochs < 1 || t.Epochs > 100000 {
 		bad("train.epochs", "1 to 100000", "invalid: %d", t.Epochs)

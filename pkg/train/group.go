@@ -16,16 +16,20 @@ import (
 
 // group is the compiled state of K models and the data they train on.
 type group struct {
-	members  []Member
-	spec     *spec.Spec // members[0]'s: the shared structure
-	data     Data
-	arch     autoencoder.Arch
-	params   *autoencoder.Params
-	opt      optim.Optimizer
-	rng      *gmodel.Variable // [K, RNG state] for input noise and a model's own draws; nil without either
-	model    model            // the model kind's implementation (model.go)
-	pens     []penalty        // per regularizer (penalty.go)
-	observed []int            // layer indices whose statistics validation computes
+	members []Member
+	spec    *spec.Spec // members[0]'s: the shared structure
+	data    Data
+	arch    autoencoder.Arch
+	params  *autoencoder.Params
+	opt     optim.Optimizer
+	rng     *gmodel.Variable // [K, RNG state] for input noise and a model's own draws; nil without either
+	// steps is the number of optimizer steps the group has run (int32 scalar, over all
+	// epochs): the n-th step's learning rate and coefficient warm-ups read n = steps+1.
+	steps    *gmodel.Variable
+	recipe   recipe    // the recipe parts the program computes (recipeOf the members)
+	model    model     // the model kind's implementation (model.go)
+	pens     []penalty // per regularizer (penalty.go)
+	observed []int     // layer indices whose statistics validation computes
 	store    *gmodel.Store
 
 	// The data on the backend: the sets (uploaded on first use, then kept there for the
@@ -76,6 +80,8 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	if gr.model.usesRNG() || gr.hasNoise() {
 		gr.rng = store.RootScope().In("noise").VariableWithValue("rng", rngStates(seeds)).SetTrainable(false)
 	}
+	gr.steps = store.RootScope().In("schedule").VariableWithValue("step", int32(0)).SetTrainable(false)
+	gr.recipe = recipeOf(members)
 	// Layers validation observes: the model's, recorded ones and activity-regularized ones.
 	want := map[string]bool{}
 	for _, l := range gr.model.observed() {
@@ -150,6 +156,9 @@ func (gr *group) load(members []Member) error {
 	if err := gr.model.reset(len(members)); err != nil {
 		return err
 	}
+	if err := autoencoder.SetVariable(gr.steps, tensors.FromValue(int32(0))); err != nil {
+		return err
+	}
 	gr.deadSeen = false
 	gr.hp.FinalizeAll()
 	gr.hp = gr.hyperparameters(members)
@@ -201,6 +210,15 @@ func (gr *group) hasNoise() bool {
 		}
 	}
 	return false
+}
+
+// stepsDone reads how many optimizer steps the group has run.
+func (gr *group) stepsDone() (int64, error) {
+	t, err := gr.steps.Value()
+	if err != nil {
+		return 0, err
+	}
+	return int64(tensors.MustCopyFlatData[int32](t)[0]), nil
 }
 
 func (gr *group) mape() bool { return slices.Contains(gr.spec.Metrics, "mape") }

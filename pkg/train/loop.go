@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/sparselab/saerun/pkg/optim"
 )
 
 // run is the host loop: per epoch it draws each model's data order, runs the training
@@ -77,6 +79,10 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
+		stepsDone, err := gr.stepsDone() // the epoch's last step is step number stepsDone
+		if err != nil {
+			return nil, err
+		}
 		elapsed := time.Since(start).Seconds()
 		M := len(trainNames)
 		for k := range gr.members {
@@ -88,6 +94,8 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			for m, name := range trainNames {
 				e.Metrics = append(e.Metrics, Metric{Split: "train", Name: name, Value: t.sums[k*M+m] / float64(N)})
 			}
+			o := gr.members[k].Spec.Optimizer
+			e.Metrics = append(e.Metrics, Metric{Split: "train", Name: "learning_rate", Value: optim.LearningRate(o.LearningRate, o.Schedule, stepsDone)})
 			if own != nil {
 				e.Metrics = append(e.Metrics, own[k]...)
 			}

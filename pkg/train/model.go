@@ -138,6 +138,7 @@ type stepIn struct {
 	target  *Node   // the batch [K, B, D] to reconstruct
 	rows    sparsity.Rows
 	samples *Node // the batch's sample count, float64 scalar
+	step    *Node // the step's number n = 1, 2, … over the run, int32 scalar
 	rng     *Node // the models' generator states [K, RNG state]; nil without
 	aux     bool  // the aux program (see model.hasAux)
 	normal  func(states *Node, dims ...int) (draws, next *Node)
@@ -171,11 +172,12 @@ type valSums struct {
 
 // checkpointVariables are every variable a checkpoint of the group must hold to
 // resume training bit for bit: the parameters (a jumprelu's thresholds among them),
-// the optimizer's state, the model's state and the generators of input noise and of
+// the optimizer's state, the model's state, the step count (the schedule's and
+// warm-ups' position) and the generators of input noise and of
 // the model's own draws. (The data order is drawn from each seed per epoch, and the
 // hyperparameters come from the specs.)
 func (gr *group) checkpointVariables() []*gmodel.Variable {
-	out := slices.Concat(gr.params.All(), gr.opt.State(), gr.model.state())
+	out := slices.Concat(gr.params.All(), gr.opt.State(), gr.model.state(), []*gmodel.Variable{gr.steps})
 	if gr.rng != nil {
 		out = append(out, gr.rng)
 	}

@@ -50,8 +50,8 @@ func TestUnknownNamesAreErrorsNotDefaults(t *testing.T) {
 	}
 }
 
-// Each kind declares the state a checkpoint must hold besides the parameters and the
-// optimizer: an SAE its silence counters, a BatchTopK (and Matryoshka) its evaluation
+// Each kind declares the state a checkpoint must hold besides the parameters, the
+// optimizer and the step count (the schedule's position): an SAE its silence counters, a BatchTopK (and Matryoshka) its evaluation
 // threshold; a jumprelu's thresholds are parameters; a VAE its sampling generator.
 func TestEveryModelKindDeclaresItsCheckpointState(t *testing.T) {
 	b := backendsForTest(t)["go"]
@@ -92,14 +92,14 @@ func TestEveryModelKindDeclaresItsCheckpointState(t *testing.T) {
 		gr := build(saeMember(t, "a", c.act))
 		all := names(gr)
 		what := c.act["model.sae.activation"].(string)
-		has(t, what, all, c.want...)
+		has(t, what, all, append(c.want, "schedule/step")...)
 		for _, n := range c.not {
 			if slices.ContainsFunc(all, func(v string) bool { return strings.Contains(v, n) }) {
 				t.Errorf("%s: checkpoint variables %v hold %q", what, all, n)
 			}
 		}
-		if len(all) != len(gr.params.All())+len(gr.opt.State())+len(gr.model.state()) {
-			t.Errorf("%s: %d checkpoint variables, want parameters, optimizer state and model state", what, len(all))
+		if len(all) != len(gr.params.All())+len(gr.opt.State())+len(gr.model.state())+1 {
+			t.Errorf("%s: %d checkpoint variables, want parameters, optimizer state, model state and the step count", what, len(all))
 		}
 	}
 	_, src, err := spec.Parse("v.yaml", []byte(vaeSpec))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sparselab/saerun/pkg/autoencoder"
 	"github.com/sparselab/saerun/pkg/backend"
+	"github.com/sparselab/saerun/pkg/optim"
 	"github.com/sparselab/saerun/pkg/sae"
 	"github.com/sparselab/saerun/pkg/sparsity"
 	"github.com/sparselab/saerun/pkg/spec"
@@ -61,8 +62,10 @@ type saeActivation interface {
 	newState(scope *gmodel.Scope, K int) []*gmodel.Variable
 	// resetState gives them their initial values.
 	resetState(vars []*gmodel.Variable, K int) error
-	// coefficient is the per-model penalty weight (hp column hpSAECoefficient).
+	// coefficient is the per-model penalty weight (hp column hpSAECoefficient), and
+	// warmup the steps over which it ramps up (hpSAECoefficientWarmup; 0: none).
 	coefficient(a spec.SAE) float64
+	warmup(a spec.SAE) int
 	// sorts reports whether the activation selects its largest pre-activations.
 	sorts() bool
 	// encode is the code h [K, B, L] of pre-activations e.z; in training it also
@@ -95,6 +98,18 @@ type saeEncode struct {
 	state    []*Node // the activation's state values
 	rows     sparsity.Rows
 	training bool
+	step     *Node // the training step's number n (int32 scalar); nil outside training
+}
+
+// coefficient is each model's penalty coefficient [K] in effect: λ·min(1, n/W) in a
+// training step of a group where some member warms it up (optim.CoefficientRamp), λ
+// otherwise.
+func (e saeEncode) coefficient() *Node {
+	c := e.s.hp(e.h, hpSAECoefficient)
+	if e.step == nil || !e.s.gr.recipe.warmup {
+		return c
+	}
+	return Mul(c, optim.CoefficientRamp(e.s.hp(e.h, hpSAECoefficientWarmup), e.step))
 }
 
 // k is each model's k [K] (int32).
@@ -107,6 +122,7 @@ type saeActivationBase struct{}
 func (saeActivationBase) newState(*gmodel.Scope, int) []*gmodel.Variable { return nil }
 func (saeActivationBase) resetState([]*gmodel.Variable, int) error       { return nil }
 func (saeActivationBase) coefficient(spec.SAE) float64                   { return 0 }
+func (saeActivationBase) warmup(spec.SAE) int                            { return 0 }
 func (saeActivationBase) sorts() bool                                    { return false }
 func (saeActivationBase) penalties(saeEncode, *Node) []namedTerm         { return nil }
 func (saeActivationBase) penaltyNames(*saeModel) []string                { return nil }
@@ -241,13 +257,14 @@ const (
 	hpSAEMomentum
 	hpSAEDeadAfter
 	hpSAEAuxCoefficient
+	hpSAECoefficientWarmup
 	hpSAEColumns
 )
 
 func (s *saeModel) hyper(sp *spec.Spec) []float32 {
 	a := sp.Model.SAE
 	return []float32{float32(a.K), float32(s.act.coefficient(a)), float32(a.Bandwidth), float32(a.ThresholdMomentum),
-		float32(a.DeadAfter), float32(a.AuxCoefficient)}
+		float32(a.DeadAfter), float32(a.AuxCoefficient), float32(s.act.warmup(a))}
 }
 
 func (s *saeModel) hp(h hyper, column int) *Node {
@@ -288,6 +305,7 @@ func (s *saeModel) forward(w autoencoder.Weights, h hyper, state []*Node, x *Nod
 func (s *saeModel) loss(in stepIn) stepOut {
 	x, rows, h := in.input, in.rows, in.h
 	c := s.encode(in.w, h, in.state, x, true, rows)
+	c.e.step = in.step
 	rec := s.act.reconstruction(c.e, c.h, c.recon, x)
 	total := rec
 	metrics := []*Node{nil, rec}
@@ -298,8 +316,13 @@ func (s *saeModel) loss(in stepIn) stepOut {
 	deadAfter := ConvertDType(s.hp(h, hpSAEDeadAfter), dtypes.Int32)
 	switch {
 	case s.auxK > 0 && in.aux:
+		// α · V · AuxK, V the batch's variance in the loss's units: the loss is then V
+		// times (the batch's reconstruction error relative to predicting its mean +
+		// α × AuxK), OpenAI's training loss, so that α means the same at any scale of
+		// the data (experiments/README.md, AuxK).
 		dead := GreaterOrEqual(silent, ExpandAxes(deadAfter, -1))
-		a := Mul(s.hp(h, hpSAEAuxCoefficient), sae.AuxK(c.e.z, dead, Sub(x, c.recon), in.w.Kernels[1], s.auxK, rows, s.sel))
+		alpha := Mul(s.hp(h, hpSAEAuxCoefficient), s.batchVariance(x, rows))
+		a := Mul(alpha, sae.AuxK(c.e.z, dead, Sub(x, c.recon), in.w.Kernels[1], s.auxK, rows, s.sel))
 		total, metrics = Add(total, a), append(metrics, a)
 	case s.auxK > 0:
 		metrics = append(metrics, ZerosLike(rec))
@@ -314,6 +337,15 @@ func (s *saeModel) loss(in stepIn) stepOut {
 	more := Min(Add(silent, ConvertDType(in.samples, dtypes.Int32)), ExpandAxes(deadAfter, -1))
 	next := append([]*Node{Where(fired, ZerosLike(silent), more)}, c.next...)
 	return stepOut{total: total, metrics: metrics, state: next, rng: in.rng}
+}
+
+// batchVariance is each model's [K] reconstruction loss of predicting every sample of
+// the batch x [K, B, D] by the batch's mean: the data's variance in the units of the
+// loss (mean over samples of ‖x − mean(x)‖² for mse_sum, per element for mse), the
+// denominator of Gao et al.'s normalized MSE (the batch's fvu).
+func (s *saeModel) batchVariance(x *Node, rows sparsity.Rows) *Node {
+	mean := BroadcastToDims(ExpandAxes(rows.Mean(x), 1), x.Shape().Dimensions...)
+	return rows.Mean(sparsity.Reconstruction(s.gr.spec.Loss, mean, x))
 }
 
 // anyDead is whether any model has a latent silent for its dead_after samples: the
@@ -385,7 +417,8 @@ func (s *saeModel) evalTerms(w autoencoder.Weights, out autoencoder.Output, x *N
 //	l0                  mean over samples of the number of latents with h > 0
 //	fvu                 Σ‖x − x̂‖² / Σ‖x − mean(x)‖² (fraction of variance unexplained)
 //	explained_variance  1 − fvu
-//	nmse                Σ‖x − x̂‖² / Σ‖x‖² (OpenAI's normalized MSE, about zero)
+//	nmse                Σ‖x − x̂‖² / Σ‖x‖² (relative to predicting 0; Gao et al.'s
+//	                    "normalized MSE", relative to predicting the mean, is fvu)
 //	dead_fraction       latents that fire on no validation sample, / L
 //	dense_fraction      latents that fire on more than 10 % of them, / L
 func (s *saeModel) validation(k int, v valSums) (terms, info []Metric) {

@@ -16,6 +16,7 @@ type saeJumpReLU struct{ saeActivationBase }
 func init() { registerSAEActivation("jumprelu", saeJumpReLU{}) }
 
 func (saeJumpReLU) coefficient(a spec.SAE) float64 { return a.L0Coefficient }
+func (saeJumpReLU) warmup(a spec.SAE) int          { return a.L0WarmupSteps }
 
 func (saeJumpReLU) encode(e saeEncode) (*Node, []*Node) {
 	return sae.JumpReLU(e.z, e.w.Threshold, e.s.hp(e.h, hpSAEBandwidth)), nil
@@ -24,7 +25,7 @@ func (saeJumpReLU) encode(e saeEncode) (*Node, []*Node) {
 func (saeJumpReLU) penaltyNames(*saeModel) []string { return []string{"penalty/l0/encoder.0"} }
 
 func (saeJumpReLU) penalties(e saeEncode, _ *Node) []namedTerm {
-	return []namedTerm{{"penalty/l0/encoder.0", sae.L0(e.z, e.w.Threshold, e.s.hp(e.h, hpSAECoefficient), e.s.hp(e.h, hpSAEBandwidth), e.rows)}}
+	return []namedTerm{{"penalty/l0/encoder.0", sae.L0(e.z, e.w.Threshold, e.coefficient(), e.s.hp(e.h, hpSAEBandwidth), e.rows)}}
 }
 
 func (saeJumpReLU) validation(_ *saeModel, m spec.SAE, _ valSums, _ int, l0 float64) (terms, info []Metric) {

@@ -8,19 +8,23 @@ import (
 )
 
 // relu: h = ReLU(z), with the penalty λ · mean over samples of Σ_j |h_j|·‖d_j‖
-// (sae.WeightedL1, λ = model.sae.l1_coefficient).
+// (sae.WeightedL1, λ = model.sae.l1_coefficient, ramped up over l1_warmup_steps).
+// Under the decoder constraint (unit-norm directions, the gradient's parallel part
+// removed) the ‖d_j‖ weighting has no effect on training: every ‖d_j‖ is 1 and its
+// decoder gradient is all parallel. It is kept as the anchors write the penalty.
 type saeReLU struct{ saeActivationBase }
 
 func init() { registerSAEActivation("relu", saeReLU{}) }
 
 func (saeReLU) coefficient(a spec.SAE) float64 { return a.L1Coefficient }
+func (saeReLU) warmup(a spec.SAE) int          { return a.L1WarmupSteps }
 
 func (saeReLU) encode(e saeEncode) (*Node, []*Node) { return Max(e.z, ZerosLike(e.z)), nil }
 
 func (saeReLU) penaltyNames(*saeModel) []string { return []string{"penalty/l1/encoder.0"} }
 
 func (saeReLU) penalties(e saeEncode, h *Node) []namedTerm {
-	return []namedTerm{{"penalty/l1/encoder.0", sae.WeightedL1(h, e.w.Kernels[1], e.s.hp(e.h, hpSAECoefficient), e.rows)}}
+	return []namedTerm{{"penalty/l1/encoder.0", sae.WeightedL1(h, e.w.Kernels[1], e.coefficient(), e.rows)}}
 }
 
 func (saeReLU) evalNames(*saeModel) []string { return []string{"sae/weighted_l1"} }

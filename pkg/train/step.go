@@ -1,6 +1,8 @@
 package train
 
 import (
+	"math"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -42,6 +44,7 @@ type stepState struct {
 	opt    []*Node // in the order of Optimizer.State
 	extra  []*Node // the model's state (model.state); nil when it has none
 	rng    *Node   // nil without input noise or a model's own draws
+	steps  *Node   // optimizer steps run so far (int32 scalar; group.steps)
 	tally
 }
 
@@ -51,7 +54,7 @@ func (s stepState) list() []*Node {
 	if s.rng != nil {
 		out = append(out, s.rng)
 	}
-	return out
+	return append(out, s.steps)
 }
 
 func (gr *group) stateFrom(nodes []*Node) stepState {
@@ -65,6 +68,7 @@ func (gr *group) stateFrom(nodes []*Node) stepState {
 	if gr.rng != nil {
 		s.rng = t[4+ne]
 	}
+	s.steps = nodes[len(nodes)-1]
 	return s
 }
 
@@ -86,6 +90,7 @@ func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
 		st.rng = gr.rng.NodeValue(g)
 	}
 	st.extra = optim.Values(g, gr.model.state())
+	st.steps = gr.steps.NodeValue(g)
 	st = gr.stateFrom(repeat(start, gr.stepsPerCall, []*Node{x, idx, hp.hp}, st.list(), func(b *Node, inv, state []*Node) []*Node {
 		return gr.step(inv[0], inv[1], b, hyper{inv[2]}, gr.stateFrom(state), aux).list()
 	}))
@@ -101,6 +106,7 @@ func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
 	for i, v := range gr.model.state() {
 		v.SetNodeValue(st.extra[i])
 	}
+	gr.steps.SetNodeValue(st.steps)
 	backend.MarkDonors(g, gr.store) // XLA may update the variables in place
 	if gr.model.hasAux() {
 		return append(st.tally.list(), gr.model.anyDead(st.extra, hp))
@@ -131,8 +137,11 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState, aux bool) stepSta
 		input = Add(batch, Mul(noise, Reshape(hp.noise(), -1, 1, 1)))
 	}
 	w := gr.params.WeightsFrom(st.params)
+	// This step's number over the run, saturating at 2^31 − 1 (far past any schedule's
+	// end: warm-ups and decays are at most 2^24 steps each).
+	n := AddScalar(MinScalar(st.steps, math.MaxInt32-1), 1)
 	o := gr.model.loss(stepIn{w: w, h: hp, state: st.extra, input: input, target: batch, rows: rows,
-		samples: samples, rng: rng, aux: aux, normal: func(states *Node, dims ...int) (*Node, *Node) {
+		samples: samples, step: n, rng: rng, aux: aux, normal: func(states *Node, dims ...int) (*Node, *Node) {
 			return gr.normal(states, shapes.Make(dtypes.Float32, dims...))
 		}})
 	total, metrics, extra, rng := o.total, o.metrics, o.state, o.rng
@@ -147,7 +156,10 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState, aux bool) stepSta
 	update := LogicalAnd(LogicalAnd(st.active, finite), inEpoch)
 	grads := Gradient(ReduceAllSum(total), st.params...)
 	gr.model.constrainGradients(grads, st.params)
-	params, opt := gr.opt.Update(st.params, st.opt, grads, hp.learningRate(), update)
+	if gr.recipe.clip {
+		grads = optim.ClipGradNorm(grads, hp.clipGradNorm())
+	}
+	params, opt := gr.opt.Update(st.params, st.opt, grads, gr.learningRate(hp, n), update)
 	gr.model.constrainParams(params, update)
 	for i := range extra {
 		extra[i] = Where(keepShape(update, extra[i]), extra[i], st.extra[i])
@@ -157,12 +169,24 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState, aux bool) stepSta
 	if rng != nil {
 		rng = Where(inEpoch, rng, st.rng)
 	}
-	return stepState{params: params, opt: opt, extra: extra, rng: rng, tally: tally{
+	steps := Where(inEpoch, n, st.steps) // steps past the end of the epoch are not steps
+	return stepState{params: params, opt: opt, extra: extra, rng: rng, steps: steps, tally: tally{
 		sums:     Where(update, Add(st.sums, weighted), st.sums),
 		active:   LogicalAnd(st.active, LogicalNot(failed)),
 		failStep: Where(failed, BroadcastToDims(b, K), st.failStep),
 		failLoss: Where(failed, Reshape(Slice(m, AxisRange(), AxisElem(0)), K), st.failLoss),
 	}}
+}
+
+// learningRate is each model's learning rate [K] at step number n (int32 scalar):
+// optimizer.schedule's (optim.ScheduledRate), or the constant rate when no member
+// has a schedule.
+func (gr *group) learningRate(hp hyper, n *Node) *Node {
+	if !gr.recipe.schedule {
+		return hp.learningRate()
+	}
+	return optim.ScheduledRate(hp.learningRate(), hp.column(hpWarmupSteps), hp.column(hpDecaySteps),
+		hp.column(hpFinalLearningRate), gr.spec.Optimizer.Schedule.Decay, n)
 }
 
 // keepShape reshapes the per-model mask [K] to broadcast over x [K, ...].

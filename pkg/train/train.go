@@ -79,6 +79,9 @@ func GroupKey(s *spec.Spec) string {
 	c := *s
 	c.Name, c.Description = "", ""
 	c.Optimizer.LearningRate = 0
+	c.Optimizer.ClipGradNorm = 0
+	c.Optimizer.Schedule.WarmupSteps, c.Optimizer.Schedule.DecaySteps, c.Optimizer.Schedule.FinalLearningRate = 0, 0, 0
+	c.Model.SAE.L1WarmupSteps, c.Model.SAE.L0WarmupSteps = 0, 0
 	c.Train.Seed = 0
 	c.Train.InputNoise = 0
 	c.Model.SAE.K, c.Model.SAE.L1Coefficient, c.Model.SAE.L0Coefficient = 0, 0, 0
@@ -163,7 +166,27 @@ func reuseKey(members []Member, d Data) string {
 	for _, m := range members {
 		noise = noise || m.Spec.Train.InputNoise > 0
 	}
-	return fmt.Sprintf("%s|%d|%v|%d|%p|%p", GroupKey(members[0].Spec), len(members), noise, largestK(members), d.Train, d.Validation)
+	return fmt.Sprintf("%s|%d|%v|%d|%+v|%p|%p", GroupKey(members[0].Spec), len(members), noise, largestK(members), recipeOf(members), d.Train, d.Validation)
+}
+
+// recipe says which parts of the training recipe a group's program computes: only
+// those some member uses, so that a group without them runs the program it ran
+// before they existed (the same numbers, bit for bit).
+type recipe struct {
+	schedule bool // some member's learning rate varies (a warm-up or a decay)
+	clip     bool // some member clips its gradient norm
+	warmup   bool // some member ramps up its SAE penalty coefficient
+}
+
+func recipeOf(members []Member) recipe {
+	var r recipe
+	for _, m := range members {
+		o, a := m.Spec.Optimizer, m.Spec.Model.SAE
+		r.schedule = r.schedule || o.Schedule.WarmupSteps > 0 || (o.Schedule.Decay != "" && o.Schedule.Decay != "constant")
+		r.clip = r.clip || o.ClipGradNorm > 0
+		r.warmup = r.warmup || (m.Spec.Model.Kind == "sae" && (a.L1WarmupSteps > 0 || a.L0WarmupSteps > 0))
+	}
+	return r
 }
 
 // panicError turns a panic during graph building or execution into an error. GoMLX
@@ -186,7 +209,11 @@ type hyper struct{ hp *Node }
 const (
 	hpLearningRate = iota
 	hpNoise
-	hpRegularizers // then weight, target for each regularizer
+	hpWarmupSteps       // optimizer.schedule.warmup_steps
+	hpDecaySteps        // optimizer.schedule.decay_steps
+	hpFinalLearningRate // optimizer.schedule.final_learning_rate
+	hpClipGradNorm      // optimizer.clip_grad_norm (0: none)
+	hpRegularizers      // then weight, target for each regularizer
 )
 
 func (h hyper) column(c int) *Node {
@@ -196,17 +223,21 @@ func (h hyper) column(c int) *Node {
 
 func (h hyper) learningRate() *Node  { return h.column(hpLearningRate) }
 func (h hyper) noise() *Node         { return h.column(hpNoise) }
+func (h hyper) clipGradNorm() *Node  { return h.column(hpClipGradNorm) }
 func (h hyper) weight(reg int) *Node { return h.column(hpRegularizers + 2*reg) }
 func (h hyper) target(reg int) *Node { return h.column(hpRegularizers + 2*reg + 1) }
 
 // hyperparameters lays out the members' hyperparameters as hp's rows: the learning
-// rate, input noise, each regularizer's weight and target, then the model's columns.
+// rate, input noise, the schedule's and clipping's numbers, each regularizer's weight
+// and target, then the model's columns.
 func (gr *group) hyperparameters(members []Member) *tensors.Tensor {
 	var hp []float32
 	P := 0
 	for _, m := range members {
 		s := m.Spec
-		row := []float32{float32(s.Optimizer.LearningRate), float32(s.Train.InputNoise)}
+		sc := s.Optimizer.Schedule
+		row := []float32{float32(s.Optimizer.LearningRate), float32(s.Train.InputNoise),
+			float32(sc.WarmupSteps), float32(sc.DecaySteps), float32(sc.FinalLearningRate), float32(s.Optimizer.ClipGradNorm)}
 		for _, r := range s.Regularizers {
 			row = append(row, float32(r.Weight), float32(r.Target))
 		}
