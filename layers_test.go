@@ -67,16 +67,19 @@ pkg/baseline: pkg/data
 pkg/plots: PLOT pkg/results
 pkg/saelatents: pkg/results pkg/spec
 
+# A run's training state mid-run (checkpoints): a file format, standard library only.
+pkg/checkpoint:
+
 # Models and training: GoMLX from here up.
 pkg/backend: GOMLX XLA CGO
 pkg/sparsity: GOMLX
 pkg/sae: GOMLX pkg/sparsity
 pkg/autoencoder: GOMLX pkg/spec
 pkg/optim: GOMLX pkg/spec
-pkg/train: GOMLX pkg/autoencoder pkg/backend pkg/data pkg/optim pkg/results pkg/sae pkg/sparsity pkg/spec
+pkg/train: GOMLX pkg/autoencoder pkg/backend pkg/checkpoint pkg/data pkg/optim pkg/results pkg/sae pkg/sparsity pkg/spec
 
 # Running a sweep, and what drives it.
-pkg/runner: GOMLX PROGRESS XSYS pkg/backend pkg/data pkg/data/specdata pkg/results pkg/results/writer pkg/spec pkg/sweep pkg/train
+pkg/runner: GOMLX PROGRESS XSYS pkg/backend pkg/checkpoint pkg/data pkg/data/specdata pkg/results pkg/results/writer pkg/spec pkg/sweep pkg/train
 pkg/seednb: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/runner pkg/spec pkg/sweep pkg/train
 experiments: YAML pkg/backend pkg/data pkg/data/specdata pkg/results pkg/runner pkg/spec pkg/sweep pkg/tracking
 experiments/seeds/baseline: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/spec

@@ -148,7 +148,11 @@ func TestSecondInterruptExitsAtOnceLosingNothingDone(t *testing.T) {
 	p := startSlowSweep(t)
 	dir := p.dir
 	p.cmd.Process.Signal(syscall.SIGINT)
-	time.Sleep(20 * time.Millisecond)
+	// The second interrupt only once the command has taken the first: two signals
+	// sent before the process takes either are one pending signal to the kernel.
+	for wait := time.Now().Add(10 * time.Second); !strings.Contains(p.logText(), "interrupt: finishing") && time.Now().Before(wait); {
+		time.Sleep(2 * time.Millisecond)
+	}
 	p.cmd.Process.Signal(syscall.SIGINT)
 	start := time.Now()
 	err := p.wait()

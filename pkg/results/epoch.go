@@ -59,6 +59,9 @@ type Outcome struct {
 	Message     string
 	CompileSecs float64
 	Weights     []LayerWeights // the trained parameters, layer by layer
+	// ResumedFrom is the epoch of the checkpoint this process resumed the run from (0:
+	// it trained from the start).
+	ResumedFrom int
 	// InputScale is the factor c a sparse autoencoder multiplied its inputs by
 	// (model.sae.normalize; 1 without it); NaN for the other models.
 	InputScale float64

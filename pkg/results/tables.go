@@ -93,7 +93,8 @@ type RunInfo struct {
 	Deterministic                 bool      `parquet:"deterministic"` // false only for a GPU run with non-deterministic kernels allowed
 	GroupSize                     int32     `parquet:"group_size"`
 	EpochsCompleted               int32     `parquet:"epochs_completed"`
-	DivergedEpoch                 *int32    `parquet:"diverged_epoch,optional"` // null unless diverged
+	DivergedEpoch                 *int32    `parquet:"diverged_epoch,optional"`     // null unless diverged
+	ResumedFromEpoch              *int32    `parquet:"resumed_from_epoch,optional"` // the checkpoint's epoch a resumed run continued from; null when it never resumed
 	StartTime                     time.Time `parquet:"start_time,timestamp(microsecond)"`
 	EndTime                       time.Time `parquet:"end_time,timestamp(microsecond)"`
 	WallSeconds                   float64   `parquet:"wall_seconds"`

@@ -24,6 +24,7 @@ import (
 	"github.com/gomlx/compute"
 
 	"github.com/sparselab/saerun/pkg/backend"
+	"github.com/sparselab/saerun/pkg/checkpoint"
 	"github.com/sparselab/saerun/pkg/data"
 	"github.com/sparselab/saerun/pkg/data/specdata"
 	"github.com/sparselab/saerun/pkg/results"
@@ -62,6 +63,7 @@ type Options struct {
 // Tracker is told of every run as it trains, after its results are written: each
 // epoch, then how it ended (an experiment tracker such as MLflow, pkg/tracking). Its
 // calls come from the training loop, so they must return at once (queue, never send).
+// A run resumed from a checkpoint reports only the epochs after it.
 type Tracker interface {
 	Epoch(run sweep.Run, e *results.Epoch)
 	End(run sweep.Run, o results.Outcome)
@@ -347,7 +349,7 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		}
 		d, _ := p.data.Get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
-		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, p.stall, opts.Log, opts.Tracker)
+		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, p.stall, opts.Log, opts.Resume, opts.Tracker)
 		prog.EndGroup(outcomes)
 		for _, c := range claims {
 			c.Release()
@@ -476,13 +478,73 @@ func claim(sw *writer.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*write
 	return mine, claims, nil
 }
 
-// trainGroup trains one group and records each member's results. A failure to build
-// or train the group marks its runs failed (recorded, with the message) and the
-// sweep goes on; a failure to write results stops the sweep.
+// trainGroup trains one group and records each member's results. With resume, each
+// run continues from its last good checkpoint (loadResume); runs that resume after
+// different epochs (or not at all) train in separate groups, one after another.
+// A hung part (*errHung) leaves the parts after it untrained: they are recorded failed
+// and --resume runs them.
+func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress,
+	stall time.Duration, log io.Writer, resume bool, tracker Tracker) ([]train.Outcome, error) {
+	cands := make([][]*resumePoint, len(g))
+	for i, r := range g {
+		if resume && r.Spec.Record.Checkpoints.Every > 0 {
+			cands[i] = loadResume(sw.Dir, r, log)
+		}
+	}
+	points := resumePoints(cands)
+	var order []int // resume epochs, in order of first appearance
+	byEpoch := map[int][]int{}
+	for i, r := range g {
+		e := 0
+		if points[i] != nil {
+			e = points[i].state.Epoch
+			fmt.Fprintf(log, "run %s: resuming after epoch %d from %s\n", r.ID, e, ckptPath(sw.Dir, r.ID))
+		}
+		if _, ok := byEpoch[e]; !ok {
+			order = append(order, e)
+		}
+		byEpoch[e] = append(byEpoch[e], i)
+	}
+	outcomes := make([]train.Outcome, len(g))
+	var hung *errHung
+	for _, e := range order {
+		idx := byEpoch[e]
+		if hung != nil {
+			for _, i := range idx {
+				outcomes[i] = train.Outcome{Status: train.StatusFailed, Message: "not trained: " + hung.msg}
+				sw.RecordFailed(g[i], outcomes[i].Message, runBackend(info))
+				if tracker != nil {
+					tracker.End(g[i], outcomes[i])
+				}
+			}
+			continue
+		}
+		sub, subPoints := make([]sweep.Run, len(idx)), make([]*resumePoint, len(idx))
+		for j, i := range idx {
+			sub[j], subPoints[j] = g[i], points[i]
+		}
+		out, err := trainMembers(ctx, trainer, info, sw, sub, subPoints, idx, d, prog, stall, log, tracker)
+		if err != nil && !errors.As(err, &hung) {
+			return nil, err
+		}
+		for j, i := range idx {
+			outcomes[i] = out[j]
+		}
+	}
+	if hung != nil {
+		return outcomes, hung
+	}
+	return outcomes, nil
+}
+
+// trainMembers trains runs g (resuming from points, where not nil) as one group and
+// records each member's results; index[k] is member k's place in the group prog
+// shows. A failure to build or train the group marks its runs failed (recorded, with
+// the message) and the sweep goes on; a failure to write results stops the sweep.
 //
 // A group that makes no progress for stall (watchdog.go) is abandoned: its runs are
 // recorded failed (interrupted after an interrupt) and the error is a *errHung.
-func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress,
+func trainMembers(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, points []*resumePoint, index []int, d train.Data, prog Progress,
 	stall time.Duration, log io.Writer, tracker Tracker) (outcomes []train.Outcome, err error) {
 	defer func() { // the tracker hears how each run ended, as recorded (runs after the defer below)
 		if tracker == nil {
@@ -509,21 +571,52 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 		}
 	}()
 	writers := make([]*writer.RunWriter, len(g))
+	journals := make([]*journal, len(g))
+	defer func() {
+		for _, j := range journals {
+			j.close()
+		}
+	}()
 	members := make([]train.Member, len(g))
+	abort := func(err error) ([]train.Outcome, error) {
+		for _, w := range writers {
+			if w != nil {
+				w.Abort()
+			}
+		}
+		return nil, err
+	}
 	for k, r := range g {
 		w, err := sw.StartRun(r)
 		if err != nil {
-			for _, w := range writers[:k] {
-				w.Abort()
-			}
-			return nil, err
+			return abort(err)
 		}
 		writers[k] = w
 		members[k] = train.Member{RunID: r.ID, Spec: r.Spec}
+		var done int64
+		if p := points[k]; p != nil {
+			members[k].Resume, done = p.state, p.state.Journal
+			for _, e := range p.epochs { // the epochs recorded before, as they were
+				if err := w.Epoch(e); err != nil {
+					return abort(err)
+				}
+			}
+		}
+		if points[k] == nil { // a fresh start: checkpoints left from another attempt are not its own
+			removeCheckpoints(sw.Dir, r.ID)
+		}
+		if r.Spec.Record.Checkpoints.Every > 0 {
+			if journals[k], err = openJournal(journalPath(sw.Dir, r.ID), done); err != nil {
+				return abort(err)
+			}
+		}
 	}
-	obs := &observer{runs: g, writers: writers, prog: prog, tracker: tracker, epochs: make([]int, len(g))}
-	for _, r := range g {
+	obs := &observer{writers: writers, journals: journals, runs: g, dir: sw.Dir, index: index, prog: prog, tracker: tracker, epochs: make([]int, len(g))}
+	for k, r := range g {
 		obs.runIDs = append(obs.runIDs, r.ID)
+		if points[k] != nil {
+			obs.epochs[k] = points[k].state.Epoch
+		}
 	}
 	outcomes, err = watchedTrain(ctx, stall, log, obs, func() ([]train.Outcome, error) {
 		return trainer.Train(ctx, members, d, obs)
@@ -549,10 +642,7 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 		return outcomes, hung
 	}
 	if obs.writeErr != nil {
-		for _, w := range writers {
-			w.Abort()
-		}
-		return nil, obs.writeErr
+		return abort(obs.writeErr)
 	}
 	if err != nil {
 		outcomes = make([]train.Outcome, len(g))
@@ -567,17 +657,25 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 			}
 			return nil, err
 		}
+		if results.Done(outcomes[k].Status) && !g[k].Spec.Record.Checkpoints.Keep {
+			journals[k].close()
+			journals[k] = nil
+			removeCheckpoints(sw.Dir, g[k].ID)
+		}
 	}
 	return outcomes, nil
 }
 
-// observer fans a group's epochs out to each member's writer and to the progress display.
-// Every report is a sign of progress for the watchdog; once the watchdog abandons
-// the group, reports are dropped.
+// observer fans a group's epochs out to each member's writer, journal and to the
+// progress display, and writes the members' checkpoints. Every report is a sign of
+// progress for the watchdog; once the watchdog abandons the group, reports are dropped.
 type observer struct {
 	watch
-	runs     []sweep.Run
 	writers  []*writer.RunWriter
+	journals []*journal // nil entries without checkpoints
+	runs     []sweep.Run
+	dir      string
+	index    []int // member -> place in the group prog shows
 	prog     Progress
 	tracker  Tracker
 	writeErr error
@@ -609,12 +707,38 @@ func (o *observer) Epoch(k int, e *train.Epoch) error {
 		o.writeErr = err
 		return err
 	}
+	if j := o.journals[k]; j != nil {
+		if err := j.append(e); err != nil {
+			o.writeErr = err
+			return err
+		}
+	}
 	o.epochs[k]++
 	if o.tracker != nil {
 		o.tracker.Epoch(o.runs[k], e)
 	}
-	o.prog.Epoch(k, e)
+	o.prog.Epoch(o.index[k], e)
 	return nil
+}
+
+// Checkpoint writes member k's checkpoint, which covers the journal as written so far.
+func (o *observer) Checkpoint(k int, st *checkpoint.State) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.abandoned {
+		return errAbandoned
+	}
+	o.beat()
+	j := o.journals[k]
+	if j == nil {
+		return nil
+	}
+	st.ConfigHash, st.Journal = checkpoint.ConfigHash(o.runs[k].Config), j.size
+	err := checkpoint.Write(ckptPath(o.dir, o.runs[k].ID), st)
+	if err != nil {
+		o.writeErr = err
+	}
+	return err
 }
 
 var errAbandoned = errors.New("abandoned by the watchdog")

@@ -281,6 +281,27 @@ func TestInterruptFinishesTheEpochRecordsItAndResumeRerunsIt(t *testing.T) {
 			t.Errorf("run %s: %s after resume", id, st)
 		}
 	}
+	// The interrupted runs continued from the checkpoint written when they stopped.
+	sw, err := results.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := sw.Runs(results.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := 0
+	for _, r := range runs {
+		if r.ResumedFromEpoch != nil {
+			resumed++
+			if *r.ResumedFromEpoch != 1 {
+				t.Errorf("run %s resumed after epoch %d, want 1", r.RunID, *r.ResumedFromEpoch)
+			}
+		}
+	}
+	if resumed != 2 {
+		t.Errorf("%d runs resumed from a checkpoint, want the 2 interrupted", resumed)
+	}
 }
 
 func TestGroupsKeepSweepOrderAndRespectTheSize(t *testing.T) {

@@ -20,6 +20,9 @@ const (
 	// vectors per epoch); every 5th epoch and the last keep the curve's shape at a fifth
 	// of the size.
 	DefaultActivationsEvery = 5
+	// DefaultCheckpointsEvery: a checkpoint every epoch costs at most a few per cent of
+	// training on the quickstart and the seed-004 model (docs/reliability.md).
+	DefaultCheckpointsEvery = 1
 )
 
 // defaultRule is one key's default: the field it fills, whether it applies to a spec
@@ -79,6 +82,7 @@ var defaultRules = []defaultRule{
 	{"record.units.every", func(s *Spec) any { return &s.Record.Units.Every }, always, constant(1)},
 	{"record.reconstructions.every", func(s *Spec) any { return &s.Record.Reconstructions.Every }, always, constant(1)},
 	{"record.generated.every", func(s *Spec) any { return &s.Record.Generated.Every }, always, constant(1)},
+	{"record.checkpoints.every", func(s *Spec) any { return &s.Record.Checkpoints.Every }, always, constant(DefaultCheckpointsEvery)},
 }
 
 // ApplyDefaults fills every omitted key with its documented default, and only omitted

@@ -220,6 +220,9 @@ type Record struct {
 	Generated SamplesRecord `yaml:"generated,omitempty" json:"generated"`
 	// Weights writes every layer's kernel and bias every Every epochs (and at the last).
 	Weights WeightsRecord `yaml:"weights,omitempty" json:"weights"`
+	// Checkpoints saves each run's whole training state every Every epochs (and when
+	// it is interrupted), for --resume to continue from.
+	Checkpoints CheckpointsRecord `yaml:"checkpoints,omitempty" json:"checkpoints"`
 	// ActiveThreshold: a unit counts as active on a sample when its activation is above
 	// this value (|h| for tanh and linear). Default: 0 for relu and satlin, 0.1 otherwise.
 	ActiveThreshold *float64 `yaml:"active_threshold,omitempty" json:"active_threshold,omitempty"`
@@ -249,6 +252,14 @@ type UnitsRecord struct {
 // default) turns it off.
 type WeightsRecord struct {
 	Every int `yaml:"every,omitempty" json:"every"`
+}
+
+// CheckpointsRecord: Every N epochs (default DefaultCheckpointsEvery; 0 turns
+// checkpoints off) and when interrupted, each run's state is saved under the sweep
+// folder's checkpoints/; a finished run's are removed unless Keep.
+type CheckpointsRecord struct {
+	Every int  `yaml:"every,omitempty" json:"every"`
+	Keep  bool `yaml:"keep,omitempty" json:"keep,omitempty"`
 }
 
 // SamplesRecord writes Samples images every Every epochs (and at the last). Samples 0

@@ -355,6 +355,9 @@ func (src *Source) validate(s *Spec) Errors {
 	if rec.Weights.Every < 0 || (rec.Weights.Every == 0 && src.Given("record.weights.every")) {
 		bad("record.weights.every", "a positive number of epochs (omit record.weights to record none)", "invalid: %d", rec.Weights.Every)
 	}
+	if rec.Checkpoints.Every < 0 {
+		bad("record.checkpoints.every", "0 (no checkpoints) or a positive number of epochs", "invalid: %d", rec.Checkpoints.Every)
+	}
 	if th := rec.ActiveThreshold; th != nil && finite("record.active_threshold", *th) && *th < 0 {
 		bad("record.active_threshold", ">= 0", "negative: %v", *th)
 	}

@@ -175,7 +175,10 @@ func (t *Tracker) handle(lr *liveRun, o op) {
 	t.mu.Lock()
 	skip := t.dropped[o.run.ID] || time.Now().Before(t.downUntil)
 	t.mu.Unlock()
-	if skip || t.ctx.Err() != nil {
+	// A run resumed from a checkpoint reports only the epochs after it: its live log
+	// would miss the first ones, so the catch-up logs it whole from the tables.
+	resumed := lr.id == "" && o.end == nil && o.epoch > 1
+	if skip || resumed || t.ctx.Err() != nil {
 		lr.broken = true
 		return
 	}

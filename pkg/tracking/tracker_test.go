@@ -400,3 +400,20 @@ func TestCloseIsBoundedWhenTheServerHangs(t *testing.T) {
 		t.Errorf("live %d, log:\n%s", live, log.String())
 	}
 }
+
+// A run resumed from a checkpoint starts at a later epoch: it is not logged live (its
+// first epochs would be missing) but left to the catch-up, without a warning.
+func TestRunResumedMidwayIsLeftToTheCatchUp(t *testing.T) {
+	f := newFake()
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	var log bytes.Buffer
+	tr := NewWithClient(fastClient(srv.URL), &log, 100)
+	r := testRun("aaaaaaaaaaaa", 0)
+	tr.Epoch(r, epoch(3, 1))
+	tr.Epoch(r, epoch(4, 1))
+	tr.End(r, results.Outcome{Status: results.StatusCompleted})
+	if live := tr.Close(5 * time.Second); live != 0 || len(f.byName()) != 0 || log.Len() != 0 {
+		t.Fatalf("live %d, runs %v, log %q", live, f.byName(), log.String())
+	}
+}

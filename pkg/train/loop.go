@@ -19,20 +19,32 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 	K := len(gr.members)
 	N := gr.data.Train.N
 	B := min(s.Train.BatchSize, N)
-	indices, stop := gr.drawOrders(B)
+	resumed, err := gr.restore()
+	if err != nil {
+		return nil, err
+	}
+	indices, stop := gr.drawOrders(B, resumed)
 	defer stop()
 	outcomes := make([]Outcome, K)
 	active := make([]bool, K)
-	for k := range active {
+	start := time.Now()
+	for k, m := range gr.members {
 		active[k] = true
 		outcomes[k].Status = StatusCompleted
+		if r := m.Resume; r != nil {
+			outcomes[k].Epochs, outcomes[k].ResumedFrom, outcomes[k].CompileSecs = r.Epoch, r.Epoch, r.CompileSecs
+			for _, f := range r.Final {
+				outcomes[k].Final = append(outcomes[k].Final, Metric{Split: f.Split, Name: f.Name, Value: f.Value})
+			}
+			start = time.Now().Add(-time.Duration(r.Elapsed * float64(time.Second)))
+		}
 	}
 	z := gr.model.prior()
 	defer freeAll(z)
-	start := time.Now()
 	trainNames := gr.metricNames()
+	ckpt, _ := obs.(Checkpointer)
 
-	for epoch := 1; epoch <= s.Train.Epochs; epoch++ {
+	for epoch := resumed + 1; epoch <= s.Train.Epochs; epoch++ {
 		idx := <-indices
 		t, err := gr.trainEpoch(epoch, idx, active, obs)
 		idx.FinalizeAll()
@@ -46,7 +58,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 				outcomes[k].Message = fmt.Sprintf("loss became %v in epoch %d, batch %d", t.failLoss[k], epoch, t.failStep[k])
 			}
 		}
-		if epoch == 1 {
+		if epoch == resumed+1 && resumed == 0 {
 			for k := range outcomes {
 				outcomes[k].CompileSecs = t.firstCall
 			}
@@ -115,6 +127,20 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			}
 			outcomes[k].Epochs, outcomes[k].Final = epoch, e.Metrics
 		}
+		if ckpt != nil && gr.checkpointDue(epoch, ctx.Err() != nil) {
+			for k := range gr.members {
+				if !active[k] {
+					continue
+				}
+				st, err := gr.saveState(k, epoch, elapsed, outcomes[k])
+				if err != nil {
+					return nil, err
+				}
+				if err := ckpt.Checkpoint(k, st); err != nil {
+					return nil, err
+				}
+			}
+		}
 		if ctx.Err() != nil && epoch < s.Train.Epochs {
 			for k := range outcomes {
 				if active[k] {
@@ -139,15 +165,21 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 // (64 models' permutations of 60,000 rows take tens of milliseconds): each model's
 // order comes from its own generator, seeded by its seed, so the numbers do not
 // depend on the timing. stop ends the drawing and frees what was drawn ahead.
-func (gr *group) drawOrders(B int) (<-chan *tensors.Tensor, func()) {
+//
+// A group resumed after epoch `after` draws (and drops) the orders of the epochs done,
+// so that each model's data-order position is where the uninterrupted run had it.
+func (gr *group) drawOrders(B, after int) (<-chan *tensors.Tensor, func()) {
 	orders := make([]*rand.Rand, len(gr.members))
 	for k, m := range gr.members {
 		orders[k] = rand.New(rand.NewPCG(uint64(m.Spec.Train.Seed), 0xda7a0de5))
+		for range after {
+			orders[k].Perm(gr.data.Train.N)
+		}
 	}
 	out, done := make(chan *tensors.Tensor, 1), make(chan struct{})
 	go func() {
 		defer close(out)
-		for epoch := 1; epoch <= gr.spec.Train.Epochs; epoch++ {
+		for epoch := after + 1; epoch <= gr.spec.Train.Epochs; epoch++ {
 			select {
 			case out <- gr.epochIndices(orders, B):
 			case <-done:

@@ -41,6 +41,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sparselab/saerun/pkg/checkpoint"
 	"github.com/sparselab/saerun/pkg/data"
 	"github.com/sparselab/saerun/pkg/spec"
 )
@@ -49,6 +50,9 @@ import (
 type Member struct {
 	RunID string
 	Spec  *spec.Spec
+	// Resume, when set, is the checkpoint the run continues from: it trains from the
+	// epoch after Resume.Epoch. The members of a group resume after the same epoch.
+	Resume *checkpoint.State
 }
 
 // Data is what the models train and validate on (prepared by package data).

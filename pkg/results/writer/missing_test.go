@@ -53,6 +53,7 @@ func TestRunsWithoutFinalMetricsHaveNullNotZero(t *testing.T) {
 		FinalMetrics   string   `parquet:"final_metrics"`
 		DivergedEpoch  *int32   `parquet:"diverged_epoch,optional"`
 		CompileSeconds *float64 `parquet:"compile_seconds,optional"`
+		ResumedFrom    *int32   `parquet:"resumed_from_epoch,optional"`
 	}
 	for _, id := range []string{"failed", "diverged", "completed"} {
 		rows, err := parquet.ReadFile[row](filepath.Join(dir, "missing", results.RunsTable, id+".parquet"))
@@ -62,6 +63,9 @@ func TestRunsWithoutFinalMetricsHaveNullNotZero(t *testing.T) {
 		r := rows[0]
 		if (r.DivergedEpoch != nil) != (id == "diverged") || (r.CompileSeconds == nil) != (id == "failed") {
 			t.Errorf("%s: diverged_epoch %v, compile_seconds %v: want null where there is none", id, r.DivergedEpoch, r.CompileSeconds)
+		}
+		if r.ResumedFrom != nil {
+			t.Errorf("%s: resumed_from_epoch %d for a run that never resumed, want null", id, *r.ResumedFrom)
 		}
 		if id != "completed" {
 			if r.Train != nil || r.Validation != nil || r.Reconstruction != nil || r.FinalMetrics != "{}" {

@@ -1,0 +1,184 @@
+// Package checkpoint is the file format of one run's training state in the middle of
+// training: a small metadata record (which run, of which resolved configuration, after
+// which epoch, and the host-side values training carries between epochs) and a list of
+// named variables (raw little-endian values with their dtype and shape). It knows
+// nothing of training: pkg/train fills a State from its variables (parameters,
+// optimizer moments and step, the model's own state, the noise generator) and sets
+// them back from one; the runner writes and reads the files. State a later feature
+// adds (an LR schedule's counter, a data stream's position) joins as a variable or a
+// field, without a new format.
+//
+// A file is the magic line, a gob-encoded State and the SHA-256 of both. Decode refuses,
+// with an error naming the file and the reason, a file that is truncated, damaged
+// (checksum), of another format, of another run, or of another configuration.
+package checkpoint
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// magic opens every checkpoint file; the digit is the format version.
+const magic = "saerun checkpoint v1\n"
+
+// State is one run's training state after an epoch.
+type State struct {
+	RunID      string // the run it belongs to
+	ConfigHash string // ConfigHash of the run's resolved configuration
+	Epoch      int    // epochs completed
+	Elapsed    float64
+	// CompileSecs, Final are the run's outcome so far (a resumed run reports them).
+	CompileSecs float64
+	Final       []Metric
+	// AuxNext is the host switch of a model with an aux program (an SAE's AuxK):
+	// whether the next call runs it.
+	AuxNext bool
+	// Journal is how many bytes of the run's epoch journal (the epochs already
+	// recorded, kept by the runner) belong to the epochs up to Epoch.
+	Journal int64
+	// Vars are the variables, each this run's slice of the group's variable.
+	Vars []Var
+}
+
+// Metric is a final metric (as results.Metric; this package imports nothing).
+type Metric struct {
+	Split, Name string
+	Value       float64
+}
+
+// Var is one variable's values.
+type Var struct {
+	Name  string // the variable's scope and name
+	DType string // dtypes.DType's name
+	Dims  []int
+	Data  []byte // raw values, as the tensor holds them
+}
+
+// Var returns the variable called name, or nil.
+func (s *State) Var(name string) *Var {
+	for i := range s.Vars {
+		if s.Vars[i].Name == name {
+			return &s.Vars[i]
+		}
+	}
+	return nil
+}
+
+// ConfigHash identifies a run's resolved configuration (its JSON).
+func ConfigHash(config []byte) string {
+	sum := sha256.Sum256(config)
+	return fmt.Sprintf("%x", sum[:])
+}
+
+// ErrRefused wraps every reason Read refuses a file.
+var ErrRefused = errors.New("checkpoint refused")
+
+// Encode returns the file's bytes for s.
+func Encode(s *State) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(magic)
+	if err := gob.NewEncoder(&b).Encode(s); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b.Bytes())
+	b.Write(sum[:])
+	return b.Bytes(), nil
+}
+
+func refusal(path, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrRefused, path, fmt.Sprintf(format, args...))
+}
+
+// Decode parses a file's bytes (Parse) and checks that they are a checkpoint of run
+// runID with the configuration hash configHash. path only names the file in errors.
+func Decode(path string, data []byte, runID, configHash string) (*State, error) {
+	s, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if s.RunID != runID {
+		return nil, refusal(path, "belongs to run %s, not %s", s.RunID, runID)
+	}
+	if s.ConfigHash != configHash {
+		return nil, refusal(path, "written for another configuration (hash %.12s, this run's is %.12s)", s.ConfigHash, configHash)
+	}
+	return s, nil
+}
+
+// Parse parses a file's bytes, checking its format and checksum only.
+func Parse(path string, data []byte) (*State, error) {
+	refuse := func(format string, args ...any) error { return refusal(path, format, args...) }
+	if len(data) < len(magic) || string(data[:len(magic)]) != magic {
+		return nil, refuse("not a saerun checkpoint (no %q header)", magic[:len(magic)-1])
+	}
+	if len(data) < len(magic)+sha256.Size {
+		return nil, refuse("truncated (%d bytes)", len(data))
+	}
+	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, refuse("damaged or truncated (checksum mismatch)")
+	}
+	var s State
+	if err := gob.NewDecoder(bytes.NewReader(body[len(magic):])).Decode(&s); err != nil {
+		return nil, refuse("cannot decode: %v", err)
+	}
+	if s.Epoch < 1 {
+		return nil, refuse("epoch %d", s.Epoch)
+	}
+	return &s, nil
+}
+
+// Write writes s to path atomically (a temporary file, then a rename), keeping the
+// file it replaces as PreviousPath(path): if the new one is found damaged, the run
+// resumes from the one before. It does not fsync: a checkpoint must survive its
+// process being killed (the page cache keeps it), and one a machine crash damages is
+// found by its checksum and refused, like a short journal.
+func Write(path string, s *State) error {
+	data, err := Encode(s)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	var tmp string
+	var f *os.File
+	for range 100 { // a name taken, or the folder removed as empty by another process meanwhile: again
+		if err = os.MkdirAll(dir, 0o777); err != nil {
+			return err
+		}
+		tmp = filepath.Join(dir, "."+filepath.Base(path)+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+		if f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666); !errors.Is(err, fs.ErrExist) && !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if err := os.Rename(path, PreviousPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// PreviousPath is where Write keeps the checkpoint a new one replaced.
+func PreviousPath(path string) string { return path + ".prev" }
