@@ -20,6 +20,10 @@ type Dataset struct {
 	Name  string
 	Train *Set
 	Test  *Set // nil for digits and the vector sets, which have no separate test set
+	// Stream, when the source asked for streaming (Source.Buffer), reads the training
+	// rows from their shards; Train is then the stream's first chunk, a sample of the
+	// rows (for statistics such as an SAE's initial decoder bias), not the set.
+	Stream *Stream
 }
 
 // Names lists the image datasets, which Load reads by name alone.
@@ -37,6 +41,11 @@ type Source struct {
 	Path      string
 	Parquet   ParquetOptions  // parquet
 	Synthetic SyntheticConfig // synthetic
+	// Buffer (npy), in bytes, streams Path, a folder of .npy shards, within this much
+	// memory (OpenStream) instead of loading it whole; 0 loads the file whole.
+	Buffer int64
+	// StreamSeed draws a streamed set's shard order and in-chunk permutations.
+	StreamSeed uint64
 }
 
 // Open returns the dataset src names: digits (embedded), mnist and fashion-mnist (from
@@ -54,6 +63,8 @@ func Open(src Source, dir string) (*Dataset, error) {
 		}
 		if src.Name == "parquet" {
 			set, err = LoadParquet(src.Path, src.Parquet)
+		} else if src.Buffer > 0 {
+			return openStreamed(src)
 		} else {
 			set, err = LoadNPY(src.Path)
 		}
@@ -210,4 +221,24 @@ func absPath(p string) string {
 		return strconv.Quote(p)
 	}
 	return p
+}
+
+// openStreamed opens src.Path as a Stream (shuffled, seeded by src.StreamSeed) and
+// reads its first chunk as the sample Train.
+func openStreamed(src Source) (*Dataset, error) {
+	st, err := OpenStream(src.Path, StreamOptions{BufferBytes: src.Buffer, Shuffle: true, Seed: src.StreamSeed})
+	if err != nil {
+		return nil, err
+	}
+	r, err := st.Read(Position{Epoch: 1}, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	c, err := r.Next()
+	if err != nil {
+		return nil, err
+	}
+	sample := &Set{X: slices.Clone(c.X), Labels: unlabelled(c.N), N: c.N, Dim: st.Dim(), Source: st.Source()}
+	return &Dataset{Name: src.Name, Train: sample, Stream: st}, nil
 }

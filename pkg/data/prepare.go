@@ -13,11 +13,15 @@ type Selection struct {
 	SplitSeed            int64   // with "split": fixes which rows are held out
 	MaxTrainSamples      int     // 0: all
 	MaxValidationSamples int     // 0: all
+	ValidationPath       string  // with "path": the .npy file of validation rows
 }
 
 // Splits is what models train and validate on.
 type Splits struct {
 	Train, Validation *Set
+	// Stream, when not nil, holds the training rows (read a chunk at a time) and
+	// Train is only its first chunk, a sample for statistics (see Dataset.Stream).
+	Stream *Stream
 }
 
 // Prepare applies a selection to a loaded dataset (name is the dataset's name, for
@@ -30,13 +34,28 @@ func Prepare(full *Dataset, name string, sel Selection) (Splits, error) {
 			return d, fmt.Errorf("dataset %s has no test set: use validation: split", name)
 		}
 		d.Train, d.Validation = full.Train, full.Test
+	case "path":
+		v, err := LoadNPY(sel.ValidationPath)
+		if err != nil {
+			return d, err
+		}
+		if v.Dim != full.Train.Dim {
+			return d, fmt.Errorf("data: %s: %w: validation rows of %d features, but the training rows (%s) have %d",
+				v.Source, ErrBadFormat, v.Dim, full.Train.Source, full.Train.Dim)
+		}
+		if v.N < MinValidationRows {
+			return d, fmt.Errorf("data: %s: %d validation rows; at least %d are needed (the validation explained variance compares rows with their mean)",
+				v.Source, v.N, MinValidationRows)
+		}
+		d.Train, d.Validation = full.Train, v
 	default:
 		var err error
 		if d.Train, d.Validation, err = Split(full.Train, sel.ValidationFraction, sel.SplitSeed); err != nil {
 			return d, err
 		}
 	}
-	if sel.MaxTrainSamples > 0 {
+	d.Stream = full.Stream
+	if sel.MaxTrainSamples > 0 && d.Stream == nil {
 		d.Train = d.Train.Head(sel.MaxTrainSamples)
 	}
 	if sel.MaxValidationSamples > 0 {

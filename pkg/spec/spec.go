@@ -49,9 +49,17 @@ type Dataset struct {
 	// Synthetic (synthetic; required there) sizes the generated set of known sparse
 	// features.
 	Synthetic SyntheticData `yaml:"synthetic,omitempty" json:"synthetic,omitzero"`
-	// Validation is "split" (hold out ValidationFraction of the training set) or
-	// "test" (use the dataset's test set: mnist and fashion-mnist only).
+	// Validation is "split" (hold out ValidationFraction of the training set), "test"
+	// (use the dataset's test set: mnist and fashion-mnist only) or "path" (the .npy
+	// file ValidationPath: npy only; required with Buffer).
 	Validation string `yaml:"validation,omitempty" json:"validation"`
+	// ValidationPath (validation: path) is a 2-D .npy file of validation rows, of the
+	// training data's width. A relative path is resolved against the working directory.
+	ValidationPath string `yaml:"validation_path,omitempty" json:"validation_path,omitempty"`
+	// Buffer (npy only), in MiB, streams the training rows from Path, a folder of .npy
+	// shards, holding at most Buffer MiB of rows in memory (three chunks: being read,
+	// waiting, training) instead of loading the data set whole. 0 (default): load whole.
+	Buffer int `yaml:"buffer,omitempty" json:"buffer,omitempty"`
 	// ValidationFraction in [0.01, 0.9] when Validation is "split". Default 0.2.
 	ValidationFraction float64 `yaml:"validation_fraction,omitempty" json:"validation_fraction"`
 	// SplitSeed fixes the train/validation split; it is independent of train.seed so that
@@ -299,7 +307,7 @@ var (
 	// or a configuration (pkg/data.Open). pkg/data lists its sets from these.
 	ImageDatasets     = []string{"digits", "mnist", "fashion-mnist"}
 	VectorDatasets    = []string{"parquet", "npy", "synthetic"}
-	ValidationSources = []string{"split", "test"}
+	ValidationSources = []string{"split", "test", "path"}
 	ModelKinds        = []string{"autoencoder", "vae", "sae"}
 	SAEActivations    = []string{"relu", "topk", "batchtopk", "jumprelu", "matryoshka_batchtopk"}
 	BDecInits         = []string{"geometric_median", "mean", "zeros"}

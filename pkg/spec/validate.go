@@ -114,13 +114,14 @@ func (src *Source) validate(s *Spec) Errors {
 		(d.ValidationFraction < 0.01 || d.ValidationFraction > 0.9) {
 		bad("dataset.validation_fraction", "0.01 to 0.9", "out of range: %v", d.ValidationFraction)
 	}
-	if d.Validation == "test" && src.Given("dataset.validation_fraction") {
-		bad("dataset.validation_fraction", "only with validation: split", "not used with validation: test")
+	if d.Validation != "split" && src.Given("dataset.validation_fraction") {
+		bad("dataset.validation_fraction", "only with validation: split", "not used with validation: %s", d.Validation)
 	}
 	if d.Validation == "test" && slices.Contains([]string{"digits", "parquet", "npy", "synthetic"}, d.Name) {
 		bad("dataset.validation", fmt.Sprintf("split (%s has no test set)", d.Name), "%s has no separate test set", d.Name)
 	}
 	src.validateVectorDataset(d, bad)
+	validateStream(d, bad)
 	if d.Name == "synthetic" && (s.Loss == "bce" || s.Loss == "bce_sum") {
 		bad("loss", "mse or mse_sum (synthetic vectors are not in [0, 1])", "%s needs targets in [0, 1]", s.Loss)
 	}
@@ -515,6 +516,36 @@ func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, forma
 		case sy.Active < 1 || sy.Active > sy.Features:
 			bad("dataset.synthetic.active", fmt.Sprintf("1 to features (%d)", sy.Features), "invalid: %d", sy.Active)
 		}
+	}
+}
+
+// MaxBuffer is the largest dataset.buffer, in MiB.
+const MaxBuffer = 1 << 20
+
+// validateStream checks the keys of a streamed data set (dataset.buffer) and of a
+// validation file (dataset.validation_path).
+func validateStream(d Dataset, bad func(key, allowed, format string, args ...any)) {
+	if d.Buffer < 0 || d.Buffer > MaxBuffer {
+		bad("dataset.buffer", fmt.Sprintf("0 (load the data set whole) or 1 to %d MiB", MaxBuffer), "out of range: %d", d.Buffer)
+	}
+	if d.Buffer > 0 && d.Name != "npy" {
+		bad("dataset.buffer", "only with name: npy (a folder of .npy shards)", "not used by %s", d.Name)
+	}
+	if d.Buffer > 0 && d.Validation != "path" {
+		bad("dataset.validation", "path (with dataset.buffer: a held-out .npy file in dataset.validation_path)", "validation: %s with a streamed data set", d.Validation)
+	}
+	if d.Buffer > 0 && d.MaxTrainSamples != 0 {
+		bad("dataset.max_train_samples", "0 with dataset.buffer (a streamed epoch reads every shard)", "%d", d.MaxTrainSamples)
+	}
+	if d.Validation == "path" {
+		if d.Name != "npy" {
+			bad("dataset.validation", "split or test (path: only with name: npy)", "path is not used by %s", d.Name)
+		}
+		if d.ValidationPath == "" {
+			bad("dataset.validation_path", "a 2-D .npy file (relative to the working directory, or absolute)", "missing (validation: path)")
+		}
+	} else if d.ValidationPath != "" {
+		bad("dataset.validation_path", "only with validation: path", "not used with validation: %s", d.Validation)
 	}
 }
 

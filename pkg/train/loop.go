@@ -19,12 +19,33 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 	K := len(gr.members)
 	N := gr.data.Train.N
 	B := min(s.Train.BatchSize, N)
+	var (
+		indices <-chan *tensors.Tensor
+		stop    func()
+		chunks  *chunkFeed
+	)
+	if gr.data.Stream != nil { // streamed: the epoch's rows come a chunk at a time (stream.go)
+		// A streamed run neither checkpoints nor resumes mid-run yet (the stream's
+		// position and each model's row order are not in its state): --resume trains
+		// it again from epoch 1.
+		for k := range gr.members {
+			gr.members[k].Resume = nil
+		}
+	}
 	resumed, err := gr.restore()
 	if err != nil {
 		return nil, err
 	}
-	indices, stop := gr.drawOrders(B, resumed)
-	defer stop()
+	if gr.data.Stream != nil {
+		if chunks, err = gr.openChunks(B); err != nil {
+			return nil, err
+		}
+		defer chunks.close()
+		N = gr.data.Stream.Rows()
+	} else {
+		indices, stop = gr.drawOrders(B, resumed)
+		defer stop()
+	}
 	outcomes := make([]Outcome, K)
 	active := make([]bool, K)
 	start := time.Now()
@@ -43,11 +64,20 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 	defer freeAll(z)
 	trainNames := gr.metricNames()
 	ckpt, _ := obs.(Checkpointer)
+	if chunks != nil {
+		ckpt = nil // see above: a streamed run does not checkpoint yet
+	}
 
 	for epoch := resumed + 1; epoch <= s.Train.Epochs; epoch++ {
-		idx := <-indices
-		t, err := gr.trainEpoch(epoch, idx, active, obs)
-		idx.FinalizeAll()
+		var t epochTally
+		var err error
+		if chunks != nil {
+			t, err = gr.trainStreamEpoch(epoch, chunks, active, obs)
+		} else {
+			idx := <-indices
+			t, err = gr.trainEpoch(epoch, idx, active, obs)
+			idx.FinalizeAll()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -181,7 +211,7 @@ func (gr *group) drawOrders(B, after int) (<-chan *tensors.Tensor, func()) {
 		defer close(out)
 		for epoch := after + 1; epoch <= gr.spec.Train.Epochs; epoch++ {
 			select {
-			case out <- gr.epochIndices(orders, B):
+			case out <- gr.epochIndices(orders, gr.data.Train.N, B):
 			case <-done:
 				return
 			}
@@ -195,19 +225,19 @@ func (gr *group) drawOrders(B, after int) (<-chan *tensors.Tensor, func()) {
 	}
 }
 
-// epochIndices draws each model's permutation of the training set for one epoch and
-// lays the batches out as idx [batches, K, B]; the last batch, when short, is padded
-// with row 0 (masked out by the step).
-func (gr *group) epochIndices(orders []*rand.Rand, B int) *tensors.Tensor {
-	K, N := len(orders), gr.data.Train.N
-	idx := make([]int32, gr.batches*K*B)
+// epochIndices draws each model's permutation of the N training rows on the device
+// (the set, or a streamed chunk) and lays the batches out as idx [batches, K, B]; the
+// last batch, when short, is padded with row 0 (masked out by the step).
+func (gr *group) epochIndices(orders []*rand.Rand, N, B int) *tensors.Tensor {
+	K, batches := len(orders), (N+B-1)/B
+	idx := make([]int32, batches*K*B)
 	for k, o := range orders {
 		for pos, i := range o.Perm(N) {
 			b, r := pos/B, pos%B
 			idx[(b*K+k)*B+r] = int32(i)
 		}
 	}
-	return tensors.FromFlatDataAndDimensions(idx, gr.batches, K, B)
+	return tensors.FromFlatDataAndDimensions(idx, batches, K, B)
 }
 
 // epochTally is an epoch's training tally on the host.
@@ -222,18 +252,43 @@ type epochTally struct {
 // trainEpoch runs the epoch's steps, stepsPerCall per call, and reads the tally back
 // once at the end. Models not active at the start stay frozen.
 func (gr *group) trainEpoch(epoch int, idx *tensors.Tensor, active []bool, obs Observer) (epochTally, error) {
+	tally := gr.newTally(active)
+	var out epochTally
+	tally, err := gr.trainSteps(epoch, idx, tally, 0, gr.batches, &out, obs)
+	if err != nil {
+		return out, err
+	}
+	out.read(tally)
+	return out, nil
+}
+
+// newTally is an epoch's tally before its first step.
+func (gr *group) newTally(active []bool) []*tensors.Tensor {
 	K, M := len(gr.members), len(gr.metricNames())
 	fail := make([]int32, K)
 	for k := range fail {
 		fail[k] = -1
 	}
-	tally := []*tensors.Tensor{
+	return []*tensors.Tensor{
 		tensors.FromFlatDataAndDimensions(make([]float64, K*M), K, M),
 		tensors.FromValue(append([]bool(nil), active...)),
 		tensors.FromValue(fail),
 		tensors.FromValue(make([]float32, K)),
 	}
-	var out epochTally
+}
+
+// read copies the tally back to the host (and frees it).
+func (out *epochTally) read(tally []*tensors.Tensor) {
+	out.sums = copyAndFree[float64](tally[0])
+	out.active = copyAndFree[bool](tally[1])
+	out.failStep = copyAndFree[int32](tally[2])
+	out.failLoss = copyAndFree[float32](tally[3])
+}
+
+// trainSteps runs the gr.batches steps of idx on gr.xTrain, stepsPerCall per call,
+// carrying tally; done of steps of the epoch were run before (Progress counts on
+// from there). out.firstCall is set by the epoch's first call.
+func (gr *group) trainSteps(epoch int, idx *tensors.Tensor, tally []*tensors.Tensor, done, steps int, out *epochTally, obs Observer) ([]*tensors.Tensor, error) {
 	for start := 0; start < gr.batches; start += gr.stepsPerCall {
 		t0 := time.Now()
 		exec := gr.trainExec
@@ -243,23 +298,19 @@ func (gr *group) trainEpoch(epoch int, idx *tensors.Tensor, active []bool, obs O
 		next, err := exec.Exec(gr.xTrain, idx, int32(start), gr.hp, tally[0], tally[1], tally[2], tally[3])
 		freeAll(tally...)
 		if err != nil {
-			return out, fmt.Errorf("training (epoch %d, step %d): %w", epoch, start, err)
+			return nil, fmt.Errorf("training (epoch %d, step %d): %w", epoch, done+start, err)
 		}
 		if gr.trainExecAux != nil { // an SAE with AuxK: does the next step need it?
 			gr.deadSeen = copyAndFree[bool](next[4])[0]
 			next = next[:4]
 		}
 		tally = next
-		if start == 0 {
+		if done+start == 0 {
 			out.firstCall = time.Since(t0).Seconds()
 		}
-		obs.Progress(epoch, min(start+gr.stepsPerCall, gr.batches), gr.batches)
+		obs.Progress(epoch, done+min(start+gr.stepsPerCall, gr.batches), steps)
 	}
-	out.sums = copyAndFree[float64](tally[0])
-	out.active = copyAndFree[bool](tally[1])
-	out.failStep = copyAndFree[int32](tally[2])
-	out.failLoss = copyAndFree[float32](tally[3])
-	return out, nil
+	return tally, nil
 }
 
 func anyTrue(v []bool) bool {

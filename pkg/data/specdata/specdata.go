@@ -22,13 +22,16 @@ func Source(ds spec.Dataset) data.Source {
 		Parquet: data.ParquetOptions{Column: ds.Column, Where: ds.Where},
 		Synthetic: data.SyntheticConfig{Dim: ds.Synthetic.Dim, Features: ds.Synthetic.Features,
 			Samples: ds.Synthetic.Samples, Active: ds.Synthetic.Active, Seed: ds.Synthetic.Seed},
+		Buffer:     int64(ds.Buffer) << 20,
+		StreamSeed: uint64(ds.SplitSeed),
 	}
 }
 
 // Selection is the split and caps of a dataset section.
 func Selection(ds spec.Dataset) data.Selection {
 	return data.Selection{Validation: ds.Validation, ValidationFraction: ds.ValidationFraction,
-		SplitSeed: ds.SplitSeed, MaxTrainSamples: ds.MaxTrainSamples, MaxValidationSamples: ds.MaxValidationSamples}
+		SplitSeed: ds.SplitSeed, MaxTrainSamples: ds.MaxTrainSamples, MaxValidationSamples: ds.MaxValidationSamples,
+		ValidationPath: ds.ValidationPath}
 }
 
 // Prepare applies a dataset section's split and caps to a loaded dataset.
