@@ -63,9 +63,11 @@ pkg/data: PARQUET pkg/results pkg/spec
 pkg/data/specdata: pkg/data pkg/spec
 pkg/baseline: pkg/data
 
-# What reads results: plots and a trained SAE's latents on the host.
+# What reads results: plots, a trained model (any kind) and an SAE's latents on the host.
 pkg/plots: PLOT pkg/results
-pkg/saelatents: pkg/results pkg/spec
+pkg/trained: pkg/results pkg/spec
+pkg/saelatents: pkg/results pkg/trained
+pkg/export: pkg/results pkg/trained
 
 # A run's training state mid-run (checkpoints): a file format, standard library only.
 pkg/checkpoint:
@@ -80,8 +82,8 @@ pkg/train: GOMLX pkg/autoencoder pkg/backend pkg/checkpoint pkg/data pkg/optim p
 
 # Running a sweep, and what drives it.
 pkg/runner: GOMLX PROGRESS XSYS pkg/backend pkg/checkpoint pkg/data pkg/data/specdata pkg/results pkg/results/writer pkg/spec pkg/sweep pkg/train
-pkg/seednb: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/runner pkg/spec pkg/sweep pkg/train
-experiments: YAML pkg/backend pkg/data pkg/data/specdata pkg/results pkg/runner pkg/spec pkg/sweep pkg/tracking
+pkg/seednb: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/runner pkg/spec pkg/sweep pkg/train pkg/trained
+experiments: YAML pkg/backend pkg/data pkg/data/specdata pkg/export pkg/results pkg/runner pkg/spec pkg/sweep pkg/tracking
 experiments/seeds/baseline: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/spec
 bench/profile: GOMLX KLOG pkg/runner
 bench/sae/pieces: GOMLX pkg/backend pkg/sae pkg/sparsity
@@ -89,7 +91,7 @@ bench/sae/pieces: GOMLX pkg/backend pkg/sae pkg/sparsity
 
 // noHeavy are the packages whose whole dependency graph (not only their direct
 // imports) must hold no GoMLX, no XLA and no cgo outside the standard library.
-var noHeavy = []string{"pkg/results", "pkg/results/writer", "pkg/plots", "pkg/data", "pkg/spec", "pkg/sweep"}
+var noHeavy = []string{"pkg/results", "pkg/results/writer", "pkg/plots", "pkg/data", "pkg/spec", "pkg/sweep", "pkg/trained", "pkg/export"}
 
 // only are packages whose whole dependency graph is limited to the standard library
 // and the named external groups (and module packages, none for these).

@@ -27,6 +27,7 @@ type verb struct {
 
 var verbs = map[string]verb{
 	"compact":    {"merge a sweep's per-run files into a few files per table", compactCmd},
+	"export":     {"write trained runs for other tools: SAELens folders, safetensors", exportCmd},
 	"download":   {"fetch MNIST / Fashion-MNIST into the data folder", downloadCmd},
 	"report":     {"write results/<name>/report.html from the report notebook", reportCmd},
 	"kubernetes": {"print a Kubernetes Indexed Job running a sweep's shards (no cluster needed to write it)", kubernetesCmd},

@@ -11,6 +11,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 bash scripts/setup.sh
+# SAELens in its own venv, for tests/test_saelens_export.py (CI must run it; elsewhere
+# the test skips until scripts/setup-saelens.sh has run).
+[[ "${SAERUN_REQUIRE_XLA:-0}" == "1" ]] && bash scripts/setup-saelens.sh
 
 echo "== go vet / go test =="
 go vet ./...

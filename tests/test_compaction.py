@@ -48,8 +48,8 @@ def experiments(*args):
 @functools.cache
 def declared() -> dict:
     """The output tables as package results declares them (`go run ./experiments tables`):
-    name -> {key, columns, optional, ...}. The sweep below records no weights, so the
-    tables it must have are the ones that are not optional."""
+    name -> {key, columns, optional, ...}. The sweep below writes every table that is not
+    optional (and the final weights, kept by default); those it must have."""
     tables = {t["name"]: t for t in map(json.loads, experiments("tables").splitlines())}
     assert "runs" in tables and "metrics" in tables, tables
     return tables

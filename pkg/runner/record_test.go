@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sparselab/saerun/pkg/autoencoder"
@@ -86,5 +87,47 @@ func TestRecordedWeightsActivationsOfAllSamplesAndBothMAPEs(t *testing.T) {
 	}
 	if v := final("mape_seed"); !(v > 0 && v < 1000) {
 		t.Errorf("mape_seed = %v", v)
+	}
+}
+
+// A spec without record.weights keeps its final weights (the last epoch only), and
+// record.weights: {every: 0} keeps none.
+func TestTheFinalWeightsAreKeptByDefaultAndEveryZeroKeepsNone(t *testing.T) {
+	const spec = `name: NAME
+dataset: {name: digits, max_train_samples: 100, max_validation_samples: 30}
+model:
+  encoder: [{units: 6, activation: relu}]
+  decoder: [{activation: sigmoid}]
+loss: mse
+optimizer: {name: adam}
+train: {epochs: 3, batch_size: 50, seed: 1}
+`
+	for _, c := range []struct {
+		name, extra string
+		rows        int
+	}{{"keep", "", 2 * 2}, {"none", "record: {weights: {every: 0}}\n", 0}} {
+		out := t.TempDir()
+		o := opts(out)
+		o.NoCompact = true
+		text := strings.Replace(spec, "NAME", c.name, 1) + c.extra
+		if _, err := RunFile(context.Background(), writeSpec(t, text), o); err != nil {
+			t.Fatal(err)
+		}
+		sw, err := results.Open(filepath.Join(out, c.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := sw.Weights(results.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w) != c.rows {
+			t.Fatalf("%s: %d weights rows, want %d", c.name, len(w), c.rows)
+		}
+		for _, r := range w {
+			if r.Epoch != 3 {
+				t.Errorf("%s: weights of epoch %d, want only the last (3)", c.name, r.Epoch)
+			}
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/runner"
 	"github.com/sparselab/saerun/pkg/spec"
+	"github.com/sparselab/saerun/pkg/trained"
 )
 
 // Environment variables read here.
@@ -123,21 +124,19 @@ func Layers(rows []results.WeightRow, runID string, epoch int) (map[string]resul
 	return out, nil
 }
 
-// LastWeights reads run's weights at the last epoch that recorded them.
+// LastWeights reads run's weights at the last epoch that recorded them (every run
+// keeps its final weights unless its spec set record.weights.every: 0), through
+// trained.Load: its layers by name and that epoch.
 func LastWeights(sw *results.Sweep, runID string) (map[string]results.LayerWeights, int, error) {
-	rows, err := sw.Weights(results.Filter{RunIDs: []string{runID}})
+	m, err := trained.Load(sw, runID)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("seednb: %w", err)
 	}
-	last := -1
-	for _, r := range rows {
-		last = max(last, int(r.Epoch))
+	out := map[string]results.LayerWeights{}
+	for _, l := range m.Layers {
+		out[l.Name] = l
 	}
-	if last < 0 {
-		return nil, 0, fmt.Errorf("seednb: run %s has no weights in %s (does the spec set record.weights?)", runID, sw.Dir)
-	}
-	l, err := Layers(rows, runID, last)
-	return l, last, err
+	return out, m.Epoch, nil
 }
 
 // DataDir is where the MNIST files are: $SAERUN_DATA_DIR, else <repo>/../shared/datasets

@@ -82,6 +82,9 @@ var defaultRules = []defaultRule{
 	{"record.units.every", func(s *Spec) any { return &s.Record.Units.Every }, always, constant(1)},
 	{"record.reconstructions.every", func(s *Spec) any { return &s.Record.Reconstructions.Every }, always, constant(1)},
 	{"record.generated.every", func(s *Spec) any { return &s.Record.Generated.Every }, always, constant(1)},
+	// The trained model is kept: its final weights (the last epoch) unless the spec
+	// asks for more (every N) or none (every: 0).
+	{"record.weights.every", func(s *Spec) any { return &s.Record.Weights.Every }, always, func(s *Spec) any { return max(s.Train.Epochs, 1) }},
 	{"record.checkpoints.every", func(s *Spec) any { return &s.Record.Checkpoints.Every }, always, constant(DefaultCheckpointsEvery)},
 }
 

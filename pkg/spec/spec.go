@@ -226,7 +226,8 @@ type Record struct {
 	Reconstructions SamplesRecord `yaml:"reconstructions,omitempty" json:"reconstructions"`
 	// Generated writes decodings of fixed draws z ~ N(0, I) (kind: vae only).
 	Generated SamplesRecord `yaml:"generated,omitempty" json:"generated"`
-	// Weights writes every layer's kernel and bias every Every epochs (and at the last).
+	// Weights writes every layer's kernel and bias every Every epochs (and at the last);
+	// by default at the last epoch only (the trained model is kept).
 	Weights WeightsRecord `yaml:"weights,omitempty" json:"weights"`
 	// Checkpoints saves each run's whole training state every Every epochs (and when
 	// it is interrupted), for --resume to continue from.
@@ -256,8 +257,8 @@ type UnitsRecord struct {
 	Every int `yaml:"every,omitempty" json:"every"`
 }
 
-// WeightsRecord writes the trained parameters to the weights/ table. Every 0 (the
-// default) turns it off.
+// WeightsRecord writes the trained parameters to the weights/ table. Every defaults
+// to train.epochs (the final weights only); 0 turns it off.
 type WeightsRecord struct {
 	Every int `yaml:"every,omitempty" json:"every"`
 }

@@ -353,8 +353,8 @@ func (src *Source) validate(s *Spec) Errors {
 	if n := rec.Activations.Samples; n != AllSamples && (n < 0 || n > 100000) {
 		bad("record.activations.samples", "0 to 100000, or all", "invalid: %d", n)
 	}
-	if rec.Weights.Every < 0 || (rec.Weights.Every == 0 && src.Given("record.weights.every")) {
-		bad("record.weights.every", "a positive number of epochs (omit record.weights to record none)", "invalid: %d", rec.Weights.Every)
+	if rec.Weights.Every < 0 {
+		bad("record.weights.every", "a number of epochs >= 1, or 0 to record no weights (default: the last epoch's)", "invalid: %d", rec.Weights.Every)
 	}
 	if rec.Checkpoints.Every < 0 {
 		bad("record.checkpoints.every", "0 (no checkpoints) or a positive number of epochs", "invalid: %d", rec.Checkpoints.Every)
