@@ -53,6 +53,9 @@ pkg/sweep: pkg/spec
 pkg/results: PARQUET XSYS
 pkg/results/writer: YAML PARQUET pkg/results pkg/sweep
 
+# Experiment tracking (MLflow's REST API): reads the tables, knows no training.
+pkg/tracking: pkg/results pkg/sweep
+
 # Data: loading and preparing sets. pkg/data reads from the spec only what the schema
 # declares once (dataset names, the synthetic set's limits); specdata maps a spec's
 # dataset section onto it.
@@ -80,7 +83,7 @@ pkg/train: GOMLX pkg/autoencoder pkg/backend pkg/checkpoint pkg/data pkg/optim p
 # Running a sweep, and what drives it.
 pkg/runner: GOMLX PROGRESS XSYS pkg/backend pkg/checkpoint pkg/data pkg/data/specdata pkg/results pkg/results/writer pkg/spec pkg/sweep pkg/train
 pkg/seednb: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/runner pkg/spec pkg/sweep pkg/train pkg/trained
-experiments: YAML pkg/backend pkg/data pkg/data/specdata pkg/export pkg/results pkg/runner pkg/spec pkg/sweep
+experiments: YAML pkg/backend pkg/data pkg/data/specdata pkg/export pkg/results pkg/runner pkg/spec pkg/sweep pkg/tracking
 experiments/seeds/baseline: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/spec
 bench/profile: GOMLX KLOG pkg/runner
 bench/sae/pieces: GOMLX pkg/backend pkg/sae pkg/sparsity

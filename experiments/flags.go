@@ -22,6 +22,7 @@ type runFlags struct {
 	// The main command's own: the cluster verbs set these for their tasks.
 	resume, dryRun, json, quiet bool
 	shard                       string
+	trackingURI                 string
 }
 
 // register adds the flags every task of a cluster verb shares with the main command
@@ -47,6 +48,7 @@ func (r *runFlags) registerAll(fs *flag.FlagSet) {
 	fs.StringVar(&r.shard, "shard", "", "i/n: run only the runs with index ≡ i (mod n); auto: from a Slurm array task's SLURM_ARRAY_TASK_ID (the default inside one)")
 	fs.BoolVar(&r.dryRun, "dry-run", false, "print the expanded runs (id, seed, parameters) and exit")
 	fs.BoolVar(&r.quiet, "quiet", false, "print only warnings and the summary (the best runs) on stderr: no progress")
+	fs.StringVar(&r.trackingURI, "tracking-uri", "", "log every run live to the MLflow tracking server at this http(s) address (default $MLFLOW_TRACKING_URI; unset: no tracking)")
 	fs.BoolVar(&r.json, "json", false, "with --dry-run: one JSON object a line (index, run_id, seed, params, config) on stdout")
 }
 

@@ -56,6 +56,12 @@ func run() int {
 		return 2
 	}
 
+	tracker, err := startTracking(trackingURI(rf.trackingURI, os.Getenv), &opts, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
@@ -69,6 +75,7 @@ func run() int {
 	}()
 
 	sum, err := runner.RunFile(ctx, flag.Arg(0), opts)
+	finishTracking(tracker, sum.Dir, opts, ctx.Err() != nil, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		var usage *runner.UsageError

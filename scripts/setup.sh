@@ -5,6 +5,7 @@
 #   - GoNB Jupyter kernel "gonb", installed inside .venv (self-contained)
 #   - optionally the XLA plugin, via scripts/install-xla-plugin.sh (if present)
 #   - Debian's chromium (apt, when missing and run as root): the report page's test
+#   - .venv-mlflow/ the MLflow tracking server (scripts/requirements-mlflow.txt) for tests/test_mlflow.py
 #
 # Idempotent: a second run only checks stamps and exits in a few seconds.
 # Only package registries are used (PyPI through pip, the Go module proxy, Debian's apt).
@@ -14,6 +15,7 @@
 #   SETUP_SKIP_GONB=1     skip the Go tools and the GoNB kernel
 #   SETUP_SKIP_XLA=1      skip the XLA plugin even if its installer exists
 #   SETUP_SKIP_CHROMIUM=1 skip installing chromium
+#   SETUP_SKIP_MLFLOW=1   skip the MLflow server's venv (.venv-mlflow; tests/test_mlflow.py is then skipped, or fails in CI)
 #   PYTHON=python3.11     interpreter used to create .venv (default: python3)
 set -euo pipefail
 
@@ -47,6 +49,22 @@ if [[ "${SETUP_SKIP_PYTHON:-0}" != "1" ]]; then
     log "pip install -r scripts/requirements.txt (first time: ~1 min)"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS"
     echo "$want" > "$stamp"
+  fi
+  # The MLflow tracking server (tests/test_mlflow.py), in a venv of its own: its
+  # pyarrow<26 conflicts with .venv's pins.
+  if [[ "${SETUP_SKIP_MLFLOW:-0}" != "1" ]]; then
+    MLFLOW_VENV="$ROOT/.venv-mlflow"
+    MLFLOW_REQS="$ROOT/scripts/requirements-mlflow.txt"
+    [[ -x "$MLFLOW_VENV/bin/python" ]] || "$PYTHON" -m venv "$MLFLOW_VENV"
+    want="$( { cat "$MLFLOW_REQS"; "$MLFLOW_VENV/bin/python" --version 2>&1; } | sha256sum | cut -d' ' -f1)"
+    stamp="$MLFLOW_VENV/.requirements.sha256"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+      log "mlflow requirements up to date (stamp matches)"
+    else
+      log "pip install -r scripts/requirements-mlflow.txt into .venv-mlflow (first time: ~2 min)"
+      "$MLFLOW_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$MLFLOW_REQS"
+      echo "$want" > "$stamp"
+    fi
   fi
 else
   log "SETUP_SKIP_PYTHON=1: skipping the Python venv"

@@ -57,6 +57,16 @@ type Options struct {
 	// StallTimeout: a group with no progress for this long is abandoned (watchdog.go);
 	// 0: $SAERUN_STALL_TIMEOUT or DefaultStallTimeout; negative: never.
 	StallTimeout time.Duration
+	Tracker      Tracker // nil: none; told of every run's epochs and end (e.g. MLflow)
+}
+
+// Tracker is told of every run as it trains, after its results are written: each
+// epoch, then how it ended (an experiment tracker such as MLflow, pkg/tracking). Its
+// calls come from the training loop, so they must return at once (queue, never send).
+// A run resumed from a checkpoint reports only the epochs after it.
+type Tracker interface {
+	Epoch(run sweep.Run, e *results.Epoch)
+	End(run sweep.Run, o results.Outcome)
 }
 
 // Summary counts what happened to the runs of this invocation.
@@ -339,7 +349,7 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		}
 		d, _ := p.data.Get(g[0].Spec.Dataset)
 		prog.StartGroup(gi, len(groups), g, done, len(pending))
-		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, p.stall, opts.Log, opts.Resume)
+		outcomes, err := trainGroup(ctx, trainer, p.Info, sw, g, d, prog, p.stall, opts.Log, opts.Resume, opts.Tracker)
 		prog.EndGroup(outcomes)
 		for _, c := range claims {
 			c.Release()
@@ -474,7 +484,7 @@ func claim(sw *writer.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*write
 // A hung part (*errHung) leaves the parts after it untrained: they are recorded failed
 // and --resume runs them.
 func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress,
-	stall time.Duration, log io.Writer, resume bool) ([]train.Outcome, error) {
+	stall time.Duration, log io.Writer, resume bool, tracker Tracker) ([]train.Outcome, error) {
 	cands := make([][]*resumePoint, len(g))
 	for i, r := range g {
 		if resume && r.Spec.Record.Checkpoints.Every > 0 {
@@ -503,6 +513,9 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 			for _, i := range idx {
 				outcomes[i] = train.Outcome{Status: train.StatusFailed, Message: "not trained: " + hung.msg}
 				sw.RecordFailed(g[i], outcomes[i].Message, runBackend(info))
+				if tracker != nil {
+					tracker.End(g[i], outcomes[i])
+				}
 			}
 			continue
 		}
@@ -510,7 +523,7 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 		for j, i := range idx {
 			sub[j], subPoints[j] = g[i], points[i]
 		}
-		out, err := trainMembers(ctx, trainer, info, sw, sub, subPoints, idx, d, prog, stall, log)
+		out, err := trainMembers(ctx, trainer, info, sw, sub, subPoints, idx, d, prog, stall, log, tracker)
 		if err != nil && !errors.As(err, &hung) {
 			return nil, err
 		}
@@ -532,7 +545,20 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 // A group that makes no progress for stall (watchdog.go) is abandoned: its runs are
 // recorded failed (interrupted after an interrupt) and the error is a *errHung.
 func trainMembers(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, points []*resumePoint, index []int, d train.Data, prog Progress,
-	stall time.Duration, log io.Writer) (outcomes []train.Outcome, err error) {
+	stall time.Duration, log io.Writer, tracker Tracker) (outcomes []train.Outcome, err error) {
+	defer func() { // the tracker hears how each run ended, as recorded (runs after the defer below)
+		if tracker == nil {
+			return
+		}
+		for k, r := range g {
+			switch {
+			case k < len(outcomes):
+				tracker.End(r, outcomes[k])
+			case err != nil:
+				tracker.End(r, train.Outcome{Status: train.StatusFailed, Message: "writing results failed: " + err.Error()})
+			}
+		}
+	}()
 	// A failure to write results marks the group's runs failed (when even that can be
 	// written) and stops the sweep: the disk or folder needs attention.
 	defer func() {
@@ -585,7 +611,7 @@ func trainMembers(ctx context.Context, trainer *train.Trainer, info backend.Info
 			}
 		}
 	}
-	obs := &observer{writers: writers, journals: journals, runs: g, dir: sw.Dir, index: index, prog: prog, epochs: make([]int, len(g))}
+	obs := &observer{writers: writers, journals: journals, runs: g, dir: sw.Dir, index: index, prog: prog, tracker: tracker, epochs: make([]int, len(g))}
 	for k, r := range g {
 		obs.runIDs = append(obs.runIDs, r.ID)
 		if points[k] != nil {
@@ -651,6 +677,7 @@ type observer struct {
 	dir      string
 	index    []int // member -> place in the group prog shows
 	prog     Progress
+	tracker  Tracker
 	writeErr error
 	runIDs   []string
 	epochs   []int // written per member
@@ -687,6 +714,9 @@ func (o *observer) Epoch(k int, e *train.Epoch) error {
 		}
 	}
 	o.epochs[k]++
+	if o.tracker != nil {
+		o.tracker.Epoch(o.runs[k], e)
+	}
 	o.prog.Epoch(o.index[k], e)
 	return nil
 }

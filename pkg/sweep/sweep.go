@@ -69,6 +69,7 @@ func expandRuns(s *spec.Spec, src *spec.Source, keep func(k int) bool) ([]Run, e
 	if err != nil {
 		return nil, err
 	}
+	shown := numbersOfOneKind(points)
 	seeds := []int64{s.Train.Seed}
 	if s.Sweep != nil && len(s.Sweep.Seeds) > 0 {
 		seeds = s.Sweep.Seeds
@@ -99,7 +100,7 @@ func expandRuns(s *spec.Spec, src *spec.Source, keep func(k int) bool) ([]Run, e
 			errs[k] = err
 			return
 		}
-		runs[k] = Run{Index: k, ID: ID(canonical), Params: point, Seed: seed}
+		runs[k] = Run{Index: k, ID: ID(canonical), Params: shown[k/len(seeds)], Seed: seed}
 		if keep(k) {
 			canonical = slices.Clone(canonical)
 			config, err := json.Marshal(resolved)
@@ -225,6 +226,55 @@ func points(sw *spec.Sweep) ([][]Param, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("unknown sweep method %q", sw.Method)
+}
+
+// numbersOfOneKind returns points with the values of a path that mixes integers and
+// other numbers (values: [0, 0.5]) all as float64, so that the runs table gives each
+// swept path one column type: int64 when every value is an integer (model.sae.k,
+// units), double otherwise. The values a run resolves stay as written: only Run.Params
+// (what the runs table and listings show) is changed, and shares points' slices when
+// nothing is mixed.
+func numbersOfOneKind(points [][]Param) [][]Param {
+	floats := map[string]bool{} // paths with a non-integer number
+	ints := map[string]bool{}
+	for _, pt := range points {
+		for _, p := range pt {
+			switch p.Value.(type) {
+			case int, int32, int64, uint32, uint64:
+				ints[p.Path] = true
+			case float32, float64:
+				floats[p.Path] = true
+			}
+		}
+	}
+	mixed := false
+	for path := range floats {
+		mixed = mixed || ints[path]
+	}
+	if !mixed {
+		return points
+	}
+	out := make([][]Param, len(points))
+	for i, pt := range points {
+		out[i] = slices.Clone(pt)
+		for j, p := range out[i] {
+			if floats[p.Path] && ints[p.Path] {
+				switch x := p.Value.(type) {
+				case int:
+					out[i][j].Value = float64(x)
+				case int32:
+					out[i][j].Value = float64(x)
+				case int64:
+					out[i][j].Value = float64(x)
+				case uint32:
+					out[i][j].Value = float64(x)
+				case uint64:
+					out[i][j].Value = float64(x)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func draw(rng *rand.Rand, p spec.Parameter) any {

@@ -187,3 +187,46 @@ func TestExpandShardKeepsTheSpecsOfItsShardOnlyAndTheSameIDs(t *testing.T) {
 		}
 	}
 }
+
+// The runs table gives a swept path one column type, so every run's value of a path
+// is the same kind: integers stay integers, a path mixing 1 and 0.5 is all float64,
+// and the run ids are those of the values as written.
+func TestSweptNumbersOfAPathAreOneKind(t *testing.T) {
+	runs, err := expand(t, `sweep:
+  method: grid
+  parameters:
+    regularizers.0.weight: {values: [0.5, 1, 10]}
+    model.encoder.0.units: {values: [4, 8]}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		for _, p := range r.Params {
+			switch p.Path {
+			case "regularizers.0.weight":
+				if _, ok := p.Value.(float64); !ok {
+					t.Errorf("run %d: weight %v is %T, want float64", r.Index, p.Value, p.Value)
+				}
+			case "model.encoder.0.units":
+				if _, ok := p.Value.(float64); ok {
+					t.Errorf("run %d: units %v is float64, want an integer", r.Index, p.Value)
+				}
+			}
+		}
+	}
+	written, err := expand(t, `sweep:
+  method: grid
+  parameters:
+    regularizers.0.weight: {values: [0.5, 1.0, 10.0]}
+    model.encoder.0.units: {values: [4, 8]}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range runs {
+		if runs[i].ID != written[i].ID {
+			t.Errorf("run %d: id %s with weight 1, %s with 1.0", i, runs[i].ID, written[i].ID)
+		}
+	}
+}

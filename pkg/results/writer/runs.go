@@ -2,6 +2,7 @@ package writer
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 
 	"github.com/parquet-go/parquet-go"
@@ -11,8 +12,9 @@ import (
 )
 
 // runRowType builds the runs/ row type: RunInfo's columns with one column per swept
-// parameter inserted after run_index (double when every value is a number, else
-// string). Parquet-go's generic writer takes the schema from this struct.
+// parameter inserted after run_index (int64 for an integer, double for another
+// number, else string: pkg/sweep gives every run of a path the same kind).
+// Parquet-go's generic writer takes the schema from this struct.
 func runRowType(params []sweep.Param) reflect.Type {
 	info := reflect.TypeOf(results.RunInfo{})
 	var fields []reflect.StructField
@@ -21,7 +23,9 @@ func runRowType(params []sweep.Param) reflect.Type {
 		if info.Field(i).Name == "RunIndex" {
 			for j, p := range params {
 				t := reflect.TypeOf("")
-				if _, ok := number(p.Value); ok {
+				if _, ok := integer(p.Value); ok {
+					t = reflect.TypeOf(int64(0))
+				} else if _, ok := number(p.Value); ok {
 					t = reflect.TypeOf(0.0)
 				}
 				fields = append(fields, reflect.StructField{
@@ -44,13 +48,35 @@ func runRow(info results.RunInfo, params []sweep.Param) any {
 	}
 	for j, p := range params {
 		f := v.FieldByName(fmt.Sprintf("Param%d", j))
-		if x, ok := number(p.Value); ok {
+		if x, ok := integer(p.Value); ok {
+			f.SetInt(x)
+		} else if x, ok := number(p.Value); ok {
 			f.SetFloat(x)
 		} else {
 			f.SetString(fmt.Sprint(p.Value))
 		}
 	}
 	return v.Addr().Interface()
+}
+
+// integer returns an integer value (a YAML integer) as int64; a uint64 past int64's
+// range is not one (it is written as a double).
+func integer(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x), true
+		}
+	}
+	return 0, false
 }
 
 func number(v any) (float64, bool) {
