@@ -1,6 +1,6 @@
 """pandas, polars and DuckDB read a sweep's tables while it trains (live tables).
 
-Starts `experiments` on a small sweep (runs one after another, each a few seconds on
+Starts `experiments` on a small sweep (runs one after another, each about 3 s on
 the pure-Go backend) and polls the metrics folder with pandas, polars and DuckDB until
 it ends: every read succeeds, no (run, epoch, split, metric) row appears twice, each
 run shows epochs 1..k with k never going back, and some read sees the finished epochs
@@ -26,11 +26,11 @@ EPOCHS = 30
 SPEC = f"""name: live
 dataset: {{name: digits, max_train_samples: 1500, max_validation_samples: 100}}
 model:
-  encoder: [{{units: 32, activation: relu}}]
+  encoder: [{{units: 128, activation: relu}}]
   decoder: [{{activation: sigmoid}}]
 loss: mse
 optimizer: {{name: adam, learning_rate: 0.01}}
-train: {{epochs: {EPOCHS}, batch_size: 20}}
+train: {{epochs: {EPOCHS}, batch_size: 10}}
 regularizers:
   - {{kind: l1_activity, layer: encoder.0, weight: 0.001}}
 sweep:

@@ -46,7 +46,7 @@ def test_runs_table_has_one_row_per_run_with_swept_parameters_as_columns(tables)
 def test_metrics_are_tidy_and_the_loss_decreases(tables):
     m = tables["metrics"]
     assert list(m.columns) == ["run_id", "epoch", "split", "metric", "value", "elapsed_seconds"]
-    per_run_epoch = 3 + 3 + 3  # train: loss, reconstruction, penalty; validation: same + 3 layer metrics
+    per_run_epoch = 4 + 6  # train: loss, reconstruction, penalty, learning_rate; validation: the first 3 + 3 layer metrics
     assert len(m) == RUNS * EPOCHS * per_run_epoch
     assert set(m.split) == {"train", "validation"}
     assert {"loss", "reconstruction", "penalty/kl_sparsity/encoder.0", "mean_activation/encoder.0",
