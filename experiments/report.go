@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -31,11 +33,12 @@ const parametersTag = "parameters"
 func reportCmd(name string, args []string) int {
 	flags := newFlags(name+" [flags] RESULTS_DIR", `
 Executes the report notebook (experiments/report/report.ipynb, built into the command;
-Python) with the sweep's folder
-injected as RESULTS in a cell after the one tagged "parameters", and writes the page,
+Python) through papermill, with the sweep's
+folder injected as RESULTS in a cell after the one tagged "parameters", and writes the page,
 without code, to RESULTS_DIR/report.html: the runs with their swept parameters, the
 L0-reconstruction frontier, learning curves by hyperparameter and per-unit activation
-bars. Needs Jupyter: scripts/setup.sh installs it into .venv.`)
+bars. Needs Jupyter and papermill (next to jupyter, else on PATH): scripts/setup.sh
+installs them into .venv.`)
 	nbPath := flags.String("notebook", "", "report notebook with a cell tagged parameters (default: the built-in experiments/report/report.ipynb)")
 	jupyter := flags.String("jupyter", "", "jupyter executable (default .venv/bin/jupyter in this folder or one above, else jupyter on PATH)")
 	out := flags.String("o", "", "HTML file to write (default RESULTS_DIR/report.html)")
@@ -89,8 +92,10 @@ func reportDir(arg string) (string, error) {
 }
 
 // report executes the notebook (nbPath, or the built-in one when "") with RESULTS = dir
-// and writes its HTML to out, through a temporary file and a rename (a failed run
-// leaves the previous report in place).
+// through papermill (next to jupyter: .venv/bin/papermill, else papermill on PATH),
+// which injects the parameters in a cell after the one tagged "parameters", then
+// converts the executed notebook to HTML with nbconvert, and writes it to out through a
+// temporary file and a rename (a failed run leaves the previous report in place).
 func report(nbPath, jupyter, dir, out string, timeout time.Duration) error {
 	var raw []byte
 	var err error
@@ -103,9 +108,18 @@ func report(nbPath, jupyter, dir, out string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	injected, err := injectParameters(raw, map[string]string{"RESULTS": dir})
+	if err := hasParametersCell(raw); err != nil {
+		return fmt.Errorf("%s: %w", nbPath, err)
+	}
+	params, err := parametersYAML(map[string]string{"RESULTS": dir})
 	if err != nil {
 		return fmt.Errorf("%s: %w", nbPath, err)
+	}
+	papermill := filepath.Join(filepath.Dir(jupyter), "papermill")
+	if !fileExists(papermill) {
+		if papermill, err = exec.LookPath("papermill"); err != nil {
+			return errors.New("no papermill next to " + jupyter + " or on PATH: run scripts/setup.sh (it installs .venv/bin/papermill)")
+		}
 	}
 	work, err := os.MkdirTemp(filepath.Dir(out), ".report-*")
 	if err != nil {
@@ -119,73 +133,91 @@ func report(nbPath, jupyter, dir, out string, timeout time.Duration) error {
 	if err := os.CopyFS(filepath.Join(work, "templates"), templates); err != nil {
 		return err
 	}
-	nb := filepath.Join(work, "report.ipynb")
-	if err := os.WriteFile(nb, injected, 0o644); err != nil {
+	nb, executed, paramsFile := filepath.Join(work, "report.ipynb"), filepath.Join(work, "executed.ipynb"), filepath.Join(work, "parameters.yaml")
+	if err := os.WriteFile(nb, raw, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(paramsFile, params, 0o644); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, jupyter, "nbconvert", "--to", "html", "--execute", "--no-input",
-		"--TemplateExporter.extra_template_basedirs="+filepath.Join(work, "templates"), "--template", "template",
-		fmt.Sprintf("--ExecutePreprocessor.timeout=%d", int(timeout.Seconds())),
-		"--output-dir", work, "--output", "report", nb)
+	// The values go to papermill in a file (never through a shell or a command line),
+	// which it reads as YAML and writes into the notebook as Python str literals.
+	cmd := exec.CommandContext(ctx, papermill, "--no-progress-bar", "--log-level", "WARNING",
+		"--execution-timeout", fmt.Sprint(int(timeout.Seconds())), "--cwd", work,
+		"-f", paramsFile, nb, executed)
 	cmd.Dir = work
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("executing %s with RESULTS=%s: %w", nbPath, dir, err)
 	}
+	cmd = exec.CommandContext(ctx, jupyter, "nbconvert", "--to", "html", "--no-input",
+		"--TemplateExporter.extra_template_basedirs="+filepath.Join(work, "templates"), "--template", "template",
+		"--output-dir", work, "--output", "report", executed)
+	cmd.Dir = work
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("converting %s (executed with RESULTS=%s) to HTML: %w", nbPath, dir, err)
+	}
 	return os.Rename(filepath.Join(work, "report.html"), out)
 }
 
-// injectParameters inserts a code cell assigning values (as Python strings) after the
-// notebook's cell tagged "parameters", as papermill does. Each value is written as a
-// JSON string, which Python reads as a str literal holding the same characters (JSON's
-// escapes \" \\ \/ \b \f \n \r \t \uXXXX are Python's too, and encoding/json writes
-// every control character, and U+2028/U+2029, escaped), so no value can end the literal
-// or the line; names must be Python identifiers, and values UTF-8 (JSON, and so the
-// notebook, holds nothing else: encoding/json would silently replace the bytes).
-func injectParameters(raw []byte, values map[string]string) ([]byte, error) {
-	var nb map[string]any
-	if err := json.Unmarshal(raw, &nb); err != nil {
-		return nil, fmt.Errorf("not a notebook: %w", err)
+// hasParametersCell checks that the notebook has a cell tagged "parameters" (without
+// one papermill would put its values at the top, before the defaults that overwrite them).
+func hasParametersCell(raw []byte) error {
+	var nb struct {
+		Cells []struct {
+			Metadata struct {
+				Tags []string `json:"tags"`
+			} `json:"metadata"`
+		} `json:"cells"`
 	}
-	cells, _ := nb["cells"].([]any)
-	at := -1
-	for i, c := range cells {
-		cell, _ := c.(map[string]any)
-		meta, _ := cell["metadata"].(map[string]any)
-		tags, _ := meta["tags"].([]any)
-		if slices.Contains(tags, any(parametersTag)) {
-			at = i
-			break
+	if err := json.Unmarshal(raw, &nb); err != nil {
+		return fmt.Errorf("not a notebook: %w", err)
+	}
+	for _, c := range nb.Cells {
+		if slices.Contains(c.Metadata.Tags, parametersTag) {
+			return nil
 		}
 	}
-	if at < 0 {
-		return nil, errors.New(`no cell tagged "parameters" (the report command injects its values after it)`)
-	}
-	src := "# Parameters injected by go run ./experiments report\n"
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	return errors.New(`no cell tagged "parameters" (the report command has papermill inject its values after it)`)
+}
+
+// parametersYAML writes values (strings) as a YAML mapping for papermill's -f. Each value
+// is a YAML double-quoted scalar with every character outside printable ASCII, and " and
+// \, escaped (\uXXXX, \UXXXXXXXX), so PyYAML reads back the same str whatever it holds
+// (control characters, DEL, U+2028, quotes, newlines, markup); names must be Python
+// identifiers (papermill writes "name = value" lines), and values UTF-8 (the notebook,
+// JSON, holds nothing else).
+func parametersYAML(values map[string]string) ([]byte, error) {
+	keys := slices.Sorted(maps.Keys(values))
+	var b strings.Builder
 	for _, k := range keys {
 		if !pythonIdentifier.MatchString(k) {
 			return nil, fmt.Errorf("parameter name %q: not a Python identifier", k)
 		}
-		if !utf8.ValidString(values[k]) {
-			return nil, fmt.Errorf("parameter %s = %q: not UTF-8, which a notebook cannot hold", k, values[k])
+		v := values[k]
+		if !utf8.ValidString(v) {
+			return nil, fmt.Errorf("parameter %s = %q: not UTF-8, which a notebook cannot hold", k, v)
 		}
-		lit, err := json.Marshal(values[k]) // a JSON string is a valid Python string literal
-		if err != nil {
-			return nil, err
+		b.WriteString(k + `: "`)
+		for _, r := range v {
+			switch {
+			case r == '"' || r == '\\':
+				b.WriteByte('\\')
+				b.WriteRune(r)
+			case r >= 0x20 && r < 0x7f:
+				b.WriteRune(r)
+			case r <= 0xffff:
+				fmt.Fprintf(&b, `\u%04X`, r)
+			default:
+				fmt.Fprintf(&b, `\U%08X`, r)
+			}
 		}
-		src += fmt.Sprintf("%s = %s\n", k, lit)
+		b.WriteString("\"\n")
 	}
-	cell := map[string]any{"cell_type": "code", "execution_count": nil, "id": "injected-parameters",
-		"metadata": map[string]any{"tags": []any{"injected-parameters"}}, "outputs": []any{}, "source": src}
-	nb["cells"] = slices.Insert(cells, at+1, any(cell))
-	return json.MarshalIndent(nb, "", " ")
+	return []byte(b.String()), nil
 }
 
 // pythonIdentifier is an ASCII Python identifier (the report's parameters are ASCII).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,19 +30,25 @@ func python(t *testing.T) string {
 	return p
 }
 
-// The injected parameters cell of the built-in notebook, for every hostile string as
-// RESULTS, is one Python assignment that evaluates to that string exactly (read back by
-// Python's own parser); a value a notebook cannot hold (not UTF-8) or a name that is
-// not an identifier is refused.
+// papermill's injected-parameters cell in the built-in notebook, for every hostile
+// string as a parameter (all at once: one papermill run, --prepare-only, reading the
+// file parametersYAML wrote, as the report does), assigns exactly that string (read back
+// by Python's own parser) and comes right after the parameters cell; a value a notebook
+// cannot hold (not UTF-8) or a name that is not an identifier is refused.
 func TestInjectedParametersReadBackInPythonAsTheSameString(t *testing.T) {
+	py := python(t)
+	if err := exec.Command(py, "-c", "import papermill").Run(); err != nil {
+		t.Skip("no papermill in " + py + ": run scripts/setup.sh")
+	}
 	raw, err := reportFiles.ReadFile("report/report.ipynb")
 	if err != nil {
 		t.Fatal(err)
 	}
-	values := append([]string{"\u2028\u2029\x00\x1b\x7f", `"""`, `'''`, `\u0041\n`, `\`, "é ✓ 𝔘", "/results/quickstart"}, hostileStrings...)
-	var sources, want []string
-	for _, v := range values {
-		nb, err := injectParameters(raw, map[string]string{"RESULTS": v})
+	values := append([]string{"\u2028\u2029\x00\x1b\x7f\u0085\ufeff\ufffe", `"""`, `'''`, `\u0041\n`, `\`, `\"`, "é ✓ 𝔘", "/results/quickstart",
+		"", "- a\n: b", "~", "null", "1e3", "yes", "2026-12-03", "{a: 1}", "'x'", "%(x)s {x}"}, hostileStrings...)
+	params := map[string]string{}
+	for i, v := range values {
+		_, err := parametersYAML(map[string]string{"RESULTS": v})
 		if !utf8.ValidString(v) {
 			if err == nil || !strings.Contains(err.Error(), "UTF-8") {
 				t.Errorf("RESULTS %q (not UTF-8): %v, want a refusal", v, err)
@@ -51,52 +58,55 @@ func TestInjectedParametersReadBackInPythonAsTheSameString(t *testing.T) {
 		if err != nil {
 			t.Fatalf("RESULTS %q: %v", v, err)
 		}
-		var doc struct {
-			Cells []struct {
-				ID       string         `json:"id"`
-				Source   cellSource     `json:"source"`
-				Metadata map[string]any `json:"metadata"`
-			} `json:"cells"`
-		}
-		if err := json.Unmarshal(nb, &doc); err != nil {
-			t.Fatal(err)
-		}
-		at := -1
-		for i, c := range doc.Cells {
-			if c.ID == "injected-parameters" {
-				at = i
-			}
-		}
-		if at < 1 || !strings.Contains(string(doc.Cells[at-1].Source), "RESULTS =") {
-			t.Fatalf("no injected cell right after the parameters cell")
-		}
-		sources, want = append(sources, string(doc.Cells[at].Source)), append(want, v)
+		params[fmt.Sprintf("V%d", i)] = v
 	}
 	for _, bad := range []string{"1x", "a b", "RESULTS = 1; import os", ""} {
-		if _, err := injectParameters(raw, map[string]string{bad: "x"}); err == nil {
+		if _, err := parametersYAML(map[string]string{bad: "x"}); err == nil {
 			t.Errorf("parameter name %q accepted", bad)
 		}
 	}
-	in, _ := json.Marshal(map[string]any{"sources": sources, "want": want})
+	yml, err := parametersYAML(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	nb, prepared, pf := filepath.Join(dir, "in.ipynb"), filepath.Join(dir, "out.ipynb"), filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(nb, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pf, yml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(py, "-m", "papermill", "--prepare-only", "--no-progress-bar", "--log-level", "ERROR", "-f", pf, nb, prepared).CombinedOutput(); err != nil {
+		t.Fatalf("papermill --prepare-only: %v\n%s", err, out)
+	}
+	in, _ := json.Marshal(map[string]any{"notebook": prepared, "want": params})
 	check := `
 import ast, json, sys
 d = json.load(sys.stdin)
-for src, want in zip(d["sources"], d["want"]):
-    tree = ast.parse(src)
-    assigns = [n for n in tree.body if isinstance(n, ast.Assign)]
-    ok = (len(tree.body) == 1 and len(assigns) == 1 and [t.id for t in assigns[0].targets] == ["RESULTS"]
-          and isinstance(assigns[0].value, ast.Constant) and assigns[0].value.value == want)
-    env = {}
-    exec(compile(tree, "<injected>", "exec"), env)
-    if not ok or env["RESULTS"] != want:
-        print("MISMATCH", repr(src), repr(want))
-print("checked", len(d["sources"]))
+cells = json.load(open(d["notebook"], encoding="utf-8"))["cells"]
+at = [i for i, c in enumerate(cells) if "injected-parameters" in c["metadata"].get("tags", [])]
+assert len(at) == 1, at
+assert "parameters" in cells[at[0] - 1]["metadata"].get("tags", []), "not right after the parameters cell"
+tree = ast.parse("".join(cells[at[0]]["source"]))
+got = {}
+for n in tree.body:
+    if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.value, ast.Constant)):
+        print("MISMATCH: not a constant assignment:", ast.dump(n))
+        continue
+    got[n.targets[0].id] = n.value.value
+env = {}
+exec(compile(tree, "<injected>", "exec"), env)
+for k, want in d["want"].items():
+    if got.get(k) != want or env.get(k) != want:
+        print("MISMATCH", k, repr(got.get(k)), repr(want))
+print("checked", len(d["want"]))
 `
-	cmd := exec.Command(python(t), "-c", check)
+	cmd := exec.Command(py, "-c", check)
 	cmd.Stdin = strings.NewReader(string(in))
 	out, err := cmd.CombinedOutput()
-	if err != nil || strings.Contains(string(out), "MISMATCH") || !strings.Contains(string(out), "checked") {
-		t.Errorf("Python read the injected cells differently: %v\n%s", err, out)
+	if err != nil || strings.Contains(string(out), "MISMATCH") || !strings.Contains(string(out), fmt.Sprintf("checked %d", len(params))) {
+		t.Errorf("Python read papermill's injected cell differently: %v\n%s", err, out)
 	}
 }
 
