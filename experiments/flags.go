@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sparselab/saerun/pkg/runner"
 )
@@ -16,6 +17,7 @@ import (
 type runFlags struct {
 	out, backend, dataDir string
 	groupSize             int
+	logEvery              time.Duration
 	noCompact             bool
 	sets                  []string
 
@@ -32,6 +34,7 @@ func (r *runFlags) register(fs *flag.FlagSet, noCompact bool) {
 	fs.StringVar(&r.dataDir, "data-dir", "", "folder holding mnist/ and fashion-mnist/ (default $SAERUN_DATA_DIR, ../shared/datasets, or the user cache)")
 	fs.StringVar(&r.backend, "backend", "", "auto, go, xla or xla:/path/plugin.so (default $GOMLX_BACKEND, else auto)")
 	fs.IntVar(&r.groupSize, "group-size", 0, "train up to this many compatible runs together in one compiled program (0: as many as fit, on a CPU a 128 MiB step and at most 16, on a GPU half its free memory and at most 256; 1: one run at a time)")
+	fs.DurationVar(&r.logEvery, "log-every", runner.DefaultLogEvery, "in a log (stderr not a terminal), a line about the runs training at most this often, e.g. 10s or 5m; 0: at every epoch")
 	if noCompact {
 		fs.BoolVar(&r.noCompact, "no-compact", false, "keep one file per run and table when the sweep completes (default: compact them, see the compact verb)")
 	}
@@ -59,6 +62,13 @@ func (r *runFlags) options(getenv func(string) string) (runner.Options, error) {
 		GroupSize: r.groupSize, DryRun: r.dryRun, NoCompact: r.noCompact, Set: r.sets, JSON: r.json, Quiet: r.quiet}
 	if r.json && !r.dryRun {
 		return opts, fmt.Errorf("--json lists runs: use it with --dry-run")
+	}
+	if r.logEvery < 0 {
+		return opts, fmt.Errorf("--log-every %s: want a duration of 0 (every epoch) or more, e.g. 30s", r.logEvery)
+	}
+	opts.LogEvery = r.logEvery
+	if r.logEvery == 0 {
+		opts.LogEvery = -1 // the runner's "every epoch"
 	}
 	if r.groupSize < 0 {
 		return opts, fmt.Errorf("--group-size %d: want 0 (automatic) or more", r.groupSize)

@@ -6,7 +6,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sparselab/saerun/pkg/spec"
 	"github.com/sparselab/saerun/pkg/sweep"
@@ -74,7 +73,7 @@ func TestALogGetsOneLinePerFinishedRunNotOnePerEpoch(t *testing.T) {
 	done := []train.Outcome{{Status: train.StatusCompleted, Epochs: 20, Final: ms("validation/loss", 0.055)},
 		{Status: train.StatusCompleted, Epochs: 20}, {Status: train.StatusDiverged, Epochs: 4, Message: "loss became NaN"}}
 	var b bytes.Buffer
-	feed(NewProgress(&b, false), runs, done)
+	feed(NewProgress(&b, false, 0), runs, done)
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("%d lines for 3 runs of 20 epochs, want 3:\n%s", len(lines), b.String())
@@ -83,19 +82,17 @@ func TestALogGetsOneLinePerFinishedRunNotOnePerEpoch(t *testing.T) {
 		!strings.Contains(lines[2], "loss became NaN") || !strings.Contains(lines[1], "loss 0.05  val 0.055  [20.0s]") {
 		t.Errorf("lines:\n%s", b.String())
 	}
-	// A run that trains long gets a line every LogEvery, each run of the group one.
-	defer func(d time.Duration) { LogEvery = d }(LogEvery)
-	LogEvery = 0
+	// Asked for a line at every epoch (--log-every 0), each run of the group gets one.
 	b.Reset()
-	feed(NewProgress(&b, false), runs, done)
+	feed(NewProgress(&b, false, -1), runs, done)
 	if n := strings.Count(b.String(), "\n"); n != 3*19+3 {
-		t.Errorf("with LogEvery 0: %d lines, want %d", n, 3*19+3)
+		t.Errorf("with a line at every epoch: %d lines, want %d", n, 3*19+3)
 	}
 }
 
 func TestQuietPrintsOnlyTheRunsThatDidNotComplete(t *testing.T) {
 	var b bytes.Buffer
-	feed(NewProgress(&b, true), runsOf(2, 5), []train.Outcome{{Status: train.StatusCompleted, Epochs: 5},
+	feed(NewProgress(&b, true, 0), runsOf(2, 5), []train.Outcome{{Status: train.StatusCompleted, Epochs: 5},
 		{Status: train.StatusFailed, Message: "out of memory"}})
 	if got := b.String(); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "warning: run 2/2 bbbbbbbbbbbb failed") || !strings.Contains(got, "out of memory") {
 		t.Errorf("quiet printed %q", got)

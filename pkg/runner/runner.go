@@ -38,21 +38,24 @@ import (
 // change what a run computes, only where and how it is run). Stdout gets results (the
 // dry-run listing), Log the logs and progress; they default to os.Stdout and os.Stderr.
 type Options struct {
-	Out        string   // results root; default "results"
-	DataDir    string   // mnist / fashion-mnist folder; default data.DefaultDir()
-	Backend    string   // auto, go, xla, xla:<plugin>; default $GOMLX_BACKEND or auto
-	Resume     bool     // skip runs already done
-	Shard      int      // this process's shard, 0 <= Shard < Shards
-	Shards     int      // number of processes sharing the sweep; 0 or 1: all runs
-	GroupSize  int      // max runs trained together; 0: automatic (MaxGroupSize)
-	DryRun     bool     // print the runs and stop
-	NoCompact  bool     // keep one file per run and table when the sweep completes
-	Set        []string // key=value overrides of the spec (--set)
-	Log        io.Writer
-	Stdout     io.Writer
-	JSON       bool     // with DryRun: one JSON object per run instead of text lines
-	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
-	Quiet      bool     // only warnings and the summary on Log (no progress, no notes)
+	Out       string   // results root; default "results"
+	DataDir   string   // mnist / fashion-mnist folder; default data.DefaultDir()
+	Backend   string   // auto, go, xla, xla:<plugin>; default $GOMLX_BACKEND or auto
+	Resume    bool     // skip runs already done
+	Shard     int      // this process's shard, 0 <= Shard < Shards
+	Shards    int      // number of processes sharing the sweep; 0 or 1: all runs
+	GroupSize int      // max runs trained together; 0: automatic (MaxGroupSize)
+	DryRun    bool     // print the runs and stop
+	NoCompact bool     // keep one file per run and table when the sweep completes
+	Set       []string // key=value overrides of the spec (--set)
+	Log       io.Writer
+	Stdout    io.Writer
+	JSON      bool     // with DryRun: one JSON object per run instead of text lines
+	Progress  Progress // nil: chosen from Log (bars on a terminal, else lines)
+	Quiet     bool     // only warnings and the summary on Log (no progress, no notes)
+	// LogEvery: on a Log that is not a terminal, a line about the runs training at most
+	// this often; 0: DefaultLogEvery; negative: at every epoch.
+	LogEvery   time.Duration
 	BackendObj compute.Backend
 	// StallTimeout: a group with no progress for this long is abandoned (watchdog.go);
 	// 0: $SAERUN_STALL_TIMEOUT or DefaultStallTimeout; negative: never.
@@ -326,7 +329,7 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 
 	prog := opts.Progress
 	if prog == nil {
-		prog = NewProgress(opts.Log, opts.Quiet)
+		prog = NewProgress(opts.Log, opts.Quiet, opts.LogEvery)
 	}
 	if sp, ok := prog.(sweepProgress); ok {
 		sp.StartSweep(pending)
