@@ -61,7 +61,7 @@ pkg/tracking: pkg/results pkg/sweep
 # dataset section onto it.
 pkg/data: PARQUET pkg/results pkg/spec
 pkg/data/specdata: pkg/data pkg/spec
-pkg/baseline: pkg/data
+pkg/baseline: pkg/data pkg/data/specdata pkg/spec
 
 # What reads results: plots, a trained model (any kind) and an SAE's latents on the host.
 pkg/plots: PLOT pkg/results
