@@ -134,9 +134,10 @@ func (g *group) start(runs []sweep.Run, done, total int) {
 }
 
 // lineProgress prints plain lines, for logs, CI and notebooks: one per run when it
-// ends, and while it trains one at most every LogEvery.
+// ends, and while it trains one at most every LogEvery (never when brief).
 type lineProgress struct {
-	w io.Writer
+	w     io.Writer
+	brief bool
 	group
 	lastLine time.Time
 }
@@ -150,7 +151,7 @@ func (p *lineProgress) Batch(int, int, int) {}
 
 func (p *lineProgress) Epoch(k int, e *train.Epoch) {
 	p.last[k] = e
-	if e.Epoch >= p.epochs || time.Since(p.lastLine) < LogEvery || k != len(p.runs)-1 {
+	if p.brief || e.Epoch >= p.epochs || time.Since(p.lastLine) < LogEvery || k != len(p.runs)-1 {
 		return
 	}
 	// A group's runs report an epoch together: one line each, after the last.
