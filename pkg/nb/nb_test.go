@@ -220,6 +220,9 @@ func TestARunReadsItsLastRecordedEpochCurvesModelAndBaseline(t *testing.T) {
 	if c := r.Curve("validation", "loss"); len(c) != 3 || c[2] != r.Metric("validation/loss") {
 		t.Errorf("validation loss curve %v, final %v", c, r.Metric("validation/loss"))
 	}
+	if m := r.LastMetrics("validation"); len(m) == 0 || m[0].Epoch != 3 || m.Final("validation", "loss")[r.RunID] != r.Metric("validation/loss") {
+		t.Errorf("last validation metrics %+v", m)
+	}
 	if !math.IsNaN(r.Metric("validation/nothing")) {
 		t.Error("a metric the run lacks is not NaN")
 	}
@@ -274,7 +277,7 @@ func TestTableSetsEachRunBesideTheMeanImage(t *testing.T) {
 	sw.Mode = "MODE"
 	sw.Table("l0/encoder.0")
 	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "two: 2 runs in ") || !strings.HasSuffix(lines[0], ", MODE") ||
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "two: 2 runs (2 completed) in ") || !strings.HasSuffix(lines[0], ", MODE") ||
 		!strings.Contains(lines[1], "mean img") || !strings.Contains(lines[1], "l0/encoder.0") {
 		t.Fatalf("table:\n%s", log.String())
 	}

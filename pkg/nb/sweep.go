@@ -34,6 +34,12 @@ func read(dir string) *Sweep {
 	return s
 }
 
+// String names the sweep, its runs and its folder: "nb-sweep-kl: 12 runs (12
+// completed) in results/notebooks-sweep/nb-sweep-kl".
+func (s *Sweep) String() string {
+	return fmt.Sprintf("%s: %d runs (%d completed) in %s", s.Name, len(s.runs), len(s.Completed()), rel(s.Dir))
+}
+
 // Runs are the sweep's runs, in run order.
 func (s *Sweep) Runs() []Run { return s.runs }
 
@@ -61,7 +67,7 @@ func (s *Sweep) Only() Run {
 // reconstruction beside the mean-image baseline's loss on the run's own data, whether
 // it beats it, and the final validation metrics extra names ("l0/encoder.0").
 func (s *Sweep) Table(extra ...string) {
-	head := fmt.Sprintf("%s: %d runs in %s", s.Name, len(s.runs), rel(s.Dir))
+	head := s.String()
 	if s.Mode != "" {
 		head += ", " + s.Mode
 	}
@@ -101,6 +107,16 @@ func (r Run) Metric(key string) float64 {
 		return v
 	}
 	return math.NaN()
+}
+
+// LastMetrics are the run's metrics on split ("train" or "validation") at its last
+// epoch, by name.
+func (r Run) LastMetrics(split string) results.Metrics {
+	m := Must(r.sweep.Metrics(results.Filter{RunIDs: []string{r.RunID}, Split: split, LastEpoch: true}))
+	if len(m) == 0 {
+		panic(fmt.Sprintf("nb: run %s has no %s metrics", r.RunID, split))
+	}
+	return m
 }
 
 // Swept is the run's value of the swept parameter path ("model.sae.k").
