@@ -72,7 +72,7 @@ pkg/export: pkg/results pkg/trained
 
 # What the notebooks share (a spec's results, a run's tables and model, a figure shown):
 # reads, and runs the experiments command when runs are missing, but links no training.
-pkg/nb: GONB pkg/baseline pkg/results pkg/spec pkg/sweep pkg/trained
+pkg/nb: GONB pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/spec pkg/sweep pkg/trained
 
 # A run's training state mid-run (checkpoints): a file format, standard library only.
 pkg/checkpoint:

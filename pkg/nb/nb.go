@@ -141,3 +141,16 @@ func Must[T any](v T, err error) T {
 	Check(err)
 	return v
 }
+
+// Rows cuts a row-major matrix x [n, dim] (a model's Encode or Reconstruct) into its
+// n rows, e.g. images for plots.Row.
+func Rows(x []float32, dim int) [][]float32 {
+	if dim < 1 || len(x)%dim != 0 {
+		panic(fmt.Sprintf("nb: %d values are not rows of %d", len(x), dim))
+	}
+	out := make([][]float32, 0, len(x)/dim)
+	for i := 0; i < len(x); i += dim {
+		out = append(out, x[i:i+dim:i+dim])
+	}
+	return out
+}

@@ -68,7 +68,7 @@ func TestTheQuickSwitchShortensAndKeepsItsResultsApart(t *testing.T) {
 		t.Errorf("full: IfQuick %v, Mode %q, SeedsRoot %s, Out %s", IfQuick("a=1"), Mode(), SeedsRoot(), Out("x"))
 	}
 	t.Setenv(QuickEnv, "1")
-	if !slices.Equal(IfQuick("a=1"), []string{"a=1"}) || !strings.HasPrefix(Mode(), "SHORTENED (SAERUN_SEEDS_QUICK=1") ||
+	if !slices.Equal(IfQuick("a=1"), []string{"a=1"}) || Mode() != "SHORTENED (SAERUN_SEEDS_QUICK=1)" ||
 		SeedsRoot() != filepath.Join(Root(), "results", "seeds-quick") || Out("x") != filepath.Join(Root(), "results", "seeds-quick", "x") {
 		t.Errorf("quick: IfQuick %v, Mode %q, SeedsRoot %s, Out %s", IfQuick("a=1"), Mode(), SeedsRoot(), Out("x"))
 	}
@@ -238,6 +238,9 @@ func TestARunReadsItsLastRecordedEpochCurvesModelAndBaseline(t *testing.T) {
 	if m := r.Model(); m.Epoch != 3 || m.L != 6 || m.D != 64 {
 		t.Errorf("model of epoch %d, %d -> %d", m.Epoch, m.D, m.L)
 	}
+	if d := r.Data(); d.Train.N != 200 || d.Validation.N != 60 || d.Validation.Dim != 64 {
+		t.Errorf("the run's data: %d training and %d validation rows of %d", d.Train.N, d.Validation.N, d.Validation.Dim)
+	}
 	want, err := baseline.OfSpec(r.Config(), DataDir())
 	if err != nil || r.Baseline() != want || !(r.Metric("validation/reconstruction") > 0) {
 		t.Errorf("baseline %+v, want %+v (%v)", r.Baseline(), want, err)
@@ -311,4 +314,17 @@ func TestShowChecksTheErrorAndIsSilentOutsideANotebook(t *testing.T) {
 		}
 	}()
 	Show(nil, fmt.Errorf("no figure"))
+}
+
+func TestRowsCutsARowMajorMatrix(t *testing.T) {
+	got := Rows([]float32{1, 2, 3, 4, 5, 6}, 3)
+	if len(got) != 2 || !slices.Equal(got[1], []float32{4, 5, 6}) || cap(got[0]) != 3 {
+		t.Errorf("Rows = %v", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("5 values as rows of 2: no panic")
+		}
+	}()
+	Rows(make([]float32, 5), 2)
 }

@@ -46,8 +46,12 @@ func Open(path, out string, set ...string) *Sweep {
 // Seed returns the results of experiments/seeds/<name>.yaml under SeedsRoot, full or
 // shortened (QuickSet) as the switch says: Open for the seed notebooks.
 func Seed(name string) *Sweep {
-	s := Open(filepath.Join("experiments", "seeds", name+".yaml"), SeedsRoot(), IfQuick(QuickSet...)...)
+	set := IfQuick(QuickSet...)
+	s := Open(filepath.Join("experiments", "seeds", name+".yaml"), SeedsRoot(), set...)
 	s.Mode = Mode()
+	if set != nil {
+		s.Mode += fmt.Sprintf(": %s", strings.Join(set, " "))
+	}
 	return s
 }
 

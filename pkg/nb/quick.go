@@ -45,11 +45,10 @@ func IfQuick(set ...string) []string {
 	return nil
 }
 
-// Mode is a line naming the switch's state: "full length", or "SHORTENED
-// (SAERUN_SEEDS_QUICK=1: ...)" with the seeds' overrides.
+// Mode names the switch's state: "full length" or "SHORTENED (SAERUN_SEEDS_QUICK=1)".
 func Mode() string {
 	if Quick() {
-		return fmt.Sprintf("SHORTENED (%s=1: seeds %v)", QuickEnv, QuickSet)
+		return fmt.Sprintf("SHORTENED (%s=1)", QuickEnv)
 	}
 	return "full length"
 }

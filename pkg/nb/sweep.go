@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/sparselab/saerun/pkg/baseline"
+	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/data/specdata"
 	"github.com/sparselab/saerun/pkg/results"
 	"github.com/sparselab/saerun/pkg/spec"
 	"github.com/sparselab/saerun/pkg/trained"
@@ -201,6 +203,14 @@ func (r Run) Config() spec.Spec {
 	var s spec.Spec
 	Check(json.Unmarshal([]byte(r.Run.Config), &s))
 	return s
+}
+
+// Data are the run's own training and validation sets: its dataset with its split and
+// caps, as it was trained and scored on (the images behind a validation_index).
+func (r Run) Data() data.Splits {
+	s := r.Config()
+	full := Must(data.Open(specdata.Source(s.Dataset), DataDir()))
+	return Must(specdata.Prepare(full, s.Dataset))
 }
 
 // Baseline scores predicting the mean training image on the run's own data (its
