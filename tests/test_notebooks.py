@@ -71,6 +71,45 @@ def test_every_notebook_has_expectations():
     assert names == sorted(EXPECTED_FIGURES), "add the new notebook to EXPECTED_FIGURES"
 
 
+# Set-up: the code before a notebook's first science line, at most MAX_SETUP_LINES
+# non-blank lines in all (shell and magic lines, imports and comments included). The
+# first science line of a GoNB notebook is its first `%%` (the first cell that runs
+# something: everything above it only declares); of a Python notebook, its first read of
+# the results. What notebooks share belongs in pkg/nb, tested, not in set-up cells.
+MAX_SETUP_LINES = 10
+SCIENCE_STARTS = {"gonb": lambda line: line.strip() == "%%", "python3": lambda line: "read_parquet(" in line}
+
+
+def setup_lines(nb: dict) -> list:
+    starts = SCIENCE_STARTS[nb["metadata"]["kernelspec"]["name"]]
+    lines = []
+    for cell in code_cells(nb):
+        for line in "".join(cell["source"]).splitlines():
+            if starts(line):
+                return lines
+            if line.strip():
+                lines.append(line)
+    raise AssertionError("no science line: " + ("no %% cell" if "gonb" in str(nb["metadata"]) else "no read_parquet"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
+def test_setup_before_the_first_science_cell_is_at_most_10_lines(name):
+    lines = setup_lines(load(NOTEBOOKS / f"{name}.ipynb"))
+    assert len(lines) <= MAX_SETUP_LINES, f"{len(lines)} lines of set-up before the first science cell:\n" + "\n".join(lines)
+
+
+def test_setup_count_counts_every_code_line_before_the_first_science_line():
+    def nb(kernel, *cells):
+        return {"metadata": {"kernelspec": {"name": kernel}},
+                "cells": [{"cell_type": "code", "source": c} for c in cells]}
+    go = nb("gonb", "!*go work init\n%noautoget", "import (\n\t\"x\"\n)\n\nfunc helper() {}\n%%\nhelper()", "%%\nmore()")
+    assert setup_lines(go) == ["!*go work init", "%noautoget", "import (", '\t"x"', ")", "func helper() {}"]
+    py = nb("python3", "import pandas as pd\n\nROOT = 1", "t = pd.read_parquet(ROOT)")
+    assert setup_lines(py) == ["import pandas as pd", "ROOT = 1"]
+    with pytest.raises(AssertionError):
+        setup_lines(nb("gonb", "func helper() {}"))
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
 def test_committed_notebook_has_no_outputs(name):
     nb = load(NOTEBOOKS / f"{name}.ipynb")
