@@ -87,7 +87,6 @@ pkg/train: GOMLX pkg/autoencoder pkg/backend pkg/checkpoint pkg/data pkg/optim p
 
 # Running a sweep, and what drives it.
 pkg/runner: GOMLX PROGRESS XSYS pkg/backend pkg/checkpoint pkg/data pkg/data/specdata pkg/results pkg/results/writer pkg/spec pkg/sweep pkg/train
-pkg/seednb: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/runner pkg/spec pkg/sweep pkg/train pkg/trained
 experiments: YAML pkg/backend pkg/data pkg/data/specdata pkg/export pkg/results pkg/runner pkg/spec pkg/sweep pkg/tracking
 experiments/seeds/baseline: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/spec
 bench/profile: GOMLX KLOG pkg/runner
