@@ -1,9 +1,9 @@
 """Executes the notebooks headless (scripts/notebooks.sh) and checks what they produced.
 
-The notebooks are run once per module, into a temporary folder, which takes about five
-minutes with a warm Go build cache (more when cold: the GoNB cells compile GoMLX); the seed
-notebooks (notebooks/seeds/) run shortened (SAERUN_SEEDS_QUICK=1, scripts/notebooks.sh's
-default), about three of those minutes.
+The notebooks are run once per module, into a temporary folder, which took three and a half
+minutes with a warm Go build cache on the 2-core machine under load (more when cold: the
+first run of the experiments command compiles GoMLX); the seed notebooks (notebooks/seeds/)
+run shortened (SAERUN_SEEDS_QUICK=1, scripts/notebooks.sh's default), about two of them.
 Set SAERUN_NOTEBOOKS_EXECUTED to a folder of already executed copies (e.g.
 results/notebooks after `bash scripts/notebooks.sh`) to check those instead, or
 SAERUN_SKIP_NOTEBOOKS=1 to skip the execution tests.
