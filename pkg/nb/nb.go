@@ -7,9 +7,9 @@
 //
 // Why a package of its own, and why it links no training code: GoNB compiles each
 // cell as a new program that links what the cell uses. On the 2-core machine a cell
-// linking the runner (GoMLX, XLA through cgo) took 3-5 s to build, one linking this
-// package (the results reader, the host-side model, plots) about 1.5 s, and a notebook
-// is mostly such cells. So nb never imports the runner: when a spec's runs are missing
+// linking the runner (GoMLX, XLA through cgo) took 2.7-5.3 s to build, one linking this
+// package (the results reader, the host-side model, plots) 1.0-1.4 s, and a notebook is
+// mostly such cells (docs/gonb-setup.md). So nb never imports the runner: when a spec's runs are missing
 // from its results folder (or damaged there), Open runs the project's own command,
 //
 //	go run ./experiments --resume --brief --out OUT [--set k=v ...] SPEC

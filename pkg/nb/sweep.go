@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 
 	"github.com/sparselab/saerun/pkg/baseline"
@@ -224,7 +225,7 @@ func (r Run) Dataset(layer string) []string {
 	rows := r.Activations(layer)
 	return []string{
 		"dataset.name=parquet",
-		"dataset.path=" + r.sweep.Dir + "/" + results.ActivationsTable,
+		"dataset.path=" + filepath.Join(r.sweep.Dir, results.ActivationsTable),
 		fmt.Sprintf("dataset.where.run_id=%q", r.RunID), // quoted: an id of digits stays a string
 		fmt.Sprintf("dataset.where.epoch=%d", rows[0].Epoch),
 		"dataset.where.layer=" + layer,
