@@ -22,9 +22,9 @@ type runFlags struct {
 	sets                  []string
 
 	// The main command's own: the cluster verbs set these for their tasks.
-	resume, dryRun, json, quiet bool
-	shard                       string
-	trackingURI                 string
+	resume, dryRun, json, quiet, brief bool
+	shard                              string
+	trackingURI                        string
 }
 
 // register adds the flags every task of a cluster verb shares with the main command
@@ -51,6 +51,7 @@ func (r *runFlags) registerAll(fs *flag.FlagSet) {
 	fs.StringVar(&r.shard, "shard", "", "i/n: run only the runs with index ≡ i (mod n); auto: from a Slurm array task's SLURM_ARRAY_TASK_ID (the default inside one)")
 	fs.BoolVar(&r.dryRun, "dry-run", false, "print the expanded runs (id, seed, parameters) and exit")
 	fs.BoolVar(&r.quiet, "quiet", false, "print only warnings and the summary (the best runs) on stderr: no progress")
+	fs.BoolVar(&r.brief, "brief", false, "print one line per run when it ends, and warnings, on stderr: no progress, no summary (what the notebooks show)")
 	fs.StringVar(&r.trackingURI, "tracking-uri", "", "log every run live to the MLflow tracking server at this http(s) address (default $MLFLOW_TRACKING_URI; unset: no tracking)")
 	fs.BoolVar(&r.json, "json", false, "with --dry-run: one JSON object a line (index, run_id, seed, params, config) on stdout")
 }
@@ -59,7 +60,7 @@ func (r *runFlags) registerAll(fs *flag.FlagSet) {
 // (exit 2). A shard taken from the environment is reported on stderr.
 func (r *runFlags) options(getenv func(string) string) (runner.Options, error) {
 	opts := runner.Options{Out: r.out, DataDir: r.dataDir, Backend: r.backend, Resume: r.resume,
-		GroupSize: r.groupSize, DryRun: r.dryRun, NoCompact: r.noCompact, Set: r.sets, JSON: r.json, Quiet: r.quiet}
+		GroupSize: r.groupSize, DryRun: r.dryRun, NoCompact: r.noCompact, Set: r.sets, JSON: r.json, Quiet: r.quiet, Brief: r.brief}
 	if r.json && !r.dryRun {
 		return opts, fmt.Errorf("--json lists runs: use it with --dry-run")
 	}

@@ -68,23 +68,25 @@ func TestReorderMovesFlagsBeforeArgumentsAndKeepsValues(t *testing.T) {
 	}
 }
 
-func TestQuietIsAMainCommandFlagThatReachesTheRunner(t *testing.T) {
-	var rf runFlags
-	fs := flag.NewFlagSet("x", flag.ContinueOnError)
-	rf.registerAll(fs)
-	if err := fs.Parse(reorder(fs, []string{"a.yaml", "--quiet"})); err != nil {
-		t.Fatal(err)
-	}
-	o, err := rf.options(func(string) string { return "" })
-	if err != nil || !o.Quiet {
-		t.Errorf("--quiet gave options %+v (%v)", o, err)
-	}
-	// The cluster verbs pass on only the flags every task shares: --quiet is not one.
-	var task runFlags
-	tfs := flag.NewFlagSet("t", flag.ContinueOnError)
-	task.register(tfs, true)
-	if tfs.Lookup("quiet") != nil {
-		t.Error("--quiet is registered for the cluster verbs' tasks")
+func TestQuietAndBriefAreMainCommandFlagsThatReachTheRunner(t *testing.T) {
+	for _, name := range []string{"quiet", "brief"} {
+		var rf runFlags
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		rf.registerAll(fs)
+		if err := fs.Parse(reorder(fs, []string{"a.yaml", "--" + name})); err != nil {
+			t.Fatal(err)
+		}
+		o, err := rf.options(func(string) string { return "" })
+		if err != nil || o.Quiet != (name == "quiet") || o.Brief != (name == "brief") {
+			t.Errorf("--%s gave options %+v (%v)", name, o, err)
+		}
+		// The cluster verbs pass on only the flags every task shares: these are not.
+		var task runFlags
+		tfs := flag.NewFlagSet("t", flag.ContinueOnError)
+		task.register(tfs, true)
+		if tfs.Lookup(name) != nil {
+			t.Errorf("--%s is registered for the cluster verbs' tasks", name)
+		}
 	}
 }
 

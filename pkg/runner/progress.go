@@ -139,9 +139,11 @@ func (g *group) start(runs []sweep.Run, done, total int) {
 }
 
 // lineProgress prints plain lines, for logs, CI and notebooks: one per run when it
-// ends, and while it trains one at most every every (negative: every epoch).
+// ends, and while it trains one at most every every (negative: every epoch; never
+// when brief).
 type lineProgress struct {
-	w io.Writer
+	w     io.Writer
+	brief bool
 	group
 	every    time.Duration
 	lastLine time.Time
@@ -156,7 +158,7 @@ func (p *lineProgress) Batch(int, int, int) {}
 
 func (p *lineProgress) Epoch(k int, e *train.Epoch) {
 	p.last[k] = e
-	if e.Epoch >= p.epochs || time.Since(p.lastLine) < p.every || k != len(p.runs)-1 {
+	if p.brief || e.Epoch >= p.epochs || time.Since(p.lastLine) < p.every || k != len(p.runs)-1 {
 		return
 	}
 	// A group's runs report an epoch together: one line each, after the last.

@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -212,5 +213,35 @@ func TestQuietSweepLogsOnlyTheSummary(t *testing.T) {
 	}
 	if got := log.String(); !strings.Contains(got, "sweep small: 4 runs") || strings.Count(got, " completed  loss ") != 4 || !strings.Contains(got, "best 4 of 4") {
 		t.Errorf("log:\n%s", got)
+	}
+}
+
+// Brief (what a notebook asks for): exactly one line per run, when it ends, even when
+// lines at every epoch are asked for; nothing else, neither the sweep line nor the
+// best runs nor the size report.
+func TestBriefLogsOneLinePerRunAndNothingElse(t *testing.T) {
+	o := opts(t.TempDir())
+	o.LogEvery = -1 // a line per epoch, were it not brief
+	o.Brief = true
+	var log bytes.Buffer
+	o.Log = &log
+	sum, err := RunFile(context.Background(), writeSpec(t, sweepSpec), o)
+	if err != nil || sum.Completed != 4 {
+		t.Fatalf("%+v %v\n%s", sum, err, log.String())
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines for 4 runs, want 4:\n%s", len(lines), log.String())
+	}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, fmt.Sprintf("run %d/4 ", i+1)) || !strings.Contains(l, " completed  loss ") {
+			t.Errorf("line %d: %q", i+1, l)
+		}
+	}
+	// Resumed with every run done: not a line.
+	log.Reset()
+	o.Resume = true
+	if sum, err := RunFile(context.Background(), writeSpec(t, sweepSpec), o); err != nil || sum.Skipped != 4 || log.Len() != 0 {
+		t.Errorf("resume of a finished sweep: %+v %v, log %q", sum, err, log.String())
 	}
 }

@@ -37,6 +37,11 @@ import (
 // Options are the command-line settings that are not part of the spec (they do not
 // change what a run computes, only where and how it is run). Stdout gets results (the
 // dry-run listing), Log the logs and progress; they default to os.Stdout and os.Stderr.
+//
+// Brief is what a notebook shows: one line per run on Log when it ends (its status,
+// numbers and time) and warnings; no lines while it trains, no sweep or size notes,
+// no best-runs table, so that a cell's output stays its own. The XLA hint (the
+// automatic backend fell back to pure Go) is kept. Quiet and Brief together are Brief.
 type Options struct {
 	Out       string   // results root; default "results"
 	DataDir   string   // mnist / fashion-mnist folder; default data.DefaultDir()
@@ -53,6 +58,7 @@ type Options struct {
 	JSON      bool     // with DryRun: one JSON object per run instead of text lines
 	Progress  Progress // nil: chosen from Log (bars on a terminal, else lines)
 	Quiet     bool     // only warnings and the summary on Log (no progress, no notes)
+	Brief     bool     // one line per run on Log, when it ends, and warnings (see below)
 	// LogEvery: on a Log that is not a terminal, a line about the runs training at most
 	// this often; 0: DefaultLogEvery; negative: at every epoch.
 	LogEvery   time.Duration
@@ -312,13 +318,17 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		groups = p.group(pending)
 	}
 	sum.Skipped = skipped
-	info := opts.Log // what --quiet leaves out
-	if opts.Quiet {
+	info := opts.Log // what --quiet and --brief leave out
+	if opts.Quiet || opts.Brief {
 		info = io.Discard
 	}
 	_, found := backend.FindPlugin()
 	if hint := backendHint(opts.Backend, p.Info.Name, found); hint != "" {
-		fmt.Fprintln(info, hint)
+		if opts.Brief {
+			fmt.Fprintln(opts.Log, hint)
+		} else {
+			fmt.Fprintln(info, hint)
+		}
 	}
 	fmt.Fprintf(info, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
 		p.Spec.Name, len(p.Runs), len(p.Mine), sum.Skipped, p.Info, sw.Dir)
@@ -328,7 +338,9 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 	}
 
 	prog := opts.Progress
-	if prog == nil {
+	if prog == nil && opts.Brief {
+		prog = &lineProgress{w: opts.Log, brief: true}
+	} else if prog == nil {
 		prog = NewProgress(opts.Log, opts.Quiet, opts.LogEvery)
 	}
 	if sp, ok := prog.(sweepProgress); ok {
@@ -386,7 +398,9 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 	if sp, ok := prog.(sweepProgress); ok {
 		sp.EndSweep()
 	}
-	PrintBest(opts.Log, finished, 5)
+	if !opts.Brief {
+		PrintBest(opts.Log, finished, 5)
+	}
 	if ctx.Err() == nil && !opts.NoCompact {
 		if err := compactIfDone(sw.Dir, p.Runs, opts.Log, info); err != nil {
 			return sum, err
