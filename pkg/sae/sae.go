@@ -67,9 +67,10 @@ func nth(v, pos *Node) *Node {
 type Select func(x, k *Node, kmax int) *Node
 
 // SortSelect reads the k-th value off graph.TopK's kmax largest, which XLA on a CPU
-// rewrites into a partial sort: at 4,096 latents a sixth of RadixSelect's time. But a
-// sort's comparator cannot be built inside a compiled loop body (GoMLX v0.28.2 with
-// go-xla v0.4.1), and the go backend's sort is slow (seconds for a small batch).
+// rewrites into a partial sort: at 4,096 latents a sixth of RadixSelect's time. A
+// sort's comparator cannot be built inside a compiled loop body as GoMLX v0.28.2 builds
+// it (go-xla v0.4.1 refuses it; pkg/train builds it there with a contained workaround,
+// closuresHere), and the go backend's sort is slow (seconds for a small batch).
 func SortSelect(x, k *Node, kmax int) *Node {
 	vals, _ := TopK(StopGradient(x), kmax, -1)
 	pos := Sub(k, OnesLike(k))
@@ -114,9 +115,9 @@ func KeepTopK(z, k *Node, kmax int, sel Select) *Node {
 // samples (n = rows' sample count; padding rows keep nothing), so that samples share a
 // budget of k latents on average. It also returns, per model [K], the smallest positive
 // activation it kept (0 when it kept none): the statistic whose moving average becomes
-// the single threshold a trained BatchTopK SAE evaluates with (see Threshold). It
-// reduces with a minimum, which go-xla cannot build in a loop body: BatchTopK steps run
-// one per call.
+// the single threshold a trained BatchTopK SAE evaluates with (see Threshold). Its
+// minimum builds inside a loop body where the program's other reductions are in that
+// body too (go-xla v0.4.1 caches one reduction function per builder).
 func KeepBatchTopK(z, k *Node, kmax int, rows sparsity.Rows, sel Select) (h, minKept *Node) {
 	g := z.Graph()
 	K, B, L := z.Shape().Dimensions[0], z.Shape().Dimensions[1], z.Shape().Dimensions[2]

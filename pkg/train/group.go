@@ -106,7 +106,7 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	gr.batches = (N + bs - 1) / bs
 	gr.rows = N - (gr.batches-1)*bs
 	gr.stepsPerCall, gr.evalPerCall = 1, 1
-	if loopsHoldGradients(backend) && !gr.model.sorts() {
+	if loopsHoldGradients(backend) {
 		gr.stepsPerCall = chunkSteps(opts.StepsPerCall, gr.batches, gr.stepFLOPs(bs), backend)
 		gr.evalPerCall = (d.Validation.N + evalBatch - 1) / evalBatch
 	}

@@ -39,11 +39,9 @@ type model interface {
 	reset(K int) error
 	// usesRNG reports whether the step draws random numbers besides input noise.
 	usesRNG() bool
-	// sorts reports whether a step selects its largest pre-activations, which GoMLX
-	// v0.28.2 cannot build inside a compiled loop: such a group runs one step per call.
-	sorts() bool
 	// hasAux reports whether the model has a second training program (an SAE's AuxK),
-	// chosen by the host after a call whose anyDead said so.
+	// chosen by the host after a call whose anyDead said so; a call of either program
+	// ends before a step whose anyDead (after the step before) asks for the other.
 	hasAux() bool
 	// anyDead is, after a call of the training program, whether the next call needs
 	// the aux program (only asked when hasAux).

@@ -3,9 +3,16 @@ package train
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/sae"
 )
 
 // BenchmarkSAETopKEpoch trains the benchmark SAE (512-d inputs, 4,096 latents,
@@ -44,4 +51,145 @@ func BenchmarkSAETopKEpoch(b *testing.B) {
 			b.ReportMetric(float64(N*b.N)/b.Elapsed().Seconds(), "samples/s")
 		})
 	}
+}
+
+// BenchmarkSAEStepsPerCall measures a TopK SAE's training step on XLA three ways,
+// interleaved over rounds: one step per call (sae.SortSelect), a whole epoch per call
+// with sae.SortSelect inside the compiled loop (closuresHere), and the same with
+// sae.RadixSelect; at the benchmark's shape (bench/sae/topk.yaml: 512 inputs, 4,096
+// latents, k 32, batch 4,096) and the quickstart-sized SAE of experiments/sae/topk.yaml
+// (64 inputs, 512 latents, k 8, batch 256, 8,000 samples), without AuxK and with it on
+// every step (dead_after 1). It logs ms per step (the median epoch of epochs 2..E over
+// its steps; one validation row), wall-clock and the process's CPU time (less
+// disturbed by other processes on a shared machine), and reports the loop's over the
+// one-step path's:
+//
+//	SAERUN_SHAPES=small,bench go test ./pkg/train -run '^$' -bench SAEStepsPerCall -benchtime 1x -v
+//
+// (SAERUN_ROUNDS: rounds, default 3; SAERUN_MODES=sort leaves the radix mode out;
+// SAERUN_STEPS=1,2,-1 times sae.SortSelect at these steps per call instead, -1 the
+// whole epoch.)
+func BenchmarkSAEStepsPerCall(b *testing.B) {
+	be := xlaOrSkip(b)
+	type shape struct {
+		name                  string
+		D, L, k, B, N, epochs int
+	}
+	shapes := map[string]shape{
+		"bench": {"bench", 512, 4096, 32, 4096, 4 * 4096, 4},
+		"small": {"small", 64, 512, 8, 256, 8000, 8},
+	}
+	names := strings.Split(os.Getenv("SAERUN_SHAPES"), ",")
+	if names[0] == "" {
+		names = []string{"small"}
+	}
+	rounds := 3
+	if r, err := strconv.Atoi(os.Getenv("SAERUN_ROUNDS")); err == nil {
+		rounds = r
+	}
+	type mode struct {
+		name  string
+		steps int
+		sel   sae.Select
+	}
+	// -1: the epoch's steps (Options.StepsPerCall 0 would split the benchmark's epoch
+	// into a step per call: chunkSteps' budget).
+	modes := []mode{{"one step per call, sort", 1, loopSortSelect}, {"epoch per call, sort in loop", -1, loopSortSelect},
+		{"epoch per call, radix in loop", -1, sae.RadixSelect}}
+	if os.Getenv("SAERUN_MODES") == "sort" {
+		modes = modes[:2]
+	}
+	if v := os.Getenv("SAERUN_STEPS"); v != "" { // sort, these steps per call
+		modes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				b.Fatalf("SAERUN_STEPS: %v", err)
+			}
+			modes = append(modes, mode{fmt.Sprintf("%d steps per call, sort", n), n, loopSortSelect})
+		}
+	}
+	defer func(s sae.Select) { xlaSelect = s }(xlaSelect)
+	for _, name := range names {
+		sh, ok := shapes[name]
+		if !ok {
+			b.Fatalf("SAERUN_SHAPES: unknown shape %q", name)
+		}
+		tr, err := data.Synthetic(data.SyntheticConfig{Dim: sh.D, Features: 2 * sh.L, Samples: sh.N + 1, Active: sh.k, Seed: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := Data{Train: tr.Head(sh.N), Validation: tr.Subset([]int{sh.N})}
+		steps := (sh.N + sh.B - 1) / sh.B
+		for _, aux := range []float64{0, 1.0 / 32} {
+			ms, cpu := make([][]float64, len(modes)), make([][]float64, len(modes))
+			for r := 0; r < rounds; r++ {
+				for i, m := range modes {
+					xlaSelect = m.sel
+					mem := saeMember(b, "a", map[string]any{"model.sae.latents": sh.L, "model.sae.k": sh.k, "model.sae.dead_after": 1,
+						"model.sae.aux_coefficient": aux, "model.sae.b_dec_init": "zeros", "train.batch_size": sh.B, "train.epochs": sh.epochs,
+						"record": map[string]any{}, "dataset.max_train_samples": 0, "dataset.max_validation_samples": 0})
+					per := m.steps
+					if per < 0 {
+						per = steps
+					}
+					tn := NewTrainer(be, Options{StepsPerCall: per})
+					st := &stamps{}
+					_, err := tn.Train(context.Background(), []Member{mem}, d, st)
+					tn.Close()
+					if err != nil {
+						b.Fatal(err)
+					}
+					w, c := st.perEpoch()
+					ms[i] = append(ms[i], 1000*w/float64(steps))
+					cpu[i] = append(cpu[i], 1000*c/float64(steps))
+				}
+			}
+			for i, m := range modes {
+				b.Logf("%s aux=%v %-30s ms/step %v (min %.2f, ×%.3f the one-step path's); CPU ms/step %v (min %.2f, ×%.3f)", sh.name, aux, m.name,
+					fmtMs(ms[i]), slices.Min(ms[i]), slices.Min(ms[i])/slices.Min(ms[0]), fmtMs(cpu[i]), slices.Min(cpu[i]), slices.Min(cpu[i])/slices.Min(cpu[0]))
+			}
+			b.ReportMetric(slices.Min(ms[1])/slices.Min(ms[0]), fmt.Sprintf("%s-aux%v-loop-sort/one", sh.name, aux > 0))
+		}
+	}
+}
+
+func fmtMs(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatFloat(x, 'f', 2, 64)
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+// stamps records the wall-clock and CPU time at the end of each epoch (model 0's).
+type stamps struct {
+	History
+	wall, cpu []float64
+}
+
+func (s *stamps) Epoch(k int, e *Epoch) error {
+	if k == 0 {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			return err
+		}
+		tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+		s.wall = append(s.wall, float64(time.Now().UnixNano())/1e9)
+		s.cpu = append(s.cpu, tv(ru.Utime)+tv(ru.Stime))
+	}
+	return nil
+}
+
+// perEpoch is the median epoch's wall-clock and CPU seconds over epochs 2..E.
+func (s *stamps) perEpoch() (wall, cpu float64) {
+	med := func(v []float64) float64 {
+		var d []float64
+		for i := 1; i < len(v); i++ {
+			d = append(d, v[i]-v[i-1])
+		}
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	return med(s.wall), med(s.cpu)
 }
