@@ -140,8 +140,8 @@ var scalarsField = sync.OnceValue(func() reflect.StructField {
 // It reaches three unexported fields by reflection (graph.Graph.builder,
 // graph.Function.backendFunc, xla.Builder.mainFn); where they are not as expected
 // (another GoMLX or go-xla version) it reports false and the caller builds something
-// else (sortInLoopRefused, in closure_test.go, says when the workaround is no longer
-// needed).
+// else. TestSortInALoopIsStillRefusedWithoutTheWorkaround (closure_test.go) fails when
+// an upgrade makes it unnecessary.
 func closuresHere(g *Graph, build func()) bool {
 	if g.CurrentFunc().IsMain() {
 		build()

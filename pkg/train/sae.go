@@ -220,6 +220,10 @@ func scaled(x []float32, c float64) []float32 {
 // (BenchmarkSAEStepsPerCall, bench/sae/README.md).
 var xlaSelect sae.Select = loopSortSelect
 
+// saeEncodeFn computes the pre-activations: sae.Encode (a variable so that
+// BenchmarkSAEStepsPerCall can time the written form, as before issue 24, beside it).
+var saeEncodeFn = sae.Encode
+
 // loopSortSelect is sae.SortSelect, buildable inside a compiled loop's body on XLA
 // (closuresHere); where that workaround cannot apply, sae.RadixSelect (the same value).
 func loopSortSelect(x, k *Node, kmax int) *Node {
@@ -287,7 +291,7 @@ type saeCode struct {
 func (s *saeModel) encode(w autoencoder.Weights, h hyper, state []*Node, x *Node, training bool, rows sparsity.Rows) saeCode {
 	wEnc, bEnc, wDec, bDec := w.Kernels[0], w.Biases[0], w.Kernels[1], w.Biases[1]
 	e := saeEncode{s: s, w: w, h: h, x: x, state: state[1:], rows: rows, training: training}
-	e.z = Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
+	e.z = saeEncodeFn(x, wEnc, bEnc, bDec)
 	c := saeCode{e: e}
 	c.h, c.next = s.act.encode(e)
 	c.recon = Add(Einsum("kbi,koi->kbo", c.h, wDec), ExpandAxes(bDec, 1))

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/gomlx/gomlx/core/graph"
+
 	"github.com/sparselab/saerun/pkg/data"
 	"github.com/sparselab/saerun/pkg/sae"
 )
@@ -58,15 +60,19 @@ func BenchmarkSAETopKEpoch(b *testing.B) {
 // with sae.SortSelect inside the compiled loop (closuresHere), and the same with
 // sae.RadixSelect; at the benchmark's shape (bench/sae/topk.yaml: 512 inputs, 4,096
 // latents, k 32, batch 4,096) and the quickstart-sized SAE of experiments/sae/topk.yaml
-// (64 inputs, 512 latents, k 8, batch 256, 8,000 samples), without AuxK and with it on
+// (64 inputs, 512 latents, k 8, batch 256, 8,000 samples) (and, asked for, the "anchor":
+// 768 inputs, 24,576 latents, k 32, batch 1,024), without AuxK and with it on
 // every step (dead_after 1). It logs ms per step (the median epoch of epochs 2..E over
 // its steps; one validation row), wall-clock and the process's CPU time (less
-// disturbed by other processes on a shared machine), and reports the loop's over the
-// one-step path's:
+// disturbed by other processes on a shared machine), each mode against the first (the
+// reported metric: the second mode's CPU time over the first's):
 //
 //	SAERUN_SHAPES=small,bench go test ./pkg/train -run '^$' -bench SAEStepsPerCall -benchtime 1x -v
 //
-// (SAERUN_ROUNDS: rounds, default 3; SAERUN_MODES=sort leaves the radix mode out;
+// (SAERUN_ROUNDS: rounds, default 3; SAERUN_MODES=sort leaves the radix mode out,
+// SAERUN_MODES=before-after times main before issue 24 (one step per call, the written
+// encoder) against this branch (chunkSteps' steps per call, sae.Encode), =after this
+// branch alone;
 // SAERUN_STEPS=1,2,-1 times sae.SortSelect at these steps per call instead, -1 the
 // whole epoch.)
 func BenchmarkSAEStepsPerCall(b *testing.B) {
@@ -78,6 +84,10 @@ func BenchmarkSAEStepsPerCall(b *testing.B) {
 	shapes := map[string]shape{
 		"bench": {"bench", 512, 4096, 32, 4096, 4 * 4096, 4},
 		"small": {"small", 64, 512, 8, 256, 8000, 8},
+		// The anchor of bench/sae/README.md's "scale on paper": GPT-2 small's 768-d
+		// residual stream, 24,576 latents, k 32 (batch 1,024 to stay within this
+		// machine's memory beside the other sessions).
+		"anchor": {"anchor", 768, 24576, 32, 1024, 4 * 1024, 3},
 	}
 	names := strings.Split(os.Getenv("SAERUN_SHAPES"), ",")
 	if names[0] == "" {
@@ -88,16 +98,23 @@ func BenchmarkSAEStepsPerCall(b *testing.B) {
 		rounds = r
 	}
 	type mode struct {
-		name  string
-		steps int
-		sel   sae.Select
+		name    string
+		steps   int
+		sel     sae.Select
+		written bool // the written form of the encoder (before issue 24) instead of sae.Encode
 	}
 	// -1: the epoch's steps (Options.StepsPerCall 0 would split the benchmark's epoch
 	// into a step per call: chunkSteps' budget).
-	modes := []mode{{"one step per call, sort", 1, loopSortSelect}, {"epoch per call, sort in loop", -1, loopSortSelect},
-		{"epoch per call, radix in loop", -1, sae.RadixSelect}}
-	if os.Getenv("SAERUN_MODES") == "sort" {
+	modes := []mode{{"one step per call, sort", 1, loopSortSelect, false}, {"epoch per call, sort in loop", -1, loopSortSelect, false},
+		{"epoch per call, radix in loop", -1, sae.RadixSelect, false}}
+	switch os.Getenv("SAERUN_MODES") {
+	case "sort":
 		modes = modes[:2]
+	case "before-after": // main before issue 24 against this branch, as training runs them
+		modes = []mode{{"before: one step per call, written encoder", 1, loopSortSelect, true},
+			{"after: chunkSteps' steps per call, sae.Encode", 0, loopSortSelect, false}}
+	case "after":
+		modes = []mode{{"after: chunkSteps' steps per call, sae.Encode", 0, loopSortSelect, false}}
 	}
 	if v := os.Getenv("SAERUN_STEPS"); v != "" { // sort, these steps per call
 		modes = nil
@@ -106,10 +123,11 @@ func BenchmarkSAEStepsPerCall(b *testing.B) {
 			if err != nil {
 				b.Fatalf("SAERUN_STEPS: %v", err)
 			}
-			modes = append(modes, mode{fmt.Sprintf("%d steps per call, sort", n), n, loopSortSelect})
+			modes = append(modes, mode{fmt.Sprintf("%d steps per call, sort", n), n, loopSortSelect, false})
 		}
 	}
 	defer func(s sae.Select) { xlaSelect = s }(xlaSelect)
+	defer func(f func(x, wEnc, bEnc, bDec *Node) *Node) { saeEncodeFn = f }(saeEncodeFn)
 	for _, name := range names {
 		sh, ok := shapes[name]
 		if !ok {
@@ -126,6 +144,12 @@ func BenchmarkSAEStepsPerCall(b *testing.B) {
 			for r := 0; r < rounds; r++ {
 				for i, m := range modes {
 					xlaSelect = m.sel
+					saeEncodeFn = sae.Encode
+					if m.written {
+						saeEncodeFn = func(x, wEnc, bEnc, bDec *Node) *Node {
+							return Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
+						}
+					}
 					mem := saeMember(b, "a", map[string]any{"model.sae.latents": sh.L, "model.sae.k": sh.k, "model.sae.dead_after": 1,
 						"model.sae.aux_coefficient": aux, "model.sae.b_dec_init": "zeros", "train.batch_size": sh.B, "train.epochs": sh.epochs,
 						"record": map[string]any{}, "dataset.max_train_samples": 0, "dataset.max_validation_samples": 0})
@@ -146,10 +170,12 @@ func BenchmarkSAEStepsPerCall(b *testing.B) {
 				}
 			}
 			for i, m := range modes {
-				b.Logf("%s aux=%v %-30s ms/step %v (min %.2f, ×%.3f the one-step path's); CPU ms/step %v (min %.2f, ×%.3f)", sh.name, aux, m.name,
+				b.Logf("%s aux=%v %-30s ms/step %v (min %.2f, ×%.3f the first mode's); CPU ms/step %v (min %.2f, ×%.3f)", sh.name, aux, m.name,
 					fmtMs(ms[i]), slices.Min(ms[i]), slices.Min(ms[i])/slices.Min(ms[0]), fmtMs(cpu[i]), slices.Min(cpu[i]), slices.Min(cpu[i])/slices.Min(cpu[0]))
 			}
-			b.ReportMetric(slices.Min(ms[1])/slices.Min(ms[0]), fmt.Sprintf("%s-aux%v-loop-sort/one", sh.name, aux > 0))
+			if len(modes) > 1 {
+				b.ReportMetric(slices.Min(cpu[1])/slices.Min(cpu[0]), fmt.Sprintf("%s-aux%v-cpu-mode2/mode1", sh.name, aux > 0))
+			}
 		}
 	}
 }

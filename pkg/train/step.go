@@ -107,11 +107,11 @@ func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
 		if !hasAux {
 			return inEpoch
 		}
-		same := state[len(state)-1] // the next step needs aux
+		stay := state[len(state)-1] // the next step needs aux: this program's if aux
 		if !aux {
-			same = LogicalNot(same)
+			stay = LogicalNot(stay)
 		}
-		return LogicalAnd(inEpoch, same)
+		return LogicalAnd(inEpoch, stay)
 	}
 	ran, final := repeatWhile(start, gr.stepsPerCall, []*Node{x, idx, hp.hp}, carried, more, func(b *Node, inv, state []*Node) []*Node {
 		if hasAux {
