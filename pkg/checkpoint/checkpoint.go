@@ -44,8 +44,21 @@ type State struct {
 	// Journal is how many bytes of the run's epoch journal (the epochs already
 	// recorded, kept by the runner) belong to the epochs up to Epoch.
 	Journal int64
+	// Stream is where a streamed training set's reading stands (nil for a set held in
+	// memory).
+	Stream *Stream
 	// Vars are the variables, each this run's slice of the group's variable.
 	Vars []Var
+}
+
+// Stream is a streamed training set's position after Epoch (the next chunk's: epoch,
+// index in that epoch's shard order, rows of that shard already read), the folder it
+// was read from (its rows and shards, checked on resume), and the run's row-order
+// generator (a math/rand/v2 PCG's binary state).
+type Stream struct {
+	Epoch, Shard, Offset int
+	Rows, Shards         int
+	Order                []byte
 }
 
 // Metric is a final metric (as results.Metric; this package imports nothing).

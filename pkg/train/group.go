@@ -31,6 +31,7 @@ type group struct {
 	pens     []penalty // per regularizer (penalty.go)
 	observed []int     // layer indices whose statistics validation computes
 	store    *gmodel.Store
+	backend  compute.Backend
 
 	// The data on the backend: the sets (uploaded on first use, then kept there for the
 	// whole training) and the hyperparameters hp [K, P].
@@ -61,7 +62,7 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 			return nil, fmt.Errorf("run %s cannot share a group with run %s: their structure differs", m.RunID, members[0].RunID)
 		}
 	}
-	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim)}
+	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim), backend: backend}
 	store := gmodel.NewStore()
 	gr.store = store
 	seeds := seedsOf(members)
@@ -110,8 +111,18 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 		gr.stepsPerCall = chunkSteps(opts.StepsPerCall, gr.batches, gr.stepFLOPs(bs), backend)
 		gr.evalPerCall = (d.Validation.N + evalBatch - 1) / evalBatch
 	}
-	gr.xTrain = tensors.FromFlatDataAndDimensions(xTrain, N, D)
+	// The sets live on the device only (shared with the host where the backend can):
+	// no second copy in the Go heap. A streamed set's chunks come later (stream.go).
+	if d.Stream == nil {
+		gr.xTrain = tensors.FromFlatDataAndDimensions(xTrain, N, D)
+		if err := gr.xTrain.ToDevice(backend, 0); err != nil {
+			return nil, err
+		}
+	}
 	gr.xVal = tensors.FromFlatDataAndDimensions(xVal, d.Validation.N, D)
+	if err := gr.xVal.ToDevice(backend, 0); err != nil {
+		return nil, err
+	}
 	gr.hp = gr.hyperparameters(members)
 
 	if gr.trainExec, err = gmodel.NewExec(backend, store, gr.trainGraph(false)); err != nil {

@@ -24,19 +24,11 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		stop    func()
 		chunks  *chunkFeed
 	)
-	if gr.data.Stream != nil { // streamed: the epoch's rows come a chunk at a time (stream.go)
-		// A streamed run neither checkpoints nor resumes mid-run yet (the stream's
-		// position and each model's row order are not in its state): --resume trains
-		// it again from epoch 1.
-		for k := range gr.members {
-			gr.members[k].Resume = nil
-		}
-	}
 	resumed, err := gr.restore()
 	if err != nil {
 		return nil, err
 	}
-	if gr.data.Stream != nil {
+	if gr.data.Stream != nil { // streamed: the epoch's rows come a chunk at a time (stream.go)
 		if chunks, err = gr.openChunks(B); err != nil {
 			return nil, err
 		}
@@ -64,9 +56,6 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 	defer freeAll(z)
 	trainNames := gr.metricNames()
 	ckpt, _ := obs.(Checkpointer)
-	if chunks != nil {
-		ckpt = nil // see above: a streamed run does not checkpoint yet
-	}
 
 	for epoch := resumed + 1; epoch <= s.Train.Epochs; epoch++ {
 		var t epochTally
@@ -163,6 +152,9 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 					continue
 				}
 				st, err := gr.saveState(k, epoch, elapsed, outcomes[k])
+				if err == nil && chunks != nil {
+					err = chunks.saveStream(k, gr.data.Stream, st)
+				}
 				if err != nil {
 					return nil, err
 				}
