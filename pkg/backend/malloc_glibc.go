@@ -18,7 +18,19 @@ static int saerun_tune_malloc(void) {
 	return 0;
 #endif
 }
+
+// Hand the C heap's free pages back to the kernel (all arenas). Returns 1 if some
+// memory was released.
+static int saerun_trim_malloc(void) {
+#if defined(__GLIBC__)
+	return malloc_trim(0);
+#else
+	return 0;
+#endif
+}
 */
 import "C"
 
 func tuneMalloc() bool { return C.saerun_tune_malloc() == 1 }
+
+func trimMalloc() { C.saerun_trim_malloc() }

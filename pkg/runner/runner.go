@@ -380,6 +380,10 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		done += len(g)
 	}
 	lock.Release()
+	// The last group's compiled programs and device buffers are not needed any more:
+	// free them, and hand the memory back, before compaction allocates its own.
+	trainer.Close()
+	backend.ReleaseMemory()
 	if sp, ok := prog.(sweepProgress); ok {
 		sp.EndSweep()
 	}

@@ -42,8 +42,15 @@ type group struct {
 	// trainExecAux is the model's aux training program (an SAE's AuxK), run only after
 	// a call whose model.anyDead said so (deadSeen); trainExec leaves AuxK out, whose
 	// loss and gradient are exactly 0 while no latent is dead. nil without.
-	trainExecAux  *gmodel.Exec
-	deadSeen      bool
+	trainExecAux *gmodel.Exec
+	deadSeen     bool
+	// release: hand freed memory back to the system after each phase (a streamed run:
+	// bounded memory, see stream.go); compiled: the training programs (by chunk rows
+	// and aux) already called once, whose compilation's garbage was released.
+	release  bool
+	compiled map[[2]int]bool
+	// hostCopies are the variables' tensors whose host copy saveState made.
+	hostCopies    []*tensors.Tensor
 	stepsPerCall  int
 	batches, rows int // optimizer steps per epoch; samples in the last (maybe short) batch
 
@@ -62,7 +69,8 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 			return nil, fmt.Errorf("run %s cannot share a group with run %s: their structure differs", m.RunID, members[0].RunID)
 		}
 	}
-	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim), backend: backend}
+	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim), backend: backend,
+		release: d.Stream != nil, compiled: map[[2]int]bool{}}
 	store := gmodel.NewStore()
 	gr.store = store
 	seeds := seedsOf(members)
@@ -190,6 +198,29 @@ func (gr *group) free() {
 		}
 	}
 	gr.store.Finalize()
+}
+
+// uploadVariables moves every variable's value that is only on the host (initial
+// values, a checkpoint's) to the device, freeing the host copy: the first training
+// call would upload them anyway, and keep the host copies alive while XLA compiles.
+func (gr *group) uploadVariables() error {
+	for v := range gr.store.IterVariables() {
+		if !v.HasValue() {
+			continue
+		}
+		t, err := v.Value()
+		if err != nil {
+			return err
+		}
+		if t.IsShared() || t.IsOnAnyDevice() {
+			continue
+		}
+		if err := t.MaterializeOnDevice(gr.backend, false, 0); err != nil {
+			return err
+		}
+		t.FinalizeLocal()
+	}
+	return nil
 }
 
 // seedsOf lists the members' seeds, in model order.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/optim"
 )
 
@@ -28,12 +29,16 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := gr.uploadVariables(); err != nil {
+		return nil, err
+	}
 	if gr.data.Stream != nil { // streamed: the epoch's rows come a chunk at a time (stream.go)
 		if chunks, err = gr.openChunks(B); err != nil {
 			return nil, err
 		}
 		defer chunks.close()
 		N = gr.data.Stream.Rows()
+		gr.releaseMemory() // what setting the group up left (initial values, the sample's copies)
 	} else {
 		indices, stop = gr.drawOrders(B, resumed)
 		defer stop()
@@ -70,6 +75,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
+		gr.releaseMemory() // the training temporaries, before validation's
 		for k := range gr.members {
 			if active[k] && !t.active[k] {
 				active[k] = false
@@ -147,22 +153,11 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			outcomes[k].Epochs, outcomes[k].Final = epoch, e.Metrics
 		}
 		if ckpt != nil && gr.checkpointDue(epoch, ctx.Err() != nil) {
-			for k := range gr.members {
-				if !active[k] {
-					continue
-				}
-				st, err := gr.saveState(k, epoch, elapsed, outcomes[k])
-				if err == nil && chunks != nil {
-					err = chunks.saveStream(k, gr.data.Stream, st)
-				}
-				if err != nil {
-					return nil, err
-				}
-				if err := ckpt.Checkpoint(k, st); err != nil {
-					return nil, err
-				}
+			if err := gr.checkpoint(ckpt, chunks, epoch, elapsed, active, outcomes); err != nil {
+				return nil, err
 			}
 		}
+		gr.releaseMemory() // validation's and recording's temporaries, the checkpoint's copies
 		if ctx.Err() != nil && epoch < s.Train.Epochs {
 			for k := range outcomes {
 				if active[k] {
@@ -181,6 +176,27 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		outcomes[k].Weights, outcomes[k].InputScale = weights[k], gr.model.inputScale()
 	}
 	return outcomes, nil
+}
+
+// checkpoint hands every live member's state after epoch to ckpt.
+func (gr *group) checkpoint(ckpt Checkpointer, chunks *chunkFeed, epoch int, elapsed float64, active []bool, outcomes []Outcome) error {
+	defer gr.dropHostCopies()
+	for k := range gr.members {
+		if !active[k] {
+			continue
+		}
+		st, err := gr.saveState(k, epoch, elapsed, outcomes[k])
+		if err == nil && chunks != nil {
+			err = chunks.saveStream(k, gr.data.Stream, st)
+		}
+		if err == nil {
+			err = ckpt.Checkpoint(k, st)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // drawOrders draws the epochs' batch indices one epoch ahead, while the device trains
@@ -300,9 +316,28 @@ func (gr *group) trainSteps(epoch int, idx *tensors.Tensor, tally []*tensors.Ten
 		if done+start == 0 {
 			out.firstCall = time.Since(t0).Seconds()
 		}
+		if key := [2]int{gr.xTrain.Shape().Dimensions[0], btoi(exec == gr.trainExecAux)}; !gr.compiled[key] {
+			gr.compiled[key] = true
+			gr.releaseMemory() // the compilation's
+		}
 		obs.Progress(epoch, done+min(start+gr.stepsPerCall, gr.batches), steps)
 	}
 	return tally, nil
+}
+
+// releaseMemory hands the memory freed so far back to the system, in a run that
+// bounds its memory (group.release).
+func (gr *group) releaseMemory() {
+	if gr.release {
+		backend.ReleaseMemory()
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func anyTrue(v []bool) bool {
