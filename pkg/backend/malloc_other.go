@@ -5,3 +5,5 @@ package backend
 func tuneMalloc() bool { return false }
 
 func trimMalloc() {}
+
+func boundMalloc() bool { return false }

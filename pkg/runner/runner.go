@@ -192,6 +192,11 @@ func NewPlan(s *spec.Spec, src *spec.Source, opts Options) (*Plan, error) {
 	}
 
 	p.Backend, p.Info = opts.BackendObj, backend.Info{Name: "custom"}
+	for _, r := range p.Mine {
+		if r.Spec.Dataset.Buffer > 0 { // a streamed set: bounded memory, from before XLA starts its threads
+			backend.BoundMemory()
+		}
+	}
 	if p.Backend == nil {
 		if p.Backend, p.Info, err = backend.Open(opts.Backend); err != nil {
 			return nil, &UsageError{err}

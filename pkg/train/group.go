@@ -10,6 +10,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/sparselab/saerun/pkg/autoencoder"
+	sbackend "github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/optim"
 	"github.com/sparselab/saerun/pkg/spec"
 )
@@ -71,6 +72,9 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	}
 	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim), backend: backend,
 		release: d.Stream != nil, compiled: map[[2]int]bool{}}
+	if gr.release {
+		sbackend.BoundMemory()
+	}
 	store := gmodel.NewStore()
 	gr.store = store
 	seeds := seedsOf(members)
@@ -294,14 +298,39 @@ func (gr *group) layerWeights() ([][]LayerWeights, error) {
 		if err != nil {
 			return nil, err
 		}
-		kernel, bias := tensors.MustCopyFlatData[float32](kt), tensors.MustCopyFlatData[float32](bt)
 		n := l.In * l.Out
-		for k := 0; k < K; k++ { // stored [K, out, in]; LayerWeights is in×out
-			out[k] = append(out[k], LayerWeights{Name: l.Name, In: l.In, Out: l.Out,
-				Kernel: autoencoder.TransposeHost(kernel[k*n:(k+1)*n], l.Out, l.In), Bias: bias[k*l.Out : (k+1)*l.Out]})
+		kernels := make([][]float32, K)
+		err = readHost(kt, func(kernel []float32) {
+			for k := range kernels { // stored [K, out, in]; LayerWeights is in×out
+				kernels[k] = autoencoder.TransposeHost(kernel[k*n:(k+1)*n], l.Out, l.In)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		var bias []float32
+		if err := readHost(bt, func(b []float32) { bias = slices.Clone(b) }); err != nil {
+			return nil, err
+		}
+		for k := 0; k < K; k++ {
+			out[k] = append(out[k], LayerWeights{Name: l.Name, In: l.In, Out: l.Out, Kernel: kernels[k], Bias: bias[k*l.Out : (k+1)*l.Out]})
 		}
 	}
 	return out, nil
+}
+
+// readHost calls fn with t's values on the host. A host copy it had to make for that
+// (t was on the device only) is freed after: a variable's would otherwise stay beside
+// the device's until the next training call replaces the variable.
+func readHost(t *tensors.Tensor, fn func([]float32)) error {
+	made := !t.IsLocal() && t.IsOnAnyDevice()
+	if err := tensors.ConstFlatData(t, fn); err != nil {
+		return err
+	}
+	if made {
+		t.FinalizeLocal()
+	}
+	return nil
 }
 
 // named collects a program's outputs under names, so that the graph that computes

@@ -62,7 +62,9 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 	trainNames := gr.metricNames()
 	ckpt, _ := obs.(Checkpointer)
 
+	var lastWeights [][]LayerWeights
 	for epoch := resumed + 1; epoch <= s.Train.Epochs; epoch++ {
+		lastWeights = nil
 		var t epochTally
 		var err error
 		if chunks != nil {
@@ -74,6 +76,9 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if epoch == s.Train.Epochs && gr.release {
+			gr.dropTrainingState(chunks)
 		}
 		gr.releaseMemory() // the training temporaries, before validation's
 		for k := range gr.members {
@@ -111,6 +116,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			for k := range results {
 				results[k].Weights = w[k]
 			}
+			lastWeights = w // the run's final weights, if no epoch trains after this one
 		}
 		own, err := gr.model.epochMetrics()
 		if err != nil {
@@ -168,14 +174,31 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			break
 		}
 	}
-	weights, err := gr.weights()
-	if err != nil {
-		return nil, err
+	weights := lastWeights // recorded after the last epoch trained: no second copy
+	if weights == nil {
+		if weights, err = gr.weights(); err != nil {
+			return nil, err
+		}
 	}
 	for k := range outcomes {
 		outcomes[k].Weights, outcomes[k].InputScale = weights[k], gr.model.inputScale()
 	}
 	return outcomes, nil
+}
+
+// dropTrainingState frees, after the last epoch's training of a bounded run, what only
+// training needs: the stream's chunks and the optimizer's state (a checkpoint never
+// follows the last epoch; load gives the next members new state). The last epoch's
+// validation and recording then run beside less.
+func (gr *group) dropTrainingState(chunks *chunkFeed) {
+	if chunks != nil {
+		chunks.close()
+	}
+	for _, v := range gr.opt.State() {
+		if t, err := v.Value(); err == nil {
+			t.FinalizeAll()
+		}
+	}
 }
 
 // checkpoint hands every live member's state after epoch to ckpt.

@@ -176,6 +176,7 @@ func (gr *group) trainStreamEpoch(epoch int, f *chunkFeed, active []bool, obs Ob
 		if err != nil {
 			return out, err
 		}
+		gr.releaseMemory() // the chunk's scratch memory: a chunk takes seconds, a release milliseconds
 		done += gr.batches
 		if c.Next.Epoch != epoch {
 			break
