@@ -100,6 +100,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
+		gr.releaseMemory() // validation's (and its first compilation's), before recording's
 		d := gr.dueAt(epoch)
 		results := make([]*Epoch, K)
 		for k := range results {
@@ -108,6 +109,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		if err := gr.record(epoch, d, z, results); err != nil {
 			return nil, err
 		}
+		gr.releaseMemory() // recording's, before the weights are read and written
 		if d.weights {
 			w, err := gr.weights()
 			if err != nil {
