@@ -9,6 +9,11 @@
 //
 // -v=1 logs each XLA compilation and its time; -v=2 also prints the StableHLO programs.
 //
+// --memprofile FILE writes a Go heap profile each time the Go heap reaches a new peak
+// (checked every 20 ms, written when it grows by 5 %), so FILE ends as the profile of
+// the largest heap the run had: `go tool pprof -sample_index=inuse_space -top FILE`.
+// --set KEY=VALUE overrides a spec key, as for ./experiments.
+//
 // Run it from the repository root (the XLA plugin is found from there).
 //
 // Every run starts from an empty --out: the command empties a folder it created itself
@@ -24,7 +29,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
+	"time"
 
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend"
@@ -39,6 +47,11 @@ func main() {
 	flag.StringVar(&opts.Out, "out", os.TempDir()+"/saerun-profile", "results root folder")
 	flag.StringVar(&opts.Backend, "backend", "go", "go or xla")
 	config := flag.String("backend-config", "", "GoMLX backend configuration passed as is to compute.NewWithConfig, e.g. go:ops_parallel (overrides --backend)")
+	mem := flag.String("memprofile", "", "write the Go heap profile at the heap's peak to this file")
+	flag.Func("set", "KEY=VALUE: override a spec key (repeatable)", func(v string) error {
+		opts.Set = append(opts.Set, v)
+		return nil
+	})
 	klog.InitFlags(nil) // -v=1 logs XLA compile times, -v=2 dumps the StableHLO programs
 	flag.Parse()
 	if flag.NArg() != 1 {
@@ -66,9 +79,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	var stopHeap func() uint64
+	if *mem != "" {
+		stopHeap = heapPeaks(*mem)
+	}
 	sum, err := runner.RunFile(context.Background(), flag.Arg(0), opts)
 	pprof.StopCPUProfile()
 	f.Close()
+	if stopHeap != nil {
+		fmt.Fprintf(os.Stderr, "Go heap peak %d MiB; its profile in %s\n", stopHeap()>>20, *mem)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -106,4 +126,38 @@ func prepareOut(dir string) error {
 		}
 	}
 	return os.WriteFile(filepath.Join(dir, marker), []byte("made by bench/profile; emptied by its next run\n"), 0o644)
+}
+
+// heapPeaks samples the Go heap (runtime/metrics: the bytes of live and not yet swept
+// objects) every 20 ms and, whenever it exceeds the last profiled peak by 5 %, writes a
+// heap profile to path (its inuse_space is as of the last completed GC). stop ends
+// the sampling and returns the peak seen.
+func heapPeaks(path string) (stop func() uint64) {
+	runtime.MemProfileRate = 64 << 10
+	done, ended := make(chan struct{}), make(chan uint64)
+	go func() {
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak, profiled uint64
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				ended <- peak
+				return
+			case <-tick.C:
+			}
+			metrics.Read(sample)
+			h := sample[0].Value.Uint64()
+			peak = max(peak, h)
+			if h > profiled+profiled/20 {
+				profiled = h
+				if f, err := os.Create(path); err == nil {
+					pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			}
+		}
+	}()
+	return func() uint64 { close(done); return <-ended }
 }

@@ -121,7 +121,9 @@ func openXLA(plugin string) (b compute.Backend, info Info, err error) {
 	// XLA's CPU runtime allocates each step's scratch area and new variable values with
 	// the C allocator; large blocks would otherwise be fresh mmaps, page-faulted on
 	// every step (up to 40% of a grouped step's time, measured in bench/README.md).
-	tuneMalloc()
+	if !isBounded() {
+		tuneMalloc()
+	}
 	dev := cpuDevice()
 	if !isCPUPlugin(abs) {
 		// XLA reads XLA_FLAGS once, when the plugin starts: set before loading it.

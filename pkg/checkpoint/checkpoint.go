@@ -8,17 +8,25 @@
 // adds (an LR schedule's counter, a data stream's position) joins as a variable or a
 // field, without a new format.
 //
-// A file is the magic line, a gob-encoded State and the SHA-256 of both. Decode refuses,
-// with an error naming the file and the reason, a file that is truncated, damaged
-// (checksum), of another format, of another run, or of another configuration.
+// A file (format v2) is the magic line, the length (8 bytes, little-endian) of a
+// gob-encoded State whose variables carry no data, the variables' raw data one after
+// the other, and the SHA-256 of all that. Write streams it to the file: the variables
+// are not copied again (a gob encoding of a State holding an SAE's 8 MiB matrices
+// allocated several times their size on the Go heap). Format v1 files (the magic line,
+// a gob-encoded State with its data, the SHA-256 of both) are still read. Decode
+// refuses, with an error naming the file and the reason, a file that is truncated,
+// damaged (checksum), of another format, of another run, or of another configuration.
 package checkpoint
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -26,8 +34,12 @@ import (
 	"strconv"
 )
 
-// magic opens every checkpoint file; the digit is the format version.
-const magic = "saerun checkpoint v1\n"
+// magic opens every checkpoint file; the digit is the format version. magicV1 opens
+// the files of the first format, still read.
+const (
+	magic   = "saerun checkpoint v2\n"
+	magicV1 = "saerun checkpoint v1\n"
+)
 
 // State is one run's training state after an epoch.
 type State struct {
@@ -44,8 +56,21 @@ type State struct {
 	// Journal is how many bytes of the run's epoch journal (the epochs already
 	// recorded, kept by the runner) belong to the epochs up to Epoch.
 	Journal int64
+	// Stream is where a streamed training set's reading stands (nil for a set held in
+	// memory).
+	Stream *Stream
 	// Vars are the variables, each this run's slice of the group's variable.
 	Vars []Var
+}
+
+// Stream is a streamed training set's position after Epoch (the next chunk's: epoch,
+// index in that epoch's shard order, rows of that shard already read), the folder it
+// was read from (its rows and shards, checked on resume), and the run's row-order
+// generator (a math/rand/v2 PCG's binary state).
+type Stream struct {
+	Epoch, Shard, Offset int
+	Rows, Shards         int
+	Order                []byte
 }
 
 // Metric is a final metric (as results.Metric; this package imports nothing).
@@ -60,6 +85,13 @@ type Var struct {
 	DType string // dtypes.DType's name
 	Dims  []int
 	Data  []byte // raw values, as the tensor holds them
+}
+
+// header is what a v2 file gob-encodes: the State without its variables' data, and
+// each variable's data length.
+type header struct {
+	State State
+	Sizes []int64
 }
 
 // Var returns the variable called name, or nil.
@@ -84,13 +116,52 @@ var ErrRefused = errors.New("checkpoint refused")
 // Encode returns the file's bytes for s.
 func Encode(s *State) ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString(magic)
-	if err := gob.NewEncoder(&b).Encode(s); err != nil {
+	b.Grow(len(magic) + 8 + 4096 + dataSize(s) + sha256.Size)
+	if err := encode(&b, s); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(b.Bytes())
-	b.Write(sum[:])
 	return b.Bytes(), nil
+}
+
+func dataSize(s *State) int {
+	n := 0
+	for _, v := range s.Vars {
+		n += len(v.Data)
+	}
+	return n
+}
+
+// encode writes s's file to w: the magic line, the header's length and gob encoding,
+// the variables' data, and the SHA-256 of all of it.
+func encode(w io.Writer, s *State) error {
+	h := header{State: *s, Sizes: make([]int64, len(s.Vars))}
+	h.State.Vars = make([]Var, len(s.Vars))
+	for i, v := range s.Vars {
+		h.State.Vars[i] = Var{Name: v.Name, DType: v.DType, Dims: v.Dims}
+		h.Sizes[i] = int64(len(v.Data))
+	}
+	var hb bytes.Buffer
+	if err := gob.NewEncoder(&hb).Encode(&h); err != nil {
+		return err
+	}
+	sum := sha256.New()
+	out := io.MultiWriter(w, sum)
+	if _, err := io.WriteString(out, magic); err != nil {
+		return err
+	}
+	if _, err := out.Write(binary.LittleEndian.AppendUint64(nil, uint64(hb.Len()))); err != nil {
+		return err
+	}
+	if _, err := out.Write(hb.Bytes()); err != nil {
+		return err
+	}
+	for _, v := range s.Vars {
+		if _, err := out.Write(v.Data); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(sum.Sum(nil))
+	return err
 }
 
 func refusal(path, format string, args ...any) error {
@@ -113,10 +184,11 @@ func Decode(path string, data []byte, runID, configHash string) (*State, error) 
 	return s, nil
 }
 
-// Parse parses a file's bytes, checking its format and checksum only.
+// Parse parses a file's bytes, checking its format and checksum only. The variables'
+// data alias data.
 func Parse(path string, data []byte) (*State, error) {
 	refuse := func(format string, args ...any) error { return refusal(path, format, args...) }
-	if len(data) < len(magic) || string(data[:len(magic)]) != magic {
+	if len(data) < len(magic) || string(data[:len(magic)]) != magic && string(data[:len(magic)]) != magicV1 {
 		return nil, refuse("not a saerun checkpoint (no %q header)", magic[:len(magic)-1])
 	}
 	if len(data) < len(magic)+sha256.Size {
@@ -127,8 +199,34 @@ func Parse(path string, data []byte) (*State, error) {
 		return nil, refuse("damaged or truncated (checksum mismatch)")
 	}
 	var s State
-	if err := gob.NewDecoder(bytes.NewReader(body[len(magic):])).Decode(&s); err != nil {
-		return nil, refuse("cannot decode: %v", err)
+	if string(data[:len(magic)]) == magicV1 {
+		if err := gob.NewDecoder(bytes.NewReader(body[len(magic):])).Decode(&s); err != nil {
+			return nil, refuse("cannot decode: %v", err)
+		}
+	} else {
+		rest := body[len(magic):]
+		if len(rest) < 8 || binary.LittleEndian.Uint64(rest) > uint64(len(rest)-8) {
+			return nil, refuse("cannot decode: the header's length does not fit in the file")
+		}
+		n := binary.LittleEndian.Uint64(rest)
+		var h header
+		if err := gob.NewDecoder(bytes.NewReader(rest[8 : 8+n])).Decode(&h); err != nil {
+			return nil, refuse("cannot decode: %v", err)
+		}
+		raw := rest[8+n:]
+		if len(h.Sizes) != len(h.State.Vars) {
+			return nil, refuse("cannot decode: %d variables but %d sizes", len(h.State.Vars), len(h.Sizes))
+		}
+		for i, size := range h.Sizes {
+			if size < 0 || size > int64(len(raw)) {
+				return nil, refuse("cannot decode: variable %s claims %d bytes, %d left", h.State.Vars[i].Name, size, len(raw))
+			}
+			h.State.Vars[i].Data, raw = raw[:size:size], raw[size:]
+		}
+		if len(raw) != 0 {
+			return nil, refuse("cannot decode: %d bytes after the variables' data", len(raw))
+		}
+		s = h.State
 	}
 	if s.Epoch < 1 {
 		return nil, refuse("epoch %d", s.Epoch)
@@ -142,13 +240,10 @@ func Parse(path string, data []byte) (*State, error) {
 // process being killed (the page cache keeps it), and one a machine crash damages is
 // found by its checksum and refused, like a short journal.
 func Write(path string, s *State) error {
-	data, err := Encode(s)
-	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
 	dir := filepath.Dir(path)
 	var tmp string
 	var f *os.File
+	var err error
 	for range 100 { // a name taken, or the folder removed as empty by another process meanwhile: again
 		if err = os.MkdirAll(dir, 0o777); err != nil {
 			return err
@@ -161,7 +256,10 @@ func Write(path string, s *State) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	_, err = f.Write(data)
+	bw := bufio.NewWriterSize(f, 256<<10)
+	if err = encode(bw, s); err == nil {
+		err = bw.Flush()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -1,10 +1,15 @@
 package checkpoint
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/gob"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -71,5 +76,69 @@ func TestHostileCheckpointsAreRefusedByNameAndReason(t *testing.T) {
 		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "x/r1.ckpt") || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want a refusal naming the file and %q", name, err, c.want)
 		}
+	}
+}
+
+// A checkpoint of the first format (a gob-encoded State with its data) still decodes.
+func TestVersion1CheckpointsStillDecode(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(magicV1)
+	if err := gob.NewEncoder(&b).Encode(sample(3)); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b.Bytes())
+	b.Write(sum[:])
+	got, err := Decode("v1.ckpt", b.Bytes(), "r1", sample(3).ConfigHash)
+	if err != nil || !reflect.DeepEqual(got, sample(3)) {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+}
+
+// A v2 file whose header's sizes disagree with its data (with a valid checksum: a
+// writer's bug, not damage) is refused by name and reason.
+func TestCheckpointWhoseSizesDisagreeWithItsDataIsRefused(t *testing.T) {
+	s := sample(2)
+	for name, data := range map[string][]byte{"short": {1, 2, 3}, "long": {1, 2, 3, 4, 5}} {
+		good, err := Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := good[:len(good)-sha256.Size-4] // the variable's 4 bytes and the sum cut
+		forged := append(append([]byte(nil), body...), data...)
+		sum := sha256.Sum256(forged)
+		forged = append(forged, sum[:]...)
+		_, err = Decode("x/r1.ckpt", forged, "r1", s.ConfigHash)
+		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "x/r1.ckpt") || !strings.Contains(err.Error(), "cannot decode") {
+			t.Errorf("%s: got %v, want a refusal naming the file", name, err)
+		}
+	}
+}
+
+// Writing a checkpoint streams its variables to the file: a 64 MiB state allocates a
+// few MiB on the Go heap, not several copies of itself (the gob encoding of v1 did).
+func TestWritingACheckpointDoesNotCopyItsVariables(t *testing.T) {
+	s := sample(2)
+	s.Vars = nil
+	for i := range 8 {
+		s.Vars = append(s.Vars, Var{Name: fmt.Sprintf("/w%d", i), DType: "Float32", Dims: []int{2048, 1024}, Data: make([]byte, 8<<20)})
+	}
+	path := filepath.Join(t.TempDir(), "r1.ckpt")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := Write(path, s); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Errorf("writing a 64 MiB checkpoint allocated %d MiB", got>>20)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(path, data, "r1", s.ConfigHash)
+	if err != nil || !reflect.DeepEqual(got, s) {
+		t.Fatalf("decoded %v", err)
 	}
 }

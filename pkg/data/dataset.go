@@ -41,8 +41,9 @@ type Source struct {
 	Path      string
 	Parquet   ParquetOptions  // parquet
 	Synthetic SyntheticConfig // synthetic
-	// Buffer (npy), in bytes, streams Path, a folder of .npy shards, within this much
-	// memory (OpenStream) instead of loading it whole; 0 loads the file whole.
+	// Buffer (npy, parquet), in bytes, streams Path, a folder of .npy or .parquet
+	// shards, within this much memory (OpenStream) instead of loading it whole; 0
+	// loads it whole.
 	Buffer int64
 	// StreamSeed draws a streamed set's shard order and in-chunk permutations.
 	StreamSeed uint64
@@ -61,10 +62,10 @@ func Open(src Source, dir string) (*Dataset, error) {
 		if src.Path == "" {
 			return nil, fmt.Errorf("data: dataset %s needs a path (dataset.path: a file, relative to the working directory or absolute)", src.Name)
 		}
-		if src.Name == "parquet" {
-			set, err = LoadParquet(src.Path, src.Parquet)
-		} else if src.Buffer > 0 {
+		if src.Buffer > 0 {
 			return openStreamed(src)
+		} else if src.Name == "parquet" {
+			set, err = LoadParquet(src.Path, src.Parquet)
 		} else {
 			set, err = LoadNPY(src.Path)
 		}
@@ -223,22 +224,24 @@ func absPath(p string) string {
 	return p
 }
 
-// openStreamed opens src.Path as a Stream (shuffled, seeded by src.StreamSeed) and
-// reads its first chunk as the sample Train.
+// openStreamed opens src.Path as a Stream of src.Name's shards (shuffled, seeded by
+// src.StreamSeed) and reads its first chunk, straight into the sample Train.
 func openStreamed(src Source) (*Dataset, error) {
-	st, err := OpenStream(src.Path, StreamOptions{BufferBytes: src.Buffer, Shuffle: true, Seed: src.StreamSeed})
+	st, err := OpenStream(src.Path, StreamOptions{BufferBytes: src.Buffer, Shuffle: true, Seed: src.StreamSeed,
+		Format: src.Name, Column: src.Parquet.Column})
 	if err != nil {
 		return nil, err
 	}
-	r, err := st.Read(Position{Epoch: 1}, 1)
+	buf := make([]float32, st.ChunkRows()*st.Dim())
+	r, err := st.ReadInto(Position{Epoch: 1}, 1, [][]float32{buf})
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
 	c, err := r.Next()
+	r.Close() // with one buffer nothing is read ahead: buf is the sample's
 	if err != nil {
 		return nil, err
 	}
-	sample := &Set{X: slices.Clone(c.X), Labels: unlabelled(c.N), N: c.N, Dim: st.Dim(), Source: st.Source()}
+	sample := &Set{X: slices.Clip(c.X), Labels: unlabelled(c.N), N: c.N, Dim: st.Dim(), Source: st.Source()}
 	return &Dataset{Name: src.Name, Train: sample, Stream: st}, nil
 }

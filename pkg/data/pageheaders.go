@@ -48,6 +48,13 @@ func checkPageHeaders(f io.ReaderAt, cm *format.ColumnMetaData, size, limit, max
 			n = int64(v.NumValues)
 		} else if v, ok := h.DataPageHeaderV2.Get(); ok {
 			n = int64(v.NumValues)
+			if n == 0 {
+				// pyarrow writes such pages (a tiny data_page_size with a small
+				// write_batch_size); the pinned parquet-go (v0.32.1) dereferences nil
+				// decoding one with levels (any list or nullable column) and crashes the
+				// process.
+				return fmt.Errorf("the data page (v2) at byte %d holds no values, which this reader (parquet-go v0.32.1) cannot decode; rewrite the file with data page v1 (pyarrow: data_page_version=\"1.0\") or larger pages", off)
+			}
 		} else if v, ok := h.DictionaryPageHeader.Get(); ok {
 			// Every dictionary value takes at least a byte (4 for numbers and strings).
 			if v.NumValues < 0 || v.NumValues > h.UncompressedPageSize {

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/sparselab/saerun/pkg/results"
@@ -23,8 +24,8 @@ import (
 
 // ParquetOptions select the vectors of a parquet data set.
 type ParquetOptions struct {
-	// Column is the list<float32> column holding the vectors; "" means the file's only
-	// one.
+	// Column is the list<float32> (or list<float16>) column holding the vectors; ""
+	// means the file's only one.
 	Column string
 	// Where keeps only the rows whose scalar columns equal these values (string,
 	// integer, bool or number), e.g. {run_id: ..., epoch: 3, layer: encoder.0} to read
@@ -32,7 +33,8 @@ type ParquetOptions struct {
 	Where map[string]any
 }
 
-// LoadParquet reads the vectors of one list<float32> column of a .parquet file, or of
+// LoadParquet reads the vectors of one list<float32> column (or list<float16>,
+// converted to float32 exactly) of a .parquet file, or of
 // every .parquet file of a folder (in name order; names starting with "." or "_" are
 // skipped, as the results reader does), into one Set. Every vector must have the same
 // length and finite values. An integer column named "label" is kept as the rows'
@@ -124,7 +126,14 @@ type vectorColumn struct {
 	leaf parquet.LeafColumn
 	kind parquet.Kind
 	desc string // list<float32>, list<double>, ...
+	f16  bool   // list<float16>: FIXED_LEN_BYTE_ARRAY(2) annotated FLOAT16
 }
+
+// vectorKinds is what a vector column's elements may be, for messages.
+const vectorKinds = "list<float32> or list<float16>"
+
+// isVector reports whether a list column holds float32 or float16 elements.
+func (c vectorColumn) isVector() bool { return c.kind == parquet.Float || c.f16 }
 
 func (ld *parquetLoader) file(path string) error {
 	f, err := os.Open(path)
@@ -290,8 +299,8 @@ func (ld *parquetLoader) chooseColumn(path string, schema *parquet.Schema) (vect
 	var lists []vectorColumn
 	for _, field := range schema.Fields() {
 		if c, ok := listColumn(schema, field); ok {
-			if ld.f16[c.leaf.ColumnIndex] {
-				c.desc = "list<float16>" // parquet-go reads it as FIXED_LEN_BYTE_ARRAY(2)
+			if ld.f16[c.leaf.ColumnIndex] && c.kind == parquet.FixedLenByteArray && c.leaf.Node.Type().Length() == 2 {
+				c.desc, c.f16 = "list<float16>", true // parquet-go reads it as FIXED_LEN_BYTE_ARRAY(2)
 			}
 			lists = append(lists, c)
 		}
@@ -301,7 +310,7 @@ func (ld *parquetLoader) chooseColumn(path string, schema *parquet.Schema) (vect
 		var floats []string
 		var chosen vectorColumn
 		for _, c := range lists {
-			if c.kind == parquet.Float {
+			if c.isVector() {
 				floats, chosen = append(floats, c.name), c
 			}
 		}
@@ -310,11 +319,11 @@ func (ld *parquetLoader) chooseColumn(path string, schema *parquet.Schema) (vect
 			want = chosen.name
 		case len(floats) > 1:
 			return vectorColumn{}, fmt.Errorf("data: %s: several list<float32> columns (%s): choose one with dataset.column",
-				absPath(path), strings.Join(floats, ", "))
+				absPath(path), strings.Join(floats, ", ")) // (or list<float16>)
 		case len(lists) == 1:
 			want = lists[0].name // refused below, with its element type
 		default:
-			return vectorColumn{}, fmt.Errorf("data: %s: no list<float32> column of vectors; the file's columns: %s",
+			return vectorColumn{}, fmt.Errorf("data: %s: no list<float32> column of vectors (nor list<float16>); the file's columns: %s",
 				absPath(path), describeColumns(schema))
 		}
 	}
@@ -326,9 +335,9 @@ func (ld *parquetLoader) chooseColumn(path string, schema *parquet.Schema) (vect
 		if c.name != want {
 			continue
 		}
-		if c.kind != parquet.Float {
-			return vectorColumn{}, fmt.Errorf("data: %s: column %q is %s; allowed: list<float32> (in pandas/numpy: .astype(np.float32))",
-				absPath(path), want, c.desc)
+		if !c.isVector() {
+			return vectorColumn{}, fmt.Errorf("data: %s: column %q is %s; allowed: %s (in pandas/numpy: .astype(np.float32))",
+				absPath(path), want, c.desc, vectorKinds)
 		}
 		ld.column = want
 		return c, nil
@@ -482,7 +491,7 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 		}
 		return nil
 	}
-	var dictVals []float32
+	var dictVals, scratch []float32
 	var levels int64                                      // values + nulls decoded, against meta.NumValues
 	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1)) // of every value, kept or not
 	for {
@@ -501,24 +510,6 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 			return fmt.Errorf("data: %s: %w: column %q: a page of %d values has %d repetition and %d definition levels",
 				absPath(path), ErrBadFormat, vec.name, n, len(reps), len(defs))
 		}
-		var vals []float32
-		var idx []int32
-		if dict := page.Dictionary(); dict != nil {
-			if dictVals == nil {
-				d := dict.Page().Data()
-				dictVals = d.Float()
-				if len(dictVals) == 0 || len(dictVals) != dict.Len() {
-					parquet.Release(page)
-					return fmt.Errorf("data: %s: %w: column %q: its dictionary page decodes to %d values (dictionary length %d); the file is damaged or its encoding is not read correctly",
-						absPath(path), ErrBadFormat, vec.name, len(dictVals), dict.Len())
-				}
-			}
-			d := page.Data()
-			idx = d.Int32()
-		} else {
-			d := page.Data()
-			vals = d.Float()
-		}
 		if i := slices.IndexFunc(defs, func(d byte) bool { return d != maxDef }); i >= 0 {
 			// Find the row of the null for the message.
 			for _, r := range reps[:i+1] {
@@ -529,15 +520,13 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 			parquet.Release(page)
 			return bad("a null or empty vector, or a null element (expected %s float32 values, none null)", dimWord(ld.dim))
 		}
-		if idx != nil {
-			vals = make([]float32, len(idx))
-			for i, j := range idx {
-				if j < 0 || int(j) >= len(dictVals) {
-					parquet.Release(page)
-					return bad("dictionary index %d out of range", j)
-				}
-				vals[i] = dictVals[j]
+		vals, err := pageValues(page, vec.f16, &dictVals, &scratch)
+		if err != nil {
+			parquet.Release(page)
+			if errors.Is(err, errDictIndex) {
+				return bad("%v", err)
 			}
+			return fmt.Errorf("data: %s: %w: column %q: %v", absPath(path), ErrBadFormat, vec.name, err)
 		}
 		if len(vals) != n {
 			parquet.Release(page)
@@ -583,7 +572,7 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 	if err := endRow(); err != nil {
 		return err
 	}
-	if err := checkChunkMeta(meta, levels, lo, hi); err != nil {
+	if err := checkChunkMeta(meta, vec.f16, levels, lo, hi); err != nil {
 		return fmt.Errorf("data: %s: %w: column %q, rows %d to %d: %v", absPath(path), ErrBadFormat, vec.name, firstRow, firstRow+rows-1, err)
 	}
 	if row+1 != rows {
@@ -592,11 +581,12 @@ func (ld *parquetLoader) readVectors(path string, vec vectorColumn, chunk parque
 	return nil
 }
 
-// checkChunkMeta compares a decoded float32 column chunk (levels values, minimum lo,
-// maximum hi) with its footer entry. Writers record exact float statistics (pyarrow,
-// parquet-go, polars, DuckDB); only min_value/max_value (not the deprecated min/max,
-// whose order some writers got wrong) are used.
-func checkChunkMeta(meta *format.ColumnMetaData, levels int64, lo, hi float32) error {
+// checkChunkMeta compares a decoded float32 (or float16: f16) column chunk (levels
+// values, minimum lo, maximum hi, as float32) with its footer entry. Writers record
+// exact float statistics (pyarrow, parquet-go, polars, DuckDB); only
+// min_value/max_value (not the deprecated min/max, whose order some writers got
+// wrong) are used.
+func checkChunkMeta(meta *format.ColumnMetaData, f16 bool, levels int64, lo, hi float32) error {
 	if meta == nil {
 		return nil
 	}
@@ -604,11 +594,19 @@ func checkChunkMeta(meta *format.ColumnMetaData, levels int64, lo, hi float32) e
 		return fmt.Errorf("decoded %d values, the footer says %d", levels, meta.NumValues)
 	}
 	st := meta.Statistics
-	if len(st.MinValue) != 4 || len(st.MaxValue) != 4 || levels == 0 {
+	var smin, smax float32
+	switch {
+	case levels == 0:
+		return nil
+	case !f16 && len(st.MinValue) == 4 && len(st.MaxValue) == 4:
+		smin = math.Float32frombits(binary.LittleEndian.Uint32(st.MinValue))
+		smax = math.Float32frombits(binary.LittleEndian.Uint32(st.MaxValue))
+	case f16 && len(st.MinValue) == 2 && len(st.MaxValue) == 2:
+		smin = float16to32(binary.LittleEndian.Uint16(st.MinValue))
+		smax = float16to32(binary.LittleEndian.Uint16(st.MaxValue))
+	default:
 		return nil
 	}
-	smin := math.Float32frombits(binary.LittleEndian.Uint32(st.MinValue))
-	smax := math.Float32frombits(binary.LittleEndian.Uint32(st.MaxValue))
 	if smin != smin || smax != smax { // NaN statistics say nothing
 		return nil
 	}
@@ -879,4 +877,63 @@ func firstNonFinite(x []float32) int {
 		}
 	}
 	return -1
+}
+
+// errDictIndex marks a dictionary index out of range (pageValues).
+var errDictIndex = errors.New("dictionary index out of range")
+
+// pageValues returns the float values of one page of a vector column: float32 as
+// stored, float16 (f16: FIXED_LEN_BYTE_ARRAY(2)) converted exactly. A dictionary-encoded
+// page's indices are looked up in *dict, decoded from the page's dictionary on first use
+// (one dictionary per column chunk: the caller resets *dict for the next chunk).
+// *scratch is reused for converted or looked-up values; the result may alias it or the
+// page's own buffer, so it is valid until the page is released or pageValues called
+// again.
+func pageValues(page parquet.Page, f16 bool, dict, scratch *[]float32) ([]float32, error) {
+	if d := page.Dictionary(); d != nil {
+		if *dict == nil {
+			var vals []float32
+			if f16 {
+				vals = float16Values(d.Page().Data(), nil)
+			} else {
+				dv := d.Page().Data()
+				vals = slices.Clone(dv.Float())
+			}
+			if len(vals) == 0 || len(vals) != d.Len() {
+				return nil, fmt.Errorf("its dictionary page decodes to %d values (dictionary length %d); the file is damaged or its encoding is not read correctly",
+					len(vals), d.Len())
+			}
+			*dict = vals
+		}
+		iv := page.Data()
+		idx := iv.Int32()
+		out := slices.Grow((*scratch)[:0], len(idx))[:len(idx)]
+		for i, j := range idx {
+			if j < 0 || int(j) >= len(*dict) {
+				return nil, fmt.Errorf("%w: %d", errDictIndex, j)
+			}
+			out[i] = (*dict)[j]
+		}
+		*scratch = out
+		return out, nil
+	}
+	if f16 {
+		*scratch = float16Values(page.Data(), (*scratch)[:0])
+		return *scratch, nil
+	}
+	v := page.Data()
+	return v.Float(), nil
+}
+
+// float16Values appends the float16 values of a FIXED_LEN_BYTE_ARRAY(2) page, as
+// float32, to dst.
+func float16Values(v encoding.Values, dst []float32) []float32 {
+	b, size := v.FixedLenByteArray()
+	if size != 2 {
+		return dst
+	}
+	for i := 0; i+1 < len(b); i += 2 {
+		dst = append(dst, float16to32(binary.LittleEndian.Uint16(b[i:])))
+	}
+	return dst
 }

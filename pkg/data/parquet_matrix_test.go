@@ -37,9 +37,10 @@ type matrixExpected struct {
 // TestParquetMatrixReadsWhatPyarrowReadsOrRefusesByName reads every file of the reader
 // matrix (each codec pyarrow writes x data page v1/v2 x dictionary on/off x required
 // and nullable list<float32> and one with a null row, plus list<float16> and
-// list<double>): a float32 file must give exactly pyarrow's values, one with a null
-// row a refusal naming the file and the row, any other one a refusal naming the
-// file, the column and its element type. Never zeros or garbage without an error (issue 23: lz4 + v2 +
+// list<double>): a float32 or float16 file must give exactly pyarrow's values (the
+// matrix's values are exact in float16), one with a null row a refusal naming the file
+// and the row, a list<double> one a refusal naming the file, the column and its element
+// type. Never zeros or garbage without an error (issue 23: lz4 + v2 +
 // dictionary pages read as zeros under parquet-go v0.32.0).
 func TestParquetMatrixReadsWhatPyarrowReadsOrRefusesByName(t *testing.T) {
 	dir := filepath.Join("testdata", "matrix")
@@ -70,11 +71,11 @@ func TestParquetMatrixReadsWhatPyarrowReadsOrRefusesByName(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, name)
 			s, err := LoadParquet(path, ParquetOptions{})
-			if f.Element != "float32" {
+			if f.Element != "float32" && f.Element != "float16" {
 				if err == nil {
 					t.Fatalf("a list<%s> column loaded (%d rows); want a refusal", f.Element, s.N)
 				}
-				for _, w := range []string{name, `"vec"`, "list<" + f.Element + ">", "allowed: list<float32>"} {
+				for _, w := range []string{name, `"vec"`, "list<" + f.Element + ">", "allowed: list<float32> or list<float16>"} {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error %q does not mention %q", err, w)
 					}
@@ -150,6 +151,7 @@ func TestParquetPageThatDecodesToOtherNumbersThanTheFooterRecordsIsRefused(t *te
 
 func TestCheckChunkMetaComparesCountsAndExactRange(t *testing.T) {
 	f32 := func(v float32) []byte { return binary.LittleEndian.AppendUint32(nil, math.Float32bits(v)) }
+	f16 := func(h uint16) []byte { return binary.LittleEndian.AppendUint16(nil, h) } // 0xbc00 = -1, 0x4000 = 2
 	meta := func(n int64, lo, hi []byte) *format.ColumnMetaData {
 		return &format.ColumnMetaData{NumValues: n, Statistics: format.Statistics{MinValue: lo, MaxValue: hi}}
 	}
@@ -160,17 +162,21 @@ func TestCheckChunkMetaComparesCountsAndExactRange(t *testing.T) {
 		levels int64
 		lo, hi float32
 		want   string // "" = accepted
+		f16    bool
 	}{
-		{"exact", meta(8, f32(-1), f32(2)), 8, -1, 2, ""},
-		{"no footer entry", nil, 8, 0, 0, ""},
-		{"no statistics", meta(8, nil, nil), 8, 0, 0, ""},
-		{"NaN statistics", meta(8, f32(nan), f32(nan)), 8, 0, 0, ""},
-		{"count differs", meta(9, f32(-1), f32(2)), 8, -1, 2, "decoded 8 values, the footer says 9"},
-		{"all zeros", meta(8, f32(-1), f32(2)), 8, 0, 0, "range over [0, 0], but the writer recorded [-1, 2]"},
-		{"max lost", meta(8, f32(-1), f32(2)), 8, -1, 1.5, "recorded [-1, 2]"},
+		{"exact", meta(8, f32(-1), f32(2)), 8, -1, 2, "", false},
+		{"no footer entry", nil, 8, 0, 0, "", false},
+		{"no statistics", meta(8, nil, nil), 8, 0, 0, "", false},
+		{"NaN statistics", meta(8, f32(nan), f32(nan)), 8, 0, 0, "", false},
+		{"count differs", meta(9, f32(-1), f32(2)), 8, -1, 2, "decoded 8 values, the footer says 9", false},
+		{"all zeros", meta(8, f32(-1), f32(2)), 8, 0, 0, "range over [0, 0], but the writer recorded [-1, 2]", false},
+		{"max lost", meta(8, f32(-1), f32(2)), 8, -1, 1.5, "recorded [-1, 2]", false},
+		{"float16 exact", meta(8, f16(0xbc00), f16(0x4000)), 8, -1, 2, "", true},
+		{"float16 max lost", meta(8, f16(0xbc00), f16(0x4000)), 8, -1, 1.5, "recorded [-1, 2]", true},
+		{"float32 statistics on a float16 column", meta(8, f32(-1), f32(2)), 8, 0, 0, "", true},
 	}
 	for _, c := range cases {
-		err := checkChunkMeta(c.meta, c.levels, c.lo, c.hi)
+		err := checkChunkMeta(c.meta, c.f16, c.levels, c.lo, c.hi)
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%s: refused: %v", c.name, err)

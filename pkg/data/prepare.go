@@ -1,6 +1,9 @@
 package data
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Selection is which part of a loaded dataset a run trains and validates on: the
 // validation set ("test": the dataset's test set; otherwise a seeded split of the
@@ -13,7 +16,8 @@ type Selection struct {
 	SplitSeed            int64   // with "split": fixes which rows are held out
 	MaxTrainSamples      int     // 0: all
 	MaxValidationSamples int     // 0: all
-	ValidationPath       string  // with "path": the .npy file of validation rows
+	ValidationPath       string  // with "path": the .npy or .parquet file of validation rows
+	Column               string  // with a .parquet ValidationPath: its vector column ("": the only one)
 }
 
 // Splits is what models train and validate on.
@@ -35,7 +39,13 @@ func Prepare(full *Dataset, name string, sel Selection) (Splits, error) {
 		}
 		d.Train, d.Validation = full.Train, full.Test
 	case "path":
-		v, err := LoadNPY(sel.ValidationPath)
+		var v *Set
+		var err error
+		if strings.HasSuffix(sel.ValidationPath, ".parquet") {
+			v, err = LoadParquet(sel.ValidationPath, ParquetOptions{Column: sel.Column})
+		} else {
+			v, err = LoadNPY(sel.ValidationPath)
+		}
 		if err != nil {
 			return d, err
 		}

@@ -15,26 +15,36 @@ import (
 	"slices"
 	"strings"
 	"unsafe"
+
+	"github.com/sparselab/saerun/pkg/results"
 )
 
-// A Stream reads a data set too large for memory from a folder of .npy shards, a
-// chunk at a time: at most StreamOptions.BufferBytes of rows are held at once, however
-// large the folder.
+// A Stream reads a data set too large for memory from a folder of shards, a chunk at a
+// time: at most StreamOptions.BufferBytes of rows are held at once, however large the
+// folder.
 //
 // The shards are the folder's *.npy files (2-D, C order, all of one dtype: "<f4" or
-// "<f2", and one width), taken in name order. Every epoch reads every row exactly
-// once: the shards in name order, or (Shuffle) in an order drawn from Seed and the
-// epoch, and each chunk's rows in file order or (Shuffle) permuted by a generator
-// seeded by Seed and the chunk's Position. Chunks never span two epochs. So the order
-// is a function of Seed and the position alone: a Reader started at any chunk's
-// Position (a checkpoint's) yields the same chunks the uninterrupted stream yields
-// from there.
+// "<f2", and one width) or its *.parquet files (one list<float32> or list<float16>
+// column of vectors, the same in every shard, as LoadParquet reads it; names starting
+// with "." or "_" are skipped), taken in name order. float16 values are converted to
+// float32 exactly as they are read.
 //
-// A Reader prefetches the next chunk in a goroutine while the caller works on the
-// current one; memory is bounded by the three buffers it cycles through (being read,
-// waiting, in use): each holds ChunkRows() = BufferBytes / (3 × 4 × Dim) rows.
+// Every epoch reads every row exactly once: the shards in name order, or (Shuffle) in
+// an order drawn from Seed and the epoch, and each chunk's rows in file order or
+// (Shuffle) permuted by a generator seeded by Seed and the chunk's Position. Chunks
+// never span two epochs. So the order is a function of Seed and the position alone: a
+// Reader started at any chunk's Position (a checkpoint's) yields the same chunks the
+// uninterrupted stream yields from there.
+//
+// A Reader fills the next chunk in a goroutine while the caller works on the current
+// one, into buffers the caller hands it (ReadInto: two, the one being filled and the
+// one in use) or its own (Read). BufferBytes is sized for three chunks of float32 rows
+// (ChunkRows() = BufferBytes / (3 × 4 × Dim) rows each): the two buffers and a copy of
+// an epoch's last, shorter chunk (training compiles a program per chunk shape, see
+// package train).
 type Stream struct {
 	dir    string
+	format string // "npy" or "parquet"
 	shards []shard
 	dim    int
 	dtype  string
@@ -53,6 +63,11 @@ type StreamOptions struct {
 	Shuffle bool
 	// Seed draws the shuffled orders.
 	Seed uint64
+	// Format is "npy" (the folder's *.npy shards) or "parquet" (its *.parquet shards);
+	// "" takes the kind the folder holds.
+	Format string
+	// Column (parquet) is the vector column, as ParquetOptions.Column.
+	Column string
 }
 
 // Position is where a stream stands, small enough for a checkpoint to hold: the epoch
@@ -69,22 +84,30 @@ type Chunk struct {
 	N    int
 	At   Position // where the chunk starts
 	Next Position // where the next chunk starts
+	Buf  int      // the index of the buffer (of ReadInto's) that holds X
 }
 
-// shard is one .npy file of the folder.
+// shard is one file of the folder.
 type shard struct {
 	path   string
-	header int // bytes before the data
 	rows   int
+	header int      // npy: bytes before the data
+	pq     *pqShard // parquet
 }
 
 // ErrStreamExhausted is returned by Reader.Next after the last epoch's last chunk.
 var ErrStreamExhausted = errors.New("stream: no more epochs")
 
-// OpenStream checks the shards of dir (headers and sizes; the values are checked as
-// they are read) and returns their Stream. It refuses, naming the file: a folder
-// without *.npy files, a shard of another width or dtype than the first, a shard
-// without rows, and a shard whose size does not match its header.
+// StreamFormats are the kinds of shard a Stream reads.
+var StreamFormats = []string{"npy", "parquet"}
+
+// OpenStream checks the shards of dir (headers, footers and sizes; the values are
+// checked as they are read) and returns their Stream. It refuses, naming the file: a
+// missing folder, a folder without shards of the format (or with both .npy and
+// .parquet files when no format is given), a shard of another width or element type
+// than the first, a shard without rows, a .npy shard whose size does not match its
+// header, and a parquet shard whose footer does not add up (the hostile-file checks of
+// LoadParquet).
 func OpenStream(dir string, opts StreamOptions) (*Stream, error) {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -94,19 +117,45 @@ func OpenStream(dir string, opts StreamOptions) (*Stream, error) {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("data: %s: %w: a stream reads a folder of .npy shards, this is a file", absPath(dir), ErrBadFormat)
+		return nil, fmt.Errorf("data: %s: %w: a stream reads a folder of shards (.npy or .parquet files), this is a file", absPath(dir), ErrBadFormat)
 	}
-	names, err := filepath.Glob(filepath.Join(dir, "*.npy"))
+	npys, parquets, err := shardFiles(dir)
 	if err != nil {
-		return nil, fmt.Errorf("data: %w", err)
+		return nil, err
+	}
+	format := opts.Format
+	switch {
+	case format == "" && len(npys) > 0 && len(parquets) > 0:
+		return nil, fmt.Errorf("data: %s: %w: the folder holds both .npy (%s) and .parquet (%s) shards; allowed: one kind",
+			absPath(dir), ErrBadFormat, filepath.Base(npys[0]), filepath.Base(parquets[0]))
+	case format == "" && len(parquets) > 0:
+		format = "parquet"
+	case format == "":
+		format = "npy"
+	case !slices.Contains(StreamFormats, format):
+		return nil, fmt.Errorf("data: stream format %q; allowed: %s", format, strings.Join(StreamFormats, ", "))
+	}
+	names := npys
+	if format == "parquet" {
+		names = parquets
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("data: %s: %w: no *.npy shards in the folder", absPath(dir), ErrNotFound)
+		return nil, fmt.Errorf("data: %s: %w: no *.%s shards in the folder", absPath(dir), ErrNotFound, format)
 	}
-	slices.Sort(names)
-	s := &Stream{dir: dir, opts: opts}
+	s := &Stream{dir: dir, format: format, opts: opts}
+	ld := &parquetLoader{opt: ParquetOptions{Column: opts.Column}}
 	for _, p := range names {
-		sh, dim, dtype, err := statShard(p)
+		var (
+			sh         shard
+			dim        int
+			dtype, col string // col: the parquet vector column, for messages
+		)
+		if format == "npy" {
+			sh, dim, dtype, err = statShard(p)
+		} else {
+			sh, dim, dtype, err = statParquetShard(p, ld)
+			col = fmt.Sprintf("%q", ld.column)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -115,12 +164,18 @@ func OpenStream(dir string, opts StreamOptions) (*Stream, error) {
 		} else if dim != s.dim {
 			return nil, fmt.Errorf("data: %s: %w: rows of %d features, but %s has %d; every shard must have the same width",
 				absPath(p), ErrBadFormat, dim, absPath(s.shards[0].path), s.dim)
-		} else if dtype != s.dtype {
+		} else if dtype != s.dtype && format == "npy" {
 			return nil, fmt.Errorf("data: %s: %w: dtype %s, but %s is %s; every shard must have the same dtype (allowed: %s)",
 				absPath(p), ErrBadFormat, dtype, absPath(s.shards[0].path), s.dtype, strings.Join(NPYDtypes, ", "))
+		} else if dtype != s.dtype {
+			return nil, fmt.Errorf("data: %s: %w: column %s is %s, but %s's is %s; every shard must have the same element type (allowed: %s)",
+				absPath(p), ErrBadFormat, col, dtype, absPath(s.shards[0].path), s.dtype, vectorKinds)
 		}
 		s.shards = append(s.shards, sh)
 		s.rows += sh.rows
+		if s.rows < 0 || s.rows > math.MaxInt32*8 {
+			return nil, fmt.Errorf("data: %s: %w: more than %d rows", absPath(dir), ErrBadFormat, math.MaxInt32*8)
+		}
 	}
 	rowBytes := int64(4 * s.dim)
 	if opts.BufferBytes < 3*rowBytes {
@@ -131,7 +186,27 @@ func OpenStream(dir string, opts StreamOptions) (*Stream, error) {
 	return s, nil
 }
 
-// statShard reads a shard's header and checks its size.
+// shardFiles lists the .npy and the .parquet files of dir, each in name order
+// (.parquet by the results reader's rule: names starting with "." or "_" are not data).
+func shardFiles(dir string) (npys, parquets []string, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data: %w", err)
+	}
+	for _, e := range entries { // sorted by name
+		name := e.Name()
+		switch {
+		case e.IsDir():
+		case strings.HasSuffix(name, ".npy"):
+			npys = append(npys, filepath.Join(dir, name))
+		case results.IsParquetFile(name):
+			parquets = append(parquets, filepath.Join(dir, name))
+		}
+	}
+	return npys, parquets, nil
+}
+
+// statShard reads a .npy shard's header and checks its size.
 func statShard(p string) (shard, int, string, error) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -161,7 +236,7 @@ func statShard(p string) (shard, int, string, error) {
 	}
 	n, dim := h.shape[0], h.shape[1]
 	if n < 1 || dim < 1 {
-		return shard{}, 0, "", bad("shape %v: no rows", h.shape)
+		return shard{}, 0, "", bad("shape %v: no rows; every shard must hold rows", h.shape)
 	}
 	if dim > math.MaxInt32 || n > math.MaxInt/dim/4 {
 		return shard{}, 0, "", bad("shape %v is too large", h.shape)
@@ -193,8 +268,12 @@ func (s *Stream) Rows() int { return s.rows }
 // Dim is the number of features of a row.
 func (s *Stream) Dim() int { return s.dim }
 
-// Dtype is the shards' numpy dtype ("<f4" or "<f2").
+// Dtype is the shards' element type: numpy's "<f4" or "<f2" (npy), or
+// "list<float32>" or "list<float16>" (parquet).
 func (s *Stream) Dtype() string { return s.dtype }
+
+// Format is the kind of shard: "npy" or "parquet".
+func (s *Stream) Format() string { return s.format }
 
 // Shards is the number of shards.
 func (s *Stream) Shards() int { return len(s.shards) }
@@ -218,8 +297,9 @@ func (s *Stream) ShardOrder(epoch int) []int {
 	return rand.New(rand.NewPCG(s.opts.Seed, uint64(epoch)^0x5a4d5f0e)).Perm(len(s.shards))
 }
 
-// check refuses a position the stream does not have.
-func (s *Stream) check(p Position) error {
+// CheckPosition refuses a position the stream does not have (a checkpoint's, when the
+// folder changed since it was written).
+func (s *Stream) CheckPosition(p Position) error {
 	if p.Epoch < 1 || p.Shard < 0 || p.Shard >= len(s.shards) || p.Offset < 0 {
 		return fmt.Errorf("data: %s: position %+v does not exist (epoch from 1, shard in [0, %d), offset >= 0)", s.Source(), p, len(s.shards))
 	}
@@ -231,14 +311,22 @@ func (s *Stream) check(p Position) error {
 }
 
 // fill reads the chunk that starts at p into buf (len >= ChunkRows()*Dim).
-func (s *Stream) fill(p Position, buf []float32) (Chunk, error) {
+func (r *Reader) fill(p Position, buf []float32) (Chunk, error) {
+	s := r.s
 	order := s.ShardOrder(p.Epoch)
 	c := Chunk{At: p}
 	q := p
 	for c.N < s.chunk && q.Shard < len(order) {
-		sh := s.shards[order[q.Shard]]
+		sh := &s.shards[order[q.Shard]]
 		m := min(s.chunk-c.N, sh.rows-q.Offset)
-		if err := s.readRows(sh, q.Offset, buf[c.N*s.dim:(c.N+m)*s.dim]); err != nil {
+		dst := buf[c.N*s.dim : (c.N+m)*s.dim]
+		var err error
+		if sh.pq != nil {
+			err = r.pq.read(sh, q.Offset, dst, s.dim)
+		} else {
+			err = s.readRows(sh, q.Offset, dst)
+		}
+		if err != nil {
 			return c, err
 		}
 		c.N += m
@@ -253,16 +341,15 @@ func (s *Stream) fill(p Position, buf []float32) (Chunk, error) {
 	c.Next = q
 	c.X = buf[:c.N*s.dim]
 	if s.opts.Shuffle {
-		s.permute(c)
+		s.permute(c, r.tmp)
 	}
 	return c, nil
 }
 
 // permute shuffles a chunk's rows in place, with a generator seeded by the seed and
-// the chunk's position.
-func (s *Stream) permute(c Chunk) {
+// the chunk's position; tmp holds a row.
+func (s *Stream) permute(c Chunk, tmp []float32) {
 	r := rand.New(rand.NewPCG(s.opts.Seed^uint64(c.At.Epoch)<<40, uint64(c.At.Shard)<<32^uint64(c.At.Offset)))
-	tmp := make([]float32, s.dim)
 	D := s.dim
 	for i := c.N - 1; i > 0; i-- {
 		j := r.IntN(i + 1)
@@ -272,9 +359,9 @@ func (s *Stream) permute(c Chunk) {
 	}
 }
 
-// readRows reads len(dst)/Dim rows of sh from row off into dst, converting float16,
-// and checks that every value is finite. Errors name the shard.
-func (s *Stream) readRows(sh shard, off int, dst []float32) error {
+// readRows reads len(dst)/Dim rows of the .npy shard sh from row off into dst,
+// converting float16, and checks that every value is finite. Errors name the shard.
+func (s *Stream) readRows(sh *shard, off int, dst []float32) error {
 	f, err := os.Open(sh.path)
 	if err != nil {
 		return fmt.Errorf("data: %w", err)
@@ -306,11 +393,9 @@ func (s *Stream) readRows(sh shard, off int, dst []float32) error {
 			o += m
 		}
 	}
-	for i, v := range dst {
-		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
-			return fmt.Errorf("data: %s: %w: row %d, column %d is %v; every value must be finite",
-				absPath(sh.path), ErrBadFormat, off+i/s.dim, i%s.dim, v)
-		}
+	if i := firstNonFinite(dst); i >= 0 {
+		return fmt.Errorf("data: %s: %w: row %d, column %d is %v; every value must be finite",
+			absPath(sh.path), ErrBadFormat, off+i/s.dim, i%s.dim, dst[i])
 	}
 	return nil
 }
@@ -319,11 +404,14 @@ func (s *Stream) readRows(sh shard, off int, dst []float32) error {
 // the next chunk in the background while the caller uses the current one.
 type Reader struct {
 	s      *Stream
+	bufs   [][]float32
 	out    chan result
-	free   chan []float32
+	free   chan int // indices of the buffers free to fill
 	cancel context.CancelFunc
 	done   chan struct{}
-	last   []float32 // the buffer of the chunk Next returned last
+	last   int // the buffer of the chunk Next returned last; -1: none
+	tmp    []float32
+	pq     pqCursor // the parquet shard being read (prefetch goroutine only)
 }
 
 type result struct {
@@ -331,16 +419,34 @@ type result struct {
 	err error
 }
 
-// Read starts a Reader at from that stops after the last chunk of epoch lastEpoch.
-// Close it when done.
+// Read starts a Reader at from that stops after the last chunk of epoch lastEpoch,
+// with two buffers of its own. Close it when done.
 func (s *Stream) Read(from Position, lastEpoch int) (*Reader, error) {
-	if err := s.check(from); err != nil {
+	return s.ReadInto(from, lastEpoch, [][]float32{make([]float32, s.chunk*s.dim), make([]float32, s.chunk*s.dim)})
+}
+
+// ReadInto starts a Reader at from that stops after the last chunk of epoch lastEpoch
+// and fills bufs in turn (each at least ChunkRows()*Dim() long): a chunk's X is
+// bufs[Chunk.Buf]. With one buffer nothing is read ahead; two let the next chunk be
+// read while the caller uses the current one. Close it when done; the buffers are the
+// caller's again after Close.
+func (s *Stream) ReadInto(from Position, lastEpoch int, bufs [][]float32) (*Reader, error) {
+	if err := s.CheckPosition(from); err != nil {
 		return nil, err
 	}
+	if len(bufs) == 0 {
+		return nil, fmt.Errorf("data: stream of %s: no buffer to read into", s.Source())
+	}
+	for _, b := range bufs {
+		if len(b) < s.chunk*s.dim {
+			return nil, fmt.Errorf("data: stream of %s: a buffer of %d values holds less than a chunk (%d rows of %d)", s.Source(), len(b), s.chunk, s.dim)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Reader{s: s, out: make(chan result, 1), free: make(chan []float32, 3), cancel: cancel, done: make(chan struct{})}
-	for range 3 {
-		r.free <- make([]float32, s.chunk*s.dim)
+	r := &Reader{s: s, bufs: bufs, out: make(chan result, 1), free: make(chan int, len(bufs)), cancel: cancel,
+		done: make(chan struct{}), last: -1, tmp: make([]float32, s.dim)}
+	for i := range bufs {
+		r.free <- i
 	}
 	go r.prefetch(ctx, from, lastEpoch)
 	return r, nil
@@ -349,14 +455,16 @@ func (s *Stream) Read(from Position, lastEpoch int) (*Reader, error) {
 func (r *Reader) prefetch(ctx context.Context, p Position, lastEpoch int) {
 	defer close(r.done)
 	defer close(r.out)
+	defer r.pq.close()
 	for p.Epoch <= lastEpoch {
-		var buf []float32
+		var i int
 		select {
-		case buf = <-r.free:
+		case i = <-r.free:
 		case <-ctx.Done():
 			return
 		}
-		c, err := r.s.fill(p, buf)
+		c, err := r.fill(p, r.bufs[i])
+		c.Buf = i
 		select {
 		case r.out <- result{c, err}:
 		case <-ctx.Done():
@@ -370,11 +478,11 @@ func (r *Reader) prefetch(ctx context.Context, p Position, lastEpoch int) {
 }
 
 // Next returns the next chunk; its X stays valid until the following call of Next
-// (its buffer is then reused). After the last chunk it returns ErrStreamExhausted.
+// (its buffer is then refilled). After the last chunk it returns ErrStreamExhausted.
 func (r *Reader) Next() (Chunk, error) {
-	if r.last != nil {
-		r.free <- r.last[:cap(r.last)]
-		r.last = nil
+	if r.last >= 0 {
+		r.free <- r.last
+		r.last = -1
 	}
 	res, ok := <-r.out
 	if !ok {
@@ -383,7 +491,7 @@ func (r *Reader) Next() (Chunk, error) {
 	if res.err != nil {
 		return Chunk{}, res.err
 	}
-	r.last = res.c.X
+	r.last = res.c.Buf
 	return res.c, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 	"golang.org/x/sys/unix"
 )
 
@@ -369,7 +370,49 @@ func runIDIn(row parquet.Row, col int) string {
 	return ""
 }
 
-func (p *partWriter) copyAll(o *openSource) error { return o.each(p.write) }
+// copyAll writes every row of a per-run file. A row group of at least
+// eachBatchBytes (the weights table's: a row per matrix) is copied whole, as its
+// compressed column chunks where the writer can (parquet.Writer.WriteRowGroup),
+// instead of decoded into rows and encoded again: compaction then holds no decoded
+// matrix. Smaller row groups are merged row by row into the part's row groups.
+func (p *partWriter) copyAll(o *openSource) error {
+	md := o.pf.Metadata()
+	for i, rg := range o.pf.RowGroups() {
+		if i < len(md.RowGroups) && md.RowGroups[i].TotalByteSize >= eachBatchBytes && rg.NumRows() <= p.maxGroup {
+			if err := p.writeGroup(rg); err != nil {
+				return fmt.Errorf("copy a row group of %s: %w", o.path, err)
+			}
+			continue
+		}
+		if err := o.eachIn(rg, md, i, p.write); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeGroup writes a whole row group as one row group of the part (after the rows
+// written so far, which end their row group).
+func (p *partWriter) writeGroup(rg parquet.RowGroup) error {
+	n := rg.NumRows()
+	if p.w != nil && p.fileRows > 0 && p.fileRows+n > p.maxFile {
+		if err := p.closeFile(); err != nil {
+			return err
+		}
+	}
+	if p.w == nil {
+		if err := p.open(); err != nil {
+			return err
+		}
+	}
+	if _, err := p.w.WriteRowGroup(rg); err != nil {
+		return writeError(p.f.Name(), err)
+	}
+	p.rows += n
+	p.fileRows += n
+	p.groupRows = 0
+	return nil
+}
 
 // write appends rows, starting a new row group or part file whenever one is full.
 func (p *partWriter) write(rows []parquet.Row) error {
@@ -479,30 +522,46 @@ func openParquet(s source, want *parquet.Schema) (*openSource, error) {
 	return &openSource{path: s.path, f: f, pf: pf}, nil
 }
 
-// each calls fn with the file's rows, in order, in batches (fn must not keep them).
+// eachBatchBytes bounds the uncompressed bytes of the rows each passes at once: a
+// row of the weights table holds a whole matrix (an SAE's is 8 MiB or more), and a
+// decoded row takes several times its bytes (a parquet.Value per value).
+const eachBatchBytes = 4 << 20
+
+// each calls fn with the file's rows, in order, in batches of at most 256 rows and
+// about eachBatchBytes (fn must not keep them).
 func (o *openSource) each(fn func([]parquet.Row) error) error {
-	buf := make([]parquet.Row, 256)
-	for _, rg := range o.pf.RowGroups() {
-		rows := rg.Rows()
-		for {
-			n, err := rows.ReadRows(buf)
-			if n > 0 {
-				if err := fn(buf[:n]); err != nil {
-					rows.Close()
-					return err
-				}
-			}
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("read %s: %w", o.path, err)
-			}
+	md := o.pf.Metadata()
+	for i, rg := range o.pf.RowGroups() {
+		if err := o.eachIn(rg, md, i, fn); err != nil {
+			return err
 		}
-		rows.Close()
 	}
 	return nil
+}
+
+// eachIn calls fn with the rows of row group i (rg), in batches, as each does.
+func (o *openSource) eachIn(rg parquet.RowGroup, md *format.FileMetaData, i int, fn func([]parquet.Row) error) error {
+	n := 256
+	if rows := rg.NumRows(); i < len(md.RowGroups) && rows > 0 && md.RowGroups[i].TotalByteSize > 0 {
+		n = int(max(1, min(256, eachBatchBytes*rows/md.RowGroups[i].TotalByteSize)))
+	}
+	buf := make([]parquet.Row, n)
+	rows := rg.Rows()
+	defer rows.Close()
+	for {
+		n, err := rows.ReadRows(buf)
+		if n > 0 {
+			if err := fn(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", o.path, err)
+		}
+	}
 }
 
 func (o *openSource) close() { o.f.Close() }

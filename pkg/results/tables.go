@@ -167,7 +167,9 @@ func Lookup(name string) (Table, bool) {
 func (t Table) PerEpoch() bool { return t.rows != nil }
 
 // NewEpochWriter returns a writer of the table's rows into w (nil for the runs
-// table). Each Write adds one epoch's rows as one row group.
+// table). Each Write adds one epoch's rows as one row group, but in the weights
+// table, where each row holds a whole matrix, as a row group per row: the writer then
+// encodes and compresses one matrix at a time (an SAE's is 8 MiB or more).
 func (t Table) NewEpochWriter(w io.Writer, opts ...parquet.WriterOption) EpochWriter {
 	if t.rows == nil {
 		return nil
@@ -178,7 +180,8 @@ func (t Table) NewEpochWriter(w io.Writer, opts ...parquet.WriterOption) EpochWr
 // EpochWriter streams one run's rows of one table.
 type EpochWriter interface {
 	// Write converts one epoch of run runID to the table's rows and writes them as a
-	// row group; it returns how many rows that was (0: nothing written).
+	// row group (the weights table: a row group per row); it returns how many rows
+	// that was (0: nothing written).
 	Write(runID string, e *Epoch) (int, error)
 	// Close writes the file's footer.
 	Close() error
@@ -241,6 +244,17 @@ func (g *genericEpochWriter[T]) Write(runID string, e *Epoch) (int, error) {
 	rows := g.rows(runID, int32(e.Epoch), e)
 	if len(rows) == 0 {
 		return 0, nil
+	}
+	if _, ok := any(rows[0]).(WeightRow); ok { // a matrix a row: one at a time
+		for i := range rows {
+			if _, err := g.w.Write(rows[i : i+1]); err != nil {
+				return 0, err
+			}
+			if err := g.w.Flush(); err != nil {
+				return 0, err
+			}
+		}
+		return len(rows), nil
 	}
 	if _, err := g.w.Write(rows); err != nil {
 		return 0, err

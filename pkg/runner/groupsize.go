@@ -75,13 +75,17 @@ func ModelMemory(s *spec.Spec, inputDim int) ModelBytes {
 
 // DataBytes is the memory of a run's data set while it trains: its training and
 // validation rows as loaded, and once more as the copy training works on (a scaled
-// copy, or the backend's).
+// copy, or the backend's); for a streamed set, the sample (its Train) and the three
+// chunks dataset.buffer holds.
 func DataBytes(d train.Data) int64 {
 	var n int64
 	for _, set := range []*data.Set{d.Train, d.Validation} {
 		if set != nil {
 			n += 2 * 4 * int64(set.N) * int64(set.Dim)
 		}
+	}
+	if st := d.Stream; st != nil {
+		n += 3 * 4 * int64(st.ChunkRows()) * int64(st.Dim())
 	}
 	return n
 }

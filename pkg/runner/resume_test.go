@@ -148,7 +148,14 @@ func TestSIGKILLedSweepResumesFromCheckpointsBitIdentically(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a runner several times")
 	}
-	spec := writeSpec(t, resumeSpec)
+	sigkillsResumeBitIdentically(t, writeSpec(t, resumeSpec))
+}
+
+// sigkillsResumeBitIdentically runs the sweep of spec (named resume, 4 runs, in groups
+// of 2) uninterrupted, then SIGKILLs it at random moments after its runs have
+// checkpoints and resumes it each time: every table must end bit-identical.
+func sigkillsResumeBitIdentically(t *testing.T, spec string) {
+	t.Helper()
 	want, wantResumed := reference(t, spec)
 	for id, r := range wantResumed {
 		if r != nil {

@@ -201,6 +201,11 @@ func NewPlan(s *spec.Spec, src *spec.Source, opts Options) (*Plan, error) {
 	}
 
 	p.Backend, p.Info = opts.BackendObj, backend.Info{Name: "custom"}
+	for _, r := range p.Mine {
+		if r.Spec.Dataset.Buffer > 0 { // a streamed set: bounded memory, from before XLA starts its threads
+			backend.BoundMemory()
+		}
+	}
 	if p.Backend == nil {
 		if p.Backend, p.Info, err = backend.Open(opts.Backend); err != nil {
 			return nil, &UsageError{err}
@@ -395,6 +400,10 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		done += len(g)
 	}
 	lock.Release()
+	// The last group's compiled programs and device buffers are not needed any more:
+	// free them, and hand the memory back, before compaction allocates its own.
+	trainer.Close()
+	backend.ReleaseMemory()
 	if sp, ok := prog.(sweepProgress); ok {
 		sp.EndSweep()
 	}

@@ -39,8 +39,8 @@ type Dataset struct {
 	// Path (parquet, npy; required there) is a .parquet file or a folder of them, or a
 	// 2-D .npy file. A relative path is resolved against the working directory.
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
-	// Column (parquet) is the list<float32> column of vectors. Default: the file's only
-	// list<float32> column.
+	// Column (parquet) is the list<float32> (or list<float16>) column of vectors.
+	// Default: the file's only such column.
 	Column string `yaml:"column,omitempty" json:"column,omitempty"`
 	// Where (parquet) keeps the rows whose columns equal these values (column: value;
 	// strings, integers, bools or numbers), e.g. {run_id: ..., epoch: 3, layer:
@@ -50,15 +50,18 @@ type Dataset struct {
 	// features.
 	Synthetic SyntheticData `yaml:"synthetic,omitempty" json:"synthetic,omitzero"`
 	// Validation is "split" (hold out ValidationFraction of the training set), "test"
-	// (use the dataset's test set: mnist and fashion-mnist only) or "path" (the .npy
-	// file ValidationPath: npy only; required with Buffer).
+	// (use the dataset's test set: mnist and fashion-mnist only) or "path" (the file
+	// ValidationPath: npy and parquet only; required with Buffer).
 	Validation string `yaml:"validation,omitempty" json:"validation"`
-	// ValidationPath (validation: path) is a 2-D .npy file of validation rows, of the
-	// training data's width. A relative path is resolved against the working directory.
+	// ValidationPath (validation: path) is a 2-D .npy file or a .parquet file (its
+	// vectors in Column, as for the training rows) of validation rows, of the training
+	// data's width: a held-out shard. A relative path is resolved against the working
+	// directory.
 	ValidationPath string `yaml:"validation_path,omitempty" json:"validation_path,omitempty"`
-	// Buffer (npy only), in MiB, streams the training rows from Path, a folder of .npy
-	// shards, holding at most Buffer MiB of rows in memory (three chunks: being read,
-	// waiting, training) instead of loading the data set whole. 0 (default): load whole.
+	// Buffer (npy and parquet), in MiB, streams the training rows from Path, a folder
+	// of .npy or .parquet shards, holding at most Buffer MiB of rows in memory (three
+	// chunks: the one training, the next being read, and an epoch's shorter last one)
+	// instead of loading the data set whole. 0 (default): load whole.
 	Buffer int `yaml:"buffer,omitempty" json:"buffer,omitempty"`
 	// ValidationFraction in [0.01, 0.9] when Validation is "split". Default 0.2.
 	ValidationFraction float64 `yaml:"validation_fraction,omitempty" json:"validation_fraction"`

@@ -490,7 +490,7 @@ func (src *Source) validateVectorDataset(d Dataset, bad func(key, allowed, forma
 	}
 	if d.Name == "parquet" {
 		if given("column") && d.Column == "" {
-			bad("dataset.column", "a column name (omit the key for the file's only list<float32> column)", "empty")
+			bad("dataset.column", "a column name (omit the key for the file's only list<float32> or list<float16> column)", "empty")
 		}
 		for _, k := range sortedKeys(d.Where) {
 			switch v := d.Where[k].(type) {
@@ -525,24 +525,30 @@ const MaxBuffer = 1 << 20
 // validateStream checks the keys of a streamed data set (dataset.buffer) and of a
 // validation file (dataset.validation_path).
 func validateStream(d Dataset, bad func(key, allowed, format string, args ...any)) {
+	streams := d.Name == "npy" || d.Name == "parquet"
 	if d.Buffer < 0 || d.Buffer > MaxBuffer {
 		bad("dataset.buffer", fmt.Sprintf("0 (load the data set whole) or 1 to %d MiB", MaxBuffer), "out of range: %d", d.Buffer)
 	}
-	if d.Buffer > 0 && d.Name != "npy" {
-		bad("dataset.buffer", "only with name: npy (a folder of .npy shards)", "not used by %s", d.Name)
+	if d.Buffer > 0 && !streams {
+		bad("dataset.buffer", "only with name: npy or parquet (a folder of .npy or .parquet shards)", "not used by %s", d.Name)
 	}
-	if d.Buffer > 0 && d.Validation != "path" {
-		bad("dataset.validation", "path (with dataset.buffer: a held-out .npy file in dataset.validation_path)", "validation: %s with a streamed data set", d.Validation)
+	if d.Buffer > 0 && streams && d.Validation != "path" {
+		bad("dataset.validation", "path (with dataset.buffer: a held-out .npy or .parquet file in dataset.validation_path)", "validation: %s with a streamed data set", d.Validation)
 	}
 	if d.Buffer > 0 && d.MaxTrainSamples != 0 {
 		bad("dataset.max_train_samples", "0 with dataset.buffer (a streamed epoch reads every shard)", "%d", d.MaxTrainSamples)
 	}
+	if d.Buffer > 0 && len(d.Where) > 0 {
+		for _, k := range sortedKeys(d.Where) {
+			bad("dataset.where."+k, "no where with dataset.buffer (a streamed epoch reads every row of its shards)", "not used with a streamed data set")
+		}
+	}
 	if d.Validation == "path" {
-		if d.Name != "npy" {
-			bad("dataset.validation", "split or test (path: only with name: npy)", "path is not used by %s", d.Name)
+		if !streams {
+			bad("dataset.validation", "split or test (path: only with name: npy or parquet)", "path is not used by %s", d.Name)
 		}
 		if d.ValidationPath == "" {
-			bad("dataset.validation_path", "a 2-D .npy file (relative to the working directory, or absolute)", "missing (validation: path)")
+			bad("dataset.validation_path", "a 2-D .npy file or a .parquet file of vectors (relative to the working directory, or absolute)", "missing (validation: path)")
 		}
 	} else if d.ValidationPath != "" {
 		bad("dataset.validation_path", "only with validation: path", "not used with validation: %s", d.Validation)

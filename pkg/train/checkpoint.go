@@ -13,6 +13,8 @@ import (
 // Checkpointer is an Observer that keeps checkpoints: after the epochs
 // record.checkpoints.every says (and after the epoch a cancelled context stops at),
 // the loop hands it every live member's state. A Member's Resume is such a state.
+// The state's variable data alias the training's own memory: they are valid during
+// the call only (checkpoint.Write or Encode them; do not keep them).
 type Checkpointer interface {
 	Checkpoint(k int, s *checkpoint.State) error
 }
@@ -28,10 +30,14 @@ func (gr *group) checkpointDue(epoch int, stopping bool) bool {
 	return stopping || epoch%every == 0
 }
 
-// saveState copies member k's slice of every checkpoint variable to the host. A
+// saveState gives member k's slice of every checkpoint variable, on the host. A
 // variable whose leading axis is the group's K holds one row per member; a scalar (the
 // optimizer's step) is the group's, equal for members at the same epoch. The caller
 // sets ConfigHash and Journal, which training does not know.
+//
+// The data alias the variables' host copies (no second copy: an SAE's state is tens
+// of MiB, a large one gigabytes), valid until dropHostCopies, which the loop calls
+// once every member's checkpoint is written.
 func (gr *group) saveState(k int, epoch int, elapsed float64, o Outcome) (*checkpoint.State, error) {
 	K := len(gr.members)
 	s := &checkpoint.State{RunID: gr.members[k].RunID, Epoch: epoch, Elapsed: elapsed, CompileSecs: o.CompileSecs, AuxNext: gr.deadSeen}
@@ -45,6 +51,9 @@ func (gr *group) saveState(k int, epoch int, elapsed float64, o Outcome) (*check
 		}
 		sh := t.Shape()
 		var raw []byte
+		if !t.IsLocal() && t.IsOnAnyDevice() {
+			gr.hostCopies = append(gr.hostCopies, t) // made here: dropped after the checkpoints
+		}
 		if err := t.ConstBytes(func(b []byte) { raw = b }); err != nil {
 			return nil, err
 		}
@@ -56,9 +65,20 @@ func (gr *group) saveState(k int, epoch int, elapsed float64, o Outcome) (*check
 			row := len(raw) / K
 			raw, dims = raw[k*row:(k+1)*row], dims[1:]
 		}
-		s.Vars = append(s.Vars, checkpoint.Var{Name: v.Path(), DType: sh.DType.String(), Dims: append([]int(nil), dims...), Data: append([]byte(nil), raw...)})
+		s.Vars = append(s.Vars, checkpoint.Var{Name: v.Path(), DType: sh.DType.String(), Dims: append([]int(nil), dims...), Data: raw[:len(raw):len(raw)]})
 	}
 	return s, nil
+}
+
+// dropHostCopies frees the host copies of the variables saveState made (they stay on
+// the device).
+func (gr *group) dropHostCopies() {
+	for _, t := range gr.hostCopies {
+		if t.Ok() && t.IsOnAnyDevice() {
+			t.FinalizeLocal()
+		}
+	}
+	gr.hostCopies = nil
 }
 
 // restore sets the rows of the members that resume (Member.Resume) from their

@@ -44,7 +44,12 @@ func (c *keeper) Checkpoint(k int, s *checkpoint.State) error {
 // for bit.
 func resumeMatchesUninterrupted(t *testing.T, b compute.Backend, members []Member) {
 	t.Helper()
-	d := digits(t)
+	resumeMatchesUninterruptedOn(t, b, members, digits(t))
+}
+
+// resumeMatchesUninterruptedOn is resumeMatchesUninterrupted on the data d.
+func resumeMatchesUninterruptedOn(t *testing.T, b compute.Backend, members []Member, d Data) {
+	t.Helper()
 	full := &keeper{}
 	want, err := Train(context.Background(), b, members, d, full)
 	if err != nil {
@@ -84,7 +89,7 @@ func resumeMatchesUninterrupted(t *testing.T, b compute.Backend, members []Membe
 				t.Errorf("resumed after %d: model %d's final weights or metrics differ", after, k)
 			}
 			for e, s := range h.states[k] { // a resumed run's checkpoints are the same state
-				if !reflect.DeepEqual(s.Vars, full.states[k][e].Vars) {
+				if !reflect.DeepEqual(s.Vars, full.states[k][e].Vars) || !reflect.DeepEqual(s.Stream, full.states[k][e].Stream) {
 					t.Errorf("resumed after %d: checkpoint of epoch %d differs", after, e)
 				}
 			}
@@ -147,5 +152,70 @@ func TestMembersResumingAfterDifferentEpochsAreRefusedInOneGroup(t *testing.T) {
 	_, err = Train(context.Background(), b, members, digits(t), &keeper{})
 	if err == nil || !strings.Contains(err.Error(), "resume after different epochs") {
 		t.Fatalf("a fresh member beside a resumed one: got %v", err)
+	}
+}
+
+// A streamed run checkpoints the stream's position and each model's row-order
+// generator: resumed after any epoch it reads and draws what the uninterrupted run
+// did, so every later epoch is bit-identical (several chunks per epoch, the last one
+// short, shuffled shards).
+func TestStreamedRunResumedFromACheckpointTrainsBitIdenticallyToUninterrupted(t *testing.T) {
+	for name, b := range backendsForTest(t) {
+		t.Run("autoencoder/"+name, func(t *testing.T) {
+			ov := map[string]any{"train.epochs": 4, "record.checkpoints.every": 1, "record.weights.every": 1,
+				"optimizer.schedule.warmup_steps": 12}
+			ov2 := maps.Clone(ov)
+			ov2["train.seed"], ov2["train.input_noise"] = 2, 0.2
+			d := streamed(t, digits(t), true, 70, 90, 90, 120) // chunks of 70, 70, 70, 70, 20
+			resumeMatchesUninterruptedOn(t, b, []Member{member(t, "a", ov), member(t, "b", ov2)}, d)
+			full := &keeper{}
+			if _, err := Train(context.Background(), b, []Member{member(t, "a", ov)}, d, full); err != nil {
+				t.Fatal(err)
+			}
+			for e, s := range full.states[0] {
+				if s.Stream == nil || s.Stream.Epoch != e+1 || s.Stream.Shard != 0 || s.Stream.Offset != 0 || s.Stream.Rows != 300 ||
+					s.Stream.Shards != 3 || len(s.Stream.Order) == 0 {
+					t.Errorf("checkpoint after epoch %d: stream %+v, want the start of epoch %d of 300 rows in 3 shards", e, s.Stream, e+1)
+				}
+			}
+		})
+	}
+	t.Run("sae", func(t *testing.T) {
+		b := saeBackend(t)
+		ov := map[string]any{"train.epochs": 3, "record.checkpoints.every": 1, "model.sae.activation": "batchtopk",
+			"model.sae.dead_after": 200, "model.sae.aux_coefficient": 0.03, "model.sae.normalize": "unit_mean_squared_norm",
+			"train.batch_size": 25}
+		ov2 := maps.Clone(ov)
+		ov2["train.seed"] = 2
+		d := streamed(t, digits(t), true, 70, 90, 90, 120)
+		resumeMatchesUninterruptedOn(t, b, []Member{saeMember(t, "a", ov), saeMember(t, "b", ov2)}, d)
+	})
+}
+
+// A checkpoint of a streamed run is refused by name on data that changed (another row
+// count or shard count) and when it holds no stream position.
+func TestStreamedResumeRefusesACheckpointOfOtherDataOrWithoutPosition(t *testing.T) {
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ov := map[string]any{"train.epochs": 3, "record.checkpoints.every": 1}
+	d := streamed(t, digits(t), true, 70, 90, 90, 120)
+	full := &keeper{}
+	if _, err := Train(context.Background(), b, []Member{member(t, "a", ov)}, d, full); err != nil {
+		t.Fatal(err)
+	}
+	other := streamed(t, digits(t), true, 70, 150, 150)
+	m := member(t, "a", ov)
+	m.Resume = full.states[0][1]
+	if _, err := Train(context.Background(), b, []Member{m}, other, &keeper{}); err == nil || !strings.Contains(err.Error(), "300 rows in 3 shards") ||
+		!strings.Contains(err.Error(), "300 rows in 2 shards") || !strings.Contains(err.Error(), "the data changed") {
+		t.Errorf("other shards: err = %v", err)
+	}
+	st := *full.states[0][1]
+	st.Stream = nil
+	m.Resume = &st
+	if _, err := Train(context.Background(), b, []Member{m}, d, &keeper{}); err == nil || !strings.Contains(err.Error(), "holds no stream position") {
+		t.Errorf("no position: err = %v", err)
 	}
 }

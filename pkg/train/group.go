@@ -10,6 +10,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/sparselab/saerun/pkg/autoencoder"
+	sbackend "github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/optim"
 	"github.com/sparselab/saerun/pkg/spec"
 )
@@ -31,6 +32,7 @@ type group struct {
 	pens     []penalty // per regularizer (penalty.go)
 	observed []int     // layer indices whose statistics validation computes
 	store    *gmodel.Store
+	backend  compute.Backend
 
 	// The data on the backend: the sets (uploaded on first use, then kept there for the
 	// whole training) and the hyperparameters hp [K, P].
@@ -42,8 +44,15 @@ type group struct {
 	// steps after which model.anyDead said so (the last call returns it: deadSeen; a
 	// call of either program ends before a step that needs the other); trainExec leaves
 	// AuxK out, whose loss and gradient are exactly 0 while no latent is dead. nil without.
-	trainExecAux  *gmodel.Exec
-	deadSeen      bool
+	trainExecAux *gmodel.Exec
+	deadSeen     bool
+	// release: hand freed memory back to the system after each phase (a streamed run:
+	// bounded memory, see stream.go); compiled: the training programs (by chunk rows
+	// and aux) already called once, whose compilation's garbage was released.
+	release  bool
+	compiled map[[2]int]bool
+	// hostCopies are the variables' tensors whose host copy saveState made.
+	hostCopies    []*tensors.Tensor
 	stepsPerCall  int
 	batches, rows int // optimizer steps per epoch; samples in the last (maybe short) batch
 
@@ -62,7 +71,11 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 			return nil, fmt.Errorf("run %s cannot share a group with run %s: their structure differs", m.RunID, members[0].RunID)
 		}
 	}
-	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim)}
+	gr := &group{members: members, spec: s, data: d, arch: autoencoder.NewArch(s.Model, d.Train.Dim), backend: backend,
+		release: d.Stream != nil, compiled: map[[2]int]bool{}}
+	if gr.release {
+		sbackend.BoundMemory()
+	}
 	store := gmodel.NewStore()
 	gr.store = store
 	seeds := seedsOf(members)
@@ -111,8 +124,18 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 		gr.stepsPerCall = chunkSteps(opts.StepsPerCall, gr.batches, gr.stepFLOPs(bs), backend)
 		gr.evalPerCall = (d.Validation.N + evalBatch - 1) / evalBatch
 	}
-	gr.xTrain = tensors.FromFlatDataAndDimensions(xTrain, N, D)
+	// The sets live on the device only (shared with the host where the backend can):
+	// no second copy in the Go heap. A streamed set's chunks come later (stream.go).
+	if d.Stream == nil {
+		gr.xTrain = tensors.FromFlatDataAndDimensions(xTrain, N, D)
+		if err := gr.xTrain.ToDevice(backend, 0); err != nil {
+			return nil, err
+		}
+	}
 	gr.xVal = tensors.FromFlatDataAndDimensions(xVal, d.Validation.N, D)
+	if err := gr.xVal.ToDevice(backend, 0); err != nil {
+		return nil, err
+	}
 	gr.hp = gr.hyperparameters(members)
 
 	if gr.trainExec, err = gmodel.NewExec(backend, store, gr.trainGraph(false)); err != nil {
@@ -180,6 +203,29 @@ func (gr *group) free() {
 		}
 	}
 	gr.store.Finalize()
+}
+
+// uploadVariables moves every variable's value that is only on the host (initial
+// values, a checkpoint's) to the device, freeing the host copy: the first training
+// call would upload them anyway, and keep the host copies alive while XLA compiles.
+func (gr *group) uploadVariables() error {
+	for v := range gr.store.IterVariables() {
+		if !v.HasValue() {
+			continue
+		}
+		t, err := v.Value()
+		if err != nil {
+			return err
+		}
+		if t.IsShared() || t.IsOnAnyDevice() {
+			continue
+		}
+		if err := t.MaterializeOnDevice(gr.backend, false, 0); err != nil {
+			return err
+		}
+		t.FinalizeLocal()
+	}
+	return nil
 }
 
 // seedsOf lists the members' seeds, in model order.
@@ -253,14 +299,39 @@ func (gr *group) layerWeights() ([][]LayerWeights, error) {
 		if err != nil {
 			return nil, err
 		}
-		kernel, bias := tensors.MustCopyFlatData[float32](kt), tensors.MustCopyFlatData[float32](bt)
 		n := l.In * l.Out
-		for k := 0; k < K; k++ { // stored [K, out, in]; LayerWeights is in×out
-			out[k] = append(out[k], LayerWeights{Name: l.Name, In: l.In, Out: l.Out,
-				Kernel: autoencoder.TransposeHost(kernel[k*n:(k+1)*n], l.Out, l.In), Bias: bias[k*l.Out : (k+1)*l.Out]})
+		kernels := make([][]float32, K)
+		err = readHost(kt, func(kernel []float32) {
+			for k := range kernels { // stored [K, out, in]; LayerWeights is in×out
+				kernels[k] = autoencoder.TransposeHost(kernel[k*n:(k+1)*n], l.Out, l.In)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		var bias []float32
+		if err := readHost(bt, func(b []float32) { bias = slices.Clone(b) }); err != nil {
+			return nil, err
+		}
+		for k := 0; k < K; k++ {
+			out[k] = append(out[k], LayerWeights{Name: l.Name, In: l.In, Out: l.Out, Kernel: kernels[k], Bias: bias[k*l.Out : (k+1)*l.Out]})
 		}
 	}
 	return out, nil
+}
+
+// readHost calls fn with t's values on the host. A host copy it had to make for that
+// (t was on the device only) is freed after: a variable's would otherwise stay beside
+// the device's until the next training call replaces the variable.
+func readHost(t *tensors.Tensor, fn func([]float32)) error {
+	made := !t.IsLocal() && t.IsOnAnyDevice()
+	if err := tensors.ConstFlatData(t, fn); err != nil {
+		return err
+	}
+	if made {
+		t.FinalizeLocal()
+	}
+	return nil
 }
 
 // named collects a program's outputs under names, so that the graph that computes

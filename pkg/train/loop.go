@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sparselab/saerun/pkg/backend"
 	"github.com/sparselab/saerun/pkg/optim"
 )
 
@@ -24,24 +25,20 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		stop    func()
 		chunks  *chunkFeed
 	)
-	if gr.data.Stream != nil { // streamed: the epoch's rows come a chunk at a time (stream.go)
-		// A streamed run neither checkpoints nor resumes mid-run yet (the stream's
-		// position and each model's row order are not in its state): --resume trains
-		// it again from epoch 1.
-		for k := range gr.members {
-			gr.members[k].Resume = nil
-		}
-	}
 	resumed, err := gr.restore()
 	if err != nil {
 		return nil, err
 	}
-	if gr.data.Stream != nil {
+	if err := gr.uploadVariables(); err != nil {
+		return nil, err
+	}
+	if gr.data.Stream != nil { // streamed: the epoch's rows come a chunk at a time (stream.go)
 		if chunks, err = gr.openChunks(B); err != nil {
 			return nil, err
 		}
 		defer chunks.close()
 		N = gr.data.Stream.Rows()
+		gr.releaseMemory() // what setting the group up left (initial values, the sample's copies)
 	} else {
 		indices, stop = gr.drawOrders(B, resumed)
 		defer stop()
@@ -64,11 +61,10 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 	defer freeAll(z)
 	trainNames := gr.metricNames()
 	ckpt, _ := obs.(Checkpointer)
-	if chunks != nil {
-		ckpt = nil // see above: a streamed run does not checkpoint yet
-	}
 
+	var lastWeights [][]LayerWeights
 	for epoch := resumed + 1; epoch <= s.Train.Epochs; epoch++ {
+		lastWeights = nil
 		var t epochTally
 		var err error
 		if chunks != nil {
@@ -81,6 +77,10 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
+		if epoch == s.Train.Epochs && gr.release {
+			gr.dropTrainingState(chunks)
+		}
+		gr.releaseMemory() // the training temporaries, before validation's
 		for k := range gr.members {
 			if active[k] && !t.active[k] {
 				active[k] = false
@@ -100,6 +100,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
+		gr.releaseMemory() // validation's (and its first compilation's), before recording's
 		d := gr.dueAt(epoch)
 		results := make([]*Epoch, K)
 		for k := range results {
@@ -108,6 +109,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		if err := gr.record(epoch, d, z, results); err != nil {
 			return nil, err
 		}
+		gr.releaseMemory() // recording's, before the weights are read and written
 		if d.weights {
 			w, err := gr.weights()
 			if err != nil {
@@ -116,6 +118,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			for k := range results {
 				results[k].Weights = w[k]
 			}
+			lastWeights = w // the run's final weights, if no epoch trains after this one
 		}
 		own, err := gr.model.epochMetrics()
 		if err != nil {
@@ -158,19 +161,11 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			outcomes[k].Epochs, outcomes[k].Final = epoch, e.Metrics
 		}
 		if ckpt != nil && gr.checkpointDue(epoch, ctx.Err() != nil) {
-			for k := range gr.members {
-				if !active[k] {
-					continue
-				}
-				st, err := gr.saveState(k, epoch, elapsed, outcomes[k])
-				if err != nil {
-					return nil, err
-				}
-				if err := ckpt.Checkpoint(k, st); err != nil {
-					return nil, err
-				}
+			if err := gr.checkpoint(ckpt, chunks, epoch, elapsed, active, outcomes); err != nil {
+				return nil, err
 			}
 		}
+		gr.releaseMemory() // validation's and recording's temporaries, the checkpoint's copies
 		if ctx.Err() != nil && epoch < s.Train.Epochs {
 			for k := range outcomes {
 				if active[k] {
@@ -181,14 +176,52 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			break
 		}
 	}
-	weights, err := gr.weights()
-	if err != nil {
-		return nil, err
+	weights := lastWeights // recorded after the last epoch trained: no second copy
+	if weights == nil {
+		if weights, err = gr.weights(); err != nil {
+			return nil, err
+		}
 	}
 	for k := range outcomes {
 		outcomes[k].Weights, outcomes[k].InputScale = weights[k], gr.model.inputScale()
 	}
 	return outcomes, nil
+}
+
+// dropTrainingState frees, after the last epoch's training of a bounded run, what only
+// training needs: the stream's chunks and the optimizer's state (a checkpoint never
+// follows the last epoch; load gives the next members new state). The last epoch's
+// validation and recording then run beside less.
+func (gr *group) dropTrainingState(chunks *chunkFeed) {
+	if chunks != nil {
+		chunks.close()
+	}
+	for _, v := range gr.opt.State() {
+		if t, err := v.Value(); err == nil {
+			t.FinalizeAll()
+		}
+	}
+}
+
+// checkpoint hands every live member's state after epoch to ckpt.
+func (gr *group) checkpoint(ckpt Checkpointer, chunks *chunkFeed, epoch int, elapsed float64, active []bool, outcomes []Outcome) error {
+	defer gr.dropHostCopies()
+	for k := range gr.members {
+		if !active[k] {
+			continue
+		}
+		st, err := gr.saveState(k, epoch, elapsed, outcomes[k])
+		if err == nil && chunks != nil {
+			err = chunks.saveStream(k, gr.data.Stream, st)
+		}
+		if err == nil {
+			err = ckpt.Checkpoint(k, st)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // drawOrders draws the epochs' batch indices one epoch ahead, while the device trains
@@ -316,10 +349,29 @@ func (gr *group) trainSteps(epoch int, idx *tensors.Tensor, tally []*tensors.Ten
 		if done+start == 0 {
 			out.firstCall = time.Since(t0).Seconds()
 		}
+		if key := [2]int{gr.xTrain.Shape().Dimensions[0], btoi(exec == gr.trainExecAux)}; !gr.compiled[key] {
+			gr.compiled[key] = true
+			gr.releaseMemory() // the compilation's
+		}
 		start = min(start+ran, gr.batches)
 		obs.Progress(epoch, done+start, steps)
 	}
 	return tally, nil
+}
+
+// releaseMemory hands the memory freed so far back to the system, in a run that
+// bounds its memory (group.release).
+func (gr *group) releaseMemory() {
+	if gr.release {
+		backend.ReleaseMemory()
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func anyTrue(v []bool) bool {

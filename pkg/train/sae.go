@@ -497,12 +497,11 @@ func (s *saeModel) export(out [][]LayerWeights) ([][]LayerWeights, error) {
 	c := s.scale
 	for k, layers := range out {
 		if c != 1 {
-			mul := func(v []float32, f float64) []float32 {
-				out := make([]float32, len(v))
+			mul := func(v []float32, f float64) []float32 { // in place: layerWeights made v
 				for i, x := range v {
-					out[i] = float32(float64(x) * f)
+					v[i] = float32(float64(x) * f)
 				}
-				return out
+				return v
 			}
 			layers[0].Kernel = mul(layers[0].Kernel, c)
 			layers[1].Kernel, layers[1].Bias = mul(layers[1].Kernel, 1/c), mul(layers[1].Bias, 1/c)

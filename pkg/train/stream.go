@@ -6,29 +6,50 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sparselab/saerun/pkg/checkpoint"
 	"github.com/sparselab/saerun/pkg/data"
 )
 
 // A streamed training set (data.Splits.Stream: dataset.buffer) reaches the device a
-// chunk at a time: the stream reads the next chunk from disk in the background while
-// the current one trains, and each chunk replaces the last as the program's x. Each
-// model draws its own order of the chunk's rows (from its seed, as it draws its order
-// of a whole set); the stream's shard order and in-chunk shuffle are shared by the
-// group (drawn from dataset.split_seed). The epoch's tally runs on across its chunks,
-// so the metrics are those of the whole epoch. A chunk of another row count than the
-// first (an epoch's last) compiles its own training program once (the step count and
-// the short last batch are constants of the program).
+// chunk at a time. The stream reads each chunk straight into one of two tensors of
+// [ChunkRows, D] that the backend shares with the host where it can (the CPU
+// backends: XLA's CPU client and the go backend), so the read is the upload: the next
+// chunk is read from disk, converted and shuffled in the background while the current
+// one trains, and nothing else holds the rows. On a backend without shared buffers
+// (a GPU) the tensors are host memory, copied to the device when their chunk trains.
+// An epoch's last chunk, when shorter, is copied into a third tensor of its own shape
+// (the step count and the short last batch are constants of the training program, so
+// it compiles its own program once). Memory: those three chunks, which is what
+// dataset.buffer sizes, and the sample of the rows (data.Dataset.Train).
+//
+// Each model draws its own order of a chunk's rows (from its seed, as it draws its
+// order of a whole set); the stream's shard order and in-chunk shuffle are shared by
+// the group (drawn from dataset.split_seed). The epoch's tally runs on across its
+// chunks, so the metrics are those of the whole epoch.
+//
+// A checkpoint holds the stream's position (after an epoch: the next epoch's start)
+// and each model's row-order generator, so a resumed run reads and draws what the
+// uninterrupted run would have.
 
 // chunkFeed is a run's chunks, read ahead, and each model's row-order generator.
 type chunkFeed struct {
 	r      *data.Reader
+	pcgs   []*rand.PCG // each model's row-order generator, whose state a checkpoint keeps
 	orders []*rand.Rand
 	B      int
+	next   data.Position     // where the chunk after the last one taken starts
+	full   []*tensors.Tensor // the reader's buffers, as [ChunkRows, D] tensors
+	shared bool              // the backend shares full's memory (no upload)
+	short  *tensors.Tensor   // an epoch's last, shorter chunk
 }
 
-// openChunks starts reading the stream from the first epoch to the last.
+// openChunks starts reading the stream at the position the members resume from
+// (their checkpoints', all equal) or at the start, to the last epoch.
 func (gr *group) openChunks(B int) (*chunkFeed, error) {
 	st := gr.data.Stream
 	if st.ChunkRows() < gr.spec.Train.BatchSize {
@@ -36,18 +57,93 @@ func (gr *group) openChunks(B int) (*chunkFeed, error) {
 		return nil, fmt.Errorf("dataset.buffer: chunks of %d rows of %s hold less than a batch (train.batch_size %d): allowed: at least %d MiB",
 			st.ChunkRows(), st.Source(), gr.spec.Train.BatchSize, need)
 	}
-	r, err := st.Read(data.Position{Epoch: 1}, gr.spec.Train.Epochs)
+	f := &chunkFeed{B: B, next: data.Position{Epoch: 1}, shared: gr.backend.HasSharedBuffers()}
+	for k, m := range gr.members {
+		pcg := rand.NewPCG(uint64(m.Spec.Train.Seed), 0xda7a0de5)
+		if r := m.Resume; r != nil {
+			s, err := resumeStream(r, st)
+			if err != nil {
+				return nil, err
+			}
+			if k > 0 && s.pos != f.next {
+				return nil, fmt.Errorf("checkpoints of runs %s and %s stand at different stream positions (%+v, %+v)", gr.members[0].RunID, m.RunID, f.next, s.pos)
+			}
+			f.next = s.pos
+			if err := pcg.UnmarshalBinary(s.order); err != nil {
+				return nil, fmt.Errorf("checkpoint of run %s: the row order's generator: %w", m.RunID, err)
+			}
+		}
+		f.pcgs = append(f.pcgs, pcg)
+		f.orders = append(f.orders, rand.New(pcg))
+	}
+	bufs := make([][]float32, 2)
+	for i := range bufs {
+		t, err := tensors.FromShapeForBackend(gr.backend, 0, shapes.Make(dtypes.Float32, st.ChunkRows(), st.Dim()))
+		if err != nil {
+			f.close()
+			return nil, err
+		}
+		f.full = append(f.full, t)
+		bufs[i] = hostView(t)
+	}
+	r, err := st.ReadInto(f.next, gr.spec.Train.Epochs, bufs)
 	if err != nil {
+		f.close()
 		return nil, err
 	}
-	f := &chunkFeed{r: r, B: B, orders: make([]*rand.Rand, len(gr.members))}
-	for k, m := range gr.members {
-		f.orders[k] = rand.New(rand.NewPCG(uint64(m.Spec.Train.Seed), 0xda7a0de5))
-	}
+	f.r = r
 	return f, nil
 }
 
-func (f *chunkFeed) close() { f.r.Close() }
+// hostView is the host memory of t's values: the backend's own memory for a shared
+// tensor, else its local copy. It stays valid until t is finalized.
+func hostView(t *tensors.Tensor) []float32 {
+	var flat []float32
+	tensors.MustMutableFlatData(t, func(x []float32) { flat = x })
+	return flat
+}
+
+// close stops the reading and frees the chunks' tensors (the reader first: it writes
+// into them).
+func (f *chunkFeed) close() {
+	if f.r != nil {
+		f.r.Close()
+	}
+	freeAll(f.full...)
+	freeAll(f.short)
+}
+
+// take returns the next chunk as x [N, D], with scale applied (NaN or 1: none); x
+// stays valid until the next take.
+func (f *chunkFeed) take(b compute.Backend, st *data.Stream, scale float64) (data.Chunk, *tensors.Tensor, error) {
+	c, err := f.r.Next()
+	if err != nil {
+		return c, nil, err
+	}
+	f.next = c.Next
+	if !math.IsNaN(scale) && scale != 1 { // as the model scaled the sample (sae.go: scaled)
+		for i, v := range c.X {
+			c.X[i] = float32(float64(v) * scale)
+		}
+	}
+	if c.N == st.ChunkRows() {
+		x := f.full[c.Buf]
+		if !f.shared {
+			if err := x.InvalidateOnDevice(); err != nil { // the host values are new
+				return c, nil, err
+			}
+		}
+		return c, x, nil
+	}
+	if f.short == nil || f.short.Shape().Dimensions[0] != c.N {
+		freeAll(f.short)
+		if f.short, err = tensors.FromShapeForBackend(b, 0, shapes.Make(dtypes.Float32, c.N, st.Dim())); err != nil {
+			return c, nil, err
+		}
+	}
+	tensors.MustMutableFlatData(f.short, func(x []float32) { copy(x, c.X) })
+	return c, f.short, nil
+}
 
 // streamSteps is the optimizer steps of an epoch of rows read in chunks of chunk rows
 // (every chunk full but the epoch's last), B rows a step.
@@ -62,9 +158,8 @@ func (gr *group) trainStreamEpoch(epoch int, f *chunkFeed, active []bool, obs Ob
 	steps := streamSteps(st.Rows(), st.ChunkRows(), f.B)
 	tally := gr.newTally(active)
 	var out epochTally
-	scale := gr.model.inputScale()
 	for done := 0; ; {
-		c, err := f.r.Next()
+		c, x, err := f.take(gr.backend, st, gr.model.inputScale())
 		if errors.Is(err, data.ErrStreamExhausted) || err == nil && c.At.Epoch != epoch {
 			err = fmt.Errorf("stream of %s: epoch %d's chunks ended early (a bug)", st.Source(), epoch)
 		}
@@ -72,13 +167,7 @@ func (gr *group) trainStreamEpoch(epoch int, f *chunkFeed, active []bool, obs Ob
 			freeAll(tally...)
 			return out, err
 		}
-		if !math.IsNaN(scale) && scale != 1 { // as the model scaled the sample (sae.go: scaled); NaN: the model has none
-			for i, v := range c.X {
-				c.X[i] = float32(float64(v) * scale)
-			}
-		}
-		gr.xTrain.FinalizeAll()
-		gr.xTrain = tensors.FromFlatDataAndDimensions(c.X, c.N, st.Dim())
+		gr.xTrain = x
 		gr.batches = (c.N + f.B - 1) / f.B
 		gr.rows = c.N - (gr.batches-1)*f.B
 		idx := gr.epochIndices(f.orders, c.N, f.B)
@@ -87,6 +176,7 @@ func (gr *group) trainStreamEpoch(epoch int, f *chunkFeed, active []bool, obs Ob
 		if err != nil {
 			return out, err
 		}
+		gr.releaseMemory() // the chunk's scratch memory: a chunk takes seconds, a release milliseconds
 		done += gr.batches
 		if c.Next.Epoch != epoch {
 			break
@@ -94,4 +184,39 @@ func (gr *group) trainStreamEpoch(epoch int, f *chunkFeed, active []bool, obs Ob
 	}
 	out.read(tally)
 	return out, nil
+}
+
+// streamState is a checkpoint's stream part, checked against the stream.
+type streamState struct {
+	pos   data.Position
+	order []byte
+}
+
+// resumeStream reads a checkpoint's stream state: it must be there (a checkpoint of a
+// streamed run) and of the same folder of shards.
+func resumeStream(r *checkpoint.State, st *data.Stream) (streamState, error) {
+	s := r.Stream
+	if s == nil {
+		return streamState{}, fmt.Errorf("checkpoint of run %s holds no stream position (written before streamed runs checkpointed?)", r.RunID)
+	}
+	if s.Rows != st.Rows() || s.Shards != st.Shards() {
+		return streamState{}, fmt.Errorf("checkpoint of run %s was written for %d rows in %d shards, but %s now holds %d rows in %d shards: the data changed",
+			r.RunID, s.Rows, s.Shards, st.Source(), st.Rows(), st.Shards())
+	}
+	pos := data.Position{Epoch: s.Epoch, Shard: s.Shard, Offset: s.Offset}
+	if err := st.CheckPosition(pos); err != nil {
+		return streamState{}, fmt.Errorf("checkpoint of run %s: %w", r.RunID, err)
+	}
+	return streamState{pos: pos, order: s.Order}, nil
+}
+
+// saveStream adds member k's stream state to its checkpoint.
+func (f *chunkFeed) saveStream(k int, st *data.Stream, s *checkpoint.State) error {
+	order, err := f.pcgs[k].MarshalBinary()
+	if err != nil {
+		return err
+	}
+	s.Stream = &checkpoint.Stream{Epoch: f.next.Epoch, Shard: f.next.Shard, Offset: f.next.Offset,
+		Rows: st.Rows(), Shards: st.Shards(), Order: order}
+	return nil
 }

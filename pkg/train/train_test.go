@@ -392,42 +392,49 @@ func TestModelDivergingMidEpochStopsAtThatStep(t *testing.T) {
 }
 
 // A Trainer compiles a group once and trains the next group of the same structure
-// with the same programs: that group's results equal those of a fresh compilation.
+// with the same programs: that group's results equal those of a fresh compilation,
+// also after a streamed group, which frees its chunks and optimizer state after its
+// last epoch.
 func TestTrainerReusesAGroupWithTheNextMembersInitialState(t *testing.T) {
 	backends := backendsForTest(t)
 	first := []Member{member(t, "a", map[string]any{"train.input_noise": 0.1}), member(t, "b", map[string]any{"train.seed": 2, "train.input_noise": 0.2})}
 	second := []Member{member(t, "c", map[string]any{"train.seed": 3, "regularizers.0.weight": 3, "train.input_noise": 0.1}),
 		member(t, "d", map[string]any{"train.seed": 4, "optimizer.learning_rate": 0.003, "train.input_noise": 0.3})}
-	d := digits(t)
+	sets := map[string]Data{"in memory": digits(t), "streamed": streamed(t, digits(t), true, 70, 90, 90, 120)}
 	for name, b := range backends {
-		t.Run(name, func(t *testing.T) {
-			tr := NewTrainer(b, Options{})
-			defer tr.Close()
-			if _, err := tr.Train(context.Background(), first, d, &History{}); err != nil {
-				t.Fatal(err)
-			}
-			built := tr.last
-			reused := &History{}
-			if _, err := tr.Train(context.Background(), second, d, reused); err != nil {
-				t.Fatal(err)
-			}
-			if tr.last != built {
-				t.Fatal("the second group of the same structure was compiled again")
-			}
-			fresh := &History{}
-			if _, err := Train(context.Background(), b, second, d, fresh); err != nil {
-				t.Fatal(err)
-			}
-			for k := range second {
-				for e, ep := range fresh.Epochs[k] {
-					for j, m := range ep.Metrics {
-						if got := reused.Epochs[k][e].Metrics[j].Value; got != m.Value {
-							t.Errorf("model %d epoch %d %s/%s: reused %v, fresh %v", k, e+1, m.Split, m.Name, got, m.Value)
-						}
-					}
+		for set, d := range sets {
+			t.Run(name+"/"+set, func(t *testing.T) { trainerReuse(t, b, first, second, d) })
+		}
+	}
+}
+
+func trainerReuse(t *testing.T, b compute.Backend, first, second []Member, d Data) {
+	t.Helper()
+	tr := NewTrainer(b, Options{})
+	defer tr.Close()
+	if _, err := tr.Train(context.Background(), first, d, &History{}); err != nil {
+		t.Fatal(err)
+	}
+	built := tr.last
+	reused := &History{}
+	if _, err := tr.Train(context.Background(), second, d, reused); err != nil {
+		t.Fatal(err)
+	}
+	if tr.last != built {
+		t.Fatal("the second group of the same structure was compiled again")
+	}
+	fresh := &History{}
+	if _, err := Train(context.Background(), b, second, d, fresh); err != nil {
+		t.Fatal(err)
+	}
+	for k := range second {
+		for e, ep := range fresh.Epochs[k] {
+			for j, m := range ep.Metrics {
+				if got := reused.Epochs[k][e].Metrics[j].Value; got != m.Value {
+					t.Errorf("model %d epoch %d %s/%s: reused %v, fresh %v", k, e+1, m.Split, m.Name, got, m.Value)
 				}
 			}
-		})
+		}
 	}
 }
 

@@ -31,7 +31,7 @@ func Source(ds spec.Dataset) data.Source {
 func Selection(ds spec.Dataset) data.Selection {
 	return data.Selection{Validation: ds.Validation, ValidationFraction: ds.ValidationFraction,
 		SplitSeed: ds.SplitSeed, MaxTrainSamples: ds.MaxTrainSamples, MaxValidationSamples: ds.MaxValidationSamples,
-		ValidationPath: ds.ValidationPath}
+		ValidationPath: ds.ValidationPath, Column: ds.Column}
 }
 
 // Prepare applies a dataset section's split and caps to a loaded dataset.

@@ -2,7 +2,8 @@
 
 Every way pyarrow writes a list-of-floats column that a user may hand to the loader:
 each codec pyarrow writes x data page v1/v2 x dictionary on/off x a required and a
-nullable list<float32> column, and a nullable one with a null row (refused, by row), plus list<float16> and list<double> columns (which the
+nullable list<float32> column, and a nullable one with a null row (refused, by row),
+plus list<float16> columns (read as float32, exactly) and list<double> ones (which the
 loader refuses by type). A parquet-go bug once read lz4 + v2 + dictionary pages as
 garbage or zeros without an error; the Go test (parquet_matrix_test.go) reads every
 file here and requires pyarrow's values, or a refusal that names the file.
@@ -66,6 +67,7 @@ def cases():
                 for kind in ("required", "nullable", "nullrow"):
                     out.append((kind, codec, version, dictionary))
             out.append(("float16", codec, version, True))
+            out.append(("float16", codec, version, False))
             out.append(("float64", codec, version, True))
     return [(f"{k}_{c}_v{v[0]}_{'dict' if d else 'plain'}.parquet", k, c, v, d) for k, c, v, d in out]
 

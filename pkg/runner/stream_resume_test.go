@@ -1,0 +1,97 @@
+package runner
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sparselab/saerun/pkg/data"
+)
+
+// writeRowsNPY writes rows (n × dim float32) as a .npy file.
+func writeRowsNPY(t *testing.T, path string, x []float32, n, dim int) {
+	t.Helper()
+	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", n, dim)
+	for (10+len(header)+1)%64 != 0 {
+		header += " "
+	}
+	header += "\n"
+	out := append([]byte("\x93NUMPY\x01\x00"), 0, 0)
+	binary.LittleEndian.PutUint16(out[8:], uint16(len(header)))
+	out = append(out, header...)
+	for _, v := range x[:n*dim] {
+		out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// streamedDigits writes the digits as rows of 256 features (each image four times) in
+// .npy shards of 400, 350 and 450 rows, and 100 more rows as the held-out validation
+// file; it returns the shards' folder and the validation file. With dataset.buffer 1
+// (MiB) a chunk holds 341 rows: four chunks an epoch, the last one short.
+func streamedDigits(t *testing.T) (string, string) {
+	t.Helper()
+	ds, err := data.Load("digits", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dim = 256
+	wide := func(first, n int) []float32 {
+		x := make([]float32, 0, n*dim)
+		for i := first; i < first+n; i++ {
+			for range 4 {
+				x = append(x, ds.Train.Row(i)...)
+			}
+		}
+		return x
+	}
+	dir := filepath.Join(t.TempDir(), "shards")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	first := 0
+	for i, n := range []int{400, 350, 450} {
+		writeRowsNPY(t, filepath.Join(dir, fmt.Sprintf("shard-%d.npy", i)), wide(first, n), n, dim)
+		first += n
+	}
+	val := filepath.Join(t.TempDir(), "val.npy")
+	writeRowsNPY(t, val, wide(first, 100), 100, dim)
+	return dir, val
+}
+
+// streamSpec is resumeSpec's sweep on a streamed data set.
+const streamSpec = `name: resume
+dataset: {name: npy, path: SHARDS, buffer: 1, validation: path, validation_path: VAL, split_seed: 3}
+model:
+  encoder: [{units: 16, activation: sigmoid}]
+  decoder: [{activation: sigmoid}]
+loss: mse
+optimizer: {name: adam, learning_rate: 0.01}
+train: {epochs: 8, batch_size: 40}
+regularizers:
+  - {kind: kl_sparsity, layer: encoder.0, target: 0.05, weight: 1}
+record: {activations: {samples: 8, every: 1}, reconstructions: {samples: 4, every: 3}, weights: {every: 2}, checkpoints: {every: 1}}
+sweep:
+  method: grid
+  parameters:
+    regularizers.0.weight: {values: [0.1, 1]}
+    train.input_noise: {values: [0, 0.1]}
+  seeds: [1]
+`
+
+// A streamed sweep SIGKILLed at random moments and resumed each time ends with every
+// table bit-identical to an uninterrupted sweep's: its checkpoints hold the stream's
+// position and each run's row order.
+func TestSIGKILLedStreamedSweepResumesFromCheckpointsBitIdentically(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a runner several times")
+	}
+	shards, val := streamedDigits(t)
+	sigkillsResumeBitIdentically(t, writeSpec(t, strings.NewReplacer("SHARDS", shards, "VAL", val).Replace(streamSpec)))
+}
