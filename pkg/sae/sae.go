@@ -87,7 +87,7 @@ type Select func(x, k *Node, kmax int) *Node
 // rewrites into a partial sort: at 4,096 latents a sixth of RadixSelect's time. A
 // sort's comparator cannot be built inside a compiled loop body as GoMLX v0.28.2 builds
 // it (go-xla v0.4.1 refuses it; pkg/train builds it there with a contained workaround,
-// closuresHere), and the go backend's sort is slow (seconds for a small batch).
+// backend.ClosuresHere), and the go backend's sort is slow (seconds for a small batch).
 func SortSelect(x, k *Node, kmax int) *Node {
 	vals, _ := TopK(StopGradient(x), kmax, -1)
 	pos := Sub(k, OnesLike(k))

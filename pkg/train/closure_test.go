@@ -5,10 +5,11 @@ import (
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/sparselab/saerun/pkg/backend"
 )
 
 // sortInLoop runs three iterations of x ← x + Σ TopK(x, 2) in a compiled loop, the
-// TopK built plainly or under closuresHere, and returns x or the error.
+// TopK built plainly or under backend.ClosuresHere, and returns x or the error.
 func sortInLoop(t *testing.T, here bool) ([]float32, error) {
 	t.Helper()
 	b := xlaOrSkip(t)
@@ -25,8 +26,8 @@ func sortInLoop(t *testing.T, here bool) ([]float32, error) {
 				var v *Node
 				build := func() { v, _ = TopK(st[0], 2, -1) }
 				if here {
-					if !closuresHere(st[0].Graph(), build) {
-						t.Fatal("closuresHere cannot reach the fields it needs (another GoMLX or go-xla version?)")
+					if !backend.ClosuresHere(st[0].Graph(), build) {
+						t.Fatal("backend.ClosuresHere cannot reach the fields it needs (another GoMLX or go-xla version?)")
 					}
 				} else {
 					build()
@@ -47,19 +48,19 @@ func sortInLoop(t *testing.T, here bool) ([]float32, error) {
 }
 
 // The pinned GoMLX and go-xla cannot build a sort inside a compiled loop: this fails
-// the day an upgrade can, so that closuresHere (and loopSortSelect) can go.
+// the day an upgrade can, so that backend.ClosuresHere (and loopSortSelect) can go.
 func TestSortInALoopIsStillRefusedWithoutTheWorkaround(t *testing.T) {
 	_, err := sortInLoop(t, false)
 	if err == nil {
-		t.Fatal("a sort builds inside a compiled loop without closuresHere: the upstream limit is gone " +
-			"(../shared/notes/upstream-limits.md); remove closuresHere and loopSortSelect")
+		t.Fatal("a sort builds inside a compiled loop without backend.ClosuresHere: the upstream limit is gone " +
+			"(../shared/notes/upstream-limits.md); remove backend.ClosuresHere and loopSortSelect")
 	}
 	if !strings.Contains(err.Error(), "Sort comparator must be a closure of the current function") {
 		t.Fatalf("refused for another reason than the known one: %v", err)
 	}
 }
 
-// With closuresHere the same loop builds and computes what it should: x = [1, 3, 2]
+// With backend.ClosuresHere the same loop builds and computes what it should: x = [1, 3, 2]
 // gains 5, then 15, then 45.
 func TestClosuresHereBuildsASortInALoop(t *testing.T) {
 	got, err := sortInLoop(t, true)

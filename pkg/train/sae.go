@@ -225,10 +225,10 @@ var xlaSelect sae.Select = loopSortSelect
 var saeEncodeFn = sae.Encode
 
 // loopSortSelect is sae.SortSelect, buildable inside a compiled loop's body on XLA
-// (closuresHere); where that workaround cannot apply, sae.RadixSelect (the same value).
+// (backend.ClosuresHere); where that workaround cannot apply, sae.RadixSelect (the same value).
 func loopSortSelect(x, k *Node, kmax int) *Node {
 	var out *Node
-	if closuresHere(x.Graph(), func() { out = sae.SortSelect(x, k, kmax) }) {
+	if backend.ClosuresHere(x.Graph(), func() { out = sae.SortSelect(x, k, kmax) }) {
 		return out
 	}
 	return sae.RadixSelect(x, k, kmax)

@@ -57,7 +57,7 @@ func BenchmarkSAETopKEpoch(b *testing.B) {
 
 // BenchmarkSAEStepsPerCall measures a TopK SAE's training step on XLA three ways,
 // interleaved over rounds: one step per call (sae.SortSelect), a whole epoch per call
-// with sae.SortSelect inside the compiled loop (closuresHere), and the same with
+// with sae.SortSelect inside the compiled loop (backend.ClosuresHere), and the same with
 // sae.RadixSelect; at the benchmark's shape (bench/sae/topk.yaml: 512 inputs, 4,096
 // latents, k 32, batch 4,096) and the quickstart-sized SAE of experiments/sae/topk.yaml
 // (64 inputs, 512 latents, k 8, batch 256, 8,000 samples) (and, asked for, the "anchor":
