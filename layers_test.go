@@ -36,6 +36,7 @@ var externals = map[string][]string{
 	"CGO":      {"C"},
 	"PROGRESS": {"github.com/schollz/progressbar/v3"},
 	"KLOG":     {"k8s.io/klog/v2"},
+	"GONB":     {"github.com/janpfeifer/gonb"},
 }
 
 // policy is the statement of policy: each line is "package: what it may import",
@@ -61,13 +62,17 @@ pkg/tracking: pkg/results pkg/sweep
 # dataset section onto it.
 pkg/data: PARQUET pkg/results pkg/spec
 pkg/data/specdata: pkg/data pkg/spec
-pkg/baseline: pkg/data
+pkg/baseline: pkg/data pkg/data/specdata pkg/spec
 
 # What reads results: plots, a trained model (any kind) and an SAE's latents on the host.
 pkg/plots: PLOT pkg/results
 pkg/trained: pkg/results pkg/spec
 pkg/saelatents: pkg/results pkg/trained
 pkg/export: pkg/results pkg/trained
+
+# What the notebooks share (a spec's results, a run's tables and model, a figure shown):
+# reads, and runs the experiments command when runs are missing, but links no training.
+pkg/nb: GONB pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/spec pkg/sweep pkg/trained
 
 # A run's training state mid-run (checkpoints): a file format, standard library only.
 pkg/checkpoint:
@@ -82,7 +87,6 @@ pkg/train: GOMLX pkg/autoencoder pkg/backend pkg/checkpoint pkg/data pkg/optim p
 
 # Running a sweep, and what drives it.
 pkg/runner: GOMLX PROGRESS XSYS pkg/backend pkg/checkpoint pkg/data pkg/data/specdata pkg/results pkg/results/writer pkg/spec pkg/sweep pkg/train
-pkg/seednb: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/runner pkg/spec pkg/sweep pkg/train pkg/trained
 experiments: YAML pkg/backend pkg/data pkg/data/specdata pkg/export pkg/results pkg/runner pkg/spec pkg/sweep pkg/tracking
 experiments/seeds/baseline: pkg/baseline pkg/data pkg/data/specdata pkg/results pkg/spec
 bench/profile: GOMLX KLOG pkg/runner
@@ -91,7 +95,7 @@ bench/sae/pieces: GOMLX pkg/backend pkg/sae pkg/sparsity
 
 // noHeavy are the packages whose whole dependency graph (not only their direct
 // imports) must hold no GoMLX, no XLA and no cgo outside the standard library.
-var noHeavy = []string{"pkg/results", "pkg/results/writer", "pkg/plots", "pkg/data", "pkg/spec", "pkg/sweep", "pkg/trained", "pkg/export"}
+var noHeavy = []string{"pkg/results", "pkg/results/writer", "pkg/plots", "pkg/data", "pkg/spec", "pkg/sweep", "pkg/trained", "pkg/export", "pkg/baseline", "pkg/saelatents", "pkg/nb"}
 
 // only are packages whose whole dependency graph is limited to the standard library
 // and the named external groups (and module packages, none for these).

@@ -8,7 +8,15 @@
 #   jax-scan           jax_bench.py: an epoch in one lax.scan
 #   jax-vmap-scan-K    jax_bench.py: K models vmapped inside the scan
 #   torch              py_bench.py: PyTorch eager on the GPU
-# with K = 8 and 64, then prints the table (s/epoch, s per model-epoch, first epoch, compile
+# with K = 8 and 64, and the SAE rows of issue 24 (bench/sae/README.md): bench/sae/topk.yaml's
+# TopK SAE (512 → 4,096 latents, k 32, batch 4,096, 16 steps an epoch) trained by
+#   sae-saerun         saerun --backend xla:<CUDA plugin> (dense decoder)
+#   sae-torch          bench/sae/torch_sae.py --device cuda: --impl saelens (SAELens' dense
+#                      way) and --impl sparse (sparsify's gathers)
+#   sae-pieces         bench/sae/pieces on the GPU: saerun's step with the dense decoder and
+#                      with the sparse one (gathers, scatter-adds), at that shape and at the
+#                      anchor's (768 → 24,576 latents, k 32, batch 4,096)
+# then prints the table (s/epoch, s per model-epoch, first epoch, compile
 # s, final losses) and writes results.md, results.json and all.tar.gz (raw records, saerun
 # tables, logs; a few MB) to $OUT (the device tool's output folder; default bench/out-gpu).
 #
@@ -19,8 +27,11 @@
 #                  --cpu-dry: 2)
 #   --groups LIST  group sizes (default "8 64"; specs exist for 8 and 64)
 #   --only LIST    comma-separated subset of saerun,saerun-group,jax-step,jax-scan,
-#                  jax-vmap-scan,torch,quickstart (default: all)
+#                  jax-vmap-scan,torch,quickstart,sae-saerun,sae-torch,sae-pieces (default:
+#                  all; the SAE rows alone: --only sae-saerun,sae-torch,sae-pieces)
 #   --saerun BIN   the saerun binary (default: unpack .device/saerun.gz; --cpu-dry: build it)
+#   --pieces BIN   the bench/sae/pieces binary (default: unpack .device/pieces.gz; --cpu-dry:
+#                  build it)
 #   --data-dir D   folder holding fashion-mnist/ (default .device/data, else ../shared/datasets)
 #   --python PY    the Python with jax and torch (default python3; --cpu-dry: bench/.venv)
 #   --cpu-dry      check the script on a machine without a GPU: the same steps on the CPU
@@ -29,6 +40,8 @@
 #
 # On the device (after building .device/saerun.gz and copying the data, see bench/README.md):
 #   run: bash bench/gpu.sh      carry: [".device"]
+# (.device/pieces.gz as .device/saerun.gz: go build -trimpath -ldflags "-s -w" -o /tmp/pieces
+# ./bench/sae/pieces && gzip -c /tmp/pieces > .device/pieces.gz)
 # Every step has a time limit (STEP_TIMEOUT, default 150 s) and the steps together a budget
 # (BUDGET, default 420 s: steps that would start after it are skipped, so that the table is
 # always written within one device call); a failed step is reported and skipped. XLA_FLAGS
@@ -39,8 +52,9 @@ BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$BENCH")"
 EPOCHS=""
 GROUPS_LIST="8 64"
-ONLY="saerun,saerun-group,jax-step,jax-scan,jax-vmap-scan,torch,quickstart"
+ONLY="saerun,saerun-group,jax-step,jax-scan,jax-vmap-scan,torch,quickstart,sae-saerun,sae-torch,sae-pieces"
 SAERUN=""
+PIECES=""
 DATA_DIR=""
 PY=""
 DRY=0
@@ -52,10 +66,11 @@ while [[ $# -gt 0 ]]; do
     --groups) GROUPS_LIST="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
     --saerun) SAERUN="$2"; shift 2 ;;
+    --pieces) PIECES="$2"; shift 2 ;;
     --data-dir) DATA_DIR="$2"; shift 2 ;;
     --python) PY="$2"; shift 2 ;;
     --cpu-dry) DRY=1; shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "gpu.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -69,11 +84,13 @@ for n in "$STEP_TIMEOUT" "$BUDGET"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "gpu.sh: STEP_TIMEOUT and BUDGET must be positive integers (seconds), got $n" >&2; exit 2; }
 done
 for s in ${ONLY//,/ }; do
-  case "$s" in saerun|saerun-group|jax-step|jax-scan|jax-vmap-scan|torch|quickstart) ;;
-    *) echo "gpu.sh: --only: unknown step '$s' (saerun, saerun-group, jax-step, jax-scan, jax-vmap-scan, torch, quickstart)" >&2; exit 2 ;;
+  case "$s" in saerun|saerun-group|jax-step|jax-scan|jax-vmap-scan|torch|quickstart|sae-saerun|sae-torch|sae-pieces) ;;
+    *) echo "gpu.sh: --only: unknown step '$s' (saerun, saerun-group, jax-step, jax-scan, jax-vmap-scan, torch, quickstart, sae-saerun, sae-torch, sae-pieces)" >&2; exit 2 ;;
   esac
 done
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
+# Model (a)'s steps read Fashion-MNIST; the SAE rows use synthetic data.
+want_a() { want saerun || want saerun-group || want jax-step || want jax-scan || want jax-vmap-scan || want torch || want quickstart; }
 
 RESULT="${OUT:-$BENCH/out-gpu}"
 mkdir -p "$RESULT"
@@ -87,9 +104,11 @@ if [[ -z "$DATA_DIR" ]]; then
   DATA_DIR="$ROOT/.device/data"
   [[ -d "$DATA_DIR/fashion-mnist" ]] || DATA_DIR="$ROOT/../shared/datasets"
 fi
-[[ -d "$DATA_DIR/fashion-mnist" ]] || { echo "gpu.sh: no fashion-mnist/ in $DATA_DIR (--data-dir)" >&2; exit 2; }
-DATA_DIR="$(cd "$DATA_DIR" && pwd)"
-export SAERUN_DATA_DIR="$DATA_DIR"
+if want_a; then
+  [[ -d "$DATA_DIR/fashion-mnist" ]] || { echo "gpu.sh: no fashion-mnist/ in $DATA_DIR (--data-dir)" >&2; exit 2; }
+  DATA_DIR="$(cd "$DATA_DIR" && pwd)"
+  export SAERUN_DATA_DIR="$DATA_DIR"
+fi
 
 SAERUN_ARGS=(--data-dir "$DATA_DIR" --set "train.epochs=$EPOCHS")
 PY_ARGS=(--epochs "$EPOCHS")
@@ -108,7 +127,7 @@ else
   JAX_ARGS+=(--accelerator)
 fi
 
-if [[ -z "$SAERUN" ]] && { want saerun || want saerun-group || want quickstart; }; then
+if [[ -z "$SAERUN" ]] && { want saerun || want saerun-group || want quickstart || want sae-saerun; }; then
   SAERUN="$WORK/saerun"
   if [[ -f "$ROOT/.device/saerun.gz" ]]; then
     gunzip -c "$ROOT/.device/saerun.gz" > "$SAERUN"
@@ -117,6 +136,17 @@ if [[ -z "$SAERUN" ]] && { want saerun || want saerun-group || want quickstart; 
     (cd "$ROOT" && go build -o "$SAERUN" ./experiments)
   else
     echo "gpu.sh: no saerun binary: pass --saerun BIN or build .device/saerun.gz (bench/README.md)" >&2; exit 2
+  fi
+fi
+if [[ -z "$PIECES" ]] && want sae-pieces; then
+  PIECES="$WORK/pieces"
+  if [[ -f "$ROOT/.device/pieces.gz" ]]; then
+    gunzip -c "$ROOT/.device/pieces.gz" > "$PIECES"
+    chmod +x "$PIECES"
+  elif (( DRY )); then
+    (cd "$ROOT" && go build -o "$PIECES" ./bench/sae/pieces)
+  else
+    echo "gpu.sh: no pieces binary: pass --pieces BIN or build .device/pieces.gz (see above)" >&2; exit 2
   fi
 fi
 for k in "" $GROUPS_LIST; do
@@ -177,6 +207,37 @@ if want torch; then
   timed a-torch "$PY" "$BENCH/py_bench.py" --framework torch --device "$TORCH_DEVICE" --model a "${PY_ARGS[@]}" \
     --threads "$THREADS" --out "$R/raw/a-torch.json"
 fi
+# The SAE rows (issue 24): bench/sae/run.sh's layout under $WORK/sae, summarized by
+# bench/sae/summarize.py into results.md's SAE section.
+SR="$WORK/sae/round1"
+mkdir -p "$SR/raw"
+SAE_STEPS=$( ((DRY)) && echo 2 || echo 16 )
+SAE_TRAIN=$((SAE_STEPS * 4096)) SAE_VAL=4096
+SAE_SAMPLES=$((SAE_STEPS * 5120)); (( SAE_SAMPLES >= 5 * SAE_VAL )) || SAE_SAMPLES=$((5 * SAE_VAL))
+if want sae-saerun; then
+  timed "sae-saerun-$VARIANT" bash -c 'cd "$0" && exec "$@"' "$ROOT" "$SAERUN" --backend "$BACKEND" \
+    --set "train.epochs=$EPOCHS" --set "dataset.synthetic.samples=$SAE_SAMPLES" --set "dataset.max_train_samples=$SAE_TRAIN" \
+    --set "dataset.max_validation_samples=$SAE_VAL" --set model.sae.dead_after=10000000 \
+    --out "$SR/saerun-$VARIANT" "$BENCH/sae/topk.yaml"
+fi
+if want sae-torch; then
+  for impl in saelens sparse; do
+    timed "sae-torch-$impl" bash -c '"$@" > "$0"' "$SR/raw/torch-$impl.json" "$PY" "$BENCH/sae/torch_sae.py" --impl "$impl" \
+      --device "$TORCH_DEVICE" --threads 2 --epochs "$EPOCHS" --train-samples "$SAE_TRAIN" \
+      --validation-samples "$SAE_VAL" --batch 4096 --dead-after 10000000
+  done
+fi
+if want sae-pieces; then
+  # Only the whole-step rows and the sparse pieces (the others are the CPU's story); at the
+  # anchor's shape the dense step alone holds ~6 GB of [4096, 24576] temporaries.
+  timed sae-pieces "$PIECES" --backend "$BACKEND" --runs "$( ((DRY)) && echo 1 || echo 5 )" --only "step:" \
+    $( ((DRY)) && echo "--batch 256" )
+  cp "$R/logs/sae-pieces.log" "$WORK/sae/pieces-bench.tsv" 2>/dev/null || true
+  timed sae-pieces-anchor "$PIECES" --backend "$BACKEND" --runs "$( ((DRY)) && echo 1 || echo 5 )" --only "step:" \
+    --dim 768 --latents 24576 --batch "$( ((DRY)) && echo 64 || echo 4096 )"
+  cp "$R/logs/sae-pieces-anchor.log" "$WORK/sae/pieces-anchor.tsv" 2>/dev/null || true
+fi
+
 QUICK=""
 if want quickstart; then
   # The README's quickstart (digits, 18 runs): its "done in" line, on this backend.
@@ -203,9 +264,28 @@ print(sys.version.split()[0] + "; " + ", ".join(v))')"
   [[ -n "$QUICK" ]] && echo "quickstart (experiments/quickstart.yaml, 18 digits runs): $QUICK"
   true
 } > "$WORK/machine.txt"
-"$PY" "$BENCH/summarize.py" "$WORK"
+if want_a; then
+  "$PY" "$BENCH/summarize.py" "$WORK"
+else
+  cp "$WORK/machine.txt" "$WORK/results.md"
+  echo '{}' > "$WORK/results.json"
+fi
+if want sae-saerun || want sae-torch; then
+  cp "$WORK/machine.txt" "$WORK/sae/machine.txt"
+  if "$PY" "$BENCH/sae/summarize.py" "$WORK/sae" > /dev/null; then
+    { echo; echo "## SAE (bench/sae/topk.yaml, $SAE_STEPS steps of 4,096 per epoch)"
+      grep -v -F -x -f "$WORK/machine.txt" "$WORK/sae/results.md" | cat -s; } >> "$WORK/results.md"
+    cp "$WORK/sae/results.json" "$WORK/results-sae.json"
+  fi
+fi
+for f in pieces-bench pieces-anchor; do
+  [[ -s "$WORK/sae/$f.tsv" ]] || continue
+  { echo; echo "## bench/sae/pieces ($f: ms per call, min and median; CPU ms)"; echo
+    echo '```'; cat "$WORK/sae/$f.tsv"; echo '```'; } >> "$WORK/results.md"
+done
 cp "$WORK/results.md" "$WORK/results.json" "$RESULT/"
+[[ -f "$WORK/results-sae.json" ]] && cp "$WORK/results-sae.json" "$RESULT/"
 # Not the quickstart's results (40 MB of recordings) nor the binary: a file that comes back
 # from the device machine may have at most 16 MiB.
-tar -czf "$RESULT/all.tar.gz" -C "$WORK" machine.txt results.md results.json specs round1
+tar -czf "$RESULT/all.tar.gz" -C "$WORK" --exclude=saerun --exclude=pieces machine.txt results.md results.json specs round1 sae
 echo "gpu.sh: wrote $RESULT/results.md, results.json, all.tar.gz" >&2

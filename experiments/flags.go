@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sparselab/saerun/pkg/runner"
 )
@@ -16,13 +17,14 @@ import (
 type runFlags struct {
 	out, backend, dataDir string
 	groupSize             int
+	logEvery              time.Duration
 	noCompact             bool
 	sets                  []string
 
 	// The main command's own: the cluster verbs set these for their tasks.
-	resume, dryRun, json, quiet bool
-	shard                       string
-	trackingURI                 string
+	resume, dryRun, json, quiet, brief bool
+	shard                              string
+	trackingURI                        string
 }
 
 // register adds the flags every task of a cluster verb shares with the main command
@@ -32,6 +34,7 @@ func (r *runFlags) register(fs *flag.FlagSet, noCompact bool) {
 	fs.StringVar(&r.dataDir, "data-dir", "", "folder holding mnist/ and fashion-mnist/ (default $SAERUN_DATA_DIR, ../shared/datasets, or the user cache)")
 	fs.StringVar(&r.backend, "backend", "", "auto, go, xla or xla:/path/plugin.so (default $GOMLX_BACKEND, else auto)")
 	fs.IntVar(&r.groupSize, "group-size", 0, "train up to this many compatible runs together in one compiled program (0: as many as fit, on a CPU a 128 MiB step and at most 16, on a GPU half its free memory and at most 256; 1: one run at a time)")
+	fs.DurationVar(&r.logEvery, "log-every", runner.DefaultLogEvery, "in a log (stderr not a terminal), a line about the runs training at most this often, e.g. 10s or 5m; 0: at every epoch")
 	if noCompact {
 		fs.BoolVar(&r.noCompact, "no-compact", false, "keep one file per run and table when the sweep completes (default: compact them, see the compact verb)")
 	}
@@ -48,6 +51,7 @@ func (r *runFlags) registerAll(fs *flag.FlagSet) {
 	fs.StringVar(&r.shard, "shard", "", "i/n: run only the runs with index ≡ i (mod n); auto: from a Slurm array task's SLURM_ARRAY_TASK_ID (the default inside one)")
 	fs.BoolVar(&r.dryRun, "dry-run", false, "print the expanded runs (id, seed, parameters) and exit")
 	fs.BoolVar(&r.quiet, "quiet", false, "print only warnings and the summary (the best runs) on stderr: no progress")
+	fs.BoolVar(&r.brief, "brief", false, "print one line per run when it ends, and warnings, on stderr: no progress, no summary (what the notebooks show)")
 	fs.StringVar(&r.trackingURI, "tracking-uri", "", "log every run live to the MLflow tracking server at this http(s) address (default $MLFLOW_TRACKING_URI; unset: no tracking)")
 	fs.BoolVar(&r.json, "json", false, "with --dry-run: one JSON object a line (index, run_id, seed, params, config) on stdout")
 }
@@ -56,9 +60,16 @@ func (r *runFlags) registerAll(fs *flag.FlagSet) {
 // (exit 2). A shard taken from the environment is reported on stderr.
 func (r *runFlags) options(getenv func(string) string) (runner.Options, error) {
 	opts := runner.Options{Out: r.out, DataDir: r.dataDir, Backend: r.backend, Resume: r.resume,
-		GroupSize: r.groupSize, DryRun: r.dryRun, NoCompact: r.noCompact, Set: r.sets, JSON: r.json, Quiet: r.quiet}
+		GroupSize: r.groupSize, DryRun: r.dryRun, NoCompact: r.noCompact, Set: r.sets, JSON: r.json, Quiet: r.quiet, Brief: r.brief}
 	if r.json && !r.dryRun {
 		return opts, fmt.Errorf("--json lists runs: use it with --dry-run")
+	}
+	if r.logEvery < 0 {
+		return opts, fmt.Errorf("--log-every %s: want a duration of 0 (every epoch) or more, e.g. 30s", r.logEvery)
+	}
+	opts.LogEvery = r.logEvery
+	if r.logEvery == 0 {
+		opts.LogEvery = -1 // the runner's "every epoch"
 	}
 	if r.groupSize < 0 {
 		return opts, fmt.Errorf("--group-size %d: want 0 (automatic) or more", r.groupSize)

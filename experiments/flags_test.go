@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sparselab/saerun/pkg/runner"
 )
 
 // The main command takes its run flags before or after the spec, with the same
@@ -65,22 +68,55 @@ func TestReorderMovesFlagsBeforeArgumentsAndKeepsValues(t *testing.T) {
 	}
 }
 
-func TestQuietIsAMainCommandFlagThatReachesTheRunner(t *testing.T) {
-	var rf runFlags
-	fs := flag.NewFlagSet("x", flag.ContinueOnError)
-	rf.registerAll(fs)
-	if err := fs.Parse(reorder(fs, []string{"a.yaml", "--quiet"})); err != nil {
-		t.Fatal(err)
+func TestQuietAndBriefAreMainCommandFlagsThatReachTheRunner(t *testing.T) {
+	for _, name := range []string{"quiet", "brief"} {
+		var rf runFlags
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		rf.registerAll(fs)
+		if err := fs.Parse(reorder(fs, []string{"a.yaml", "--" + name})); err != nil {
+			t.Fatal(err)
+		}
+		o, err := rf.options(func(string) string { return "" })
+		if err != nil || o.Quiet != (name == "quiet") || o.Brief != (name == "brief") {
+			t.Errorf("--%s gave options %+v (%v)", name, o, err)
+		}
+		// The cluster verbs pass on only the flags every task shares: these are not.
+		var task runFlags
+		tfs := flag.NewFlagSet("t", flag.ContinueOnError)
+		task.register(tfs, true)
+		if tfs.Lookup(name) != nil {
+			t.Errorf("--%s is registered for the cluster verbs' tasks", name)
+		}
 	}
-	o, err := rf.options(func(string) string { return "" })
-	if err != nil || !o.Quiet {
-		t.Errorf("--quiet gave options %+v (%v)", o, err)
+}
+
+// --log-every sets how often a log gets a line while runs train (0: every epoch, which
+// the runner spells negative); a negative duration is refused; the Slurm tasks get it.
+func TestLogEveryReachesTheRunnerAndTheSlurmTasks(t *testing.T) {
+	for _, c := range []struct {
+		arg  string
+		want time.Duration
+	}{{"", runner.DefaultLogEvery}, {"5s", 5 * time.Second}, {"0", -1}} {
+		var rf runFlags
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		rf.registerAll(fs)
+		args := []string{"a.yaml"}
+		if c.arg != "" {
+			args = append(args, "--log-every", c.arg)
+		}
+		if err := fs.Parse(reorder(fs, args)); err != nil {
+			t.Fatal(err)
+		}
+		o, err := rf.options(func(string) string { return "" })
+		if err != nil || o.LogEvery != c.want {
+			t.Errorf("--log-every %q: LogEvery %v (%v), want %v", c.arg, o.LogEvery, err, c.want)
+		}
+		f, err := rf.taskFlags()
+		if has := slices.Contains(f, "--log-every"); err != nil || has != (c.arg != "") {
+			t.Errorf("--log-every %q: task flags %q (%v)", c.arg, f, err)
+		}
 	}
-	// The cluster verbs pass on only the flags every task shares: --quiet is not one.
-	var task runFlags
-	tfs := flag.NewFlagSet("t", flag.ContinueOnError)
-	task.register(tfs, true)
-	if tfs.Lookup("quiet") != nil {
-		t.Error("--quiet is registered for the cluster verbs' tasks")
+	if code, _, stderr := runCmd(t, "experiments/quickstart.yaml", "--dry-run", "--log-every", "-1s"); code != 2 || !strings.Contains(stderr, "--log-every") {
+		t.Errorf("--log-every -1s: exit %d, stderr %q; want 2 naming the flag", code, stderr)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
+	"github.com/sparselab/saerun/pkg/runner"
 )
 
 // kubeOptions are the settings of the kubernetes verb.
@@ -338,6 +339,9 @@ kubectl apply -f; compact and report when the Job completes.`)
 	}
 	if rf.groupSize != 0 {
 		tf = append(tf, "--group-size", strconv.Itoa(rf.groupSize))
+	}
+	if rf.logEvery != runner.DefaultLogEvery {
+		tf = append(tf, "--log-every", rf.logEvery.String())
 	}
 	if rf.noCompact {
 		tf = append(tf, "--no-compact")

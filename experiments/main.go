@@ -87,8 +87,10 @@ func run() int {
 	if opts.DryRun {
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "done in %.1fs: %d completed, %d diverged, %d failed, %d interrupted, %d skipped (already done); results in %s\n",
-		sum.Wall.Seconds(), sum.Completed, sum.Diverged, sum.Failed, sum.Interrupt, sum.Skipped, sum.Dir)
+	if !opts.Brief { // its runs had their lines
+		fmt.Fprintf(os.Stderr, "done in %.1fs: %d completed, %d diverged, %d failed, %d interrupted, %d skipped (already done); results in %s\n",
+			sum.Wall.Seconds(), sum.Completed, sum.Diverged, sum.Failed, sum.Interrupt, sum.Skipped, sum.Dir)
+	}
 	if !sum.Finished() {
 		return 3
 	}

@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/sparselab/saerun/pkg/runner"
 	"github.com/sparselab/saerun/pkg/spec"
 	"github.com/sparselab/saerun/pkg/sweep"
 )
@@ -342,6 +343,9 @@ func (r *runFlags) taskFlags() ([]string, error) {
 	}
 	if r.groupSize != 0 {
 		f = append(f, "--group-size", strconv.Itoa(r.groupSize))
+	}
+	if r.logEvery != runner.DefaultLogEvery {
+		f = append(f, "--log-every", r.logEvery.String())
 	}
 	if r.noCompact {
 		f = append(f, "--no-compact")

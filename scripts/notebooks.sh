@@ -19,7 +19,7 @@
 #                          results/quickstart-kl, run there when missing)
 #   NOTEBOOK_TIMEOUT       seconds per cell (default 900; a cold Go build cache makes the
 #                          first GoNB cells slow)
-#   SAERUN_SEEDS_QUICK     the seed notebooks' switch (pkg/seednb): 1 (the default here, as
+#   SAERUN_SEEDS_QUICK     the seed notebooks' switch (pkg/nb): 1 (the default here, as
 #                          CI runs them) trains every seed spec for 2 epochs on 2048/1000
 #                          samples; 0 runs them as written (scripts/reproduce.sh)
 #   SAERUN_SEEDS_RESULTS   where the seed notebooks' runs go (default: with the switch at 1,

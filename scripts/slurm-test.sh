@@ -153,7 +153,8 @@ BACKEND="${SAERUN_SLURM_BACKEND:-${GOMLX_BACKEND:-auto}}"
 # verb finds its notebook and .venv/bin/jupyter here); results and logs go to $TMP.
 SPEC=experiments/quickstart.yaml
 start=$SECONDS
-ids="$("$TMP/saerun" slurm "$SPEC" --tasks 4 --out "$RES" --logs "$LOGS" --backend "$BACKEND" "${SETS[@]}" --submit)"
+# --log-every 0: a task's log gets a line at every epoch, which tells this script it trains.
+ids="$("$TMP/saerun" slurm "$SPEC" --tasks 4 --out "$RES" --logs "$LOGS" --backend "$BACKEND" --log-every 0 "${SETS[@]}" --submit)"
 ARRAY="$(awk '$1 == "array" {print $2}' <<<"$ids")"
 FINISH="$(awk '$1 == "finish" {print $2}' <<<"$ids")"
 [[ -n $ARRAY && -n $FINISH ]] || { log "FAIL: the slurm verb printed no job ids: $ids"; exit 1; }

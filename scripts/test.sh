@@ -44,5 +44,5 @@ tail -1 "$OUT/quickstart.log"
 echo "quickstart wall time (incl. build): $((SECONDS - start))s"
 
 echo "== python tests =="
-SAERUN_QUICKSTART_RESULTS="$OUT/quickstart-kl" .venv/bin/python -m pytest -q tests
+SAERUN_QUICKSTART_RESULTS="$OUT/quickstart-kl" .venv/bin/python -m pytest -q --durations=12 tests
 echo "scripts/test.sh wall time: ${SECONDS}s"

@@ -1,9 +1,9 @@
 """Executes the notebooks headless (scripts/notebooks.sh) and checks what they produced.
 
-The notebooks are run once per module, into a temporary folder, which takes about five
-minutes with a warm Go build cache (more when cold: the GoNB cells compile GoMLX); the seed
-notebooks (notebooks/seeds/) run shortened (SAERUN_SEEDS_QUICK=1, scripts/notebooks.sh's
-default), about three of those minutes.
+The notebooks are run once per module, into a temporary folder, which took three and a half
+minutes with a warm Go build cache on the 2-core machine under load (more when cold: the
+first run of the experiments command compiles GoMLX); the seed notebooks (notebooks/seeds/)
+run shortened (SAERUN_SEEDS_QUICK=1, scripts/notebooks.sh's default), about two of them.
 Set SAERUN_NOTEBOOKS_EXECUTED to a folder of already executed copies (e.g.
 results/notebooks after `bash scripts/notebooks.sh`) to check those instead, or
 SAERUN_SKIP_NOTEBOOKS=1 to skip the execution tests.
@@ -69,6 +69,45 @@ def executed(tmp_path_factory) -> Path:
 def test_every_notebook_has_expectations():
     names = sorted([p.stem for p in NOTEBOOKS.glob("*.ipynb")] + [f"seeds/{p.stem}" for p in NOTEBOOKS.glob("seeds/*.ipynb")])
     assert names == sorted(EXPECTED_FIGURES), "add the new notebook to EXPECTED_FIGURES"
+
+
+# Set-up: the code before a notebook's first science line, at most MAX_SETUP_LINES
+# non-blank lines in all (shell and magic lines, imports and comments included). The
+# first science line of a GoNB notebook is its first `%%` (the first cell that runs
+# something: everything above it only declares); of a Python notebook, its first read of
+# the results. What notebooks share belongs in pkg/nb, tested, not in set-up cells.
+MAX_SETUP_LINES = 10
+SCIENCE_STARTS = {"gonb": lambda line: line.strip() == "%%", "python3": lambda line: "read_parquet(" in line}
+
+
+def setup_lines(nb: dict) -> list:
+    starts = SCIENCE_STARTS[nb["metadata"]["kernelspec"]["name"]]
+    lines = []
+    for cell in code_cells(nb):
+        for line in "".join(cell["source"]).splitlines():
+            if starts(line):
+                return lines
+            if line.strip():
+                lines.append(line)
+    raise AssertionError("no science line: " + ("no %% cell" if "gonb" in str(nb["metadata"]) else "no read_parquet"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
+def test_setup_before_the_first_science_cell_is_at_most_10_lines(name):
+    lines = setup_lines(load(NOTEBOOKS / f"{name}.ipynb"))
+    assert len(lines) <= MAX_SETUP_LINES, f"{len(lines)} lines of set-up before the first science cell:\n" + "\n".join(lines)
+
+
+def test_setup_count_counts_every_code_line_before_the_first_science_line():
+    def nb(kernel, *cells):
+        return {"metadata": {"kernelspec": {"name": kernel}},
+                "cells": [{"cell_type": "code", "source": c} for c in cells]}
+    go = nb("gonb", "!*go work init\n%noautoget", "import (\n\t\"x\"\n)\n\nfunc helper() {}\n%%\nhelper()", "%%\nmore()")
+    assert setup_lines(go) == ["!*go work init", "%noautoget", "import (", '\t"x"', ")", "func helper() {}"]
+    py = nb("python3", "import pandas as pd\n\nROOT = 1", "t = pd.read_parquet(ROOT)")
+    assert setup_lines(py) == ["import pandas as pd", "ROOT = 1"]
+    with pytest.raises(AssertionError):
+        setup_lines(nb("gonb", "func helper() {}"))
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))

@@ -23,6 +23,8 @@ import (
 	"strings"
 
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/data/specdata"
+	"github.com/sparselab/saerun/pkg/spec"
 )
 
 // Epsilon clips BCE's x̂ away from 0 and 1 (the runner's value, Keras').
@@ -106,4 +108,20 @@ func MeanImage(train, validation *data.Set, loss string) (Scores, error) {
 		s.MAPE = math.NaN()
 	}
 	return s, nil
+}
+
+// OfSpec scores the mean-image predictor on the data of a resolved spec (a run's
+// config): its dataset with its split and caps, read from dataDir ("" for
+// data.DefaultDir), with its loss. It is what that run must beat, on the very
+// validation set the run was scored on.
+func OfSpec(s spec.Spec, dataDir string) (Scores, error) {
+	full, err := data.Open(specdata.Source(s.Dataset), dataDir)
+	if err != nil {
+		return Scores{}, fmt.Errorf("baseline: %w", err)
+	}
+	d, err := specdata.Prepare(full, s.Dataset)
+	if err != nil {
+		return Scores{}, fmt.Errorf("baseline: %w", err)
+	}
+	return MeanImage(d.Train, d.Validation, s.Loss)
 }

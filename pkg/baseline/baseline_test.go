@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/data/specdata"
+	"github.com/sparselab/saerun/pkg/spec"
 )
 
 func set(rows ...[]float32) *data.Set {
@@ -92,5 +94,41 @@ func TestMeanImageRefusesBCEOnValuesOutsideTheUnitInterval(t *testing.T) {
 	_, err := MeanImage(set([]float32{0, 1}), set([]float32{0.5, -0.25}), "bce_sum")
 	if err == nil || !strings.Contains(err.Error(), "[0, 1]") || !strings.Contains(err.Error(), "-0.25") {
 		t.Errorf("err = %v, want a refusal naming [0, 1] and the value -0.25", err)
+	}
+}
+
+// OfSpec scores the spec's own split and caps: the same as MeanImage on the sets
+// specdata prepares for that dataset section, and different from another split.
+func TestOfSpecScoresTheSpecsOwnSplitAndCaps(t *testing.T) {
+	s := spec.Spec{Loss: "mse", Dataset: spec.Dataset{Name: "digits", ValidationFraction: 0.2, MaxTrainSamples: 500}}
+	got, err := OfSpec(s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := data.Load("digits", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := specdata.Prepare(full, s.Dataset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Train.N != 500 {
+		t.Fatalf("the cap was not applied: %d training rows", d.Train.N)
+	}
+	want, err := MeanImage(d.Train, d.Validation, "mse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("OfSpec = %+v, MeanImage on the spec's split = %+v", got, want)
+	}
+	s.Dataset.MaxTrainSamples = 100
+	if other, err := OfSpec(s, ""); err != nil || other.Loss == got.Loss {
+		t.Errorf("another cap gave the same loss %v (%v)", other.Loss, err)
+	}
+	s.Loss = "cosine"
+	if _, err := OfSpec(s, ""); err == nil {
+		t.Error("a loss without a mean-image score was accepted")
 	}
 }

@@ -54,6 +54,11 @@ type Filter struct {
 	Metric string   // metrics: e.g. "reconstruction", "l0/encoder.0"
 	Layer  string   // units and activations: e.g. "encoder.0"
 	Kind   string   // reconstructions: "reconstruction" or "generated"
+	// LastEpoch keeps, of each run, only the rows of the last epoch among those the
+	// other fields select: the units, activations or images a run recorded last (a
+	// table recorded every 5 epochs, or a run that diverged, ends before the run's
+	// last epoch). Not applied by Runs and Read.
+	LastEpoch bool
 }
 
 func (f Filter) run(id string) bool { return len(f.RunIDs) == 0 || slices.Contains(f.RunIDs, id) }
@@ -71,6 +76,9 @@ func (s *Sweep) Metrics(f Filter) (Metrics, error) {
 	slices.SortStableFunc(rows, func(a, b MetricRow) int {
 		return cmp.Or(cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Split, b.Split), cmp.Compare(a.Metric, b.Metric))
 	})
+	if f.LastEpoch {
+		rows = lastEpoch(rows, func(r *MetricRow) (string, int32) { return r.RunID, r.Epoch })
+	}
 	return rows, err
 }
 
@@ -116,6 +124,9 @@ func (s *Sweep) Units(f Filter) ([]UnitRow, error) {
 	slices.SortStableFunc(rows, func(a, b UnitRow) int {
 		return cmp.Or(cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Layer, b.Layer), cmp.Compare(a.Unit, b.Unit))
 	})
+	if f.LastEpoch {
+		rows = lastEpoch(rows, func(r *UnitRow) (string, int32) { return r.RunID, r.Epoch })
+	}
 	return rows, err
 }
 
@@ -127,6 +138,9 @@ func (s *Sweep) Activations(f Filter) ([]ActivationRow, error) {
 	slices.SortStableFunc(rows, func(a, b ActivationRow) int {
 		return cmp.Or(cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Layer, b.Layer), cmp.Compare(a.Sample, b.Sample))
 	})
+	if f.LastEpoch {
+		rows = lastEpoch(rows, func(r *ActivationRow) (string, int32) { return r.RunID, r.Epoch })
+	}
 	return rows, err
 }
 
@@ -138,6 +152,9 @@ func (s *Sweep) Reconstructions(f Filter) ([]ImageRow, error) {
 	slices.SortStableFunc(rows, func(a, b ImageRow) int {
 		return cmp.Or(cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Sample, b.Sample))
 	})
+	if f.LastEpoch {
+		rows = lastEpoch(rows, func(r *ImageRow) (string, int32) { return r.RunID, r.Epoch })
+	}
 	return rows, err
 }
 
@@ -150,6 +167,9 @@ func (s *Sweep) Weights(f Filter) ([]WeightRow, error) {
 	slices.SortStableFunc(rows, func(a, b WeightRow) int {
 		return cmp.Or(cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Layer, b.Layer), cmp.Compare(a.Kind, b.Kind))
 	})
+	if f.LastEpoch {
+		rows = lastEpoch(rows, func(r *WeightRow) (string, int32) { return r.RunID, r.Epoch })
+	}
 	return rows, err
 }
 

@@ -31,21 +31,26 @@ type sweepProgress interface {
 	EndSweep()
 }
 
-// LogEvery is how often, at most, a log (not a terminal) gets a line about a run that
-// is training; every run also gets one line when it ends.
-var LogEvery = 30 * time.Second
+// DefaultLogEvery is how often, at most, a log (not a terminal) gets a line about the
+// runs training, unless Options.LogEvery says otherwise; every run also gets one line
+// when it ends.
+const DefaultLogEvery = 30 * time.Second
 
 // NewProgress returns a sweep-wide bar with a line per finished run when w is a
-// terminal, else a line per run when it ends (and one every LogEvery while it
-// trains); quiet: only the runs that did not complete (warnings).
-func NewProgress(w io.Writer, quiet bool) Progress {
+// terminal, else a line per run when it ends (and, while it trains, one at most every
+// logEvery: 0 means DefaultLogEvery, a negative value every epoch); quiet: only the
+// runs that did not complete (warnings).
+func NewProgress(w io.Writer, quiet bool, logEvery time.Duration) Progress {
 	switch {
 	case quiet:
 		return &quietProgress{w: w}
 	case isTerminal(w):
 		return &barProgress{w: w}
 	}
-	return &lineProgress{w: w}
+	if logEvery == 0 {
+		logEvery = DefaultLogEvery
+	}
+	return &lineProgress{w: w, every: logEvery}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -134,10 +139,13 @@ func (g *group) start(runs []sweep.Run, done, total int) {
 }
 
 // lineProgress prints plain lines, for logs, CI and notebooks: one per run when it
-// ends, and while it trains one at most every LogEvery.
+// ends, and while it trains one at most every every (negative: every epoch; never
+// when brief).
 type lineProgress struct {
-	w io.Writer
+	w     io.Writer
+	brief bool
 	group
+	every    time.Duration
 	lastLine time.Time
 }
 
@@ -150,7 +158,7 @@ func (p *lineProgress) Batch(int, int, int) {}
 
 func (p *lineProgress) Epoch(k int, e *train.Epoch) {
 	p.last[k] = e
-	if e.Epoch >= p.epochs || time.Since(p.lastLine) < LogEvery || k != len(p.runs)-1 {
+	if p.brief || e.Epoch >= p.epochs || time.Since(p.lastLine) < p.every || k != len(p.runs)-1 {
 		return
 	}
 	// A group's runs report an epoch together: one line each, after the last.

@@ -3,10 +3,10 @@ package runner
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sparselab/saerun/pkg/spec"
 	"github.com/sparselab/saerun/pkg/sweep"
@@ -74,7 +74,7 @@ func TestALogGetsOneLinePerFinishedRunNotOnePerEpoch(t *testing.T) {
 	done := []train.Outcome{{Status: train.StatusCompleted, Epochs: 20, Final: ms("validation/loss", 0.055)},
 		{Status: train.StatusCompleted, Epochs: 20}, {Status: train.StatusDiverged, Epochs: 4, Message: "loss became NaN"}}
 	var b bytes.Buffer
-	feed(NewProgress(&b, false), runs, done)
+	feed(NewProgress(&b, false, 0), runs, done)
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("%d lines for 3 runs of 20 epochs, want 3:\n%s", len(lines), b.String())
@@ -83,19 +83,17 @@ func TestALogGetsOneLinePerFinishedRunNotOnePerEpoch(t *testing.T) {
 		!strings.Contains(lines[2], "loss became NaN") || !strings.Contains(lines[1], "loss 0.05  val 0.055  [20.0s]") {
 		t.Errorf("lines:\n%s", b.String())
 	}
-	// A run that trains long gets a line every LogEvery, each run of the group one.
-	defer func(d time.Duration) { LogEvery = d }(LogEvery)
-	LogEvery = 0
+	// Asked for a line at every epoch (--log-every 0), each run of the group gets one.
 	b.Reset()
-	feed(NewProgress(&b, false), runs, done)
+	feed(NewProgress(&b, false, -1), runs, done)
 	if n := strings.Count(b.String(), "\n"); n != 3*19+3 {
-		t.Errorf("with LogEvery 0: %d lines, want %d", n, 3*19+3)
+		t.Errorf("with a line at every epoch: %d lines, want %d", n, 3*19+3)
 	}
 }
 
 func TestQuietPrintsOnlyTheRunsThatDidNotComplete(t *testing.T) {
 	var b bytes.Buffer
-	feed(NewProgress(&b, true), runsOf(2, 5), []train.Outcome{{Status: train.StatusCompleted, Epochs: 5},
+	feed(NewProgress(&b, true, 0), runsOf(2, 5), []train.Outcome{{Status: train.StatusCompleted, Epochs: 5},
 		{Status: train.StatusFailed, Message: "out of memory"}})
 	if got := b.String(); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "warning: run 2/2 bbbbbbbbbbbb failed") || !strings.Contains(got, "out of memory") {
 		t.Errorf("quiet printed %q", got)
@@ -215,5 +213,35 @@ func TestQuietSweepLogsOnlyTheSummary(t *testing.T) {
 	}
 	if got := log.String(); !strings.Contains(got, "sweep small: 4 runs") || strings.Count(got, " completed  loss ") != 4 || !strings.Contains(got, "best 4 of 4") {
 		t.Errorf("log:\n%s", got)
+	}
+}
+
+// Brief (what a notebook asks for): exactly one line per run, when it ends, even when
+// lines at every epoch are asked for; nothing else, neither the sweep line nor the
+// best runs nor the size report.
+func TestBriefLogsOneLinePerRunAndNothingElse(t *testing.T) {
+	o := opts(t.TempDir())
+	o.LogEvery = -1 // a line per epoch, were it not brief
+	o.Brief = true
+	var log bytes.Buffer
+	o.Log = &log
+	sum, err := RunFile(context.Background(), writeSpec(t, sweepSpec), o)
+	if err != nil || sum.Completed != 4 {
+		t.Fatalf("%+v %v\n%s", sum, err, log.String())
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines for 4 runs, want 4:\n%s", len(lines), log.String())
+	}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, fmt.Sprintf("run %d/4 ", i+1)) || !strings.Contains(l, " completed  loss ") {
+			t.Errorf("line %d: %q", i+1, l)
+		}
+	}
+	// Resumed with every run done: not a line.
+	log.Reset()
+	o.Resume = true
+	if sum, err := RunFile(context.Background(), writeSpec(t, sweepSpec), o); err != nil || sum.Skipped != 4 || log.Len() != 0 {
+		t.Errorf("resume of a finished sweep: %+v %v, log %q", sum, err, log.String())
 	}
 }

@@ -37,22 +37,31 @@ import (
 // Options are the command-line settings that are not part of the spec (they do not
 // change what a run computes, only where and how it is run). Stdout gets results (the
 // dry-run listing), Log the logs and progress; they default to os.Stdout and os.Stderr.
+//
+// Brief is what a notebook shows: one line per run on Log when it ends (its status,
+// numbers and time) and warnings; no lines while it trains, no sweep or size notes,
+// no best-runs table, so that a cell's output stays its own. The XLA hint (the
+// automatic backend fell back to pure Go) is kept. Quiet and Brief together are Brief.
 type Options struct {
-	Out        string   // results root; default "results"
-	DataDir    string   // mnist / fashion-mnist folder; default data.DefaultDir()
-	Backend    string   // auto, go, xla, xla:<plugin>; default $GOMLX_BACKEND or auto
-	Resume     bool     // skip runs already done
-	Shard      int      // this process's shard, 0 <= Shard < Shards
-	Shards     int      // number of processes sharing the sweep; 0 or 1: all runs
-	GroupSize  int      // max runs trained together; 0: automatic (MaxGroupSize)
-	DryRun     bool     // print the runs and stop
-	NoCompact  bool     // keep one file per run and table when the sweep completes
-	Set        []string // key=value overrides of the spec (--set)
-	Log        io.Writer
-	Stdout     io.Writer
-	JSON       bool     // with DryRun: one JSON object per run instead of text lines
-	Progress   Progress // nil: chosen from Log (bars on a terminal, else lines)
-	Quiet      bool     // only warnings and the summary on Log (no progress, no notes)
+	Out       string   // results root; default "results"
+	DataDir   string   // mnist / fashion-mnist folder; default data.DefaultDir()
+	Backend   string   // auto, go, xla, xla:<plugin>; default $GOMLX_BACKEND or auto
+	Resume    bool     // skip runs already done
+	Shard     int      // this process's shard, 0 <= Shard < Shards
+	Shards    int      // number of processes sharing the sweep; 0 or 1: all runs
+	GroupSize int      // max runs trained together; 0: automatic (MaxGroupSize)
+	DryRun    bool     // print the runs and stop
+	NoCompact bool     // keep one file per run and table when the sweep completes
+	Set       []string // key=value overrides of the spec (--set)
+	Log       io.Writer
+	Stdout    io.Writer
+	JSON      bool     // with DryRun: one JSON object per run instead of text lines
+	Progress  Progress // nil: chosen from Log (bars on a terminal, else lines)
+	Quiet     bool     // only warnings and the summary on Log (no progress, no notes)
+	Brief     bool     // one line per run on Log, when it ends, and warnings (see below)
+	// LogEvery: on a Log that is not a terminal, a line about the runs training at most
+	// this often; 0: DefaultLogEvery; negative: at every epoch.
+	LogEvery   time.Duration
 	BackendObj compute.Backend
 	// StallTimeout: a group with no progress for this long is abandoned (watchdog.go);
 	// 0: $SAERUN_STALL_TIMEOUT or DefaultStallTimeout; negative: never.
@@ -314,13 +323,17 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 		groups = p.group(pending)
 	}
 	sum.Skipped = skipped
-	info := opts.Log // what --quiet leaves out
-	if opts.Quiet {
+	info := opts.Log // what --quiet and --brief leave out
+	if opts.Quiet || opts.Brief {
 		info = io.Discard
 	}
 	_, found := backend.FindPlugin()
 	if hint := backendHint(opts.Backend, p.Info.Name, found); hint != "" {
-		fmt.Fprintln(info, hint)
+		if opts.Brief {
+			fmt.Fprintln(opts.Log, hint)
+		} else {
+			fmt.Fprintln(info, hint)
+		}
 	}
 	fmt.Fprintf(info, "sweep %s: %d runs (%d in this shard, %d already done) on backend %s -> %s\n",
 		p.Spec.Name, len(p.Runs), len(p.Mine), sum.Skipped, p.Info, sw.Dir)
@@ -330,8 +343,10 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 	}
 
 	prog := opts.Progress
-	if prog == nil {
-		prog = NewProgress(opts.Log, opts.Quiet)
+	if prog == nil && opts.Brief {
+		prog = &lineProgress{w: opts.Log, brief: true}
+	} else if prog == nil {
+		prog = NewProgress(opts.Log, opts.Quiet, opts.LogEvery)
 	}
 	if sp, ok := prog.(sweepProgress); ok {
 		sp.StartSweep(pending)
@@ -392,7 +407,9 @@ func (p *Plan) Execute(ctx context.Context) (Summary, error) {
 	if sp, ok := prog.(sweepProgress); ok {
 		sp.EndSweep()
 	}
-	PrintBest(opts.Log, finished, 5)
+	if !opts.Brief {
+		PrintBest(opts.Log, finished, 5)
+	}
 	if ctx.Err() == nil && !opts.NoCompact {
 		if err := compactIfDone(sw.Dir, p.Runs, opts.Log, info); err != nil {
 			return sum, err

@@ -35,6 +35,23 @@ const lowest = -3e38
 // relu is max(x, 0).
 func relu(x *Node) *Node { return Max(x, ZerosLike(x)) }
 
+// Encode is the pre-activations z = W_enc (x − b_dec) + b_enc, [K, B, L], of inputs x
+// [K, B, D], W_enc [K, L, D], b_enc [K, L], b_dec [K, D], with b_dec's gradient taken
+// the cheap way. Differentiated as written, b_dec's gradient through the encoder is
+// −Σ_b W_encᵀ dz_b, a whole [B, L]×[L, D] product (one of a dense step's six) summed
+// over the batch; here it is −W_encᵀ (Σ_b dz_b), a vector-matrix product: the product
+// sees x − b_dec without a gradient, and a term that is exactly 0 in value,
+// W_enc·(−b_dec) − SG(W_enc·(−b_dec)) with W_enc held constant, carries b_dec's. The
+// value is the written form's to the bit and so are W_enc's and b_enc's gradients;
+// b_dec's differs in rounding only (the order of the sum). Measured on XLA at the
+// benchmark's shape: about 0.85× the CPU time of a step (bench/sae/README.md).
+func Encode(x, wEnc, bEnc, bDec *Node) *Node {
+	xc := StopGradient(Sub(x, ExpandAxes(bDec, 1)))
+	z := Add(Einsum("kbi,koi->kbo", xc, wEnc), ExpandAxes(bEnc, 1))
+	shift := Einsum("ki,koi->ko", Neg(bDec), StopGradient(wEnc)) // [K, L]
+	return Add(z, ExpandAxes(Sub(shift, StopGradient(shift)), 1))
+}
+
 // Fires is the one definition of a latent firing: h > 0, for a code h of any shape
 // (bool, h's shape). L0, the dead-latent counters and the dead and dense fractions all
 // count it.
@@ -67,9 +84,10 @@ func nth(v, pos *Node) *Node {
 type Select func(x, k *Node, kmax int) *Node
 
 // SortSelect reads the k-th value off graph.TopK's kmax largest, which XLA on a CPU
-// rewrites into a partial sort: at 4,096 latents a sixth of RadixSelect's time. But a
-// sort's comparator cannot be built inside a compiled loop body (GoMLX v0.28.2 with
-// go-xla v0.4.1), and the go backend's sort is slow (seconds for a small batch).
+// rewrites into a partial sort: at 4,096 latents a sixth of RadixSelect's time. A
+// sort's comparator cannot be built inside a compiled loop body as GoMLX v0.28.2 builds
+// it (go-xla v0.4.1 refuses it; pkg/train builds it there with a contained workaround,
+// closuresHere), and the go backend's sort is slow (seconds for a small batch).
 func SortSelect(x, k *Node, kmax int) *Node {
 	vals, _ := TopK(StopGradient(x), kmax, -1)
 	pos := Sub(k, OnesLike(k))
@@ -114,9 +132,9 @@ func KeepTopK(z, k *Node, kmax int, sel Select) *Node {
 // samples (n = rows' sample count; padding rows keep nothing), so that samples share a
 // budget of k latents on average. It also returns, per model [K], the smallest positive
 // activation it kept (0 when it kept none): the statistic whose moving average becomes
-// the single threshold a trained BatchTopK SAE evaluates with (see Threshold). It
-// reduces with a minimum, which go-xla cannot build in a loop body: BatchTopK steps run
-// one per call.
+// the single threshold a trained BatchTopK SAE evaluates with (see Threshold). Its
+// minimum builds inside a loop body where the program's other reductions are in that
+// body too (go-xla v0.4.1 caches one reduction function per builder).
 func KeepBatchTopK(z, k *Node, kmax int, rows sparsity.Rows, sel Select) (h, minKept *Node) {
 	g := z.Graph()
 	K, B, L := z.Shape().Dimensions[0], z.Shape().Dimensions[1], z.Shape().Dimensions[2]

@@ -397,3 +397,30 @@ func TestWeightedL1GivesTheProjectedDecoderGradientNothing(t *testing.T) {
 		t.Errorf("decoder gradient norm %v before the projection, %v after: want > 0, then 0", raw, projected)
 	}
 }
+
+// Encode computes the written form W_enc (x − b_dec) + b_enc to the bit, and the same
+// gradients: W_enc's and b_enc's to the bit, b_dec's up to the order of the batch sum.
+func TestEncodeIsTheWrittenFormWithACheaperBDecGradient(t *testing.T) {
+	const K, B, D, L = 2, 7, 5, 11
+	x, wEnc, bEnc, bDec := randomTensor(1, 3, K, B, D), randomTensor(2, 0, K, L, D), randomTensor(3, 0, K, L), randomTensor(4, 2, K, D)
+	wOut := randomTensor(5, 0, K, B, L) // a loss Σ wOut·relu(z): gradients of every kind
+	grads := func(enc func(x, wEnc, bEnc, bDec *Node) *Node) []*tensors.Tensor {
+		return run(t, func(x, wEnc, bEnc, bDec, wOut *Node) []*Node {
+			z := enc(x, wEnc, bEnc, bDec)
+			loss := ReduceAllSum(Mul(wOut, Max(z, ZerosLike(z))))
+			return append([]*Node{z}, Gradient(loss, wEnc, bEnc, bDec)...)
+		}, x, wEnc, bEnc, bDec, wOut)
+	}
+	written := grads(func(x, wEnc, bEnc, bDec *Node) *Node {
+		return Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
+	})
+	got := grads(Encode)
+	for i, name := range []string{"z", "W_enc's gradient", "b_enc's gradient", "b_dec's gradient"} {
+		wf, gf := tensors.MustCopyFlatData[float32](written[i]), tensors.MustCopyFlatData[float32](got[i])
+		for j := range wf {
+			if i < 3 && wf[j] != gf[j] || math.Abs(float64(wf[j]-gf[j])) > 1e-4*(1+math.Abs(float64(wf[j]))) {
+				t.Fatalf("%s [%d]: %v, written form: %v", name, j, gf[j], wf[j])
+			}
+		}
+	}
+}

@@ -40,9 +40,10 @@ type group struct {
 
 	// The training program: steps optimizer steps per call (1 without compiled loops).
 	trainExec *gmodel.Exec
-	// trainExecAux is the model's aux training program (an SAE's AuxK), run only after
-	// a call whose model.anyDead said so (deadSeen); trainExec leaves AuxK out, whose
-	// loss and gradient are exactly 0 while no latent is dead. nil without.
+	// trainExecAux is the model's aux training program (an SAE's AuxK), run only for
+	// steps after which model.anyDead said so (the last call returns it: deadSeen; a
+	// call of either program ends before a step that needs the other); trainExec leaves
+	// AuxK out, whose loss and gradient are exactly 0 while no latent is dead. nil without.
 	trainExecAux *gmodel.Exec
 	deadSeen     bool
 	// release: hand freed memory back to the system after each phase (a streamed run:
@@ -119,7 +120,7 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	gr.batches = (N + bs - 1) / bs
 	gr.rows = N - (gr.batches-1)*bs
 	gr.stepsPerCall, gr.evalPerCall = 1, 1
-	if loopsHoldGradients(backend) && !gr.model.sorts() {
+	if loopsHoldGradients(backend) {
 		gr.stepsPerCall = chunkSteps(opts.StepsPerCall, gr.batches, gr.stepFLOPs(bs), backend)
 		gr.evalPerCall = (d.Validation.N + evalBatch - 1) / evalBatch
 	}

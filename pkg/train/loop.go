@@ -318,11 +318,13 @@ func (out *epochTally) read(tally []*tensors.Tensor) {
 	out.failLoss = copyAndFree[float32](tally[3])
 }
 
-// trainSteps runs the gr.batches steps of idx on gr.xTrain, stepsPerCall per call,
-// carrying tally; done of steps of the epoch were run before (Progress counts on
-// from there). out.firstCall is set by the epoch's first call.
+// trainSteps runs the gr.batches steps of idx on gr.xTrain, at most stepsPerCall per
+// call, carrying tally; done of steps of the epoch were run before (Progress counts on
+// from there). out.firstCall is set by the epoch's first call. A model with an aux
+// program (an SAE's AuxK) runs, per call, the program the last call asked for, which
+// ends where a step needs the other one and says how many steps it ran.
 func (gr *group) trainSteps(epoch int, idx *tensors.Tensor, tally []*tensors.Tensor, done, steps int, out *epochTally, obs Observer) ([]*tensors.Tensor, error) {
-	for start := 0; start < gr.batches; start += gr.stepsPerCall {
+	for start := 0; start < gr.batches; {
 		t0 := time.Now()
 		exec := gr.trainExec
 		if gr.deadSeen {
@@ -333,9 +335,15 @@ func (gr *group) trainSteps(epoch int, idx *tensors.Tensor, tally []*tensors.Ten
 		if err != nil {
 			return nil, fmt.Errorf("training (epoch %d, step %d): %w", epoch, done+start, err)
 		}
+		ran := gr.stepsPerCall
 		if gr.trainExecAux != nil { // an SAE with AuxK: does the next step need it?
 			gr.deadSeen = copyAndFree[bool](next[4])[0]
+			ran = int(copyAndFree[int32](next[5])[0])
 			next = next[:4]
+			if ran < 1 { // the program runs at least one step (repeatWhile): a bug
+				freeAll(next...)
+				return nil, fmt.Errorf("training (epoch %d, step %d): a call ran %d steps", epoch, done+start, ran)
+			}
 		}
 		tally = next
 		if done+start == 0 {
@@ -345,7 +353,8 @@ func (gr *group) trainSteps(epoch int, idx *tensors.Tensor, tally []*tensors.Ten
 			gr.compiled[key] = true
 			gr.releaseMemory() // the compilation's
 		}
-		obs.Progress(epoch, done+min(start+gr.stepsPerCall, gr.batches), steps)
+		start = min(start+ran, gr.batches)
+		obs.Progress(epoch, done+start, steps)
 	}
 	return tally, nil
 }

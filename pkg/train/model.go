@@ -32,21 +32,19 @@ type model interface {
 	// training carries from step to step, in the order the step carries them
 	// (e.g. an SAE's silence counters and a BatchTopK's threshold). A checkpoint must
 	// hold them (see group.checkpointVariables); they are not trainable. Host-side
-	// switches are functions of them: the aux program runs after a call whose anyDead
-	// (of this state) was true, so a restored model recomputes it.
+	// switches are functions of them: the aux program runs the steps after which
+	// anyDead (of this state) was true, so a restored model recomputes it.
 	state() []*gmodel.Variable
 	// reset gives the state its initial values for K models (a reused group).
 	reset(K int) error
 	// usesRNG reports whether the step draws random numbers besides input noise.
 	usesRNG() bool
-	// sorts reports whether a step selects its largest pre-activations, which GoMLX
-	// v0.28.2 cannot build inside a compiled loop: such a group runs one step per call.
-	sorts() bool
 	// hasAux reports whether the model has a second training program (an SAE's AuxK),
-	// chosen by the host after a call whose anyDead said so.
+	// chosen by the host after a call whose anyDead said so; a call of either program
+	// ends before a step whose anyDead (after the step before) asks for the other.
 	hasAux() bool
-	// anyDead is, after a call of the training program, whether the next call needs
-	// the aux program (only asked when hasAux).
+	// anyDead is, after a training step, whether the next step needs the aux program
+	// (only asked when hasAux).
 	anyDead(state []*Node, h hyper) *Node
 
 	// loss is one training step's forward pass and loss terms.

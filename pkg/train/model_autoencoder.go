@@ -35,7 +35,6 @@ func (*autoencoderModel) hyper(*spec.Spec) []float32        { return nil }
 func (*autoencoderModel) state() []*gmodel.Variable         { return nil }
 func (*autoencoderModel) reset(int) error                   { return nil }
 func (*autoencoderModel) usesRNG() bool                     { return false }
-func (*autoencoderModel) sorts() bool                       { return false }
 func (*autoencoderModel) hasAux() bool                      { return false }
 func (*autoencoderModel) anyDead([]*Node, hyper) *Node      { return nil }
 func (*autoencoderModel) constrainGradients(_, _ []*Node)   {}

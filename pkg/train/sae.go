@@ -50,8 +50,9 @@ type saeModel struct {
 	actState []*gmodel.Variable
 	// sumSq and sumVar are Σ‖x‖² and Σ‖x − mean(x)‖² over the (scaled) validation set.
 	sumSq, sumVar float64
-	// sel finds the k-th largest pre-activations: XLA's partial sort on XLA, the sort-free
-	// radix selection on the go backend (whose sort takes seconds per batch).
+	// sel finds the k-th largest pre-activations: XLA's partial sort on XLA (in the
+	// compiled loop too: loopSortSelect), the sort-free radix selection on the go
+	// backend (whose sort takes seconds per batch).
 	sel sae.Select
 }
 
@@ -66,8 +67,6 @@ type saeActivation interface {
 	// warmup the steps over which it ramps up (hpSAECoefficientWarmup; 0: none).
 	coefficient(a spec.SAE) float64
 	warmup(a spec.SAE) int
-	// sorts reports whether the activation selects its largest pre-activations.
-	sorts() bool
 	// encode is the code h [K, B, L] of pre-activations e.z; in training it also
 	// returns the activation's next state.
 	encode(e saeEncode) (h *Node, next []*Node)
@@ -123,7 +122,6 @@ func (saeActivationBase) newState(*gmodel.Scope, int) []*gmodel.Variable { retur
 func (saeActivationBase) resetState([]*gmodel.Variable, int) error       { return nil }
 func (saeActivationBase) coefficient(spec.SAE) float64                   { return 0 }
 func (saeActivationBase) warmup(spec.SAE) int                            { return 0 }
-func (saeActivationBase) sorts() bool                                    { return false }
 func (saeActivationBase) penalties(saeEncode, *Node) []namedTerm         { return nil }
 func (saeActivationBase) penaltyNames(*saeModel) []string                { return nil }
 func (saeActivationBase) evalNames(*saeModel) []string                   { return nil }
@@ -174,7 +172,7 @@ func newSAEModel(gr *group, store *gmodel.Store, b compute.Backend) (model, []fl
 	tr, val := gr.data.Train, gr.data.Validation
 	s := &saeModel{gr: gr, cfg: cfg, act: act, scale: 1, sel: sae.RadixSelect}
 	if backend.IsXLA(b) {
-		s.sel = sae.SortSelect
+		s.sel = xlaSelect
 	}
 	s.kmax = largestK(gr.members)
 	if cfg.UsesAuxK() {
@@ -217,18 +215,28 @@ func scaled(x []float32, c float64) []float32 {
 	return out
 }
 
+// xlaSelect is the selection on XLA: sae.SortSelect, inside a compiled loop too
+// (loopSortSelect); sae.RadixSelect in the loop measured 1.2-1.6× the time per step
+// (BenchmarkSAEStepsPerCall, bench/sae/README.md).
+var xlaSelect sae.Select = loopSortSelect
+
+// saeEncodeFn computes the pre-activations: sae.Encode (a variable so that
+// BenchmarkSAEStepsPerCall can time the written form, as before issue 24, beside it).
+var saeEncodeFn = sae.Encode
+
+// loopSortSelect is sae.SortSelect, buildable inside a compiled loop's body on XLA
+// (closuresHere); where that workaround cannot apply, sae.RadixSelect (the same value).
+func loopSortSelect(x, k *Node, kmax int) *Node {
+	var out *Node
+	if closuresHere(x.Graph(), func() { out = sae.SortSelect(x, k, kmax) }) {
+		return out
+	}
+	return sae.RadixSelect(x, k, kmax)
+}
+
 func (s *saeModel) initialSilent(K int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(make([]int32, K*s.cfg.Latents), K, s.cfg.Latents)
 }
-
-// sorts reports whether the models' steps select their top pre-activations (topk,
-// batchtopk, AuxK). GoMLX v0.28.2 builds a sort's comparator as a closure of the main
-// function, which go-xla refuses inside a loop body ("Sort comparator must be a closure
-// of the current function"): such a group runs one step (and one validation batch) per
-// call, with XLA's partial-sort TopK, rather than the sort-free RadixSelect in a loop,
-// which costs six times as much at 4,096 latents. At the sizes where SAEs are trained a
-// step takes tenths of a second, against a call overhead of well under a millisecond.
-func (s *saeModel) sorts() bool { return s.act.sorts() || s.auxK > 0 }
 
 func (s *saeModel) hasAux() bool       { return s.auxK > 0 }
 func (s *saeModel) usesRNG() bool      { return false }
@@ -283,7 +291,7 @@ type saeCode struct {
 func (s *saeModel) encode(w autoencoder.Weights, h hyper, state []*Node, x *Node, training bool, rows sparsity.Rows) saeCode {
 	wEnc, bEnc, wDec, bDec := w.Kernels[0], w.Biases[0], w.Kernels[1], w.Biases[1]
 	e := saeEncode{s: s, w: w, h: h, x: x, state: state[1:], rows: rows, training: training}
-	e.z = Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
+	e.z = saeEncodeFn(x, wEnc, bEnc, bDec)
 	c := saeCode{e: e}
 	c.h, c.next = s.act.encode(e)
 	c.recon = Add(Einsum("kbi,koi->kbo", c.h, wDec), ExpandAxes(bDec, 1))

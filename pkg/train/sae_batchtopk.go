@@ -17,8 +17,6 @@ type saeBatchTopK struct{ saeActivationBase }
 
 func init() { registerSAEActivation("batchtopk", saeBatchTopK{}) }
 
-func (saeBatchTopK) sorts() bool { return true }
-
 func (saeBatchTopK) newState(scope *gmodel.Scope, K int) []*gmodel.Variable {
 	return []*gmodel.Variable{scope.VariableWithValue("threshold", initialThreshold(K)).SetTrainable(false)}
 }

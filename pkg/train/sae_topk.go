@@ -11,8 +11,6 @@ type saeTopK struct{ saeActivationBase }
 
 func init() { registerSAEActivation("topk", saeTopK{}) }
 
-func (saeTopK) sorts() bool { return true }
-
 func (saeTopK) encode(e saeEncode) (*Node, []*Node) {
 	return sae.KeepTopK(e.z, e.k(), e.s.kmax, e.s.sel), nil
 }

@@ -21,10 +21,11 @@ import (
 // epoch's running tally (see tally); it returns the updated tally, and updates the
 // models' parameters, optimizer state and noise generators in place.
 //
-// On XLA the steps run in a compiled loop (graph.While) with a constant trip count;
-// steps past the end of the epoch (when the last call's chunk runs over) change
-// nothing. The go backend cannot take gradients inside a loop (GoMLX v0.28.2), so
-// there it runs one step per call.
+// On XLA the steps run in a compiled loop (graph.While) of at most stepsPerCall
+// iterations, which ends at the end of the epoch (and, for a model with an aux
+// program, before a step that needs the other program: see trainProgram); a step past
+// the end of the epoch would change nothing (step's inEpoch). The go backend cannot
+// take gradients inside a loop (GoMLX v0.28.2), so there it runs one step per call.
 
 // tally is what the host learns of an epoch's training, kept on the device until the
 // epoch ends: per model the sums of its step metrics weighted by the batch's sample
@@ -73,7 +74,8 @@ func (gr *group) stateFrom(nodes []*Node) stepState {
 }
 
 // trainGraph builds the training program; aux: the model's aux program (see
-// group.trainExecAux). A model with one also returns whether the next call needs it.
+// group.trainExecAux). A model with one also returns whether the next call needs it
+// and how many steps the call ran (it may end early: see trainProgram).
 func (gr *group) trainGraph(aux bool) func(*gmodel.Scope, []*Node) []*Node {
 	return func(_ *gmodel.Scope, in []*Node) []*Node { return gr.trainProgram(in, aux) }
 }
@@ -91,9 +93,42 @@ func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
 	}
 	st.extra = optim.Values(g, gr.model.state())
 	st.steps = gr.steps.NodeValue(g)
-	st = gr.stateFrom(repeat(start, gr.stepsPerCall, []*Node{x, idx, hp.hp}, st.list(), func(b *Node, inv, state []*Node) []*Node {
-		return gr.step(inv[0], inv[1], b, hyper{inv[2]}, gr.stateFrom(state), aux).list()
-	}))
+	// A model with an aux program carries whether the next step needs it (anyDead
+	// after each step; the host called this program because the answer was aux), and
+	// the loop ends before a step that needs the other program, or past the epoch's
+	// end: each step then runs the program the one-step-per-call path runs it with.
+	hasAux := gr.model.hasAux()
+	carried := st.list()
+	if hasAux {
+		carried = append(carried, Const(g, aux))
+	}
+	more := func(b *Node, _, state []*Node) *Node {
+		inEpoch := LessThan(b, Const(b.Graph(), int32(gr.batches)))
+		if !hasAux {
+			return inEpoch
+		}
+		stay := state[len(state)-1] // the next step needs aux: this program's if aux
+		if !aux {
+			stay = LogicalNot(stay)
+		}
+		return LogicalAnd(inEpoch, stay)
+	}
+	ran, final := repeatWhile(start, gr.stepsPerCall, []*Node{x, idx, hp.hp}, carried, more, func(b *Node, inv, state []*Node) []*Node {
+		if hasAux {
+			state = state[:len(state)-1]
+		}
+		next := gr.step(inv[0], inv[1], b, hyper{inv[2]}, gr.stateFrom(state), aux)
+		out := next.list()
+		if hasAux {
+			out = append(out, gr.model.anyDead(next.extra, hyper{inv[2]}))
+		}
+		return out
+	})
+	var needAux *Node
+	if hasAux {
+		final, needAux = final[:len(final)-1], final[len(final)-1]
+	}
+	st = gr.stateFrom(final)
 	for i, v := range gr.params.All() {
 		v.SetNodeValue(st.params[i])
 	}
@@ -108,8 +143,8 @@ func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
 	}
 	gr.steps.SetNodeValue(st.steps)
 	backend.MarkDonors(g, gr.store) // XLA may update the variables in place
-	if gr.model.hasAux() {
-		return append(st.tally.list(), gr.model.anyDead(st.extra, hp))
+	if hasAux {
+		return append(st.tally.list(), needAux, ran)
 	}
 	return st.tally.list()
 }
@@ -230,10 +265,13 @@ func (gr *group) normal(states *Node, shape shapes.Shape) (draws, next *Node) {
 func loopsHoldGradients(b compute.Backend) bool { return backend.IsXLA(b) }
 
 // callBudgetFLOPs is the work one call of the training program may hold on a CPU:
-// about half a second at the ~200 GFLOP/s that two cores reach (bench/README.md), so
-// that the progress display moves and the host is not idle for long. Accelerators
-// run a whole epoch per call.
-const callBudgetFLOPs = 1e11
+// about two seconds at the 140-200 GFLOP/s that two cores reach (bench/README.md,
+// bench/sae/README.md), so that the progress display moves and the host is not idle
+// for long. It was half a second until a call was measured to cost about 0.2 s of CPU
+// time of its own at the benchmark SAE's shape (0.75 s steps: 4 steps per call took
+// 0.90× the CPU time per step of one per call, BenchmarkSAEStepsPerCall).
+// Accelerators run a whole epoch per call.
+const callBudgetFLOPs = 4e11
 
 // chunkSteps is how many steps one call runs: asked, if given; else the whole epoch
 // where it fits the budget, else equal chunks that do.

@@ -72,7 +72,7 @@ type Observer interface {
 type Options struct {
 	// StepsPerCall is how many optimizer steps one call of the compiled training
 	// program runs on backends with compiled loops (XLA). 0 chooses: a whole epoch,
-	// split in equal chunks of about a second's work on a CPU. The go backend always
+	// split in equal chunks of about two seconds' work on a CPU. The go backend always
 	// runs one step per call (its loops cannot hold a gradient).
 	StepsPerCall int
 }

@@ -205,3 +205,33 @@ func TestNewRefusesWeightsThatDoNotFitTheSpec(t *testing.T) {
 		t.Errorf("unknown activation: %v", err)
 	}
 }
+
+// The summary names every layer with its shape, activation and parameters (kernel,
+// bias, thresholds), and the total is their sum.
+func TestSummaryListsLayersShapesAndParameterCounts(t *testing.T) {
+	enc := results.LayerWeights{Name: "encoder.0", In: 3, Out: 2, Kernel: make([]float32, 6), Bias: make([]float32, 2), Threshold: make([]float32, 2)}
+	dec := results.LayerWeights{Name: "decoder.0", In: 2, Out: 3, Kernel: make([]float32, 6), Bias: make([]float32, 3)}
+	m, err := NewSAE(enc, dec, "jumprelu", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.RunID, m.Epoch = "abc", 4
+	if m.Params() != 6+2+2+6+3 {
+		t.Errorf("Params() = %d, want 19", m.Params())
+	}
+	want := "sae of run abc, weights of epoch 4:\n" +
+		"  encoder.0      3 -> 2     jumprelu            10 params\n" +
+		"  decoder.0      2 -> 3     linear               9 params\n" +
+		"  total 19 params\n"
+	if got := m.Summary(); got != want {
+		t.Errorf("Summary():\n%s\nwant:\n%s", got, want)
+	}
+	ae, err := New(spec.Spec{Model: spec.Model{Kind: "autoencoder", Encoder: []spec.Layer{{Units: 2, Activation: "relu"}}, Decoder: []spec.Layer{{Units: 3, Activation: "sigmoid"}}}},
+		[]results.LayerWeights{{Name: "encoder.0", In: 3, Out: 2, Kernel: make([]float32, 6), Bias: make([]float32, 2)}, {Name: "decoder.0", In: 2, Out: 3, Kernel: make([]float32, 6), Bias: make([]float32, 3)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := ae.Summary(); !strings.Contains(s, "encoder.0      3 -> 2     relu                 8 params") || !strings.Contains(s, "total 17 params") {
+		t.Errorf("autoencoder summary:\n%s", s)
+	}
+}

@@ -13,13 +13,13 @@ func TestRunTimesEveryPieceOnTheGoBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 10 || !strings.HasPrefix(lines[0], "piece\t") {
-		t.Fatalf("want a header and 9 pieces, got:\n%s", out.String())
+	if len(lines) != 16 || !strings.HasPrefix(lines[0], "piece\t") {
+		t.Fatalf("want a header and 15 pieces, got:\n%s", out.String())
 	}
 	for _, l := range lines[1:] {
 		f := strings.Split(l, "\t")
-		if len(f) != 3 {
-			t.Errorf("line %q: want name<TAB>min ms<TAB>median ms", l)
+		if len(f) != 5 {
+			t.Errorf("line %q: want name<TAB>min ms<TAB>median ms<TAB>min CPU ms<TAB>median CPU ms", l)
 			continue
 		}
 		lo, err1 := strconv.ParseFloat(f[1], 64)
