@@ -1,6 +1,7 @@
 package data
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,30 @@ func TestPrepareSplitsCapsAndRefusesAMissingTestSet(t *testing.T) {
 	d, err = Prepare(withTest, "images", Selection{Validation: "test"})
 	if err != nil || d.Train != withTest.Train || d.Validation != withTest.Test {
 		t.Errorf("validation: test does not use the test set: %+v %v", d, err)
+	}
+}
+
+// A folder of parquet shards opens as a stream (dataset.buffer) with its first chunk as
+// the sample, and a held-out .parquet shard (its vectors in the same column) is the
+// validation set; one of another width is refused naming both.
+func TestStreamedParquetShardsWithAHeldOutParquetShard(t *testing.T) {
+	dir := t.TempDir()
+	copyTo(t, dir, map[string]string{"a.parquet": filepath.Join("testdata", "stream", "f16", "shard-000.parquet"),
+		"b.parquet": filepath.Join("testdata", "stream", "f16", "shard-002.parquet")})
+	full, err := Open(Source{Name: "parquet", Path: dir, Buffer: 3 * 4 * 3 * 5, StreamSeed: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Stream == nil || full.Stream.Rows() != 19 || full.Train.N != 5 || full.Train.Dim != 3 || full.Stream.Dtype() != "list<float16>" {
+		t.Fatalf("stream %+v, sample of %d rows of %d", full.Stream, full.Train.N, full.Train.Dim)
+	}
+	val := filepath.Join("testdata", "stream", "f32", "shard-003.parquet")
+	d, err := Prepare(full, "parquet", Selection{Validation: "path", ValidationPath: val})
+	if err != nil || d.Stream != full.Stream || d.Validation.N != 5 || d.Validation.X[0] != 20 {
+		t.Fatalf("prepared %+v: %v", d.Validation, err)
+	}
+	_, err = Prepare(full, "parquet", Selection{Validation: "path", ValidationPath: filepath.Join("testdata", "stream", "wide.parquet")})
+	if err == nil || !strings.Contains(err.Error(), "wide.parquet") || !strings.Contains(err.Error(), "validation rows of 4 features") {
+		t.Errorf("a validation shard of another width: %v", err)
 	}
 }

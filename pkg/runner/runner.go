@@ -222,6 +222,9 @@ func NewPlan(s *spec.Spec, src *spec.Source, opts Options) (*Plan, error) {
 		if err := CheckLoss(r.Spec, d); err != nil {
 			return nil, &UsageError{err}
 		}
+		if err := train.CheckStream(r.Spec, d); err != nil {
+			return nil, &UsageError{err}
+		}
 	}
 	if err := checkMemory(src.Path, p.Mine, p.data, opts.GroupSize, p.Info.Device); err != nil {
 		return nil, &UsageError{err}

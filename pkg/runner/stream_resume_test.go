@@ -1,7 +1,10 @@
 package runner
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -94,4 +97,21 @@ func TestSIGKILLedStreamedSweepResumesFromCheckpointsBitIdentically(t *testing.T
 	}
 	shards, val := streamedDigits(t)
 	sigkillsResumeBitIdentically(t, writeSpec(t, strings.NewReplacer("SHARDS", shards, "VAL", val).Replace(streamSpec)))
+}
+
+// A buffer whose chunks hold less than a batch is refused when the sweep is planned,
+// naming the key, the folder and the buffer needed; nothing is written.
+func TestStreamedSpecWhoseBufferHoldsLessThanABatchIsRefusedBeforeWriting(t *testing.T) {
+	shards, val := streamedDigits(t)
+	spec := strings.NewReplacer("SHARDS", shards, "VAL", val, "batch_size: 40", "batch_size: 400").Replace(streamSpec)
+	out := t.TempDir()
+	_, err := RunFile(context.Background(), writeSpec(t, spec), Options{Out: out, Backend: "go", Log: &bytes.Buffer{}})
+	var usage *UsageError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "dataset.buffer: 1 MiB gives chunks of 341 rows of "+shards) ||
+		!strings.Contains(err.Error(), "train.batch_size 400") || !strings.Contains(err.Error(), "allowed: at least 2 MiB") {
+		t.Fatalf("err = %v, want a usage error naming dataset.buffer and the MiB needed", err)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("wrote %d entries before refusing", len(entries))
+	}
 }

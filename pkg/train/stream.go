@@ -13,6 +13,7 @@ import (
 
 	"github.com/sparselab/saerun/pkg/checkpoint"
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/spec"
 )
 
 // A streamed training set (data.Splits.Stream: dataset.buffer) reaches the device a
@@ -52,10 +53,8 @@ type chunkFeed struct {
 // (their checkpoints', all equal) or at the start, to the last epoch.
 func (gr *group) openChunks(B int) (*chunkFeed, error) {
 	st := gr.data.Stream
-	if st.ChunkRows() < gr.spec.Train.BatchSize {
-		need := (3*4*int64(st.Dim())*int64(gr.spec.Train.BatchSize) + 1<<20 - 1) >> 20
-		return nil, fmt.Errorf("dataset.buffer: chunks of %d rows of %s hold less than a batch (train.batch_size %d): allowed: at least %d MiB",
-			st.ChunkRows(), st.Source(), gr.spec.Train.BatchSize, need)
+	if err := CheckStream(gr.spec, gr.data); err != nil {
+		return nil, err
 	}
 	f := &chunkFeed{B: B, next: data.Position{Epoch: 1}, shared: gr.backend.HasSharedBuffers()}
 	for k, m := range gr.members {
@@ -143,6 +142,18 @@ func (f *chunkFeed) take(b compute.Backend, st *data.Stream, scale float64) (dat
 	}
 	tensors.MustMutableFlatData(f.short, func(x []float32) { copy(x, c.X) })
 	return c, f.short, nil
+}
+
+// CheckStream refuses a streamed set whose chunks (dataset.buffer) hold less than a
+// batch, with the buffer needed (nil for a set in memory).
+func CheckStream(s *spec.Spec, d Data) error {
+	st := d.Stream
+	if st == nil || st.ChunkRows() >= s.Train.BatchSize {
+		return nil
+	}
+	need := (3*4*int64(st.Dim())*int64(s.Train.BatchSize) + 1<<20 - 1) >> 20
+	return fmt.Errorf("dataset.buffer: %d MiB gives chunks of %d rows of %s, less than a batch (train.batch_size %d): allowed: at least %d MiB",
+		s.Dataset.Buffer, st.ChunkRows(), st.Source(), s.Train.BatchSize, need)
 }
 
 // streamSteps is the optimizer steps of an epoch of rows read in chunks of chunk rows
