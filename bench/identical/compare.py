@@ -1,6 +1,7 @@
 """Compare two result folders of the same sweep run by run, matched by run_index (so
 that folders written before and after a change of the run-id scheme compare too):
-every metric, unit statistic and activation must be bit-identical.
+every metric both record, unit statistic and activation must be bit-identical (a metric
+only one side records, such as learning_rate added later, is named and left out).
 
     python bench/identical/compare.py BEFORE/quickstart-kl AFTER/quickstart-kl
 
@@ -37,6 +38,12 @@ def main(before, after):
     for table, keys in TABLES:
         a, b = pd.read_parquet(f"{before}/{table}"), pd.read_parquet(f"{after}/{table}")
         a["run_index"], b["run_index"] = a.run_id.map(index["a"]), b.run_id.map(index["b"])
+        if table == "metrics":  # a metric one side records and the other never did is named, not compared
+            names_a, names_b = set(a.metric), set(b.metric)
+            for side, extra in (("before", names_a - names_b), ("after", names_b - names_a)):
+                if extra:
+                    print(f"metrics only {side}: {sorted(extra)} (left out of the comparison)")
+            a, b = a[a.metric.isin(names_b)], b[b.metric.isin(names_a)]
         cols = [c for c in a.columns if c not in ("run_id", "elapsed_seconds")]
         a = a[cols].sort_values(["run_index"] + keys).reset_index(drop=True)
         b = b[cols].sort_values(["run_index"] + keys).reset_index(drop=True)
