@@ -230,7 +230,7 @@ func openStreamed(src Source) (*Dataset, error) {
 	st, err := OpenStream(src.Path, StreamOptions{BufferBytes: src.Buffer, Shuffle: true, Seed: src.StreamSeed,
 		Format: src.Name, Column: src.Parquet.Column})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dataset.path (a folder of %s shards, streamed with dataset.buffer): %w", src.Name, err)
 	}
 	buf := make([]float32, st.ChunkRows()*st.Dim())
 	r, err := st.ReadInto(Position{Epoch: 1}, 1, [][]float32{buf})

@@ -115,3 +115,59 @@ func TestStreamedSpecWhoseBufferHoldsLessThanABatchIsRefusedBeforeWriting(t *tes
 		t.Errorf("wrote %d entries before refusing", len(entries))
 	}
 }
+
+// Bad shard folders are refused when the sweep is planned, each naming the key, the
+// file and what is allowed; nothing is written.
+func TestBadShardFoldersAreRefusedByKeyAndFileBeforeWriting(t *testing.T) {
+	fixture := func(p ...string) string { return filepath.Join(append([]string{"..", "data", "testdata"}, p...)...) }
+	copyInto := func(t *testing.T, files map[string]string) string {
+		dir := t.TempDir()
+		for name, src := range files {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	_, val := streamedDigits(t)
+	for _, c := range []struct {
+		name, kind string
+		dir        func(t *testing.T) string
+		wants      []string
+	}{
+		{"missing folder", "npy", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") }, []string{"dataset.path", "nope", "not found"}},
+		{"mixed dtypes", "npy", func(t *testing.T) string {
+			return copyInto(t, map[string]string{"a.npy": fixture("vectors", "f4.npy"), "b.npy": fixture("vectors", "f2.npy")})
+		}, []string{"dataset.path", "b.npy", "dtype <f2", "a.npy is <f4", "allowed: <f4, <f2"}},
+		{"empty shard", "parquet", func(t *testing.T) string {
+			return copyInto(t, map[string]string{"a.parquet": fixture("stream", "f32", "shard-000.parquet"), "b.parquet": fixture("stream", "empty.parquet")})
+		}, []string{"dataset.path", "b.parquet", "no rows"}},
+		{"wrong column type", "parquet", func(t *testing.T) string {
+			return copyInto(t, map[string]string{"a.parquet": fixture("vectors", "float64.parquet")})
+		}, []string{"dataset.path", "a.parquet", "list<double>", "allowed: list<float32> or list<float16>"}},
+		{"mixed widths", "parquet", func(t *testing.T) string {
+			return copyInto(t, map[string]string{"a.parquet": fixture("stream", "f32", "shard-000.parquet"), "b.parquet": fixture("stream", "wide.parquet")})
+		}, []string{"dataset.path", "b.parquet", "4 features", "same width"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := strings.NewReplacer("name: npy", "name: "+c.kind, "SHARDS", c.dir(t), "VAL", val).Replace(streamSpec)
+			out := t.TempDir()
+			_, err := RunFile(context.Background(), writeSpec(t, spec), Options{Out: out, Backend: "go", Log: &bytes.Buffer{}})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 0 {
+				t.Errorf("wrote %d entries before refusing", len(entries))
+			}
+		})
+	}
+}
