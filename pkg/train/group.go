@@ -121,7 +121,11 @@ func newGroup(backend compute.Backend, members []Member, d Data, opts Options) (
 	gr.rows = N - (gr.batches-1)*bs
 	gr.stepsPerCall, gr.evalPerCall = 1, 1
 	if loopsHoldGradients(backend) {
-		gr.stepsPerCall = chunkSteps(opts.StepsPerCall, gr.batches, gr.stepFLOPs(bs), backend)
+		epochSteps := gr.batches // a streamed set's: its chunks', not the sample's (Train: the first chunk)
+		if st := d.Stream; st != nil {
+			epochSteps = streamSteps(st.Rows(), st.ChunkRows(), bs)
+		}
+		gr.stepsPerCall = callSteps(opts.StepsPerCall, gr.batches, epochSteps, gr.stepFLOPs(bs), backend)
 		gr.evalPerCall = (d.Validation.N + evalBatch - 1) / evalBatch
 	}
 	// The sets live on the device only (shared with the host where the backend can):

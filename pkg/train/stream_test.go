@@ -168,3 +168,25 @@ func TestStreamedChunkSmallerThanABatchIsRefusedWithTheBufferNeeded(t *testing.T
 		t.Errorf("err = %v, want dataset.buffer refused with the size needed", err)
 	}
 }
+
+func TestStreamedChunksRunTheStepsPerCallOfTheSetInMemory(t *testing.T) {
+	// bench/sae/stream.sh's shape: 65,536 rows, batch 4,096 (16 steps an epoch), chunks of
+	// 16,384 rows (4 steps), 1.03e11 FLOPs a step. In memory: 16 steps in 4 calls of 4.
+	const flops = 6 * 2 * 512 * 4096 * 4096.0
+	epoch := streamSteps(65536, 65536, 4096)
+	inMemory := callSteps(0, epoch, epoch, flops, nil)
+	if inMemory != 4 {
+		t.Fatalf("in memory: %d steps per call, want 4", inMemory)
+	}
+	chunk := streamSteps(16384, 16384, 4096)
+	if got := callSteps(0, chunk, streamSteps(65536, 16384, 4096), flops, nil); got != inMemory {
+		t.Errorf("streamed in chunks of %d steps: %d steps per call, want the %d of the set in memory", chunk, got, inMemory)
+	}
+	// A call never holds more than a chunk; an asked count is kept where a chunk holds it.
+	if got := callSteps(0, 2, 16, 1, nil); got != 2 {
+		t.Errorf("chunks of 2 steps, a tiny model: %d steps per call, want 2", got)
+	}
+	if got := callSteps(3, 4, 16, flops, nil); got != 3 {
+		t.Errorf("3 steps per call asked: %d", got)
+	}
+}
