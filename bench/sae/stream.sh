@@ -10,7 +10,9 @@
 #         (dataset.buffer 0) and streamed from the shards (dataset.buffer MIB, default 96),
 #         at train.batch_size B (default 4,096), interleaved for --rounds rounds (the order
 #         alternating), E epochs each; samples/s from the epochs after the first
-#         (metrics.elapsed_seconds); prints each round and the ratio streamed / in memory.
+#         (metrics.elapsed_seconds); prints each round and the ratio streamed / in memory,
+#         and the CPU seconds of each whole run (/usr/bin/time: user + system, which other
+#         programs' load moves less than the wall clock) and their ratio in memory / streamed.
 # memory: peak RSS (/usr/bin/time -v) of one epoch streamed from S shards of 4,096 rows
 #         (default 96: 805 MB of float32) at --mem-batch (default 1,024) and --mem-buffer
 #         (default 24 MiB), against the same program streaming one 8 MB shard (the model's
@@ -78,10 +80,12 @@ if want speed; then
   echo "speed: 65,536 rows of $FORMAT shards, batch $BATCH, $EPOCHS epochs, buffer $BUFFER MiB" >&2
   for r in $(seq 1 "$ROUNDS"); do
     l0=$(cut -d' ' -f1 /proc/loadavg)
-    if (( r % 2 )); then run mem$r "$W/small.npy" 0 "$EPOCHS" "$BATCH"; run str$r "$W/small" "$BUFFER" "$EPOCHS" "$BATCH"
-    else run str$r "$W/small" "$BUFFER" "$EPOCHS" "$BATCH"; run mem$r "$W/small.npy" 0 "$EPOCHS" "$BATCH"; fi
+    tm=(/usr/bin/time -o "$W/mem$r.cpu" -f "%U %S") ts=(/usr/bin/time -o "$W/str$r.cpu" -f "%U %S")
+    if (( r % 2 )); then run mem$r "$W/small.npy" 0 "$EPOCHS" "$BATCH" "${tm[@]}"; run str$r "$W/small" "$BUFFER" "$EPOCHS" "$BATCH" "${ts[@]}"
+    else run str$r "$W/small" "$BUFFER" "$EPOCHS" "$BATCH" "${ts[@]}"; run mem$r "$W/small.npy" 0 "$EPOCHS" "$BATCH" "${tm[@]}"; fi
     m=$(rate mem$r 65536) s=$(rate str$r 65536)
-    awk -v r="$r" -v m="$m" -v s="$s" -v l="$l0" 'BEGIN { printf "round %d: in memory %d samples/s, streamed %d samples/s: %.2f (load average before: %s)\n", r, m, s, s / m, l }'
+    cm=$(awk '{ print $1 + $2 }' "$W/mem$r.cpu") cs=$(awk '{ print $1 + $2 }' "$W/str$r.cpu")
+    awk -v r="$r" -v m="$m" -v s="$s" -v l="$l0" -v cm="$cm" -v cs="$cs" 'BEGIN { printf "round %d: in memory %d samples/s, streamed %d samples/s: %.2f; CPU seconds (user + system, whole run) %.1f and %.1f: in memory / streamed %.2f (load average before: %s)\n", r, m, s, s / m, cm, cs, cm / cs, l }'
     rm -rf "$W/out-mem$r" "$W/out-str$r"
   done
 fi
