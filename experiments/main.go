@@ -67,7 +67,7 @@ func run() int {
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-signals
-		fmt.Fprintln(os.Stderr, "\ninterrupt: finishing the current epoch and writing what is complete (interrupt again to stop at once)")
+		fmt.Fprintln(os.Stderr, "\ninterrupt: finishing the current epoch (a streamed set's run: the current chunk, with a checkpoint) and writing what is complete (interrupt again to stop at once)")
 		cancel()
 		<-signals
 		fmt.Fprintln(os.Stderr, "stopped: completed runs are saved; unfinished ones re-run with --resume")

@@ -8,7 +8,12 @@
 // adds (an LR schedule's counter, a data stream's position) joins as a variable or a
 // field, without a new format.
 //
-// A file (format v2) is the magic line, the length (8 bytes, little-endian) of a
+// A checkpoint is written after an epoch (Steps 0) or inside one (Steps > 0: a
+// streamed set's, at a chunk boundary, with the epoch's running Tally): "epochs up to
+// Epoch complete, Steps optimizer steps of epoch Epoch+1 run".
+//
+// A file (format v3; v2 is the same layout, from before checkpoints inside an epoch)
+// is the magic line, the length (8 bytes, little-endian) of a
 // gob-encoded State whose variables carry no data, the variables' raw data one after
 // the other, and the SHA-256 of all that. Write streams it to the file: the variables
 // are not copied again (a gob encoding of a State holding an SAE's 8 MiB matrices
@@ -34,19 +39,25 @@ import (
 	"strconv"
 )
 
-// magic opens every checkpoint file; the digit is the format version. magicV1 opens
-// the files of the first format, still read.
+// magic opens every checkpoint file; the digit is the format version. magicV2 and
+// magicV1 open the files of the earlier formats, still read.
 const (
-	magic   = "saerun checkpoint v2\n"
+	magic   = "saerun checkpoint v3\n"
+	magicV2 = "saerun checkpoint v2\n"
 	magicV1 = "saerun checkpoint v1\n"
 )
 
-// State is one run's training state after an epoch.
+// State is one run's training state after an epoch, or inside one (Steps > 0).
 type State struct {
 	RunID      string // the run it belongs to
 	ConfigHash string // ConfigHash of the run's resolved configuration
 	Epoch      int    // epochs completed
-	Elapsed    float64
+	// Steps is how many optimizer steps of epoch Epoch+1 had run: 0 for a checkpoint
+	// after an epoch, > 0 for one inside epoch Epoch+1 (then Tally is set).
+	Steps int
+	// Tally is the running tally of the epoch Steps are of (nil when Steps is 0).
+	Tally   *Tally
+	Elapsed float64
 	// CompileSecs, Final are the run's outcome so far (a resumed run reports them).
 	CompileSecs float64
 	Final       []Metric
@@ -71,6 +82,17 @@ type Stream struct {
 	Epoch, Shard, Offset int
 	Rows, Shards         int
 	Order                []byte
+}
+
+// Tally is one run's running tally of a partly trained epoch, as the training program
+// carries it: the sums of its step metrics weighted by each batch's sample count (in
+// the order of the run's training metrics), whether it still trains, and the step and
+// loss at which its metrics first stopped being finite (-1, 0: they did not).
+type Tally struct {
+	Sums     []float64
+	Active   bool
+	FailStep int32
+	FailLoss float32
 }
 
 // Metric is a final metric (as results.Metric; this package imports nothing).
@@ -188,7 +210,11 @@ func Decode(path string, data []byte, runID, configHash string) (*State, error) 
 // data alias data.
 func Parse(path string, data []byte) (*State, error) {
 	refuse := func(format string, args ...any) error { return refusal(path, format, args...) }
-	if len(data) < len(magic) || string(data[:len(magic)]) != magic && string(data[:len(magic)]) != magicV1 {
+	head := ""
+	if len(data) >= len(magic) {
+		head = string(data[:len(magic)])
+	}
+	if head != magic && head != magicV2 && head != magicV1 {
 		return nil, refuse("not a saerun checkpoint (no %q header)", magic[:len(magic)-1])
 	}
 	if len(data) < len(magic)+sha256.Size {
@@ -199,7 +225,7 @@ func Parse(path string, data []byte) (*State, error) {
 		return nil, refuse("damaged or truncated (checksum mismatch)")
 	}
 	var s State
-	if string(data[:len(magic)]) == magicV1 {
+	if head == magicV1 {
 		if err := gob.NewDecoder(bytes.NewReader(body[len(magic):])).Decode(&s); err != nil {
 			return nil, refuse("cannot decode: %v", err)
 		}
@@ -228,8 +254,14 @@ func Parse(path string, data []byte) (*State, error) {
 		}
 		s = h.State
 	}
-	if s.Epoch < 1 {
-		return nil, refuse("epoch %d", s.Epoch)
+	if s.Epoch < 0 || s.Steps < 0 || s.Epoch == 0 && s.Steps == 0 {
+		return nil, refuse("epoch %d, step %d of the next", s.Epoch, s.Steps)
+	}
+	if s.Steps > 0 && s.Tally == nil {
+		return nil, refuse("%d steps into epoch %d without that epoch's tally", s.Steps, s.Epoch+1)
+	}
+	if s.Steps == 0 && s.Tally != nil {
+		return nil, refuse("a tally of epoch %d without steps in it", s.Epoch+1)
 	}
 	return &s, nil
 }

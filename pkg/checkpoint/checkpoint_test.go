@@ -142,3 +142,70 @@ func TestWritingACheckpointDoesNotCopyItsVariables(t *testing.T) {
 		t.Fatalf("decoded %v", err)
 	}
 }
+
+// A checkpoint inside an epoch (Steps, Tally) round-trips: its steps into the next
+// epoch and that epoch's running tally come back as written, bit for bit.
+func TestMidEpochCheckpointRoundTripsItsStepsAndTally(t *testing.T) {
+	for _, epoch := range []int{0, 2} {
+		s := sample(epoch)
+		s.Steps = 17
+		s.Tally = &Tally{Sums: []float64{0.1 + 0.2, -3e-300, 7}, Active: true, FailStep: -1, FailLoss: 0}
+		s.Stream = &Stream{Epoch: epoch + 1, Shard: 2, Offset: 100, Rows: 1200, Shards: 3, Order: []byte{1, 2}}
+		path := filepath.Join(t.TempDir(), "r1.ckpt")
+		if err := Write(path, s); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(path)
+		if !bytes.HasPrefix(data, []byte(magic)) {
+			t.Errorf("written as %q, want the current format %q", data[:len(magic)], magic)
+		}
+		got, err := Decode(path, data, "r1", s.ConfigHash)
+		if err != nil || !reflect.DeepEqual(got, s) {
+			t.Fatalf("epoch %d: got %+v (tally %+v), %v", epoch, got, got.Tally, err)
+		}
+	}
+}
+
+// A checkpoint of format v2 (testdata/v2-after-epoch-3.ckpt, written by the code of
+// that format) still decodes: after epoch 3, no steps into epoch 4, no tally.
+func TestVersion2CheckpointsStillDecode(t *testing.T) {
+	path := filepath.Join("testdata", "v2-after-epoch-3.ckpt")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(data, []byte(magicV2)) {
+		t.Fatalf("%s is not a v2 file", path)
+	}
+	want := sample(3)
+	want.Elapsed, want.CompileSecs, want.AuxNext = 12.5, 1.25, true
+	want.Stream = &Stream{Epoch: 4, Shard: 1, Offset: 341, Rows: 1200, Shards: 3, Order: []byte{9, 8, 7}}
+	got, err := Decode(path, data, "r1", want.ConfigHash)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+}
+
+// States no writer makes are refused by name: before any step, steps without the
+// tally, a tally without steps.
+func TestCheckpointOfAnImpossiblePositionIsRefused(t *testing.T) {
+	for name, c := range map[string]struct {
+		edit func(*State)
+		want string
+	}{
+		"epoch 0, no steps":   {func(s *State) { s.Epoch = 0 }, "epoch 0, step 0"},
+		"negative steps":      {func(s *State) { s.Steps = -1 }, "step -1"},
+		"steps without tally": {func(s *State) { s.Steps = 5 }, "without that epoch's tally"},
+		"tally without steps": {func(s *State) { s.Tally = &Tally{Sums: []float64{1}} }, "without steps"},
+	} {
+		s := sample(2)
+		c.edit(s)
+		data, err := Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode("x/r1.ckpt", data, "r1", s.ConfigHash); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "x/r1.ckpt") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want a refusal naming the file and %q", name, err, c.want)
+		}
+	}
+}

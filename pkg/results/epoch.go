@@ -59,9 +59,12 @@ type Outcome struct {
 	Message     string
 	CompileSecs float64
 	Weights     []LayerWeights // the trained parameters, layer by layer
-	// ResumedFrom is the epoch of the checkpoint this process resumed the run from (0:
-	// it trained from the start).
+	// ResumedFrom is the epoch of the checkpoint this process resumed the run from:
+	// the epochs complete at it (a checkpoint inside an epoch: the epoch before). 0
+	// without Resumed: it trained from the start.
 	ResumedFrom int
+	// Resumed: the run continued from a checkpoint (ResumedFrom 0: one inside epoch 1).
+	Resumed bool
 	// InputScale is the factor c a sparse autoencoder multiplied its inputs by
 	// (model.sae.normalize; 1 without it); NaN for the other models.
 	InputScale float64

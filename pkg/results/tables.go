@@ -94,7 +94,7 @@ type RunInfo struct {
 	GroupSize                     int32     `parquet:"group_size"`
 	EpochsCompleted               int32     `parquet:"epochs_completed"`
 	DivergedEpoch                 *int32    `parquet:"diverged_epoch,optional"`     // null unless diverged
-	ResumedFromEpoch              *int32    `parquet:"resumed_from_epoch,optional"` // the checkpoint's epoch a resumed run continued from; null when it never resumed
+	ResumedFromEpoch              *int32    `parquet:"resumed_from_epoch,optional"` // the epochs complete at the checkpoint a resumed run continued from (0: one inside epoch 1); null when it never resumed
 	StartTime                     time.Time `parquet:"start_time,timestamp(microsecond)"`
 	EndTime                       time.Time `parquet:"end_time,timestamp(microsecond)"`
 	WallSeconds                   float64   `parquet:"wall_seconds"`

@@ -73,31 +73,39 @@ func loadResume(dir string, r sweep.Run, log io.Writer) []*resumePoint {
 	return good
 }
 
+// at is where p's checkpoint stands: epochs complete, and steps into the next (a
+// checkpoint inside an epoch; 0: after the epoch).
+func (p *resumePoint) at() [2]int { return [2]int{p.state.Epoch, p.state.Steps} }
+
+// later orders checkpoint positions: by epoch, then by steps into the next.
+func later(a, b [2]int) bool { return a[0] > b[0] || a[0] == b[0] && a[1] > b[1] }
+
 // resumePoints chooses where each run of a planned group resumes. A kill between two
-// members' checkpoints of one epoch leaves them an epoch apart: when one epoch is
-// among every run's good checkpoints, all resume from the latest such epoch, as the
-// same group (its numbers then equal the uninterrupted group's bit for bit). Otherwise
-// each resumes from its newest good checkpoint (nil: from epoch 1), and runs of
-// different epochs train in separate groups.
+// members' checkpoints of one point (an epoch's end, or a chunk boundary inside an
+// epoch) leaves them a point apart: when one point is among every run's good
+// checkpoints, all resume from the latest such point, as the same group (its numbers
+// then equal the uninterrupted group's bit for bit). Otherwise each resumes from its
+// newest good checkpoint (nil: from epoch 1), and runs at different points train in
+// separate groups.
 func resumePoints(cands [][]*resumePoint) []*resumePoint {
 	out := make([]*resumePoint, len(cands))
-	common := 0
+	var common [2]int
 	for _, c := range cands[0] {
-		e, inAll := c.state.Epoch, true
+		e, inAll := c.at(), true
 		for _, other := range cands[1:] {
 			found := false
 			for _, o := range other {
-				found = found || o.state.Epoch == e
+				found = found || o.at() == e
 			}
 			inAll = inAll && found
 		}
-		if inAll && e > common {
+		if inAll && later(e, common) {
 			common = e
 		}
 	}
 	for i, c := range cands {
 		for _, p := range c {
-			if (common > 0 && p.state.Epoch == common) || (common == 0 && out[i] == nil) {
+			if (common != [2]int{} && p.at() == common) || (common == [2]int{} && out[i] == nil) {
 				out[i] = p
 			}
 		}

@@ -115,6 +115,12 @@ func sameTables(t *testing.T, got, want map[string][]string) {
 // waitForCheckpoint waits until some run of the sweep in dir has a checkpoint after at
 // least epoch epochs, or the process ends (false).
 func waitForCheckpoint(dir string, epoch int, done <-chan error) bool {
+	return waitFor(dir, func(s *checkpoint.State) bool { return s.Epoch >= epoch }, done)
+}
+
+// waitFor waits until some run of the sweep in dir has a checkpoint that ok accepts,
+// or the process ends (false).
+func waitFor(dir string, ok func(*checkpoint.State) bool, done <-chan error) bool {
 	for {
 		select {
 		case <-done:
@@ -124,7 +130,7 @@ func waitForCheckpoint(dir string, epoch int, done <-chan error) bool {
 		files, _ := filepath.Glob(filepath.Join(dir, CheckpointsDir, "*.ckpt"))
 		for _, f := range files {
 			if data, err := os.ReadFile(f); err == nil {
-				if s, err := checkpoint.Parse(f, data); err == nil && s.Epoch >= epoch {
+				if s, err := checkpoint.Parse(f, data); err == nil && ok(s) {
 					return true
 				}
 			}
@@ -153,8 +159,17 @@ func TestSIGKILLedSweepResumesFromCheckpointsBitIdentically(t *testing.T) {
 
 // sigkillsResumeBitIdentically runs the sweep of spec (named resume, 4 runs, in groups
 // of 2) uninterrupted, then SIGKILLs it at random moments after its runs have
-// checkpoints and resumes it each time: every table must end bit-identical.
+// checkpoints after an epoch and resumes it each time: every table must end
+// bit-identical, and some run must have resumed after an epoch.
 func sigkillsResumeBitIdentically(t *testing.T, spec string) {
+	t.Helper()
+	sigkillsResumeBitIdenticallyFrom(t, spec, func(s *checkpoint.State) bool { return s.Epoch >= 1 }, 1)
+}
+
+// sigkillsResumeBitIdenticallyFrom is sigkillsResumeBitIdentically with the kills after
+// a checkpoint that ready accepts, and at least one run resumed from epoch minFrom or
+// later (its runs row's resumed_from_epoch; 0: inside epoch 1).
+func sigkillsResumeBitIdenticallyFrom(t *testing.T, spec string, ready func(*checkpoint.State) bool, minFrom int32) {
 	t.Helper()
 	want, wantResumed := reference(t, spec)
 	for id, r := range wantResumed {
@@ -172,7 +187,7 @@ func sigkillsResumeBitIdentically(t *testing.T, spec string) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		if waitForCheckpoint(dir, 1, done) {
+		if waitFor(dir, ready, done) {
 			time.Sleep(time.Duration(attempt*37%150) * time.Millisecond)
 			cmd.Process.Signal(syscall.SIGKILL)
 			if err := <-done; err != nil && strings.Contains(err.Error(), "killed") {
@@ -190,7 +205,7 @@ func sigkillsResumeBitIdentically(t *testing.T, spec string) {
 	sameTables(t, got, want)
 	n := 0
 	for _, r := range resumed {
-		if r != nil && *r > 0 {
+		if r != nil && *r >= minFrom {
 			n++
 		}
 	}
@@ -359,6 +374,42 @@ func TestGroupResumesFromTheLatestEpochEveryMemberHas(t *testing.T) {
 		for i := range got {
 			if epochOf(got[i]) != c.want[i] {
 				t.Errorf("%v: run %d resumes after %d, want %d", c.want, i, epochOf(got[i]), c.want[i])
+			}
+		}
+	}
+}
+
+// Checkpoints inside an epoch are points of their own, (epochs complete, steps into
+// the next): a kill between two members' checkpoints at one chunk boundary leaves
+// them a point apart, and both resume from the latest point they share, never from
+// the same epoch at different steps.
+func TestGroupResumesFromTheLatestPointInsideAnEpochEveryMemberHas(t *testing.T) {
+	at := func(points ...[2]int) []*resumePoint {
+		var out []*resumePoint
+		for _, p := range points {
+			out = append(out, &resumePoint{state: &checkpoint.State{Epoch: p[0], Steps: p[1]}})
+		}
+		return out
+	}
+	pointOf := func(p *resumePoint) [2]int {
+		if p == nil {
+			return [2]int{}
+		}
+		return p.at()
+	}
+	for _, c := range []struct {
+		cands [][]*resumePoint
+		want  [][2]int
+	}{
+		{[][]*resumePoint{at([2]int{0, 18}, [2]int{0, 9}), at([2]int{0, 9})}, [][2]int{{0, 9}, {0, 9}}},
+		{[][]*resumePoint{at([2]int{1, 0}, [2]int{0, 27}), at([2]int{0, 27}, [2]int{0, 18})}, [][2]int{{0, 27}, {0, 27}}},
+		{[][]*resumePoint{at([2]int{2, 35}, [2]int{2, 0}), at([2]int{2, 0}, [2]int{1, 70})}, [][2]int{{2, 0}, {2, 0}}},
+		{[][]*resumePoint{at([2]int{0, 18}, [2]int{0, 9}), at([2]int{0, 35}, [2]int{0, 27})}, [][2]int{{0, 18}, {0, 35}}},
+	} {
+		got := resumePoints(c.cands)
+		for i := range got {
+			if pointOf(got[i]) != c.want[i] {
+				t.Errorf("%v: run %d resumes at %v, want %v", c.want, i, pointOf(got[i]), c.want[i])
 			}
 		}
 	}

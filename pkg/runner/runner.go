@@ -508,8 +508,8 @@ func claim(sw *writer.Sweep, g []sweep.Run, sum *Summary) ([]sweep.Run, []*write
 }
 
 // trainGroup trains one group and records each member's results. With resume, each
-// run continues from its last good checkpoint (loadResume); runs that resume after
-// different epochs (or not at all) train in separate groups, one after another.
+// run continues from its last good checkpoint (loadResume); runs that resume at
+// different points (or not at all) train in separate groups, one after another.
 // A hung part (*errHung) leaves the parts after it untrained: they are recorded failed
 // and --resume runs them.
 func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, sw *writer.Sweep, g []sweep.Run, d train.Data, prog Progress,
@@ -521,13 +521,17 @@ func trainGroup(ctx context.Context, trainer *train.Trainer, info backend.Info, 
 		}
 	}
 	points := resumePoints(cands)
-	var order []int // resume epochs, in order of first appearance
-	byEpoch := map[int][]int{}
+	var order [][2]int // resume points (epoch, steps into the next), in order of first appearance
+	byEpoch := map[[2]int][]int{}
 	for i, r := range g {
-		e := 0
-		if points[i] != nil {
-			e = points[i].state.Epoch
-			fmt.Fprintf(log, "run %s: resuming after epoch %d from %s\n", r.ID, e, ckptPath(sw.Dir, r.ID))
+		var e [2]int
+		if p := points[i]; p != nil {
+			e = p.at()
+			if e[1] == 0 {
+				fmt.Fprintf(log, "run %s: resuming after epoch %d from %s\n", r.ID, e[0], ckptPath(sw.Dir, r.ID))
+			} else {
+				fmt.Fprintf(log, "run %s: resuming inside epoch %d, after %d of its steps, from %s\n", r.ID, e[0]+1, e[1], ckptPath(sw.Dir, r.ID))
+			}
 		}
 		if _, ok := byEpoch[e]; !ok {
 			order = append(order, e)

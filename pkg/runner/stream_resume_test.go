@@ -12,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sparselab/saerun/pkg/checkpoint"
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/sweep"
+	"github.com/sparselab/saerun/pkg/train"
 )
 
 // writeRowsNPY writes rows (n × dim float32) as a .npy file.
@@ -97,6 +100,122 @@ func TestSIGKILLedStreamedSweepResumesFromCheckpointsBitIdentically(t *testing.T
 	}
 	shards, val := streamedDigits(t)
 	sigkillsResumeBitIdentically(t, writeSpec(t, strings.NewReplacer("SHARDS", shards, "VAL", val).Replace(streamSpec)))
+}
+
+// oneEpochStreamSpec is streamSpec as SAE researchers run it: one epoch, in batches of
+// 10 (chunks of 341 rows: 35 steps each, 123 an epoch), with checkpoints inside the
+// epoch every 20 steps (after steps 35, 70 and 105).
+func oneEpochStreamSpec(shards, val string) string {
+	return strings.NewReplacer("SHARDS", shards, "VAL", val, "train: {epochs: 8, batch_size: 40}", "train: {epochs: 1, batch_size: 10}",
+		"checkpoints: {every: 1}", "checkpoints: {every: 1, steps: 20}").Replace(streamSpec)
+}
+
+// A one-epoch streamed sweep SIGKILLed at random moments inside its epoch (after a
+// checkpoint inside it) and resumed each time ends with every table bit-identical to
+// an uninterrupted sweep's: the runs resume inside the epoch (resumed_from_epoch 0),
+// not from its start.
+func TestSIGKILLedOneEpochStreamedSweepResumesInsideTheEpochBitIdentically(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a runner several times")
+	}
+	shards, val := streamedDigits(t)
+	spec := writeSpec(t, oneEpochStreamSpec(shards, val))
+	sigkillsResumeBitIdenticallyFrom(t, spec, func(s *checkpoint.State) bool { return s.Steps > 0 }, 0)
+}
+
+// cancelAt is a Progress that cancels the sweep's context once a group reports step
+// steps of epoch 1, and keeps the steps reported after that.
+type cancelAt struct {
+	cancel    func()
+	step      int
+	cancelled bool
+	after     []int
+}
+
+func (c *cancelAt) StartGroup(int, int, []sweep.Run, int, int) {}
+func (c *cancelAt) Epoch(int, *train.Epoch)                    {}
+func (c *cancelAt) EndGroup([]train.Outcome)                   {}
+func (c *cancelAt) Batch(epoch, batch, batches int) {
+	if c.cancelled {
+		c.after = append(c.after, batch)
+	} else if epoch == 1 && batch >= c.step {
+		c.cancelled = true
+		c.cancel()
+	}
+}
+
+// SIGTERM (the cancelled context) inside the one epoch of a streamed sweep stops its
+// group at the next chunk boundary, not at the epoch's end: its runs are recorded
+// interrupted with no epoch complete and a checkpoint at that boundary, the groups
+// after it do not start, and --resume continues the epoch from the checkpoint and
+// ends with every table bit-identical to an uninterrupted sweep's.
+func TestSIGTERMedStreamedSweepStopsAtTheNextChunkAndResumesBitIdentically(t *testing.T) {
+	shards, val := streamedDigits(t)
+	spec := writeSpec(t, oneEpochStreamSpec(shards, val))
+	want, _ := reference(t, spec)
+	out := t.TempDir()
+	dir := filepath.Join(out, "resume")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	prog := &cancelAt{cancel: cancel, step: 3}
+	var log bytes.Buffer
+	sum, err := RunFile(ctx, spec, Options{Out: out, Backend: "go", GroupSize: 2, Log: &log, Progress: prog})
+	if err != nil || sum.Interrupt != 2 || sum.Completed != 0 {
+		t.Fatalf("interrupted sweep: %+v %v\n%s", sum, err, log.String())
+	}
+	for _, b := range prog.after {
+		if b > 35 {
+			t.Errorf("step %d ran after the interrupt: the group should stop at the chunk boundary after step 35", b)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, CheckpointsDir, "*.ckpt"))
+	if len(files) != 2 {
+		t.Fatalf("%d checkpoints, want the interrupted group's 2", len(files))
+	}
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		s, err := checkpoint.Parse(f, data)
+		if err != nil || s.Epoch != 0 || s.Steps != 35 || s.Tally == nil || s.Stream == nil || s.Stream.Epoch != 1 {
+			t.Errorf("%s: %+v %v, want a checkpoint 35 steps into epoch 1", f, s, err)
+		}
+	}
+	statuses, err := statusesOf(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interrupted := 0
+	for _, st := range statuses {
+		if st == train.StatusInterrupted {
+			interrupted++
+		}
+	}
+	if interrupted != 2 {
+		t.Errorf("statuses %v, want 2 runs interrupted", statuses)
+	}
+	log.Reset()
+	if sum, err := RunFile(context.Background(), spec, Options{Out: out, Backend: "go", GroupSize: 2, Resume: true, Log: &log}); err != nil || sum.Completed != 4 {
+		t.Fatalf("resume: %+v %v\n%s", sum, err, log.String())
+	}
+	if !strings.Contains(log.String(), "resuming inside epoch 1, after 35 of its steps") {
+		t.Errorf("the log does not say where the runs resume:\n%s", log.String())
+	}
+	got, resumed := tables(t, dir)
+	sameTables(t, got, want)
+	n := 0
+	for id, r := range resumed {
+		switch {
+		case r != nil && *r == 0:
+			n++
+		case r != nil:
+			t.Errorf("run %s: resumed_from_epoch %d, want 0 (inside epoch 1) or null", id, *r)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d runs resumed inside epoch 1, want the interrupted group's 2", n)
+	}
+	if _, err := os.Stat(filepath.Join(dir, CheckpointsDir)); err == nil {
+		t.Errorf("checkpoints/ left after the sweep finished")
+	}
 }
 
 // A buffer whose chunks hold less than a batch is refused when the sweep is planned,

@@ -23,6 +23,9 @@ const (
 	// DefaultCheckpointsEvery: a checkpoint every epoch costs at most a few per cent of
 	// training on the quickstart and the seed-004 model (docs/reliability.md).
 	DefaultCheckpointsEvery = 1
+	// DefaultCheckpointsSteps: no checkpoints inside an epoch (record.checkpoints.steps;
+	// a streamed set only).
+	DefaultCheckpointsSteps = 0
 )
 
 // defaultRule is one key's default: the field it fills, whether it applies to a spec
@@ -86,6 +89,7 @@ var defaultRules = []defaultRule{
 	// asks for more (every N) or none (every: 0).
 	{"record.weights.every", func(s *Spec) any { return &s.Record.Weights.Every }, always, func(s *Spec) any { return max(s.Train.Epochs, 1) }},
 	{"record.checkpoints.every", func(s *Spec) any { return &s.Record.Checkpoints.Every }, always, constant(DefaultCheckpointsEvery)},
+	{"record.checkpoints.steps", func(s *Spec) any { return &s.Record.Checkpoints.Steps }, always, constant(DefaultCheckpointsSteps)},
 }
 
 // ApplyDefaults fills every omitted key with its documented default, and only omitted

@@ -268,9 +268,14 @@ type WeightsRecord struct {
 
 // CheckpointsRecord: Every N epochs (default DefaultCheckpointsEvery; 0 turns
 // checkpoints off) and when interrupted, each run's state is saved under the sweep
-// folder's checkpoints/; a finished run's are removed unless Keep.
+// folder's checkpoints/; a finished run's are removed unless Keep. Steps N > 0 (a
+// streamed training set only, with Every > 0) also saves it inside an epoch: at the
+// first chunk boundary after every N optimizer steps of the epoch (default 0: only
+// after epochs). It is left out of the resolved configuration's JSON when 0, so the
+// runs (and checkpoints) of specs from before it keep their configuration hash.
 type CheckpointsRecord struct {
 	Every int  `yaml:"every,omitempty" json:"every"`
+	Steps int  `yaml:"steps,omitempty" json:"steps,omitempty"`
 	Keep  bool `yaml:"keep,omitempty" json:"keep,omitempty"`
 }
 

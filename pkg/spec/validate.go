@@ -359,6 +359,14 @@ func (src *Source) validate(s *Spec) Errors {
 	if rec.Checkpoints.Every < 0 {
 		bad("record.checkpoints.every", "0 (no checkpoints) or a positive number of epochs", "invalid: %d", rec.Checkpoints.Every)
 	}
+	switch c := rec.Checkpoints; {
+	case c.Steps < 0:
+		bad("record.checkpoints.steps", "0 (checkpoints after epochs only) or a positive number of optimizer steps", "invalid: %d", c.Steps)
+	case c.Steps > 0 && s.Dataset.Buffer == 0:
+		bad("record.checkpoints.steps", "0 with a data set held in memory (checkpoints inside an epoch need a streamed set: dataset.buffer > 0)", "%d", c.Steps)
+	case c.Steps > 0 && c.Every == 0:
+		bad("record.checkpoints.steps", "0 with record.checkpoints.every: 0 (checkpoints off)", "%d", c.Steps)
+	}
 	if th := rec.ActiveThreshold; th != nil && finite("record.active_threshold", *th) && *th < 0 {
 		bad("record.active_threshold", ">= 0", "negative: %v", *th)
 	}

@@ -12,7 +12,9 @@ import (
 
 // Checkpointer is an Observer that keeps checkpoints: after the epochs
 // record.checkpoints.every says (and after the epoch a cancelled context stops at),
-// the loop hands it every live member's state. A Member's Resume is such a state.
+// the loop hands it every live member's state; a streamed run's also inside an
+// epoch, at the chunk boundaries record.checkpoints.steps says and at the one a
+// cancelled context stops at (State.Steps > 0). A Member's Resume is such a state.
 // The state's variable data alias the training's own memory: they are valid during
 // the call only (checkpoint.Write or Encode them; do not keep them).
 type Checkpointer interface {
@@ -81,30 +83,50 @@ func (gr *group) dropHostCopies() {
 	gr.hostCopies = nil
 }
 
+// resumeAt is where a group resumes: after epoch epochs, and steps optimizer steps
+// into the next (a checkpoint inside an epoch; 0: after the epoch).
+type resumeAt struct{ epoch, steps int }
+
 // restore sets the rows of the members that resume (Member.Resume) from their
-// checkpoints; all of them resume after the same epoch, returned (0: none resumes).
-// Members that do not resume keep their initial values, so they must start at epoch 1
-// too: a group mixes them only when nothing resumes.
-func (gr *group) restore() (int, error) {
-	epoch := 0
+// checkpoints; all of them resume at the same point, returned (the zero resumeAt:
+// none resumes). Members that do not resume keep their initial values, so they must
+// start at epoch 1 too: a group mixes them only when nothing resumes.
+func (gr *group) restore() (resumeAt, error) {
+	var at resumeAt
 	for _, m := range gr.members {
-		e := 0
+		var p resumeAt
 		if m.Resume != nil {
-			e = m.Resume.Epoch
+			p = resumeAt{m.Resume.Epoch, m.Resume.Steps}
 		}
-		if m != gr.members[0] && e != epoch {
-			return 0, fmt.Errorf("runs %s and %s resume after different epochs (%d, %d): they train in separate groups", gr.members[0].RunID, m.RunID, epoch, e)
+		if m != gr.members[0] && p != at {
+			return resumeAt{}, fmt.Errorf("runs %s and %s resume at different points (epoch %d step %d, epoch %d step %d): they train in separate groups",
+				gr.members[0].RunID, m.RunID, at.epoch, at.steps, p.epoch, p.steps)
 		}
-		epoch = e
+		at = p
 	}
-	if epoch == 0 {
-		return 0, nil
+	if at == (resumeAt{}) {
+		return at, nil
 	}
+	if at.steps > 0 && gr.data.Stream == nil {
+		return resumeAt{}, fmt.Errorf("checkpoint of run %s was written %d steps into epoch %d, but the run's training set is held in memory (only a streamed set checkpoints inside an epoch)",
+			gr.members[0].RunID, at.steps, at.epoch+1)
+	}
+	if err := gr.restoreVariables(); err != nil {
+		return resumeAt{}, err
+	}
+	for _, m := range gr.members {
+		gr.deadSeen = gr.deadSeen || m.Resume.AuxNext // an unneeded aux call changes nothing
+	}
+	return at, nil
+}
+
+// restoreVariables sets every checkpoint variable from the members' checkpoints.
+func (gr *group) restoreVariables() error {
 	K := len(gr.members)
 	for _, v := range gr.checkpointVariables() {
 		old, err := v.Value()
 		if err != nil {
-			return 0, err
+			return err
 		}
 		sh := old.Shape()
 		t := tensors.FromShape(sh)
@@ -138,11 +160,8 @@ func (gr *group) restore() (int, error) {
 			err = autoencoder.SetVariable(v, t)
 		}
 		if err != nil {
-			return 0, err
+			return err
 		}
 	}
-	for _, m := range gr.members {
-		gr.deadSeen = gr.deadSeen || m.Resume.AuxNext // an unneeded aux call changes nothing
-	}
-	return epoch, nil
+	return nil
 }

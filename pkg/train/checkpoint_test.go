@@ -12,18 +12,23 @@ import (
 	"github.com/sparselab/saerun/pkg/checkpoint"
 )
 
-// keeper is a History that keeps every checkpoint it is handed, by model and epoch.
+// keeper is a History that keeps every checkpoint it is handed, by model and epoch
+// (states: after an epoch) or by model and (epochs complete, steps into the next)
+// (inEpoch: inside an epoch).
 type keeper struct {
 	History
-	states map[int]map[int]*checkpoint.State
+	states  map[int]map[int]*checkpoint.State
+	inEpoch map[int]map[[2]int]*checkpoint.State
 }
 
 func (c *keeper) Checkpoint(k int, s *checkpoint.State) error {
 	if c.states == nil {
 		c.states = map[int]map[int]*checkpoint.State{}
+		c.inEpoch = map[int]map[[2]int]*checkpoint.State{}
 	}
 	if c.states[k] == nil {
 		c.states[k] = map[int]*checkpoint.State{}
+		c.inEpoch[k] = map[[2]int]*checkpoint.State{}
 	}
 	// Through the file format, as the runner does.
 	b, err := checkpoint.Encode(s)
@@ -33,6 +38,10 @@ func (c *keeper) Checkpoint(k int, s *checkpoint.State) error {
 	s, err = checkpoint.Decode("mem", b, s.RunID, s.ConfigHash)
 	if err != nil {
 		return err
+	}
+	if s.Steps > 0 {
+		c.inEpoch[k][[2]int{s.Epoch, s.Steps}] = s
+		return nil
 	}
 	c.states[k][s.Epoch] = s
 	return nil
@@ -145,12 +154,12 @@ func TestMembersResumingAfterDifferentEpochsAreRefusedInOneGroup(t *testing.T) {
 	members[0].Resume = full.states[0][1]
 	members[1].Resume = full.states[1][2]
 	_, err = Train(context.Background(), b, members, digits(t), &keeper{})
-	if err == nil || !strings.Contains(err.Error(), "resume after different epochs") {
+	if err == nil || !strings.Contains(err.Error(), "resume at different points (epoch 1 step 0, epoch 2 step 0)") {
 		t.Fatalf("got %v", err)
 	}
 	members[1].Resume = nil
 	_, err = Train(context.Background(), b, members, digits(t), &keeper{})
-	if err == nil || !strings.Contains(err.Error(), "resume after different epochs") {
+	if err == nil || !strings.Contains(err.Error(), "resume at different points") {
 		t.Fatalf("a fresh member beside a resumed one: got %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/sparselab/saerun/pkg/backend"
+	"github.com/sparselab/saerun/pkg/checkpoint"
 	"github.com/sparselab/saerun/pkg/optim"
 )
 
@@ -25,10 +26,11 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		stop    func()
 		chunks  *chunkFeed
 	)
-	resumed, err := gr.restore()
+	at, err := gr.restore()
 	if err != nil {
 		return nil, err
 	}
+	resumed := at.epoch // epochs complete; at.steps of the next run (a streamed set's)
 	if err := gr.uploadVariables(); err != nil {
 		return nil, err
 	}
@@ -54,6 +56,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 			for _, f := range r.Final {
 				outcomes[k].Final = append(outcomes[k].Final, Metric{Split: f.Split, Name: f.Name, Value: f.Value})
 			}
+			outcomes[k].Resumed = true
 			start = time.Now().Add(-time.Duration(r.Elapsed * float64(time.Second)))
 		}
 	}
@@ -68,7 +71,33 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 		var t epochTally
 		var err error
 		if chunks != nil {
-			t, err = gr.trainStreamEpoch(epoch, chunks, active, obs)
+			var from *resumeAt // the epoch resumed inside, if this is it
+			if epoch == resumed+1 && at.steps > 0 {
+				from = &at
+			}
+			save := func(done int, tally []*tensors.Tensor, firstCall float64) error { // a checkpoint inside the epoch
+				if epoch == 1 && from == nil { // the run's first epoch: its first call's compilation
+					for k := range outcomes {
+						outcomes[k].CompileSecs = firstCall
+					}
+				}
+				if ckpt == nil || s.Record.Checkpoints.Every <= 0 {
+					return nil
+				}
+				return gr.checkpointInEpoch(ckpt, chunks, epoch, done, tally, time.Since(start).Seconds(), active, outcomes)
+			}
+			var stopped bool
+			t, stopped, err = gr.trainStreamEpoch(ctx, epoch, chunks, active, from, save, obs)
+			if err == nil && stopped { // interrupted inside the epoch: it stays unfinished, its checkpoint written
+				gr.releaseMemory()
+				for k := range outcomes {
+					if active[k] {
+						outcomes[k].Status = StatusInterrupted
+						outcomes[k].Message = fmt.Sprintf("interrupted in epoch %d of %d, after %d of its %d steps", epoch, s.Train.Epochs, t.steps, t.epochSteps)
+					}
+				}
+				break
+			}
 		} else {
 			idx := <-indices
 			t, err = gr.trainEpoch(epoch, idx, active, obs)
@@ -88,7 +117,7 @@ func (gr *group) run(ctx context.Context, obs Observer) ([]Outcome, error) {
 				outcomes[k].Message = fmt.Sprintf("loss became %v in epoch %d, batch %d", t.failLoss[k], epoch, t.failStep[k])
 			}
 		}
-		if epoch == resumed+1 && resumed == 0 {
+		if epoch == resumed+1 && resumed == 0 && at.steps == 0 {
 			for k := range outcomes {
 				outcomes[k].CompileSecs = t.firstCall
 			}
@@ -224,6 +253,37 @@ func (gr *group) checkpoint(ckpt Checkpointer, chunks *chunkFeed, epoch int, ela
 	return nil
 }
 
+// checkpointInEpoch hands every member live at the start of epoch its state done
+// steps into the epoch (a streamed set's, at a chunk boundary): the variables, the
+// stream's position and row orders, and the epoch's tally so far, read from the
+// device (where training carries it on).
+func (gr *group) checkpointInEpoch(ckpt Checkpointer, chunks *chunkFeed, epoch, done int, tally []*tensors.Tensor, elapsed float64, active []bool, outcomes []Outcome) error {
+	defer gr.dropHostCopies()
+	var t epochTally
+	if err := t.peek(tally); err != nil {
+		return err
+	}
+	M := len(gr.metricNames())
+	for k := range gr.members {
+		if !active[k] {
+			continue
+		}
+		st, err := gr.saveState(k, epoch-1, elapsed, outcomes[k])
+		if err == nil {
+			st.Steps = done
+			st.Tally = &checkpoint.Tally{Sums: t.sums[k*M : (k+1)*M : (k+1)*M], Active: t.active[k], FailStep: t.failStep[k], FailLoss: t.failLoss[k]}
+			err = chunks.saveStream(k, gr.data.Stream, st)
+		}
+		if err == nil {
+			err = ckpt.Checkpoint(k, st)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // drawOrders draws the epochs' batch indices one epoch ahead, while the device trains
 // (64 models' permutations of 60,000 rows take tens of milliseconds): each model's
 // order comes from its own generator, seeded by its seed, so the numbers do not
@@ -280,6 +340,8 @@ type epochTally struct {
 	failStep  []int32
 	failLoss  []float32
 	firstCall float64 // seconds of the epoch's first call (with compilation in epoch 1)
+	// steps of the epoch's epochSteps were run (a streamed epoch stopped inside: fewer)
+	steps, epochSteps int
 }
 
 // trainEpoch runs the epoch's steps, stepsPerCall per call, and reads the tally back
@@ -316,6 +378,30 @@ func (out *epochTally) read(tally []*tensors.Tensor) {
 	out.active = copyAndFree[bool](tally[1])
 	out.failStep = copyAndFree[int32](tally[2])
 	out.failLoss = copyAndFree[float32](tally[3])
+}
+
+// peek copies the tally to the host and leaves it on the device, where training
+// carries it on (a host copy it had to make is freed after).
+func (out *epochTally) peek(tally []*tensors.Tensor) error {
+	var err error
+	copyOf := func(t *tensors.Tensor, fn func(*tensors.Tensor)) {
+		made := !t.IsLocal() && t.IsOnAnyDevice()
+		fn(t)
+		if made {
+			t.FinalizeLocal()
+		}
+	}
+	copyOf(tally[0], func(t *tensors.Tensor) { out.sums, err = tensors.CopyFlatData[float64](t) })
+	if err == nil {
+		copyOf(tally[1], func(t *tensors.Tensor) { out.active, err = tensors.CopyFlatData[bool](t) })
+	}
+	if err == nil {
+		copyOf(tally[2], func(t *tensors.Tensor) { out.failStep, err = tensors.CopyFlatData[int32](t) })
+	}
+	if err == nil {
+		copyOf(tally[3], func(t *tensors.Tensor) { out.failLoss, err = tensors.CopyFlatData[float32](t) })
+	}
+	return err
 }
 
 // trainSteps runs the gr.batches steps of idx on gr.xTrain, at most stepsPerCall per

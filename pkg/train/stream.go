@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -33,9 +34,11 @@ import (
 // the group (drawn from dataset.split_seed). The epoch's tally runs on across its
 // chunks, so the metrics are those of the whole epoch.
 //
-// A checkpoint holds the stream's position (after an epoch: the next epoch's start)
-// and each model's row-order generator, so a resumed run reads and draws what the
-// uninterrupted run would have.
+// A checkpoint holds the stream's position (after an epoch: the next epoch's start;
+// inside one: the next chunk's) and each model's row-order generator, so a resumed run
+// reads and draws what the uninterrupted run would have. Inside an epoch (at a chunk
+// boundary: record.checkpoints.steps, or an interrupt) it also holds the epoch's
+// running tally and the steps run (checkpointInEpoch), and the epoch resumes there.
 
 // chunkFeed is a run's chunks, read ahead, and each model's row-order generator.
 type chunkFeed struct {
@@ -163,20 +166,38 @@ func streamSteps(rows, chunk, B int) int {
 	return full*((chunk+B-1)/B) + (rest+B-1)/B
 }
 
-// trainStreamEpoch trains epoch on its chunks, as trainEpoch trains it on the set.
-func (gr *group) trainStreamEpoch(epoch int, f *chunkFeed, active []bool, obs Observer) (epochTally, error) {
+// trainStreamEpoch trains epoch on its chunks, as trainEpoch trains it on the set;
+// from, when set, is a checkpoint inside the epoch the members resume at (their
+// tallies, the steps already run).
+//
+// Between chunks, where the host has control, it calls save (a checkpoint inside the
+// epoch) at the first chunk boundary after every record.checkpoints.steps steps of the
+// epoch (steps counted from the epoch's start, so where they fall depends on the
+// steps only), and when ctx is cancelled: then it saves and stops there (stopped; the
+// tally read is the unfinished epoch's). The epoch's last chunk ends the epoch, and
+// the loop checkpoints after it as after any epoch.
+func (gr *group) trainStreamEpoch(ctx context.Context, epoch int, f *chunkFeed, active []bool, from *resumeAt,
+	save func(done int, tally []*tensors.Tensor, firstCall float64) error, obs Observer) (out epochTally, stopped bool, err error) {
 	st := gr.data.Stream
 	steps := streamSteps(st.Rows(), st.ChunkRows(), f.B)
-	tally := gr.newTally(active)
-	var out epochTally
-	for done := 0; ; {
+	every := gr.spec.Record.Checkpoints.Steps
+	tally, done := gr.newTally(active), 0
+	if from != nil {
+		freeAll(tally...)
+		if tally, err = gr.resumedTally(); err != nil {
+			return out, false, err
+		}
+		done = from.steps
+	}
+	out.epochSteps = steps
+	for {
 		c, x, err := f.take(gr.backend, st, gr.model.inputScale())
 		if errors.Is(err, data.ErrStreamExhausted) || err == nil && c.At.Epoch != epoch {
 			err = fmt.Errorf("stream of %s: epoch %d's chunks ended early (a bug)", st.Source(), epoch)
 		}
 		if err != nil {
 			freeAll(tally...)
-			return out, err
+			return out, false, err
 		}
 		gr.xTrain = x
 		gr.batches = (c.N + f.B - 1) / f.B
@@ -185,16 +206,51 @@ func (gr *group) trainStreamEpoch(epoch int, f *chunkFeed, active []bool, obs Ob
 		tally, err = gr.trainSteps(epoch, idx, tally, done, steps, &out, obs)
 		idx.FinalizeAll()
 		if err != nil {
-			return out, err
+			return out, false, err
 		}
 		gr.releaseMemory() // the chunk's scratch memory: a chunk takes seconds, a release milliseconds
+		before := done
 		done += gr.batches
 		if c.Next.Epoch != epoch {
 			break
 		}
+		stop := ctx.Err() != nil
+		if stop || every > 0 && done/every > before/every {
+			if err := save(done, tally, out.firstCall); err != nil {
+				freeAll(tally...)
+				return out, false, err
+			}
+		}
+		if stop {
+			stopped = true
+			break
+		}
 	}
 	out.read(tally)
-	return out, nil
+	out.steps = done
+	return out, stopped, nil
+}
+
+// resumedTally is the tally of the epoch the members resume inside, from their
+// checkpoints.
+func (gr *group) resumedTally() ([]*tensors.Tensor, error) {
+	K, M := len(gr.members), len(gr.metricNames())
+	sums, active := make([]float64, 0, K*M), make([]bool, K)
+	failStep, failLoss := make([]int32, K), make([]float32, K)
+	for k, m := range gr.members {
+		t := m.Resume.Tally
+		if t == nil || len(t.Sums) != M {
+			return nil, fmt.Errorf("checkpoint of run %s: no tally of %d training metrics for the epoch it resumes inside", m.RunID, M)
+		}
+		sums = append(sums, t.Sums...)
+		active[k], failStep[k], failLoss[k] = t.Active, t.FailStep, t.FailLoss
+	}
+	return []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(sums, K, M),
+		tensors.FromValue(active),
+		tensors.FromValue(failStep),
+		tensors.FromValue(failLoss),
+	}, nil
 }
 
 // streamState is a checkpoint's stream part, checked against the stream.

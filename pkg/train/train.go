@@ -102,7 +102,9 @@ func GroupKey(s *spec.Spec) string {
 }
 
 // Train trains members together and reports to obs. It returns one Outcome per member.
-// Cancelling ctx stops at the end of the current epoch (outcome "interrupted").
+// Cancelling ctx stops at the end of the current epoch (outcome "interrupted"); a
+// streamed set's run stops at the next chunk boundary, with a checkpoint there when
+// checkpoints are on (record.checkpoints.every > 0).
 func Train(ctx context.Context, backend compute.Backend, members []Member, d Data, obs Observer) ([]Outcome, error) {
 	t := NewTrainer(backend, Options{})
 	defer t.Close()

@@ -237,7 +237,7 @@ func (w *RunWriter) Finish(o results.Outcome, be Backend, groupSize int) error {
 		RunID: w.run.ID, Sweep: w.sweep.Name, RunIndex: int32(w.run.Index), Seed: w.run.Seed,
 		Status: o.Status, Message: o.Message, Backend: be.Name, BackendDetail: be.Detail,
 		Device: be.Device, Deterministic: be.Deterministic, GroupSize: int32(groupSize), EpochsCompleted: int32(o.Epochs), DivergedEpoch: positive(int32(o.DivergedAt)),
-		ResumedFromEpoch: positive(int32(o.ResumedFrom)),
+		ResumedFromEpoch: resumedFrom(o),
 		StartTime:        w.start.UTC(), EndTime: end.UTC(), WallSeconds: end.Sub(w.start).Seconds(),
 		CompileSeconds: positive(o.CompileSecs), InputScale: finiteOrNull(o.InputScale), FinalTrainLoss: metric("train/loss"),
 		FinalValidationLoss:           metric("validation/loss"),
@@ -329,6 +329,16 @@ func (w *RunWriter) Abort() {
 }
 
 // positive is v, or nil (null) when v is 0: a value that does not exist.
+// resumedFrom is the runs table's resumed_from_epoch: the epochs complete at the
+// checkpoint the run resumed from (0: inside epoch 1), null when it never resumed.
+func resumedFrom(o results.Outcome) *int32 {
+	if !o.Resumed {
+		return positive(int32(o.ResumedFrom))
+	}
+	v := int32(o.ResumedFrom)
+	return &v
+}
+
 func positive[T int32 | float64](v T) *T {
 	if v <= 0 {
 		return nil
