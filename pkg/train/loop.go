@@ -416,7 +416,7 @@ func (gr *group) trainSteps(epoch int, idx *tensors.Tensor, tally []*tensors.Ten
 		if gr.deadSeen {
 			exec = gr.trainExecAux
 		}
-		next, err := exec.Exec(gr.xTrain, idx, int32(start), gr.hp, tally[0], tally[1], tally[2], tally[3])
+		next, err := exec.Exec(gr.xTrain, idx, int32(start), gr.hp, int32(done), tally[0], tally[1], tally[2], tally[3])
 		freeAll(tally...)
 		if err != nil {
 			return nil, fmt.Errorf("training (epoch %d, step %d): %w", epoch, done+start, err)

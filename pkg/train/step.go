@@ -17,8 +17,9 @@ import (
 
 // The training program runs optimizer steps [start, start+stepsPerCall) of an epoch.
 // Its inputs are the training set x [N, D] and the epoch's batch indices idx
-// [batches, K, B] (both stay on the device between calls), start, hp [K, P] and the
-// epoch's running tally (see tally); it returns the updated tally, and updates the
+// [batches, K, B] (both stay on the device between calls), start, hp [K, P], first
+// (the epoch's step at idx's first batch: 0, or where a streamed set's chunk starts)
+// and the epoch's running tally (see tally); it returns the updated tally, and updates the
 // models' parameters, optimizer state and noise generators in place.
 //
 // On XLA the steps run in a compiled loop (graph.While) of at most stepsPerCall
@@ -81,12 +82,12 @@ func (gr *group) trainGraph(aux bool) func(*gmodel.Scope, []*Node) []*Node {
 }
 
 func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
-	x, idx, start, hp := in[0], in[1], in[2], hyper{in[3]}
+	x, idx, start, hp, first := in[0], in[1], in[2], hyper{in[3]}, in[4]
 	g := x.Graph()
 	st := stepState{
 		params: optim.Values(g, gr.params.All()),
 		opt:    optim.Values(g, gr.opt.State()),
-		tally:  tally{sums: in[4], active: in[5], failStep: in[6], failLoss: in[7]},
+		tally:  tally{sums: in[5], active: in[6], failStep: in[7], failLoss: in[8]},
 	}
 	if gr.rng != nil {
 		st.rng = gr.rng.NodeValue(g)
@@ -113,11 +114,11 @@ func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
 		}
 		return LogicalAnd(inEpoch, stay)
 	}
-	ran, final := repeatWhile(start, gr.stepsPerCall, []*Node{x, idx, hp.hp}, carried, more, func(b *Node, inv, state []*Node) []*Node {
+	ran, final := repeatWhile(start, gr.stepsPerCall, []*Node{x, idx, hp.hp, first}, carried, more, func(b *Node, inv, state []*Node) []*Node {
 		if hasAux {
 			state = state[:len(state)-1]
 		}
-		next := gr.step(inv[0], inv[1], b, hyper{inv[2]}, gr.stateFrom(state), aux)
+		next := gr.step(inv[0], inv[1], b, inv[3], hyper{inv[2]}, gr.stateFrom(state), aux)
 		out := next.list()
 		if hasAux {
 			out = append(out, gr.model.anyDead(next.extra, hyper{inv[2]}))
@@ -149,8 +150,9 @@ func (gr *group) trainProgram(in []*Node, aux bool) []*Node {
 	return st.tally.list()
 }
 
-// step is optimizer step b (int32 scalar) of the epoch for every model.
-func (gr *group) step(x, idx, b *Node, hp hyper, st stepState, aux bool) stepState {
+// step is optimizer step b (int32 scalar) of idx, step first+b of the epoch (a
+// streamed set's chunk starts first steps into its epoch), for every model.
+func (gr *group) step(x, idx, b, first *Node, hp hyper, st stepState, aux bool) stepState {
 	g := x.Graph()
 	K, B := idx.Shape().Dimensions[1], idx.Shape().Dimensions[2]
 	inEpoch := LessThan(b, Const(g, int32(gr.batches))) // false past the end of the epoch
@@ -208,7 +210,7 @@ func (gr *group) step(x, idx, b *Node, hp hyper, st stepState, aux bool) stepSta
 	return stepState{params: params, opt: opt, extra: extra, rng: rng, steps: steps, tally: tally{
 		sums:     Where(update, Add(st.sums, weighted), st.sums),
 		active:   LogicalAnd(st.active, LogicalNot(failed)),
-		failStep: Where(failed, BroadcastToDims(b, K), st.failStep),
+		failStep: Where(failed, BroadcastToDims(Add(b, first), K), st.failStep),
 		failLoss: Where(failed, Reshape(Slice(m, AxisRange(), AxisElem(0)), K), st.failLoss),
 	}}
 }

@@ -190,3 +190,30 @@ func TestStreamedChunksRunTheStepsPerCallOfTheSetInMemory(t *testing.T) {
 		t.Errorf("3 steps per call asked: %d", got)
 	}
 }
+
+// A model whose loss stops being finite in a later chunk is reported at the epoch's
+// step, not at the step within the chunk.
+func TestStreamedDivergenceNamesTheEpochsBatchNotTheChunks(t *testing.T) {
+	for name, b := range backendsForTest(t) {
+		t.Run(name, func(t *testing.T) {
+			d := digits(t)
+			tr := *d.Train
+			tr.X = append([]float32(nil), tr.X...)
+			tr.X[250*tr.Dim] = 3e38 // finite, but its square is not: row 250 is in the third chunk of 100
+			d.Train = &tr
+			sd := streamed(t, d, false, 100, 100, 100, 100) // chunks of 4 batches of 32 (the last 4 rows)
+			out, _ := trainData(t, b, sd, member(t, "a", nil))
+			if out[0].Status != StatusDiverged || out[0].DivergedAt != 1 {
+				t.Fatalf("outcome %+v, want diverged in epoch 1", out[0])
+			}
+			var loss string
+			var epoch, batch int
+			if _, err := fmt.Sscanf(out[0].Message, "loss became %s in epoch %d, batch %d", &loss, &epoch, &batch); err != nil {
+				t.Fatalf("message %q: %v", out[0].Message, err)
+			}
+			if batch < 8 || batch > 11 { // the third chunk's steps are the epoch's 8 to 11
+				t.Errorf("message %q: batch %d, want one of the third chunk's, 8 to 11", out[0].Message, batch)
+			}
+		})
+	}
+}
