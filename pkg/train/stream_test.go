@@ -16,7 +16,7 @@ import (
 )
 
 // writeShards writes the rows of s as .npy shards of the given row counts.
-func writeShards(t *testing.T, s *data.Set, rows ...int) string {
+func writeShards(t testing.TB, s *data.Set, rows ...int) string {
 	t.Helper()
 	dir, first := t.TempDir(), 0
 	for i, n := range rows {
@@ -44,7 +44,7 @@ func writeShards(t *testing.T, s *data.Set, rows ...int) string {
 
 // streamed returns d with its training rows streamed from shards in chunks of chunk
 // rows (the sample Train: the first chunk's rows, as data.Open makes it).
-func streamed(t *testing.T, d Data, shuffle bool, chunk int, shardRows ...int) Data {
+func streamed(t testing.TB, d Data, shuffle bool, chunk int, shardRows ...int) Data {
 	t.Helper()
 	st, err := data.OpenStream(writeShards(t, d.Train, shardRows...), data.StreamOptions{
 		BufferBytes: int64(3 * 4 * d.Train.Dim * chunk), Shuffle: shuffle, Seed: 5})
