@@ -66,6 +66,74 @@ func main() {
 	}
 }
 
+// formulas are the step's parts at sizes c with selection sel.
+type formulas struct {
+	c   sizes
+	sel sae.Select
+}
+
+func (f formulas) kNode(g *Graph) *Node { return Const(g, []int32{int32(f.c.k)}) }
+
+// encode is the written form of the pre-activations, (x − b_dec)·W_encᵀ + b_enc.
+func (f formulas) encode(x, wEnc, bEnc, bDec *Node) *Node {
+	return Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
+}
+
+// decode is the dense decoder, h·W_decᵀ + b_dec.
+func (f formulas) decode(h, wDec, bDec *Node) *Node {
+	return Add(Einsum("kbi,koi->kbo", h, wDec), ExpandAxes(bDec, 1))
+}
+
+// sparseDecode reconstructs from the k largest pre-activations of z [K, B, L] by
+// gathering their decoder directions (rows of W_decᵀ, [K, B, k, D]) rather than by
+// the dense product: the formulation of sparsify's decoder. The selected values
+// are gathered from z (their gradient is a scatter into [K, B, L]); W_dec's gradient
+// is a scatter-add of B·k rows.
+func (f formulas) sparseDecode(z, wDec, bDec *Node) *Node {
+	g := z.Graph()
+	K, B, L := z.Shape().Dimensions[0], z.Shape().Dimensions[1], z.Shape().Dimensions[2]
+	D := wDec.Shape().Dimensions[1]
+	_, idx := TopK(StopGradient(z), f.c.k, -1) // [K, B, k]
+	idx = StopGradient(idx)
+	at := func(axis, stride int) *Node {
+		return MulScalar(Iota(g, shapes.Make(dtypes.Int32, K, B, 1), axis), stride)
+	}
+	vals := Gather(Reshape(z, K*B*L), ExpandAxes(Add(idx, Add(at(0, B*L), at(1, L))), -1)) // [K, B, k]
+	vals = Max(vals, ZerosLike(vals))
+	rows := Gather(Reshape(Transpose(wDec, 1, 2), K*L, D), ExpandAxes(Add(idx, at(0, L)), -1)) // [K, B, k, D]
+	return Add(ReduceSum(Mul(rows, ExpandAxes(vals, -1)), 2), ExpandAxes(bDec, 1))
+}
+
+// stepOpts choose a step's formulation: with AuxK, the sparse decoder, the written
+// encoder.
+type stepOpts struct{ aux, sparse, written bool }
+
+// step is the training step's loss and the gradients of the four parameters (W_dec's
+// with the parallel part removed), pre-activations by sae.Encode as training computes
+// them (written: the written form, whose b_dec gradient is a whole product), the
+// decoder dense or by gathers (sparseDecode).
+func (f formulas) step(o stepOpts) func(x, wEnc, bEnc, wDec, bDec, dead *Node) []*Node {
+	return func(x, wEnc, bEnc, wDec, bDec, dead *Node) []*Node {
+		z := sae.Encode(x, wEnc, bEnc, bDec)
+		if o.written {
+			z = f.encode(x, wEnc, bEnc, bDec)
+		}
+		var recon *Node
+		if o.sparse {
+			recon = f.sparseDecode(z, wDec, bDec)
+		} else {
+			recon = f.decode(sae.KeepTopK(z, f.kNode(x.Graph()), f.c.k, f.sel), wDec, bDec)
+		}
+		loss := ReduceAllMean(ReduceSum(Square(Sub(recon, x)), -1))
+		if o.aux {
+			loss = Add(loss, MulScalar(ReduceAllSum(sae.AuxK(z, dead, Sub(x, recon), wDec, f.c.auxK, sparsity.Rows{}, f.sel)), 1.0/32))
+		}
+		g := Gradient(loss, wEnc, bEnc, wDec, bDec)
+		g[2] = sae.ProjectOutParallel(g[2], wDec)
+		return append([]*Node{loss}, g...)
+	}
+}
+
 // run times every piece and writes one "name<TAB>ms" line each to w, after a header.
 func run(w io.Writer, c sizes) error {
 	b, info, err := backend.Open(c.backend)
@@ -106,59 +174,8 @@ func run(w io.Writer, c sizes) error {
 	bDec := randn(0, 1, c.D)
 	noneDead := tensors.FromFlatDataAndDimensions(make([]bool, c.L), 1, c.L)
 
-	kNode := func(g *Graph) *Node { return Const(g, []int32{int32(c.k)}) }
-	encode := func(x, wEnc, bEnc, bDec *Node) *Node {
-		return Add(Einsum("kbi,koi->kbo", Sub(x, ExpandAxes(bDec, 1)), wEnc), ExpandAxes(bEnc, 1))
-	}
-	decode := func(h, wDec, bDec *Node) *Node {
-		return Add(Einsum("kbi,koi->kbo", h, wDec), ExpandAxes(bDec, 1))
-	}
-	// sparseDecode reconstructs from the k largest pre-activations of z [K, B, L] by
-	// gathering their decoder directions (rows of W_decᵀ, [K, B, k, D]) rather than by
-	// the dense product: the formulation of sparsify's decoder. The selected values
-	// are gathered from z (their gradient is a scatter into [K, B, L]); W_dec's gradient
-	// is a scatter-add of B·k rows.
-	sparseDecode := func(z, wDec, bDec *Node) *Node {
-		g := z.Graph()
-		K, B, L := z.Shape().Dimensions[0], z.Shape().Dimensions[1], z.Shape().Dimensions[2]
-		D := wDec.Shape().Dimensions[1]
-		_, idx := TopK(StopGradient(z), c.k, -1) // [K, B, k]
-		idx = StopGradient(idx)
-		at := func(axis, stride int) *Node {
-			return MulScalar(Iota(g, shapes.Make(dtypes.Int32, K, B, 1), axis), stride)
-		}
-		vals := Gather(Reshape(z, K*B*L), ExpandAxes(Add(idx, Add(at(0, B*L), at(1, L))), -1)) // [K, B, k]
-		vals = Max(vals, ZerosLike(vals))
-		rows := Gather(Reshape(Transpose(wDec, 1, 2), K*L, D), ExpandAxes(Add(idx, at(0, L)), -1)) // [K, B, k, D]
-		return Add(ReduceSum(Mul(rows, ExpandAxes(vals, -1)), 2), ExpandAxes(bDec, 1))
-	}
-	// step: loss and gradients of the four parameters (W_dec's with the parallel part
-	// removed), pre-activations by sae.Encode as training computes them (written: the
-	// written form, whose b_dec gradient is a whole product), the decoder dense or by
-	// gathers (sparseDecode).
-	type stepOpts struct{ aux, sparse, written bool }
-	step := func(o stepOpts) func(x, wEnc, bEnc, wDec, bDec, dead *Node) []*Node {
-		return func(x, wEnc, bEnc, wDec, bDec, dead *Node) []*Node {
-			z := sae.Encode(x, wEnc, bEnc, bDec)
-			if o.written {
-				z = encode(x, wEnc, bEnc, bDec)
-			}
-			var recon *Node
-			if o.sparse {
-				recon = sparseDecode(z, wDec, bDec)
-			} else {
-				recon = decode(sae.KeepTopK(z, kNode(x.Graph()), c.k, sel), wDec, bDec)
-			}
-			loss := ReduceAllMean(ReduceSum(Square(Sub(recon, x)), -1))
-			if o.aux {
-				loss = Add(loss, MulScalar(ReduceAllSum(sae.AuxK(z, dead, Sub(x, recon), wDec, c.auxK, sparsity.Rows{}, sel)), 1.0/32))
-			}
-			g := Gradient(loss, wEnc, bEnc, wDec, bDec)
-			g[2] = sae.ProjectOutParallel(g[2], wDec)
-			return append([]*Node{loss}, g...)
-		}
-	}
-
+	f := formulas{c: c, sel: sel}
+	kNode, encode, decode, sparseDecode, step := f.kNode, f.encode, f.decode, f.sparseDecode, f.step
 	type piece struct {
 		name string
 		exec func(compute.Backend) (*Exec, error)
