@@ -234,23 +234,7 @@ func (gr *group) dropTrainingState(chunks *chunkFeed) {
 
 // checkpoint hands every live member's state after epoch to ckpt.
 func (gr *group) checkpoint(ckpt Checkpointer, chunks *chunkFeed, epoch int, elapsed float64, active []bool, outcomes []Outcome) error {
-	defer gr.dropHostCopies()
-	for k := range gr.members {
-		if !active[k] {
-			continue
-		}
-		st, err := gr.saveState(k, epoch, elapsed, outcomes[k])
-		if err == nil && chunks != nil {
-			err = chunks.saveStream(k, gr.data.Stream, st)
-		}
-		if err == nil {
-			err = ckpt.Checkpoint(k, st)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return gr.checkpointAt(ckpt, chunks, epoch, 0, nil, elapsed, active, outcomes)
 }
 
 // checkpointInEpoch hands every member live at the start of epoch its state done
@@ -258,20 +242,30 @@ func (gr *group) checkpoint(ckpt Checkpointer, chunks *chunkFeed, epoch int, ela
 // stream's position and row orders, and the epoch's tally so far, read from the
 // device (where training carries it on).
 func (gr *group) checkpointInEpoch(ckpt Checkpointer, chunks *chunkFeed, epoch, done int, tally []*tensors.Tensor, elapsed float64, active []bool, outcomes []Outcome) error {
+	return gr.checkpointAt(ckpt, chunks, epoch-1, done, tally, elapsed, active, outcomes)
+}
+
+// checkpointAt hands ckpt every live member's state after epoch and done steps of the
+// next one, with that epoch's tally so far (done > 0), and the stream's state (chunks).
+func (gr *group) checkpointAt(ckpt Checkpointer, chunks *chunkFeed, epoch, done int, tally []*tensors.Tensor, elapsed float64, active []bool, outcomes []Outcome) error {
 	defer gr.dropHostCopies()
 	var t epochTally
-	if err := t.peek(tally); err != nil {
-		return err
+	if done > 0 {
+		if err := t.peek(tally); err != nil {
+			return err
+		}
 	}
 	M := len(gr.metricNames())
 	for k := range gr.members {
 		if !active[k] {
 			continue
 		}
-		st, err := gr.saveState(k, epoch-1, elapsed, outcomes[k])
-		if err == nil {
+		st, err := gr.saveState(k, epoch, elapsed, outcomes[k])
+		if err == nil && done > 0 {
 			st.Steps = done
 			st.Tally = &checkpoint.Tally{Sums: t.sums[k*M : (k+1)*M : (k+1)*M], Active: t.active[k], FailStep: t.failStep[k], FailLoss: t.failLoss[k]}
+		}
+		if err == nil && chunks != nil {
 			err = chunks.saveStream(k, gr.data.Stream, st)
 		}
 		if err == nil {

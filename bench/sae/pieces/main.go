@@ -156,17 +156,7 @@ func run(w io.Writer, c sizes) error {
 	fmt.Fprintf(os.Stderr, "backend %s (%s), selection %s\n", info.Name, info.Detail, selName)
 
 	rng := rand.New(rand.NewPCG(1, 2))
-	randn := func(scale float64, dims ...int) *tensors.Tensor {
-		n := 1
-		for _, d := range dims {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64() * scale)
-		}
-		return tensors.FromFlatDataAndDimensions(v, dims...)
-	}
+	randn := func(scale float64, dims ...int) *tensors.Tensor { return normal(rng, scale, dims...) }
 	x := randn(1, 1, c.B, c.D)
 	wEnc := randn(1/float64(c.D), 1, c.L, c.D) // [K, L, D]
 	wDec := randn(1/float64(c.D), 1, c.D, c.L) // [K, D, L]
@@ -237,6 +227,19 @@ func run(w io.Writer, c sizes) error {
 		fmt.Fprintf(w, "%s\t%.1f\t%.1f\t%.1f\t%.1f\n", p.name, ms[0], ms[len(ms)/2], cpu[0], cpu[len(cpu)/2])
 	}
 	return nil
+}
+
+// normal is a tensor of the given dimensions drawn from N(0, scale²).
+func normal(rng *rand.Rand, scale float64, dims ...int) *tensors.Tensor {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64() * scale)
+	}
+	return tensors.FromFlatDataAndDimensions(v, dims...)
 }
 
 // mk defers building fn's program to the backend given.

@@ -59,17 +59,7 @@ func TestSparseDecoderStepEqualsTheDenseStep(t *testing.T) {
 				f.sel = sae.SortSelect
 			}
 			rng := rand.New(rand.NewPCG(3, 4))
-			randn := func(scale float64, dims ...int) *tensors.Tensor {
-				n := 1
-				for _, d := range dims {
-					n *= d
-				}
-				v := make([]float32, n)
-				for i := range v {
-					v[i] = float32(rng.NormFloat64() * scale)
-				}
-				return tensors.FromFlatDataAndDimensions(v, dims...)
-			}
+			randn := func(scale float64, dims ...int) *tensors.Tensor { return normal(rng, scale, dims...) }
 			args := []any{randn(1, 1, c.B, c.D), randn(0.5, 1, c.L, c.D), randn(0.1, 1, c.L), randn(0.5, 1, c.D, c.L), randn(0.1, 1, c.D),
 				tensors.FromFlatDataAndDimensions(make([]bool, c.L), 1, c.L)}
 			run := func(o stepOpts) [][]float32 {
