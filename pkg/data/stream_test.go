@@ -11,20 +11,15 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/sparselab/saerun/pkg/data/npytest"
 )
 
 // writeShard writes a 2-D .npy shard of rows×dim whose row i holds first+i in column 0
 // and first+i+c/1000-ish marks elsewhere (exact in float16 for small ids).
 func writeShard(t testing.TB, path, descr string, first, rows, dim int) {
 	t.Helper()
-	header := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d), }", descr, rows, dim)
-	for (10+len(header)+1)%64 != 0 {
-		header += " "
-	}
-	header += "\n"
-	out := append([]byte("\x93NUMPY\x01\x00"), 0, 0)
-	binary.LittleEndian.PutUint16(out[8:], uint16(len(header)))
-	out = append(out, header...)
+	out := npytest.Header(descr, rows, dim)
 	for i := range rows {
 		for c := range dim {
 			v := float32(first+i) + float32(c)/4 // quarters: exact in float16 below 512

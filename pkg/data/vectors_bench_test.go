@@ -1,7 +1,6 @@
 package data
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/sparselab/saerun/pkg/data/npytest"
 )
 
 // BenchmarkLoadVectors loads a 100,000 × 512 float32 set (205 MB of values) from a
@@ -88,20 +89,5 @@ func BenchmarkLoadVectors(b *testing.B) {
 }
 
 func writeBenchNPY(b *testing.B, path string, x []float32, rows, dim int) {
-	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, dim)
-	for (10+len(header)+1)%64 != 0 {
-		header += " "
-	}
-	header += "\n"
-	buf := append([]byte("\x93NUMPY\x01\x00"), 0, 0)
-	binary.LittleEndian.PutUint16(buf[8:], uint16(len(header)))
-	buf = append(buf, header...)
-	out := make([]byte, 0, len(buf)+4*len(x))
-	out = append(out, buf...)
-	for _, v := range x {
-		out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
-	}
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		b.Fatal(err)
-	}
+	npytest.Write(b, path, x, rows, dim)
 }

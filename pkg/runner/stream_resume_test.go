@@ -3,10 +3,8 @@ package runner
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,28 +12,10 @@ import (
 
 	"github.com/sparselab/saerun/pkg/checkpoint"
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/data/npytest"
 	"github.com/sparselab/saerun/pkg/sweep"
 	"github.com/sparselab/saerun/pkg/train"
 )
-
-// writeRowsNPY writes rows (n × dim float32) as a .npy file.
-func writeRowsNPY(t *testing.T, path string, x []float32, n, dim int) {
-	t.Helper()
-	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", n, dim)
-	for (10+len(header)+1)%64 != 0 {
-		header += " "
-	}
-	header += "\n"
-	out := append([]byte("\x93NUMPY\x01\x00"), 0, 0)
-	binary.LittleEndian.PutUint16(out[8:], uint16(len(header)))
-	out = append(out, header...)
-	for _, v := range x[:n*dim] {
-		out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
-	}
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // streamedDigits writes the digits as rows of 256 features (each image four times) in
 // .npy shards of 400, 350 and 450 rows, and 100 more rows as the held-out validation
@@ -63,11 +43,11 @@ func streamedDigits(t *testing.T) (string, string) {
 	}
 	first := 0
 	for i, n := range []int{400, 350, 450} {
-		writeRowsNPY(t, filepath.Join(dir, fmt.Sprintf("shard-%d.npy", i)), wide(first, n), n, dim)
+		npytest.Write(t, filepath.Join(dir, fmt.Sprintf("shard-%d.npy", i)), wide(first, n), n, dim)
 		first += n
 	}
 	val := filepath.Join(t.TempDir(), "val.npy")
-	writeRowsNPY(t, val, wide(first, 100), 100, dim)
+	npytest.Write(t, val, wide(first, 100), 100, dim)
 	return dir, val
 }
 

@@ -9,28 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sparselab/saerun/pkg/data/npytest"
 	"github.com/sparselab/saerun/pkg/results"
 )
 
 // writeNPYOf writes a rows×dim <f4 .npy file of x[i, j] = f(i, j).
 func writeNPYOf(t *testing.T, path string, rows, dim int, f func(i, j int) float32) {
 	t.Helper()
-	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, dim)
-	for (10+len(header)+1)%64 != 0 {
-		header += " "
-	}
-	header += "\n"
-	b := append([]byte("\x93NUMPY\x01\x00"), byte(len(header)), byte(len(header)>>8))
-	b = append(b, header...)
-	for i := range rows {
-		for j := range dim {
-			u := math.Float32bits(f(i, j))
-			b = append(b, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
-		}
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	npytest.Write(t, path, npytest.Of(rows, dim, f), rows, dim)
 }
 
 // Issue 23: a validation metric that is undefined on the data (a variance or a norm of

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,29 +11,14 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/sparselab/saerun/pkg/data/npytest"
 	"github.com/sparselab/saerun/pkg/results"
 )
 
 // writeNPY writes a rows×dim <f4 .npy file of x[i, j] = (i - j) / 10 (negative values).
 func writeNPY(t *testing.T, path string, rows, dim int) {
 	t.Helper()
-	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, dim)
-	for (10+len(header)+1)%64 != 0 {
-		header += " "
-	}
-	header += "\n"
-	b := append([]byte("\x93NUMPY\x01\x00"), byte(len(header)), byte(len(header)>>8))
-	b = append(b, header...)
-	for i := range rows {
-		for j := range dim {
-			v := float32(i-j) / 10
-			u := math.Float32bits(v)
-			b = append(b, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
-		}
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	npytest.Write(t, path, npytest.Of(rows, dim, func(i, j int) float32 { return float32(i-j) / 10 }), rows, dim)
 }
 
 const vectorSpec = `name: vec

@@ -2,10 +2,8 @@ package train
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/gomlx/compute"
 
 	"github.com/sparselab/saerun/pkg/data"
+	"github.com/sparselab/saerun/pkg/data/npytest"
 )
 
 // writeShards writes the rows of s as .npy shards of the given row counts.
@@ -20,20 +19,7 @@ func writeShards(t testing.TB, s *data.Set, rows ...int) string {
 	t.Helper()
 	dir, first := t.TempDir(), 0
 	for i, n := range rows {
-		header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", n, s.Dim)
-		for (10+len(header)+1)%64 != 0 {
-			header += " "
-		}
-		header += "\n"
-		out := append([]byte("\x93NUMPY\x01\x00"), 0, 0)
-		binary.LittleEndian.PutUint16(out[8:], uint16(len(header)))
-		out = append(out, header...)
-		for _, v := range s.X[first*s.Dim : (first+n)*s.Dim] {
-			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
-		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.npy", i)), out, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		npytest.Write(t, filepath.Join(dir, fmt.Sprintf("%02d.npy", i)), s.X[first*s.Dim:], n, s.Dim)
 		first += n
 	}
 	if first != s.N {
